@@ -1,0 +1,211 @@
+//! The operator's controls for one room, validated at the boundary.
+//!
+//! Operator input arrives as JSON; [`ConfigPatch::from_json`] is the one place it becomes a
+//! typed change, and [`RoomConfig::apply`] the one place a change is checked against the
+//! bounds. Errors name the field, so the admin API can answer `400` saying which.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::time::UnixMs;
+
+/// The admission policy of one room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomConfig {
+    /// Token-bucket rate of admissions, in citizens per minute. `0` admits nobody.
+    pub new_users_per_minute: u32,
+    /// Upper bound on passes alive at once ("total active users").
+    pub max_active: u32,
+    /// How long a pass lasts without being renewed, in seconds.
+    pub session_duration_s: u32,
+    /// Frozen by the operator: nobody new is admitted, every place is kept.
+    pub paused: bool,
+    /// Closed: nobody new is admitted and the page asks citizens to come back later.
+    pub closed: bool,
+    /// Scheduled opening. Before it, arrivals enter the pre-queue lottery and nobody is admitted.
+    pub opens_at: Option<UnixMs>,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            new_users_per_minute: 60,
+            max_active: 500,
+            session_duration_s: 300,
+            paused: false,
+            closed: false,
+            opens_at: None,
+        }
+    }
+}
+
+/// Bounds on the operator's numbers (inclusive).
+pub const NEW_USERS_PER_MINUTE: (u32, u32) = (0, 1_000_000);
+pub const MAX_ACTIVE: (u32, u32) = (1, 10_000_000);
+pub const SESSION_DURATION_S: (u32, u32) = (30, 86_400);
+
+/// A change to some fields of a [`RoomConfig`]; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigPatch {
+    pub new_users_per_minute: Option<u32>,
+    pub max_active: Option<u32>,
+    pub session_duration_s: Option<u32>,
+    pub paused: Option<bool>,
+    pub closed: Option<bool>,
+    /// `Some(None)` clears the schedule.
+    pub opens_at: Option<Option<UnixMs>>,
+}
+
+/// A refused change: which field, and why, in words an operator can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn refuse(field: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl ConfigPatch {
+    /// Parses an admin request body. Unknown fields and wrong types are refused by name.
+    pub fn from_json(body: &str) -> Result<ConfigPatch, ConfigError> {
+        let value: Value =
+            serde_json::from_str(body).map_err(|_| refuse("body", "is not valid JSON"))?;
+        let Value::Object(map) = value else {
+            return Err(refuse("body", "must be a JSON object"));
+        };
+        let mut patch = ConfigPatch::default();
+        for (field, value) in &map {
+            match field.as_str() {
+                "new_users_per_minute" => {
+                    patch.new_users_per_minute = Some(whole(field, value, NEW_USERS_PER_MINUTE)?)
+                }
+                "max_active" => patch.max_active = Some(whole(field, value, MAX_ACTIVE)?),
+                "session_duration_s" => {
+                    patch.session_duration_s = Some(whole(field, value, SESSION_DURATION_S)?)
+                }
+                "paused" => patch.paused = Some(flag(field, value)?),
+                "closed" => patch.closed = Some(flag(field, value)?),
+                "opens_at" => patch.opens_at = Some(instant(field, value)?),
+                other => return Err(refuse(other, "is not a setting")),
+            }
+        }
+        Ok(patch)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == ConfigPatch::default()
+    }
+}
+
+fn whole(field: &str, value: &Value, (low, high): (u32, u32)) -> Result<u32, ConfigError> {
+    value
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| (low..=high).contains(n))
+        .ok_or_else(|| {
+            refuse(
+                field,
+                format!("must be a whole number from {low} to {high}"),
+            )
+        })
+}
+
+fn flag(field: &str, value: &Value) -> Result<bool, ConfigError> {
+    value
+        .as_bool()
+        .ok_or_else(|| refuse(field, "must be true or false"))
+}
+
+fn instant(field: &str, value: &Value) -> Result<Option<UnixMs>, ConfigError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_u64()
+        .filter(|ms| *ms > 0)
+        .map(|ms| Some(UnixMs(ms)))
+        .ok_or_else(|| refuse(field, "must be a time in unix milliseconds, or null"))
+}
+
+impl RoomConfig {
+    /// This config with `patch` applied. Values were range-checked when the patch was parsed.
+    pub fn apply(&self, patch: &ConfigPatch) -> RoomConfig {
+        RoomConfig {
+            new_users_per_minute: patch
+                .new_users_per_minute
+                .unwrap_or(self.new_users_per_minute),
+            max_active: patch.max_active.unwrap_or(self.max_active),
+            session_duration_s: patch.session_duration_s.unwrap_or(self.session_duration_s),
+            paused: patch.paused.unwrap_or(self.paused),
+            closed: patch.closed.unwrap_or(self.closed),
+            opens_at: patch.opens_at.unwrap_or(self.opens_at),
+        }
+    }
+
+    /// Is `now` before the scheduled opening?
+    pub fn before_opening(&self, now: UnixMs) -> bool {
+        self.opens_at.is_some_and(|t| now < t)
+    }
+
+    pub fn session_duration_ms(&self) -> u64 {
+        u64::from(self.session_duration_s) * 1000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_changes_only_what_it_names() {
+        let patch =
+            ConfigPatch::from_json(r#"{"new_users_per_minute": 600, "opens_at": 5}"#).unwrap();
+        let next = RoomConfig::default().apply(&patch);
+        assert_eq!(next.new_users_per_minute, 600);
+        assert_eq!(next.opens_at, Some(UnixMs(5)));
+        assert_eq!(next.max_active, RoomConfig::default().max_active);
+        let cleared = next.apply(&ConfigPatch::from_json(r#"{"opens_at": null}"#).unwrap());
+        assert_eq!(cleared.opens_at, None);
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let cases = [
+            (r#"{"max_active": 0}"#, "max_active"),
+            (r#"{"max_active": -3}"#, "max_active"),
+            (
+                r#"{"new_users_per_minute": "fast"}"#,
+                "new_users_per_minute",
+            ),
+            (r#"{"new_users_per_minute": 1.5}"#, "new_users_per_minute"),
+            (r#"{"session_duration_s": 5}"#, "session_duration_s"),
+            (r#"{"paused": "yes"}"#, "paused"),
+            (r#"{"opens_at": "tomorrow"}"#, "opens_at"),
+            (r#"{"colour": "red"}"#, "colour"),
+            (r#"[1, 2]"#, "body"),
+            (r#"{"#, "body"),
+        ];
+        for (body, field) in cases {
+            assert_eq!(
+                ConfigPatch::from_json(body).unwrap_err().field,
+                field,
+                "{body}"
+            );
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! edgegate-core: everything the gate decides, with no I/O.
+//!
+//! Tickets and passes (signing, verifying), the order of arrival, the release cursor and the
+//! queue-status maths live here. The crate never reads a clock, never draws randomness and knows
+//! nothing of Cloudflare, wasm or HTTP: `now` and random bytes are arguments, so every decision is
+//! a pure function that tests can pin to exact values. The worker, the origin and the tools are
+//! thin shells around it (see ARCHITECTURE.md).
+
+pub mod config;
+pub mod keys;
+pub mod order;
+pub mod release;
+pub mod status;
+pub mod time;
+pub mod token;
+
+mod codec;
+
+pub use config::{ConfigError, ConfigPatch, RoomConfig};
+pub use keys::{KeyId, KeyRing, PassKey, RoomTag, Secret, TicketKey};
+pub use order::{Cursor, OrderKey};
+pub use release::{Histogram, ReleaseState};
+pub use status::{QueueState, QueueStatus};
+pub use time::UnixMs;
+pub use token::{Pass, Ticket, TokenError};

@@ -1,0 +1,116 @@
+//! The order of the queue: where a ticket stands, and how far the release cursor has gone.
+//!
+//! An [`OrderKey`] is one `u64`: the arrival second (the *bucket*) in the high 32 bits and the
+//! place inside that second (the *sub*, a fraction of the bucket in units of 2⁻³²) in the low 32
+//! bits. Comparing two keys is comparing two integers, and a ticket is admitted exactly when its
+//! key is below the [`Cursor`], which has the same encoding. Subs are spread uniformly over the
+//! bucket (FIFO: arrival millisecond plus random low digits; lottery: wholly random), which is
+//! what lets the coordinator release "the first 30 % of second X" knowing only how many arrived
+//! in second X.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::UnixMs;
+
+/// Width of one millisecond inside a bucket's 2³² sub range (⌊2³²/1000⌋).
+const SUB_PER_MS: u64 = 4_294_967;
+/// The whole sub range of one bucket: 2³².
+pub const SUB_RANGE: u64 = 1 << 32;
+
+/// Where a ticket stands in line. Smaller is earlier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderKey(pub u64);
+
+impl OrderKey {
+    pub fn new(bucket: u64, sub: u32) -> OrderKey {
+        OrderKey((bucket.min(u64::from(u32::MAX)) << 32) | u64::from(sub))
+    }
+
+    /// First come, first served: the arrival second, then the arrival millisecond, then
+    /// `random` to spread arrivals within that millisecond.
+    pub fn fifo(arrival: UnixMs, random: u32) -> OrderKey {
+        let sub = arrival.subsec_ms() * SUB_PER_MS + u64::from(random) % SUB_PER_MS;
+        OrderKey::new(arrival.secs(), u32::try_from(sub).unwrap_or(u32::MAX))
+    }
+
+    /// The pre-queue lottery: everyone who arrives before `opens_at` shares the bucket just
+    /// before the opening second, in an order drawn by `random`. They all stand before anyone
+    /// who arrives after the opening, and arriving early inside the pre-queue earns nothing.
+    pub fn lottery(opens_at: UnixMs, random: u32) -> OrderKey {
+        OrderKey::new(opens_at.secs().saturating_sub(1), random)
+    }
+
+    /// The arrival second this key counts under in the histogram.
+    pub fn bucket(self) -> u64 {
+        self.0 >> 32
+    }
+
+    /// The place inside the bucket, as a fraction in units of 2⁻³².
+    pub fn sub(self) -> u64 {
+        self.0 & (SUB_RANGE - 1)
+    }
+}
+
+/// How far the queue has been released: every ticket whose key is below the cursor is admitted.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Cursor(pub u64);
+
+impl Cursor {
+    /// The cursor at the very start of `bucket` (nobody from that second released yet).
+    pub fn at_bucket(bucket: u64) -> Cursor {
+        Cursor(OrderKey::new(bucket, 0).0)
+    }
+
+    /// The cursor that releases exactly the arrivals before time `t`.
+    pub fn at_time(t: UnixMs) -> Cursor {
+        Cursor(OrderKey::fifo(t, 0).0)
+    }
+
+    pub fn bucket(self) -> u64 {
+        OrderKey(self.0).bucket()
+    }
+
+    pub fn sub(self) -> u64 {
+        OrderKey(self.0).sub()
+    }
+
+    /// Has the cursor passed this ticket?
+    pub fn admits(self, key: OrderKey) -> bool {
+        key.0 < self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_orders_by_millisecond_then_random() {
+        let a = OrderKey::fifo(UnixMs(1_700_000_000_100), u32::MAX);
+        let b = OrderKey::fifo(UnixMs(1_700_000_000_101), 0);
+        assert!(a < b);
+        assert_eq!(a.bucket(), 1_700_000_000);
+        let last = OrderKey::fifo(UnixMs(1_700_000_000_999), u32::MAX);
+        assert!(last < OrderKey::fifo(UnixMs(1_700_000_001_000), 0));
+    }
+
+    #[test]
+    fn lottery_tickets_stand_before_everyone_after_the_opening() {
+        let opens = UnixMs(1_700_000_100_000);
+        let drawn = OrderKey::lottery(opens, u32::MAX);
+        assert!(drawn < OrderKey::fifo(opens, 0));
+        assert_eq!(drawn.bucket(), opens.secs() - 1);
+    }
+
+    #[test]
+    fn cursor_admits_strictly_before_itself() {
+        let t = UnixMs(1_700_000_000_500);
+        let c = Cursor::at_time(t);
+        assert!(c.admits(OrderKey::fifo(UnixMs(t.0 - 1), u32::MAX)));
+        assert!(!c.admits(OrderKey::fifo(t, 0)));
+    }
+}

@@ -1,0 +1,223 @@
+//! What a waiting citizen is told: state, place in line, an honest ETA range, and when to ask
+//! again. Computed at the edge from the isolate's cached room state, with no I/O.
+
+use serde::Serialize;
+
+use crate::config::RoomConfig;
+use crate::order::{Cursor, OrderKey};
+use crate::release::Histogram;
+use crate::time::UnixMs;
+
+/// Slack added to the high end of every ETA for sync and settle delays, in seconds.
+const ETA_SLACK_S: u64 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueState {
+    Waiting,
+    Admitted,
+    Paused,
+    Closed,
+    Prequeue,
+}
+
+/// The body of `GET /queue/status` (see DESIGN.md, contract).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QueueStatus {
+    pub state: QueueState,
+    /// 1-based place in line; `None` where it is not known or not meaningful.
+    pub position: Option<u64>,
+    /// People in front.
+    pub ahead: Option<u64>,
+    /// Estimated wait, `[low, high]` seconds.
+    pub eta_s: Option<[u64; 2]>,
+    /// When to poll again, already jittered, in milliseconds.
+    pub next_poll_ms: u64,
+    /// The scheduled opening, for the pre-queue countdown.
+    pub opens_at: Option<UnixMs>,
+    /// True when the edge has lost touch with the coordinator and is keeping places from its
+    /// last known state.
+    pub stale: bool,
+}
+
+/// The room as an edge isolate last saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct RoomView<'a> {
+    pub config: &'a RoomConfig,
+    pub cursor: Cursor,
+    /// Arrivals from the cursor's bucket onwards.
+    pub arrivals: &'a Histogram,
+    pub stale: bool,
+}
+
+impl RoomView<'_> {
+    /// The status of the ticket with order key `key` at `now`. `jitter` (any `u16`, drawn by the
+    /// caller) spreads the next poll by ±15 % so polls do not arrive in waves.
+    pub fn status(&self, key: OrderKey, now: UnixMs, jitter: u16) -> QueueStatus {
+        let config = self.config;
+        let mut status = QueueStatus {
+            state: QueueState::Waiting,
+            position: None,
+            ahead: None,
+            eta_s: None,
+            next_poll_ms: 0,
+            opens_at: None,
+            stale: self.stale,
+        };
+        if self.cursor.admits(key) {
+            status.state = QueueState::Admitted;
+            status.position = Some(0);
+            status.ahead = Some(0);
+            status.next_poll_ms = 1_000;
+            return status;
+        }
+        if config.before_opening(now) {
+            status.state = QueueState::Prequeue;
+            status.opens_at = config.opens_at;
+            let until_open = config.opens_at.map_or(0, |t| t.since(now));
+            // Wake shortly after the opening, spread over five seconds so the crowd that waited
+            // for the countdown does not poll in one instant.
+            let wake = until_open.saturating_add(u64::from(jitter) * 5_000 / u64::from(u16::MAX));
+            status.next_poll_ms = wake.clamp(1_000, 30_000);
+            return status;
+        }
+        let ahead = self.arrivals.between(self.cursor, key);
+        status.ahead = Some(ahead);
+        status.position = Some(ahead.saturating_add(1));
+        status.state = if config.closed {
+            QueueState::Closed
+        } else if config.paused {
+            QueueState::Paused
+        } else {
+            QueueState::Waiting
+        };
+        if status.state == QueueState::Waiting {
+            status.eta_s = eta_s(config, ahead);
+        }
+        let base = match status.eta_s {
+            Some([_, high]) if high <= 30 => 3_000,
+            Some([_, high]) if high <= 300 => 10_000,
+            Some([_, high]) if high <= 1_800 => 20_000,
+            _ => 30_000,
+        };
+        status.next_poll_ms = jittered(base, jitter);
+        status
+    }
+}
+
+/// An ETA range in seconds for `ahead` people, or `None` when nobody is being admitted. The low
+/// end assumes the configured rate; the high end the rate that `max_active` and the session
+/// duration can sustain, less a quarter for no-shows and delays.
+pub fn eta_s(config: &RoomConfig, ahead: u64) -> Option<[u64; 2]> {
+    let rate = u64::from(config.new_users_per_minute);
+    if rate == 0 {
+        return None;
+    }
+    let sustainable = u64::from(config.max_active).saturating_mul(60)
+        / u64::from(config.session_duration_s.max(1));
+    let effective = rate.min(sustainable.max(1));
+    let low = ahead.saturating_mul(60) / rate;
+    let high = ahead
+        .saturating_add(1)
+        .saturating_mul(75)
+        .div_ceil(effective)
+        .saturating_add(ETA_SLACK_S);
+    Some([low, high.max(low)])
+}
+
+/// `base_ms` spread by ±15 % according to `jitter`.
+pub fn jittered(base_ms: u64, jitter: u16) -> u64 {
+    let per_mille = 850 + u64::from(jitter) * 300 / u64::from(u16::MAX);
+    base_ms * per_mille / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: UnixMs = UnixMs(1_700_000_000_000);
+
+    fn view<'a>(config: &'a RoomConfig, arrivals: &'a Histogram, cursor: Cursor) -> RoomView<'a> {
+        RoomView {
+            config,
+            cursor,
+            arrivals,
+            stale: false,
+        }
+    }
+
+    #[test]
+    fn waiting_citizen_sees_place_and_eta() {
+        let config = RoomConfig {
+            new_users_per_minute: 60,
+            ..RoomConfig::default()
+        };
+        let mut arrivals = Histogram::new();
+        arrivals.add(NOW.secs() - 10, 120);
+        let cursor = Cursor::at_bucket(NOW.secs() - 10);
+        let me = OrderKey::new(NOW.secs() - 10, u32::MAX / 2 + 1);
+        let s = view(&config, &arrivals, cursor).status(me, NOW, 0);
+        assert_eq!(s.state, QueueState::Waiting);
+        assert_eq!(s.ahead, Some(60));
+        assert_eq!(s.position, Some(61));
+        let [low, high] = s.eta_s.unwrap();
+        assert_eq!(low, 60);
+        assert!(high >= low && high <= 90, "{high}");
+        assert_eq!(s.next_poll_ms, 8_500); // ETA under 5 min: 10 s base, −15 % jitter
+    }
+
+    #[test]
+    fn states_follow_the_config() {
+        let arrivals = Histogram::new();
+        let me = OrderKey::fifo(NOW, 0);
+        let paused = RoomConfig {
+            paused: true,
+            ..RoomConfig::default()
+        };
+        assert_eq!(
+            view(&paused, &arrivals, Cursor::default())
+                .status(me, NOW, 0)
+                .state,
+            QueueState::Paused
+        );
+        let closed = RoomConfig {
+            closed: true,
+            ..RoomConfig::default()
+        };
+        assert_eq!(
+            view(&closed, &arrivals, Cursor::default())
+                .status(me, NOW, 0)
+                .state,
+            QueueState::Closed
+        );
+        let soon = RoomConfig {
+            opens_at: Some(NOW.plus_ms(4_000)),
+            ..RoomConfig::default()
+        };
+        let s = view(&soon, &arrivals, Cursor::default()).status(me, NOW, 0);
+        assert_eq!(
+            (s.state, s.opens_at, s.next_poll_ms),
+            (QueueState::Prequeue, Some(NOW.plus_ms(4_000)), 4_000)
+        );
+        let past = Cursor(me.0 + 1);
+        assert_eq!(
+            view(&paused, &arrivals, past).status(me, NOW, 0).state,
+            QueueState::Admitted
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_fifteen_percent() {
+        assert_eq!(jittered(10_000, 0), 8_500);
+        assert_eq!(jittered(10_000, u16::MAX), 11_500);
+    }
+
+    #[test]
+    fn no_eta_when_nobody_is_admitted() {
+        let stopped = RoomConfig {
+            new_users_per_minute: 0,
+            ..RoomConfig::default()
+        };
+        assert_eq!(eta_s(&stopped, 10), None);
+    }
+}
