@@ -1,1 +1,72 @@
-//! placeholder
+//! edgegate, the Worker: routes every request to the waiting page, the status poll, the admin
+//! API, or (with a valid pass) the origin. It is a thin shell over `edgegate-core`; this crate
+//! is the only one that knows Cloudflare (see ARCHITECTURE.md).
+
+mod admin;
+mod citizen;
+mod cookies;
+mod coordinator;
+mod edge;
+mod error;
+mod forward;
+mod fragment;
+mod pages;
+mod protocol;
+mod settings;
+mod timeout;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use edgegate_core::UnixMs;
+use worker::{event, Context, Env, Method, Request, Response};
+
+pub use coordinator::RoomCoordinator;
+use error::GateError;
+use settings::Settings;
+
+thread_local! {
+    static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    Ok(route(req, &env, &ctx)
+        .await
+        .unwrap_or_else(GateError::into_response))
+}
+
+async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateError> {
+    let settings = settings(env)?;
+    let now = UnixMs(coordinator::now_ms());
+    let path = req.path();
+    match (req.method(), path.as_str()) {
+        (Method::Get | Method::Head, "/queue/status") => {
+            citizen::status(req, env, ctx, &settings, now).await
+        }
+        (Method::Get | Method::Head, "/queue/status.html") => {
+            citizen::status_html(req, env, ctx, &settings, now).await
+        }
+        (_, p) if p.starts_with("/queue/static/") => {
+            Ok(env.assets("ASSETS")?.fetch_request(req).await?)
+        }
+        (_, p) if p == "/admin" || p.starts_with("/admin/") => {
+            admin::handle(req, env, &settings).await
+        }
+        (_, p) if p.starts_with("/queue/") => Ok(pages::plain(
+            404,
+            "찾을 수 없습니다 · Not found",
+            "이 주소에는 페이지가 없습니다. · There is no page at this address.",
+        )),
+        _ => citizen::protected(req, env, ctx, &settings, now).await,
+    }
+}
+
+fn settings(env: &Env) -> Result<Rc<Settings>, GateError> {
+    if let Some(s) = SETTINGS.with_borrow(|s| s.clone()) {
+        return Ok(s);
+    }
+    let parsed = Rc::new(Settings::from_env(env).map_err(GateError::Misconfigured)?);
+    SETTINGS.with_borrow_mut(|s| *s = Some(Rc::clone(&parsed)));
+    Ok(parsed)
+}

@@ -1,0 +1,82 @@
+//! The gate's two cookies: reading them from a bounded `Cookie` header, and writing them with the
+//! contract's flags (`HttpOnly; SameSite=Lax; Path=/`, plus `Secure` and the `__Host-` prefix on
+//! https).
+
+/// Longest `Cookie` header we look into; a longer one is treated as carrying no gate cookie.
+pub const MAX_COOKIE_HEADER: usize = 8 * 1024;
+
+pub const TICKET: &str = "edgegate_ticket";
+pub const PASS: &str = "edgegate_pass";
+
+/// The name a cookie carries on this scheme.
+pub fn name(base: &str, https: bool) -> String {
+    if https {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header, if present exactly once-or-first.
+pub fn read<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    if header.len() > MAX_COOKIE_HEADER {
+        return None;
+    }
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// A `Set-Cookie` value. `value` is token text (base64url), so it needs no quoting; anything
+/// else is refused by the caller before it gets here.
+pub fn set(name: &str, value: &str, max_age_s: u64, https: bool) -> String {
+    let secure = if https { "; Secure" } else { "" };
+    format!("{name}={value}; Max-Age={max_age_s}; Path=/; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// The `Cookie` header without the gate's own cookies, for forwarding to the origin.
+pub fn without_gate_cookies(header: &str) -> String {
+    header
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k).trim();
+            !key.ends_with(TICKET) && !key.ends_with(PASS)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_named_cookie_only() {
+        let h = "a=1; edgegate_ticket=abc; x_edgegate_ticket=zzz";
+        assert_eq!(read(h, "edgegate_ticket"), Some("abc"));
+        assert_eq!(read(h, "edgegate_pass"), None);
+        assert_eq!(read(&"a".repeat(MAX_COOKIE_HEADER + 1), "a"), None);
+    }
+
+    #[test]
+    fn flags_follow_the_contract() {
+        assert_eq!(
+            set(&name(TICKET, true), "v", 60, true),
+            "__Host-edgegate_ticket=v; Max-Age=60; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
+        assert_eq!(
+            set(&name(PASS, false), "v", 0, false),
+            "edgegate_pass=v; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn forwarding_strips_gate_cookies() {
+        assert_eq!(
+            without_gate_cookies("a=1; edgegate_pass=p; __Host-edgegate_ticket=t; b=2"),
+            "a=1; b=2"
+        );
+    }
+}

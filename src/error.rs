@@ -1,0 +1,34 @@
+//! The worker's one error type, mapped to HTTP in one place. Internal failures are logged and
+//! answered with a plain page that leaks nothing; client mistakes are not errors here at all
+//! (a bad cookie is just no cookie).
+
+use worker::Response;
+
+#[derive(Debug)]
+pub enum GateError {
+    /// The deployment is misconfigured (a secret or var missing or malformed).
+    Misconfigured(String),
+    /// Anything else that went wrong inside the gate.
+    Internal(String),
+}
+
+impl From<worker::Error> for GateError {
+    fn from(e: worker::Error) -> Self {
+        GateError::Internal(e.to_string())
+    }
+}
+
+impl GateError {
+    pub fn into_response(self) -> Response {
+        let (status, detail) = match &self {
+            GateError::Misconfigured(d) => (503, d),
+            GateError::Internal(d) => (500, d),
+        };
+        worker::console_error!("edgegate: {status}: {detail}");
+        crate::pages::plain(
+            status,
+            "잠시 문제가 생겼습니다 · Something went wrong",
+            "잠시 후 다시 시도해 주세요. 대기 순서는 유지됩니다. · Please try again in a moment. Your place in line is kept.",
+        )
+    }
+}

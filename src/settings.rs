@@ -1,0 +1,74 @@
+//! The deployment's settings, read from the Worker's environment once per isolate.
+//!
+//! `[vars]` in wrangler.toml carry the tunables; `GATE_KEYS` and `ADMIN_TOKEN` are secrets
+//! (`wrangler secret put`, or `.dev.vars` locally). A missing or malformed value is a
+//! deployment mistake: it is logged by name and every request gets a plain 503, never a panic.
+
+use edgegate_core::keys::{ForPasses, ForTickets, SecretRing};
+use edgegate_core::{KeyRing, RoomTag};
+use sha2::{Digest, Sha256};
+use worker::Env;
+
+pub struct Settings {
+    pub room: String,
+    pub room_tag: RoomTag,
+    pub ticket_keys: KeyRing<ForTickets>,
+    pub pass_keys: KeyRing<ForPasses>,
+    /// SHA-256 of the admin bearer token; `None` disables the admin API.
+    pub admin_token_digest: Option<[u8; 32]>,
+    /// Origin base URL without a trailing slash.
+    pub origin_url: String,
+    pub sync_interval_ms: u64,
+    pub settle_ms: u64,
+    pub ticket_ttl_ms: u64,
+    pub origin_timeout_ms: u64,
+    /// After this long without a successful sync the isolate runs fail-static.
+    pub stale_after_ms: u64,
+    /// Share of the last known rate an isolate admits at on its own while fail-static, per mille.
+    pub fail_static_per_mille: u32,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Result<Settings, String> {
+        let text = |name: &str| -> Option<String> {
+            env.secret(name)
+                .map(|s| s.to_string())
+                .or_else(|_| env.var(name).map(|v| v.to_string()))
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        };
+        let number = |name: &str, default: u64| -> Result<u64, String> {
+            match text(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name} must be a whole number")),
+            }
+        };
+        let room = text("ROOM").unwrap_or_else(|| "booking".to_owned());
+        let secrets = SecretRing::parse(&text("GATE_KEYS").ok_or("GATE_KEYS is not set")?)
+            .map_err(|e| format!("GATE_KEYS: {e}"))?;
+        let sync_interval_ms = number("SYNC_INTERVAL_MS", 1_000)?.max(100);
+        Ok(Settings {
+            room_tag: RoomTag::of(&room),
+            room,
+            ticket_keys: secrets
+                .ticket_keys()
+                .map_err(|e| format!("GATE_KEYS: {e}"))?,
+            pass_keys: secrets.pass_keys().map_err(|e| format!("GATE_KEYS: {e}"))?,
+            admin_token_digest: text("ADMIN_TOKEN").map(|t| Sha256::digest(t.as_bytes()).into()),
+            origin_url: text("ORIGIN_URL")
+                .ok_or("ORIGIN_URL is not set")?
+                .trim_end_matches('/')
+                .to_owned(),
+            sync_interval_ms,
+            settle_ms: number("SETTLE_MS", 3_000)?,
+            ticket_ttl_ms: number("TICKET_TTL_S", 6 * 3600)?.saturating_mul(1000),
+            origin_timeout_ms: number("ORIGIN_TIMEOUT_MS", 10_000)?,
+            stale_after_ms: number("STALE_AFTER_MS", 15_000)?.max(sync_interval_ms * 3),
+            fail_static_per_mille: u32::try_from(number("FAIL_STATIC_PER_MILLE", 100)?.min(1000))
+                .unwrap_or(100),
+        })
+    }
+}
