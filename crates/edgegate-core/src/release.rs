@@ -8,7 +8,8 @@
 //!   at least one citizen), so a long idle stretch cannot become a flood;
 //! - the cursor moves forward over the histogram, spending one token per citizen it passes and
 //!   passing empty seconds for free;
-//! - it releases no more than `max_active − active` citizens;
+//! - it releases no more than `max_active − active` citizens, and with no budget at all it
+//!   does not move (not even over seconds that look empty);
 //! - it never passes `now − settle`, so arrivals whose counts are still on their way from an
 //!   edge isolate are not skipped;
 //! - it does not move at all while paused, closed, or before the scheduled opening, and time
@@ -175,7 +176,9 @@ fn burst(config: &RoomConfig) -> i128 {
 /// Walks the cursor from `from` towards `limit`, spending `budget` (citizens × 2³²). Returns the
 /// new cursor and what was spent. Empty stretches cost nothing.
 fn sweep(arrivals: &Histogram, from: Cursor, limit: Cursor, mut budget: u128) -> (Cursor, u128) {
-    if from >= limit {
+    // With nothing to spend the cursor stays put, even over seconds that look empty: their
+    // counts may still be on the way, and a rate of zero must admit nobody.
+    if from >= limit || budget == 0 {
         return (from, 0);
     }
     let mut spent: u128 = 0;
@@ -314,6 +317,17 @@ mod tests {
             SETTLE,
         );
         assert_eq!(next.cursor, Cursor::at_time(UnixMs(T0 + 58_000)));
+    }
+
+    #[test]
+    fn a_rate_of_zero_does_not_move_the_cursor_even_over_empty_seconds() {
+        let stopped = RoomConfig {
+            new_users_per_minute: 0,
+            ..RoomConfig::default()
+        };
+        let state = ReleaseState::start(UnixMs(T0), SETTLE);
+        let next = state.advance(&stopped, &Histogram::new(), 0, UnixMs(T0 + 60_000), SETTLE);
+        assert_eq!(next.cursor, state.cursor);
     }
 
     #[test]
