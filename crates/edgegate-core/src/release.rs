@@ -164,8 +164,13 @@ impl ReleaseState {
     }
 }
 
-/// Tokens the bucket may hold: `BURST_S` seconds of the rate, at least one citizen.
+/// Tokens the bucket may hold: `BURST_S` seconds of the rate, at least one citizen (none at a
+/// rate of zero).
 fn burst(config: &RoomConfig) -> i128 {
+    if config.new_users_per_minute == 0 {
+        // A rate of zero admits nobody, not even from an allowance left by an earlier rate.
+        return 0;
+    }
     let per_burst =
         (u128::from(config.new_users_per_minute) * u128::from(BURST_S) * u128::from(SUB_RANGE)
             / 60)

@@ -1,0 +1,756 @@
+//! Property tests: every token rule and every invariant of the release cursor, over generated
+//! inputs (STYLE.md #8). Time is always an argument, so nothing here sleeps; each block runs a
+//! bounded number of cases so the whole file takes a few seconds. Shrunk failures are written to
+//! `tests/proptest-regressions/` and belong in git.
+
+// The whole file is a test: clippy.toml lets tests unwrap, panic and index, but clippy cannot
+// tell an integration test's helper functions from library code.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use edgegate_core::config::{MAX_ACTIVE, NEW_USERS_PER_MINUTE, SESSION_DURATION_S};
+use edgegate_core::keys::{hex, unhex, ForPasses, ForTickets, SecretRing};
+use edgegate_core::release::BURST_S;
+use edgegate_core::status::{eta_s, RoomView};
+use edgegate_core::token::MAX_SKEW_MS;
+use edgegate_core::{
+    ConfigPatch, Cursor, Histogram, KeyRing, OrderKey, Pass, QueueState, ReleaseState, RoomConfig,
+    RoomTag, Ticket, TokenError, UnixMs,
+};
+use proptest::collection::{btree_map, vec};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::FileFailurePersistence;
+
+/// Cases per property: enough to find the usual mistakes, few enough for a fast `cargo test`.
+const CASES: u32 = 256;
+
+/// Bounded cases (`PROPTEST_CASES=10000` for a deeper run); shrunk failures saved where git will
+/// see them. (proptest's default looks for `lib.rs` beside the source file, which an integration
+/// test does not have.)
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CASES);
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/proptest-regressions/properties.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+/// 2³²: one citizen in the release cursor's units.
+const ONE: u128 = 1 << 32;
+
+// ---------------------------------------------------------------------------------------------
+// Strategies
+
+/// One to three secrets with distinct key ids; the first listed signs.
+fn secret_ring() -> impl Strategy<Value = SecretRing> {
+    btree_map(any::<u8>(), vec(any::<u8>(), 16..48), 1..=3).prop_map(|secrets| {
+        let text = secrets
+            .iter()
+            .map(|(id, bytes)| format!("{id}:{}", hex(bytes)))
+            .collect::<Vec<_>>()
+            .join(",");
+        SecretRing::parse(&text).unwrap()
+    })
+}
+
+fn rings() -> impl Strategy<Value = (KeyRing<ForTickets>, KeyRing<ForPasses>)> {
+    secret_ring().prop_map(|s| (s.ticket_keys().unwrap(), s.pass_keys().unwrap()))
+}
+
+/// `(issued_at, expires_at, now)` with `now` inside the validity window: not expired, and the
+/// issue time at most `MAX_SKEW_MS` ahead of `now`.
+fn window() -> impl Strategy<Value = (UnixMs, UnixMs, UnixMs)> {
+    (
+        0u64..=4_102_444_800_000,
+        1u64..=30 * 86_400_000,
+        any::<u64>(),
+    )
+        .prop_map(|(issued, lifetime, pick)| {
+            let expires = issued + lifetime;
+            let earliest = issued.saturating_sub(MAX_SKEW_MS);
+            let now = earliest + pick % (expires - earliest);
+            (UnixMs(issued), UnixMs(expires), UnixMs(now))
+        })
+}
+
+fn room_name() -> impl Strategy<Value = String> {
+    "[a-z0-9-]{1,16}"
+}
+
+fn ticket() -> impl Strategy<Value = (Ticket, UnixMs)> {
+    (
+        any::<u8>(),
+        room_name(),
+        any::<u64>(),
+        any::<[u8; 16]>(),
+        window(),
+    )
+        .prop_map(|(key_id, room, order, id, (issued_at, expires_at, now))| {
+            let ticket = Ticket {
+                key_id,
+                room: RoomTag::of(&room),
+                order: OrderKey(order),
+                id,
+                issued_at,
+                expires_at,
+            };
+            (ticket, now)
+        })
+}
+
+fn pass() -> impl Strategy<Value = (Pass, UnixMs)> {
+    (any::<u8>(), room_name(), any::<[u8; 16]>(), window()).prop_map(
+        |(key_id, room, ticket_id, (issued_at, expires_at, now))| {
+            let pass = Pass {
+                key_id,
+                room: RoomTag::of(&room),
+                ticket_id,
+                issued_at,
+                expires_at,
+            };
+            (pass, now)
+        },
+    )
+}
+
+/// A signed ticket and a signed pass, each with a `now` at which it is valid.
+#[derive(Debug, Clone)]
+struct Signed {
+    tickets: KeyRing<ForTickets>,
+    passes: KeyRing<ForPasses>,
+    ticket: Ticket,
+    ticket_text: String,
+    ticket_now: UnixMs,
+    pass: Pass,
+    pass_text: String,
+    pass_now: UnixMs,
+}
+
+fn signed() -> impl Strategy<Value = Signed> {
+    (rings(), ticket(), pass()).prop_map(
+        |((tickets, passes), (ticket, ticket_now), (pass, pass_now))| {
+            let ticket = Ticket {
+                key_id: tickets.signing().id(),
+                ..ticket
+            };
+            let pass = Pass {
+                key_id: passes.signing().id(),
+                ..pass
+            };
+            Signed {
+                ticket_text: ticket.sign(&tickets),
+                pass_text: pass.sign(&passes),
+                tickets,
+                passes,
+                ticket,
+                ticket_now,
+                pass,
+                pass_now,
+            }
+        },
+    )
+}
+
+impl Signed {
+    fn verify_ticket(&self, text: &str) -> Result<Ticket, TokenError> {
+        Ticket::verify(text, &self.tickets, self.ticket.room, self.ticket_now)
+    }
+
+    fn verify_pass(&self, text: &str) -> Result<Pass, TokenError> {
+        Pass::verify(text, &self.passes, self.pass.room, self.pass_now)
+    }
+}
+
+/// Text near the shape of a token: the base64url alphabet, around the real lengths.
+fn tokenish_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[A-Za-z0-9_-]{0,170}",
+        "[A-Za-z0-9_=+/ .-]{95,115}",
+    ]
+}
+
+/// The seconds the release scenarios live around.
+const BASE_S: u64 = 1_700_000_000;
+
+fn histogram() -> impl Strategy<Value = Histogram> {
+    vec((0u64..400, 0u64..2_000), 0..40).prop_map(|counts| {
+        let mut h = Histogram::new();
+        for (offset, count) in counts {
+            h.add(BASE_S - 200 + offset, count);
+        }
+        h
+    })
+}
+
+/// A cursor or key somewhere in the histogram's span (and a little beyond it).
+fn near_key() -> impl Strategy<Value = OrderKey> {
+    (0u64..420, any::<u32>()).prop_map(|(offset, sub)| OrderKey::new(BASE_S - 210 + offset, sub))
+}
+
+fn room_config() -> impl Strategy<Value = RoomConfig> {
+    (
+        prop_oneof![
+            1 => Just(0u32),
+            3 => 1u32..=120,
+            3 => 121u32..=100_000,
+            1 => Just(NEW_USERS_PER_MINUTE.1),
+        ],
+        prop_oneof![1u32..=50, 1u32..=5_000],
+        SESSION_DURATION_S.0..=SESSION_DURATION_S.1,
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.05),
+        prop::option::weighted(0.3, -100_000i64..200_000),
+    )
+        .prop_map(
+            |(rate, max_active, session, paused, closed, opens_in_ms)| RoomConfig {
+                new_users_per_minute: rate,
+                max_active,
+                session_duration_s: session,
+                paused,
+                closed,
+                opens_at: opens_in_ms.map(|d| UnixMs((BASE_S * 1000).saturating_add_signed(d))),
+                ..RoomConfig::default()
+            },
+        )
+}
+
+/// A run of the coordinator: where it starts, then `(ms since the last step, live passes,
+/// paused by the operator)` per step.
+#[derive(Debug, Clone)]
+struct Run {
+    config: RoomConfig,
+    arrivals: Histogram,
+    start: ReleaseState,
+    settle_ms: u64,
+    steps: Vec<(u64, u64, bool)>,
+}
+
+fn run() -> impl Strategy<Value = Run> {
+    (
+        room_config(),
+        histogram(),
+        // Start mostly behind `now − settle`, where there is something to release.
+        (0u64..260, any::<u32>())
+            .prop_map(|(offset, sub)| OrderKey::new(BASE_S - 210 + offset, sub)),
+        prop_oneof![
+            4 => Just(0i64),
+            1 => any::<i64>(),
+            3 => -(10i64 << 32)..(10i64 << 32),
+        ],
+        0u64..5_000,
+        0u64..5_000,
+        vec(
+            (
+                prop_oneof![0u64..2_000, 0u64..30_000],
+                prop_oneof![0u64..60, 0u64..6_000],
+                prop::bool::weighted(0.05),
+            ),
+            1..30,
+        ),
+    )
+        .prop_map(
+            |(config, arrivals, cursor, allowance, start_offset, settle_ms, steps)| Run {
+                config,
+                arrivals,
+                start: ReleaseState {
+                    cursor: Cursor(cursor.0),
+                    allowance,
+                    updated_at: UnixMs(BASE_S * 1000 + start_offset),
+                },
+                settle_ms,
+                steps,
+            },
+        )
+}
+
+/// Citizens released between two cursors, as the histogram counts them.
+fn released(arrivals: &Histogram, from: Cursor, to: Cursor) -> u64 {
+    arrivals.between(from, OrderKey(to.0))
+}
+
+/// What the token bucket may hold, in 2⁻³² citizens: `BURST_S` seconds of the rate, at least one.
+fn burst_units(rate: u32) -> u128 {
+    (u128::from(rate) * u128::from(BURST_S) * ONE / 60).max(ONE)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn tickets_and_passes_round_trip(s in signed()) {
+        prop_assert_eq!(s.verify_ticket(&s.ticket_text), Ok(s.ticket.clone()));
+        prop_assert_eq!(s.verify_pass(&s.pass_text), Ok(s.pass.clone()));
+        // Fixed lengths: 83 and 75 bytes, unpadded base64url.
+        prop_assert_eq!(s.ticket_text.len(), 111);
+        prop_assert_eq!(s.pass_text.len(), 100);
+    }
+
+    #[test]
+    fn sign_overwrites_the_key_id_with_the_signing_key(
+        (keys, _) in rings(),
+        (ticket, now) in ticket(),
+    ) {
+        let back = Ticket::verify(&ticket.sign(&keys), &keys, ticket.room, now).unwrap();
+        prop_assert_eq!(back.key_id, keys.signing().id());
+    }
+
+    #[test]
+    fn any_changed_byte_is_rejected(s in signed(), at in any::<Index>(), flip in 1u8..=255) {
+        for (text, is_ticket) in [(&s.ticket_text, true), (&s.pass_text, false)] {
+            let mut bytes = URL_SAFE_NO_PAD.decode(text).unwrap();
+            let i = at.index(bytes.len());
+            bytes[i] ^= flip;
+            let changed = URL_SAFE_NO_PAD.encode(&bytes);
+            let got = if is_ticket {
+                s.verify_ticket(&changed).err()
+            } else {
+                s.verify_pass(&changed).err()
+            };
+            // Header bytes fail on their own rule; everything after the key id fails the MAC.
+            match i {
+                0 => prop_assert_eq!(got, Some(TokenError::UnknownVersion)),
+                1 => prop_assert_eq!(got, Some(TokenError::WrongKind)),
+                2 => prop_assert!(
+                    matches!(got, Some(TokenError::UnknownKey | TokenError::BadMac)),
+                    "{:?}", got
+                ),
+                _ => prop_assert_eq!(got, Some(TokenError::BadMac)),
+            }
+        }
+    }
+
+    #[test]
+    fn any_changed_char_is_rejected(s in signed(), at in any::<Index>(), with in any::<char>()) {
+        for (text, is_ticket) in [(&s.ticket_text, true), (&s.pass_text, false)] {
+            let mut chars: Vec<char> = text.chars().collect();
+            let i = at.index(chars.len());
+            prop_assume!(chars[i] != with);
+            chars[i] = with;
+            let changed: String = chars.into_iter().collect();
+            if is_ticket {
+                prop_assert!(s.verify_ticket(&changed).is_err());
+            } else {
+                prop_assert!(s.verify_pass(&changed).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn any_cut_or_extension_is_rejected(
+        s in signed(),
+        at in any::<Index>(),
+        tail in "[A-Za-z0-9_=-]{1,60}|.{1,8}",
+    ) {
+        let cut = &s.ticket_text[..at.index(s.ticket_text.len())];
+        let longer = format!("{}{tail}", s.ticket_text);
+        prop_assert!(s.verify_ticket(cut).is_err());
+        prop_assert!(s.verify_ticket(&longer).is_err());
+        let cut = &s.pass_text[..at.index(s.pass_text.len())];
+        let longer = format!("{}{tail}", s.pass_text);
+        prop_assert!(s.verify_pass(cut).is_err());
+        prop_assert!(s.verify_pass(&longer).is_err());
+    }
+
+    #[test]
+    fn tokens_expire_and_refuse_the_future(s in signed(), late in 0u64..=u64::MAX / 2) {
+        let t = &s.ticket;
+        let verify = |now: UnixMs| Ticket::verify(&s.ticket_text, &s.tickets, t.room, now);
+        prop_assert_eq!(verify(t.expires_at.plus_ms(late)), Err(TokenError::Expired));
+        if let Some(early) = t.issued_at.0.checked_sub(MAX_SKEW_MS + 1) {
+            let too_early = UnixMs(early.saturating_sub(late));
+            if too_early < t.expires_at {
+                prop_assert_eq!(verify(too_early), Err(TokenError::FromTheFuture));
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics_nor_verifies(s in signed(), text in tokenish_text()) {
+        prop_assert!(s.verify_ticket(&text).is_err());
+        prop_assert!(s.verify_pass(&text).is_err());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_nor_verify(s in signed(), bytes in vec(any::<u8>(), 0..130)) {
+        let text = URL_SAFE_NO_PAD.encode(&bytes);
+        prop_assert!(s.verify_ticket(&text).is_err());
+        prop_assert!(s.verify_pass(&text).is_err());
+    }
+
+    /// Right version, kind, length and a listed key id, so the bytes reach the MAC check.
+    #[test]
+    fn forged_bodies_under_a_listed_key_fail_the_mac(
+        s in signed(),
+        ticket_body in vec(any::<u8>(), 80),
+        pass_body in vec(any::<u8>(), 72),
+    ) {
+        let forge = |kind: u8, key_id: u8, body: &[u8]| {
+            let mut bytes = vec![1, kind, key_id];
+            bytes.extend_from_slice(body);
+            URL_SAFE_NO_PAD.encode(bytes)
+        };
+        let ticket = forge(b'T', s.tickets.signing().id(), &ticket_body);
+        prop_assert_eq!(s.verify_ticket(&ticket), Err(TokenError::BadMac));
+        let pass = forge(b'P', s.passes.signing().id(), &pass_body);
+        prop_assert_eq!(s.verify_pass(&pass), Err(TokenError::BadMac));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator input and key lists
+
+/// JSON values of every type, and numbers at and beyond the bounds.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (0u64..100_001).prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(Value::from),
+            btree_map(".{0,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn patch_body() -> impl Strategy<Value = String> {
+    let field = prop_oneof![
+        Just("new_users_per_minute".to_owned()),
+        Just("max_active".to_owned()),
+        Just("session_duration_s".to_owned()),
+        Just("paused".to_owned()),
+        Just("closed".to_owned()),
+        Just("opens_at".to_owned()),
+        ".{0,8}",
+    ];
+    prop_oneof![
+        btree_map(field, json_value(), 0..6)
+            .prop_map(|m| { serde_json::Value::Object(m.into_iter().collect()).to_string() }),
+        json_value().prop_map(|v| v.to_string()),
+        any::<String>(),
+    ]
+}
+
+fn key_list_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[0-9]{1,4} ?: ?[0-9a-fA-F]{0,70}( ?, ?[0-9]{1,4}:[0-9a-f]{0,70}){0,3}",
+        "([0-9]{1,3}:[0-9a-f+-]{30,66},?){0,3}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn config_patches_never_panic_and_stay_in_bounds(body in patch_body()) {
+        if let Ok(patch) = ConfigPatch::from_json(&body) {
+            let next = RoomConfig::default().apply(&patch);
+            let within = |v: u32, (lo, hi): (u32, u32)| (lo..=hi).contains(&v);
+            prop_assert!(within(next.new_users_per_minute, NEW_USERS_PER_MINUTE));
+            prop_assert!(within(next.max_active, MAX_ACTIVE));
+            prop_assert!(within(next.session_duration_s, SESSION_DURATION_S));
+        }
+    }
+
+    #[test]
+    fn key_lists_never_panic_and_accepted_ones_round_trip(text in key_list_text()) {
+        if let Ok(ring) = KeyRing::parse_pass_keys(&text) {
+            let again = KeyRing::parse_pass_keys(&ring.to_env_text()).unwrap();
+            prop_assert_eq!(again.to_env_text(), ring.to_env_text());
+        }
+        if let Ok(secrets) = SecretRing::parse(&text) {
+            prop_assert!(secrets.ticket_keys().is_ok());
+            prop_assert!(secrets.pass_keys().is_ok());
+        }
+    }
+
+    #[test]
+    fn hex_round_trips(bytes in vec(any::<u8>(), 0..40)) {
+        prop_assert_eq!(unhex(&hex(&bytes)), Some(bytes));
+    }
+
+    /// Anything `unhex` accepts is an even number of hex digits (STYLE.md #3: parse strictly).
+    #[test]
+    fn unhex_accepts_only_hex_digits(text in r"(\+?[0-9a-fA-F]|[ +-]){0,6}|.{0,8}") {
+        if unhex(&text).is_some() {
+            prop_assert!(text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit()),
+                "unhex accepted {:?}", text);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The release cursor
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn the_cursor_obeys_the_policy_at_every_step(r in run()) {
+        let rate = r.config.new_users_per_minute;
+        let mut state = r.start;
+        let mut now = r.start.updated_at;
+        // Tokens the policy could have granted so far: accrual over unfrozen steps only.
+        let mut granted: u128 = 0;
+        for &(dt, active, operator_paused) in &r.steps {
+            now = now.plus_ms(dt);
+            let config = RoomConfig {
+                paused: r.config.paused || operator_paused,
+                ..r.config.clone()
+            };
+            let next = state.advance(&config, &r.arrivals, active, now, r.settle_ms);
+            let frozen = config.paused || config.closed || config.before_opening(now);
+
+            // Monotone.
+            prop_assert!(next.cursor >= state.cursor);
+            // A `now` that is not later changes nothing.
+            if dt == 0 {
+                prop_assert_eq!(next, state);
+            }
+            // Frozen: no movement, and no tokens earned for the frozen time.
+            if frozen {
+                prop_assert_eq!(next.cursor, state.cursor);
+                prop_assert_eq!(next.allowance, state.allowance);
+            } else {
+                granted += u128::from(rate) * u128::from(dt) * ONE / 60_000;
+            }
+            // Never past `now − settle` (unless it already was, and then it stays put).
+            let limit = Cursor::at_time(now.minus_ms(r.settle_ms));
+            if next.cursor != state.cursor {
+                prop_assert!(next.cursor <= limit, "{:?} past {:?}", next.cursor, limit);
+            }
+            // No more than the room left under max_active in one step (1 of rounding).
+            let room_left = u64::from(config.max_active).saturating_sub(active);
+            let step = released(&r.arrivals, state.cursor, next.cursor);
+            prop_assert!(step <= room_left + 1, "released {} with room for {}", step, room_left);
+            // Empty seconds are free: with something to spend and nobody waiting up to the
+            // limit, the cursor gets there. With nothing to spend it stays put (rate 0 admits
+            // nobody, and counts for empty-looking seconds may still be on their way).
+            let nobody_waiting = r
+                .arrivals
+                .iter()
+                .all(|(bucket, _)| bucket < state.cursor.bucket() || bucket > limit.bucket());
+            let accrued = u128::from(rate) * u128::from(dt) * ONE / 60_000;
+            let to_spend = (i128::from(state.allowance) + i128::try_from(accrued).unwrap())
+                .min(i128::try_from(burst_units(rate)).unwrap());
+            // (Rate 0 has its own property below.)
+            if !frozen && dt > 0 && nobody_waiting && rate > 0 {
+                if to_spend > 0 && room_left > 0 {
+                    prop_assert_eq!(next.cursor, state.cursor.max(limit));
+                } else {
+                    prop_assert_eq!(next.cursor, state.cursor);
+                }
+            }
+            prop_assert_eq!(next.updated_at, now.max(state.updated_at));
+            state = next;
+        }
+        // Never faster than the rate plus one burst (1 citizen of rounding).
+        let total = released(&r.arrivals, r.start.cursor, state.cursor);
+        let bound = (granted + burst_units(rate)) / ONE + 1;
+        prop_assert!(
+            u128::from(total) <= bound,
+            "released {} over {} ms at {}/min, bound {}",
+            total, now.since(r.start.updated_at), rate, bound
+        );
+    }
+
+    /// While a crowd waits and nothing else binds (no cap, no pause, the limit far ahead), the
+    /// cursor releases exactly at the rate: never slower, never faster (1 citizen of rounding).
+    #[test]
+    fn a_crowd_is_released_at_the_rate(
+        rate in 1u32..=6_000,
+        crowd in vec(50u64..500, 300),
+        settle_ms in 0u64..5_000,
+        steps in vec(1u64..5_000, 1..20),
+    ) {
+        let mut arrivals = Histogram::new();
+        for (i, count) in (0u64..).zip(&crowd) {
+            arrivals.add(BASE_S - 300 + i, *count);
+        }
+        let config = RoomConfig {
+            new_users_per_minute: rate,
+            max_active: MAX_ACTIVE.1,
+            ..RoomConfig::default()
+        };
+        let start = ReleaseState {
+            cursor: Cursor::at_bucket(BASE_S - 300),
+            allowance: 0,
+            updated_at: UnixMs(BASE_S * 1000),
+        };
+        let (mut state, mut granted) = (start, 0u128);
+        for dt in steps {
+            let now = state.updated_at.plus_ms(dt);
+            granted += u128::from(rate) * u128::from(dt) * ONE / 60_000;
+            state = state.advance(&config, &arrivals, 0, now, settle_ms);
+        }
+        let total = u128::from(released(&arrivals, start.cursor, state.cursor));
+        let due = granted / ONE;
+        prop_assert!(
+            total + 1 >= due && total <= due + 1,
+            "released {} where the rate allows {}", total, due
+        );
+    }
+
+    /// `new_users_per_minute: 0` admits nobody (config.rs), whatever allowance is left over
+    /// from before the operator stopped admissions.
+    #[test]
+    fn a_rate_of_zero_admits_nobody(r in run()) {
+        let config = RoomConfig { new_users_per_minute: 0, ..r.config.clone() };
+        let mut state = r.start;
+        for &(dt, active, _) in &r.steps {
+            state = state.advance(&config, &r.arrivals, active, state.updated_at.plus_ms(dt), r.settle_ms);
+        }
+        prop_assert_eq!(released(&r.arrivals, r.start.cursor, state.cursor), 0);
+    }
+
+    #[test]
+    fn position_never_grows_as_the_cursor_advances(
+        arrivals in histogram(),
+        config in room_config(),
+        a in near_key(),
+        b in near_key(),
+        key in near_key(),
+        jitter in any::<u16>(),
+        now_offset_ms in -300_000i64..300_000,
+    ) {
+        let (c1, c2) = (Cursor(a.0.min(b.0)), Cursor(a.0.max(b.0)));
+        prop_assert!(arrivals.between(c1, key) >= arrivals.between(c2, key));
+        let now = UnixMs((BASE_S * 1000).saturating_add_signed(now_offset_ms));
+        let view = |cursor| RoomView { config: &config, cursor, arrivals: &arrivals, stale: false };
+        let s1 = view(c1).status(key, now, jitter);
+        let s2 = view(c2).status(key, now, jitter);
+        if let (Some(p1), Some(p2)) = (s1.position, s2.position) {
+            prop_assert!(p1 >= p2, "position {} then {}", p1, p2);
+        }
+        if s1.state == QueueState::Admitted {
+            prop_assert_eq!(s2.state, QueueState::Admitted);
+        }
+    }
+
+    #[test]
+    fn status_is_sane_for_any_room(
+        arrivals in histogram(),
+        config in room_config(),
+        cursor in near_key(),
+        key in near_key(),
+        jitter in any::<u16>(),
+        now_offset_ms in -300_000i64..300_000,
+    ) {
+        let now = UnixMs((BASE_S * 1000).saturating_add_signed(now_offset_ms));
+        let view = RoomView { config: &config, cursor: Cursor(cursor.0), arrivals: &arrivals, stale: true };
+        let s = view.status(key, now, jitter);
+        prop_assert!((1_000..=34_500).contains(&s.next_poll_ms), "{}", s.next_poll_ms);
+        prop_assert_eq!(s.state == QueueState::Admitted, Cursor(cursor.0).admits(key));
+        if let (Some(position), Some(ahead)) = (s.position, s.ahead) {
+            prop_assert!(position == ahead + 1 || (position, ahead) == (0, 0));
+        }
+        if let Some([low, high]) = s.eta_s {
+            prop_assert!(low <= high);
+        }
+        prop_assert!(s.stale);
+    }
+
+    #[test]
+    fn eta_never_shrinks_with_more_people_ahead(
+        config in room_config(),
+        a in 0u64..10_000_000,
+        b in 0u64..10_000_000,
+    ) {
+        let (fewer, more) = (a.min(b), a.max(b));
+        match (eta_s(&config, fewer), eta_s(&config, more)) {
+            (Some([l1, h1]), Some([l2, h2])) => prop_assert!(l1 <= l2 && h1 <= h2),
+            (None, None) => prop_assert_eq!(config.new_users_per_minute, 0),
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order keys
+
+/// Arrival times whose second still fits an order key's 32-bit bucket (until the year 2106).
+fn arrival_ms() -> impl Strategy<Value = u64> {
+    0u64..u64::from(u32::MAX) * 1000
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn fifo_keys_follow_arrival_order(
+        a in arrival_ms(),
+        b in arrival_ms(),
+        ra in any::<u32>(),
+        rb in any::<u32>(),
+    ) {
+        let (ka, kb) = (OrderKey::fifo(UnixMs(a), ra), OrderKey::fifo(UnixMs(b), rb));
+        prop_assert_eq!(ka.bucket(), UnixMs(a).secs());
+        if a < b {
+            prop_assert!(ka < kb);
+        }
+        // A cursor at time t admits exactly the arrivals before t.
+        prop_assert_eq!(Cursor::at_time(UnixMs(b)).admits(ka), a < b);
+    }
+
+    #[test]
+    fn lottery_keys_stand_before_everyone_after_the_opening(
+        opens_at in 1_000u64..u64::from(u32::MAX) * 1000,
+        random in any::<u32>(),
+        after in 0u64..86_400_000,
+        r2 in any::<u32>(),
+    ) {
+        let drawn = OrderKey::lottery(UnixMs(opens_at), random);
+        prop_assert!(drawn < OrderKey::fifo(UnixMs(opens_at), 0));
+        let later = opens_at.saturating_add(after).min(u64::from(u32::MAX) * 1000 - 1);
+        prop_assert!(drawn < OrderKey::fifo(UnixMs(later), r2));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The smallest cases the properties above found, as plain examples.
+
+/// `unhex` documents "`None` on … a non-hex character", but `u8::from_str_radix` takes a leading
+/// `+`, so `"+a"` reads as 0x0a and a `GATE_KEYS` secret of `+0+1…` is accepted.
+#[test]
+fn unhex_refuses_a_plus_sign() {
+    assert_eq!(unhex("+a"), None);
+    assert!(SecretRing::parse("1:+0+1+2+3+4+5+6+7+8+9+a+b+c+d+e+f").is_err());
+}
+
+/// An allowance left over from before the operator set the rate to 0 still releases a citizen:
+/// the bucket's cap is "at least one citizen" even at rate 0.
+#[test]
+fn a_rate_of_zero_spends_no_leftover_allowance() {
+    let mut arrivals = Histogram::new();
+    arrivals.add(BASE_S - 10, 100);
+    let stopped = RoomConfig {
+        new_users_per_minute: 0,
+        ..RoomConfig::default()
+    };
+    let state = ReleaseState {
+        cursor: Cursor::at_bucket(BASE_S - 10),
+        allowance: 5 << 32, // five citizens' worth, earned at the old rate
+        updated_at: UnixMs(BASE_S * 1000),
+    };
+    let next = state.advance(&stopped, &arrivals, 0, UnixMs(BASE_S * 1000 + 1_000), 2_000);
+    assert_eq!(released(&arrivals, state.cursor, next.cursor), 0);
+}

@@ -1,0 +1,392 @@
+//! Golden vectors: `tests/vectors.json` pins the exact token text for fixed keys, fields and time,
+//! and lists token text that must be refused, each with the `TokenError` it must give
+//! (STYLE.md #9). Tickets in live cookies outlive a deploy, so a failure here means the byte
+//! layout changed: that is a version bump, not an edit to the JSON.
+//!
+//! Besides asking the crate, the valid vectors are checked against an independent reading of the
+//! layout documented in `src/token.rs` (field by field, tag recomputed with the derived key from
+//! the JSON), so the crate cannot drift from its own documentation unnoticed.
+
+// The whole file is a test: clippy.toml lets tests unwrap, panic and index, but clippy cannot
+// tell an integration test's helper functions from library code.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::BTreeSet;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use edgegate_core::keys::{
+    hex, hmac_sha256, unhex, ForPasses, ForTickets, KeyRing, Purpose, SecretRing,
+};
+use edgegate_core::token::{MAX_TOKEN_CHARS, VERSION};
+use edgegate_core::{OrderKey, Pass, RoomTag, Ticket, TokenError, UnixMs};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Vectors {
+    #[allow(dead_code)] // prose for the reader of the JSON
+    about: Vec<String>,
+    secrets: Vec<SecretEntry>,
+    hmac_sha256: Vec<HmacCase>,
+    valid: Vec<Valid>,
+    invalid: Vec<Invalid>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretEntry {
+    name: String,
+    id: u8,
+    secret: String,
+    ticket_key: String,
+    pass_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HmacCase {
+    name: String,
+    key: String,
+    data: String,
+    tag: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Valid {
+    name: String,
+    room: String,
+    room_tag: String,
+    sign_with: Vec<String>,
+    verify_with: Vec<String>,
+    verify_at: Vec<u64>,
+    ticket: Option<TicketFields>,
+    pass: Option<PassFields>,
+    token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderParts {
+    bucket: u64,
+    sub: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum MadeBy {
+    Fifo { arrival_ms: u64, random: u32 },
+    Lottery { opens_at: u64, random: u32 },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketFields {
+    key_id: u8,
+    order: OrderParts,
+    made_by: MadeBy,
+    id: String,
+    issued_at: u64,
+    expires_at: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PassFields {
+    key_id: u8,
+    ticket_id: String,
+    issued_at: u64,
+    expires_at: u64,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Ticket,
+    Pass,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Invalid {
+    name: String,
+    #[allow(dead_code)] // how the token text was made, for the reader of the JSON
+    how: String,
+    verify_as: Kind,
+    room: String,
+    verify_with: Vec<String>,
+    now: u64,
+    token: String,
+    error: String,
+}
+
+fn vectors() -> Vectors {
+    let text = include_str!("vectors.json");
+    serde_json::from_str(text).unwrap()
+}
+
+fn bytes(hex_text: &str) -> Vec<u8> {
+    unhex(hex_text).unwrap_or_else(|| panic!("not hex: {hex_text}"))
+}
+
+fn array<const N: usize>(hex_text: &str) -> [u8; N] {
+    bytes(hex_text).try_into().unwrap()
+}
+
+impl Vectors {
+    fn secret(&self, name: &str) -> &SecretEntry {
+        self.secrets
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no secret named {name}"))
+    }
+
+    /// The gate's `GATE_KEYS` text for these secrets, newest first.
+    fn secret_ring(&self, names: &[String]) -> SecretRing {
+        let text = names
+            .iter()
+            .map(|n| format!("{}:{}", self.secret(n).id, self.secret(n).secret))
+            .collect::<Vec<_>>()
+            .join(",");
+        SecretRing::parse(&text).unwrap()
+    }
+
+    fn ticket_keys(&self, names: &[String]) -> KeyRing<ForTickets> {
+        self.secret_ring(names).ticket_keys().unwrap()
+    }
+
+    fn pass_keys(&self, names: &[String]) -> KeyRing<ForPasses> {
+        self.secret_ring(names).pass_keys().unwrap()
+    }
+}
+
+/// Every variant a ticket or a pass can be refused with, so the coverage check below notices a
+/// new one. (`BadField` belongs to test keys alone: tickets and passes have no enumerated field.)
+const TICKET_AND_PASS_ERRORS: [TokenError; 10] = [
+    TokenError::TooLong,
+    TokenError::NotBase64,
+    TokenError::WrongLength,
+    TokenError::UnknownVersion,
+    TokenError::WrongKind,
+    TokenError::UnknownKey,
+    TokenError::BadMac,
+    TokenError::WrongRoom,
+    TokenError::Expired,
+    TokenError::FromTheFuture,
+];
+
+fn error_name(error: TokenError) -> &'static str {
+    // Exhaustive on purpose: a new variant fails to compile here until someone decides whether
+    // TICKET_AND_PASS_ERRORS (and so the vectors) must cover it.
+    match error {
+        TokenError::TooLong => "TooLong",
+        TokenError::NotBase64 => "NotBase64",
+        TokenError::WrongLength => "WrongLength",
+        TokenError::UnknownVersion => "UnknownVersion",
+        TokenError::WrongKind => "WrongKind",
+        TokenError::UnknownKey => "UnknownKey",
+        TokenError::BadMac => "BadMac",
+        TokenError::WrongRoom => "WrongRoom",
+        TokenError::Expired => "Expired",
+        TokenError::FromTheFuture => "FromTheFuture",
+        TokenError::BadField => "BadField",
+    }
+}
+
+#[test]
+fn rfc4231_hmac_sha256_cases() {
+    let v = vectors();
+    assert!(!v.hmac_sha256.is_empty());
+    for case in &v.hmac_sha256 {
+        let tag = hmac_sha256(&bytes(&case.key), &bytes(&case.data));
+        assert_eq!(hex(&tag), case.tag, "{}", case.name);
+    }
+}
+
+#[test]
+fn derived_keys_are_hmac_of_the_secret_under_the_purpose_label() {
+    let v = vectors();
+    for s in &v.secrets {
+        let secret = bytes(&s.secret);
+        assert_eq!(
+            hex(&hmac_sha256(&secret, ForTickets::LABEL.as_bytes())),
+            s.ticket_key,
+            "{}",
+            s.name
+        );
+        assert_eq!(
+            hex(&hmac_sha256(&secret, ForPasses::LABEL.as_bytes())),
+            s.pass_key,
+            "{}",
+            s.name
+        );
+        // The crate's own derivation, as handed to the origin in PASS_KEYS.
+        let ring = v.pass_keys(std::slice::from_ref(&s.name));
+        assert_eq!(ring.to_env_text(), format!("{}:{}", s.id, s.pass_key));
+    }
+}
+
+#[test]
+fn valid_tickets_sign_to_the_exact_text_and_verify_back() {
+    let v = vectors();
+    let mut seen = 0;
+    for case in &v.valid {
+        let Some(f) = &case.ticket else { continue };
+        seen += 1;
+        let name = &case.name;
+        let room = RoomTag::of(&case.room);
+        assert_eq!(hex(&room.0), case.room_tag, "{name}: room tag");
+        let order = OrderKey::new(f.order.bucket, f.order.sub);
+        let made = match f.made_by {
+            MadeBy::Fifo { arrival_ms, random } => OrderKey::fifo(UnixMs(arrival_ms), random),
+            MadeBy::Lottery { opens_at, random } => OrderKey::lottery(UnixMs(opens_at), random),
+        };
+        assert_eq!(made, order, "{name}: order key");
+        let ticket = Ticket {
+            key_id: f.key_id,
+            room,
+            order,
+            id: array(&f.id),
+            issued_at: UnixMs(f.issued_at),
+            expires_at: UnixMs(f.expires_at),
+        };
+        let signing = v.ticket_keys(&case.sign_with);
+        assert_eq!(signing.signing().id(), f.key_id, "{name}: signing key id");
+        assert_eq!(ticket.sign(&signing), case.token, "{name}: token text");
+
+        let verifying = v.ticket_keys(&case.verify_with);
+        for now in &case.verify_at {
+            let back = Ticket::verify(&case.token, &verifying, room, UnixMs(*now));
+            assert_eq!(back, Ok(ticket.clone()), "{name}: at {now}");
+        }
+
+        // The documented layout, read independently of the crate.
+        let mut payload = vec![VERSION, b'T', f.key_id];
+        payload.extend_from_slice(&room.0);
+        payload.extend_from_slice(&order.0.to_be_bytes());
+        payload.extend_from_slice(&bytes(&f.id));
+        payload.extend_from_slice(&f.issued_at.to_be_bytes());
+        payload.extend_from_slice(&f.expires_at.to_be_bytes());
+        assert_layout(
+            &case.token,
+            payload,
+            &v.secret(&case.sign_with[0]).ticket_key,
+        );
+    }
+    assert!(seen >= 2, "vectors for FIFO and lottery tickets");
+}
+
+#[test]
+fn valid_passes_sign_to_the_exact_text_and_verify_back() {
+    let v = vectors();
+    let mut seen = 0;
+    for case in &v.valid {
+        let Some(f) = &case.pass else { continue };
+        seen += 1;
+        let name = &case.name;
+        let room = RoomTag::of(&case.room);
+        assert_eq!(hex(&room.0), case.room_tag, "{name}: room tag");
+        let pass = Pass {
+            key_id: f.key_id,
+            room,
+            ticket_id: array(&f.ticket_id),
+            issued_at: UnixMs(f.issued_at),
+            expires_at: UnixMs(f.expires_at),
+        };
+        let signing = v.pass_keys(&case.sign_with);
+        assert_eq!(signing.signing().id(), f.key_id, "{name}: signing key id");
+        assert_eq!(pass.sign(&signing), case.token, "{name}: token text");
+
+        let verifying = v.pass_keys(&case.verify_with);
+        for now in &case.verify_at {
+            let back = Pass::verify(&case.token, &verifying, room, UnixMs(*now));
+            assert_eq!(back, Ok(pass.clone()), "{name}: at {now}");
+        }
+
+        let mut payload = vec![VERSION, b'P', f.key_id];
+        payload.extend_from_slice(&room.0);
+        payload.extend_from_slice(&bytes(&f.ticket_id));
+        payload.extend_from_slice(&f.issued_at.to_be_bytes());
+        payload.extend_from_slice(&f.expires_at.to_be_bytes());
+        assert_layout(&case.token, payload, &v.secret(&case.sign_with[0]).pass_key);
+    }
+    assert!(seen >= 1);
+}
+
+/// `token` is exactly base64url(`payload` || HMAC-SHA256(`key_hex`, `payload`)), unpadded.
+fn assert_layout(token: &str, mut payload: Vec<u8>, key_hex: &str) {
+    let tag = hmac_sha256(&bytes(key_hex), &payload);
+    payload.extend_from_slice(&tag);
+    assert_eq!(URL_SAFE_NO_PAD.encode(&payload), token, "layout");
+    assert!(token.len() <= MAX_TOKEN_CHARS);
+}
+
+#[test]
+fn invalid_tokens_are_refused_with_the_expected_error() {
+    let v = vectors();
+    let mut failures = Vec::new();
+    for case in &v.invalid {
+        let room = RoomTag::of(&case.room);
+        let now = UnixMs(case.now);
+        let got = match case.verify_as {
+            Kind::Ticket => {
+                Ticket::verify(&case.token, &v.ticket_keys(&case.verify_with), room, now).err()
+            }
+            Kind::Pass => {
+                Pass::verify(&case.token, &v.pass_keys(&case.verify_with), room, now).err()
+            }
+        };
+        let got = got.map_or("accepted", error_name);
+        if got != case.error {
+            failures.push(format!("{}: want {}, got {got}", case.name, case.error));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn invalid_vectors_cover_every_error_for_both_kinds() {
+    let v = vectors();
+    let named: BTreeSet<&str> = TICKET_AND_PASS_ERRORS.into_iter().map(error_name).collect();
+    for kind in [Kind::Ticket, Kind::Pass] {
+        let covered: BTreeSet<&str> = v
+            .invalid
+            .iter()
+            .filter(|c| c.verify_as == kind)
+            .map(|c| c.error.as_str())
+            .collect();
+        assert!(
+            covered.is_subset(&named),
+            "unknown error names: {covered:?}"
+        );
+        let missing: Vec<_> = named.difference(&covered).collect();
+        assert!(missing.is_empty(), "no vector gives {missing:?}");
+    }
+}
+
+#[test]
+fn rotation_older_key_verifies_while_listed_then_is_unknown() {
+    // The same rule as the JSON's rotation vectors, spelled out in one place.
+    let v = vectors();
+    let case = v
+        .valid
+        .iter()
+        .find(|c| c.ticket.is_some() && c.sign_with == ["previous"])
+        .unwrap();
+    let room = RoomTag::of(&case.room);
+    let now = UnixMs(case.verify_at[0]);
+    let both = ["current".to_owned(), "previous".to_owned()];
+    let current_only = ["current".to_owned()];
+    assert!(Ticket::verify(&case.token, &v.ticket_keys(&both), room, now).is_ok());
+    assert_eq!(
+        Ticket::verify(&case.token, &v.ticket_keys(&current_only), room, now),
+        Err(TokenError::UnknownKey)
+    );
+    // New tokens are signed by the newest key only.
+    let resigned = Ticket::verify(&case.token, &v.ticket_keys(&both), room, now)
+        .unwrap()
+        .sign(&v.ticket_keys(&both));
+    let again = Ticket::verify(&resigned, &v.ticket_keys(&current_only), room, now).unwrap();
+    assert_eq!(again.key_id, v.secret("current").id);
+}
