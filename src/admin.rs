@@ -1,7 +1,10 @@
 //! The operator's API: `GET /admin/state` and `PUT /admin/config`, behind a bearer token
 //! compared in constant time (as SHA-256 digests, so length leaks nothing either), forwarded to
-//! the room coordinator. Every change reaches every edge within one sync interval.
+//! the room coordinator. Every change reaches every edge within one sync interval. It also mints
+//! test keys (`POST /admin/test-key`) for browser suites that test through the gate.
 
+use edgegate_core::{TestKey, TestMode, UnixMs};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use worker::{Env, Method, Request, RequestInit, Response};
@@ -12,17 +15,30 @@ use crate::settings::Settings;
 
 /// Largest config body accepted, in bytes.
 const MAX_BODY: usize = 16 * 1024;
+/// Longest a test key may live, in seconds.
+const MAX_TEST_KEY_TTL_S: u64 = 7 * 24 * 3600;
 
 pub async fn handle(
     mut req: Request,
     env: &Env,
     settings: &Settings,
+    now: UnixMs,
 ) -> Result<Response, GateError> {
     if !authorized(&req, settings) {
         let resp = json_response(401, r#"{"error":"missing or wrong bearer token"}"#)?;
         resp.headers()
             .set("WWW-Authenticate", "Bearer realm=\"edgegate\"")?;
         return Ok(resp);
+    }
+    if req.path() == "/admin/test-key" {
+        if req.method() != Method::Post {
+            return json_response(405, r#"{"error":"method not allowed"}"#);
+        }
+        let body = req.text().await?;
+        if body.len() > MAX_BODY {
+            return json_response(413, r#"{"error":"body too large","field":"body"}"#);
+        }
+        return mint_test_key(&body, settings, now);
     }
     let (method, path) = match (req.method(), req.path().as_str()) {
         (Method::Get, "/admin/state") => (Method::Get, "/state"),
@@ -50,6 +66,66 @@ pub async fn handle(
     let status = resp.status_code();
     let text = resp.text().await?;
     json_response(status, &text)
+}
+
+/// `POST /admin/test-key` with `{"mode": "through"|"waiting"|"paused"|"closed"|"prequeue"|
+/// "admitted", "position": n, "opens_at": unix-ms, "ttl_s": s}` → a signed test key. The key is
+/// honoured only while the room's `test_mode` is on.
+fn mint_test_key(body: &str, settings: &Settings, now: UnixMs) -> Result<Response, GateError> {
+    let refuse = |field: &str, reason: &str| {
+        json_response(
+            400,
+            &json!({ "error": format!("{field}: {reason}"), "field": field }).to_string(),
+        )
+    };
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) else {
+        return refuse("body", "must be a JSON object");
+    };
+    let number = |field: &str| map.get(field).and_then(Value::as_u64);
+    let position = number("position").unwrap_or(1).max(1);
+    let mode = match map.get("mode").and_then(Value::as_str) {
+        Some("through") => TestMode::Through,
+        Some("waiting") => TestMode::Waiting { position },
+        Some("paused") => TestMode::Paused { position },
+        Some("closed") => TestMode::Closed,
+        Some("admitted") => TestMode::Admitted,
+        Some("prequeue") => match number("opens_at") {
+            Some(ms) => TestMode::Prequeue {
+                opens_at: UnixMs(ms),
+            },
+            None => return refuse("opens_at", "prequeue needs opens_at in unix ms"),
+        },
+        _ => {
+            return refuse(
+                "mode",
+                "must be one of through, waiting, paused, closed, prequeue, admitted",
+            )
+        }
+    };
+    let ttl_s = number("ttl_s").unwrap_or(3_600);
+    if !(1..=MAX_TEST_KEY_TTL_S).contains(&ttl_s) {
+        return refuse("ttl_s", "must be from 1 to 604800 seconds");
+    }
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|_| GateError::Internal("no randomness".into()))?;
+    let key = TestKey {
+        key_id: settings.test_keys.signing().id(),
+        room: settings.room_tag,
+        id,
+        mode,
+        issued_at: now,
+        expires_at: now.plus_ms(ttl_s * 1000),
+    };
+    json_response(
+        200,
+        &json!({
+            "test_key": key.sign(&settings.test_keys),
+            "expires_at": key.expires_at,
+            "header": crate::citizen::TEST_KEY_HEADER,
+            "cookie": crate::cookies::TEST_KEY,
+        })
+        .to_string(),
+    )
 }
 
 fn json_response(status: u16, body: &str) -> Result<Response, GateError> {

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use edgegate_core::status::QueueStatus;
-use edgegate_core::{OrderKey, Pass, QueueState, Ticket, UnixMs};
+use edgegate_core::{OrderKey, Pass, QueueState, TestKey, Ticket, UnixMs};
 use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
 
 use crate::cookies;
@@ -27,12 +27,19 @@ thread_local! {
     static PAGE: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
 }
 
+/// The header a browser test sends its test key in (or the `edgegate_test` cookie).
+pub const TEST_KEY_HEADER: &str = "Edgegate-Test-Key";
+
 /// A visitor as the gate sees them after checking their cookies.
 pub struct Visitor {
     pub https: bool,
     pub ticket: Option<Ticket>,
     /// A valid pass and its text.
     pub pass: Option<(Pass, String)>,
+    /// A valid test key, honoured only while the room's test mode is on.
+    pub test_key: Option<TestKey>,
+    /// Set for test-key passes, which the live counts never saw.
+    pub pass_uncounted: bool,
     /// `Set-Cookie` values to send back.
     pub set_cookies: Vec<String>,
 }
@@ -53,12 +60,30 @@ impl Visitor {
                 .ok()
                 .map(|p| (p, t.to_owned()))
         });
+        let test_key = req
+            .headers()
+            .get(TEST_KEY_HEADER)
+            .ok()
+            .flatten()
+            .or_else(|| cookies::read(&header, cookies::TEST_KEY).map(str::to_owned))
+            .and_then(|t| {
+                TestKey::verify(t.trim(), &settings.test_keys, settings.room_tag, now).ok()
+            });
         Visitor {
             https,
             ticket,
             pass,
+            test_key,
+            pass_uncounted: false,
             set_cookies: Vec::new(),
         }
+    }
+
+    /// The visitor's test key, if they have one and the room's test mode is on.
+    pub fn honoured_test_key(&self) -> Option<&TestKey> {
+        self.test_key
+            .as_ref()
+            .filter(|_| edge::config().is_some_and(|c| c.test_mode))
     }
 
     /// The visitor's ticket, issuing (and counting) a new one if they had none, and renewing one
@@ -155,7 +180,9 @@ impl Visitor {
     /// Ends the visitor's pass: uncounts it and expires the cookie.
     pub fn end_pass(&mut self) {
         if let Some((pass, _)) = self.pass.take() {
-            edge::count_pass(pass.expires_at.secs(), -1);
+            if !self.pass_uncounted {
+                edge::count_pass(pass.expires_at.secs(), -1);
+            }
         }
         self.set_cookies.push(cookies::set(
             &cookies::name(cookies::PASS, self.https),
@@ -183,11 +210,31 @@ pub async fn protected(
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let mut visitor = Visitor::read(&req, settings, now);
-    if visitor.pass.is_some() {
+    if visitor.pass.is_some() && visitor.test_key.is_none() {
         return forward::to_origin(req, visitor, settings, now).await;
     }
     if !edge::has_snapshot() {
         edge::sync_first(env, settings, now).await;
+    }
+    if let Some(key) = visitor.honoured_test_key().cloned() {
+        if !key.mode.goes_through() {
+            return waiting_page(env, &visitor).await;
+        }
+        // A pass for this request only: no cookie, and never counted as active.
+        let pass = Pass {
+            key_id: settings.pass_keys.signing().id(),
+            room: settings.room_tag,
+            ticket_id: key.id,
+            issued_at: now,
+            expires_at: key.expires_at,
+        };
+        let text = pass.sign(&settings.pass_keys);
+        visitor.pass = Some((pass, text));
+        visitor.pass_uncounted = true;
+        return forward::to_origin(req, visitor, settings, now).await;
+    }
+    if visitor.pass.is_some() {
+        return forward::to_origin(req, visitor, settings, now).await;
     }
     let ticket = visitor.ticket(settings, now)?;
     let admitted = edge::with_view(settings, now, |view| {
@@ -280,8 +327,13 @@ async fn evaluate(
     if !edge::has_snapshot() {
         edge::sync_first(env, settings, now).await;
     }
-    let ticket = visitor.ticket(settings, now)?;
     let jitter = jitter();
+    if let Some(key) = visitor.honoured_test_key() {
+        let config = edge::config().unwrap_or_default();
+        let status = edgegate_core::status::forced(key.mode, &config, now, jitter);
+        return Ok((visitor, status));
+    }
+    let ticket = visitor.ticket(settings, now)?;
     let status = edge::with_view(settings, now, |view| match view {
         Some(view) => view.status(ticket.order, now, jitter),
         None => QueueStatus {

@@ -7,6 +7,8 @@ pub const MAX_COOKIE_HEADER: usize = 8 * 1024;
 
 pub const TICKET: &str = "edgegate_ticket";
 pub const PASS: &str = "edgegate_pass";
+/// Carries a test key for browser suites that cannot set a header (see README).
+pub const TEST_KEY: &str = "edgegate_test";
 
 /// The name a cookie carries on this scheme.
 pub fn name(base: &str, https: bool) -> String {
@@ -42,7 +44,7 @@ pub fn without_gate_cookies(header: &str) -> String {
         .map(str::trim)
         .filter(|pair| {
             let key = pair.split_once('=').map_or(*pair, |(k, _)| k).trim();
-            !key.ends_with(TICKET) && !key.ends_with(PASS)
+            !key.ends_with(TICKET) && !key.ends_with(PASS) && !key.ends_with(TEST_KEY)
         })
         .collect::<Vec<_>>()
         .join("; ")

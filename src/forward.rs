@@ -40,6 +40,7 @@ const NOT_FORWARDED: &[&str] = &[
     "cookie",
     "gate-pass",
     "gate-session",
+    "edgegate-test-key",
     "x-forwarded-host",
     "x-forwarded-proto",
 ];
@@ -55,7 +56,7 @@ pub async fn to_origin(
     };
     // Renew a pass past half its life, so an active citizen is not sent back to the queue.
     let session_ms = edge::config().unwrap_or_default().session_duration_ms();
-    if pass.expires_at.since(now) < session_ms / 2 {
+    if !visitor.pass_uncounted && pass.expires_at.since(now) < session_ms / 2 {
         edge::count_pass(pass.expires_at.secs(), -1);
         pass_text = visitor.mint_pass(pass.ticket_id, settings, now, session_ms);
     }

@@ -44,6 +44,8 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateE
         (Method::Get | Method::Head, "/queue/status") => {
             citizen::status(req, env, ctx, &settings, now).await
         }
+        // For harnesses and load balancers: answers without issuing anything.
+        (Method::Get | Method::Head, "/queue/healthz") => Ok(Response::ok("ok")?),
         (Method::Get | Method::Head, "/queue/status.html") => {
             citizen::status_html(req, env, ctx, &settings, now).await
         }
@@ -51,7 +53,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateE
             Ok(env.assets("ASSETS")?.fetch_request(req).await?)
         }
         (_, p) if p == "/admin" || p.starts_with("/admin/") => {
-            admin::handle(req, env, &settings).await
+            admin::handle(req, env, &settings, now).await
         }
         (_, p) if p.starts_with("/queue/") => Ok(pages::plain(
             404,

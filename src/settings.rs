@@ -4,7 +4,7 @@
 //! (`wrangler secret put`, or `.dev.vars` locally). A missing or malformed value is a
 //! deployment mistake: it is logged by name and every request gets a plain 503, never a panic.
 
-use edgegate_core::keys::{ForPasses, ForTickets, SecretRing};
+use edgegate_core::keys::{ForPasses, ForTestKeys, ForTickets, SecretRing};
 use edgegate_core::{KeyRing, RoomTag};
 use sha2::{Digest, Sha256};
 use worker::Env;
@@ -14,6 +14,7 @@ pub struct Settings {
     pub room_tag: RoomTag,
     pub ticket_keys: KeyRing<ForTickets>,
     pub pass_keys: KeyRing<ForPasses>,
+    pub test_keys: KeyRing<ForTestKeys>,
     /// SHA-256 of the admin bearer token; `None` disables the admin API.
     pub admin_token_digest: Option<[u8; 32]>,
     /// Origin base URL without a trailing slash.
@@ -57,6 +58,7 @@ impl Settings {
                 .ticket_keys()
                 .map_err(|e| format!("GATE_KEYS: {e}"))?,
             pass_keys: secrets.pass_keys().map_err(|e| format!("GATE_KEYS: {e}"))?,
+            test_keys: secrets.test_keys().map_err(|e| format!("GATE_KEYS: {e}"))?,
             admin_token_digest: text("ADMIN_TOKEN").map(|t| Sha256::digest(t.as_bytes()).into()),
             origin_url: text("ORIGIN_URL")
                 .ok_or("ORIGIN_URL is not set")?

@@ -26,6 +26,9 @@ pub struct RoomConfig {
     pub closed: bool,
     /// Scheduled opening. Before it, arrivals enter the pre-queue lottery and nobody is admitted.
     pub opens_at: Option<UnixMs>,
+    /// Honour operator-minted test keys (see README, "Testing through the gate"). Off by default.
+    #[serde(default)]
+    pub test_mode: bool,
 }
 
 impl Default for RoomConfig {
@@ -37,6 +40,7 @@ impl Default for RoomConfig {
             paused: false,
             closed: false,
             opens_at: None,
+            test_mode: false,
         }
     }
 }
@@ -56,6 +60,7 @@ pub struct ConfigPatch {
     pub closed: Option<bool>,
     /// `Some(None)` clears the schedule.
     pub opens_at: Option<Option<UnixMs>>,
+    pub test_mode: Option<bool>,
 }
 
 /// A refused change: which field, and why, in words an operator can act on.
@@ -101,6 +106,7 @@ impl ConfigPatch {
                 "paused" => patch.paused = Some(flag(field, value)?),
                 "closed" => patch.closed = Some(flag(field, value)?),
                 "opens_at" => patch.opens_at = Some(instant(field, value)?),
+                "test_mode" => patch.test_mode = Some(flag(field, value)?),
                 other => return Err(refuse(other, "is not a setting")),
             }
         }
@@ -154,6 +160,7 @@ impl RoomConfig {
             paused: patch.paused.unwrap_or(self.paused),
             closed: patch.closed.unwrap_or(self.closed),
             opens_at: patch.opens_at.unwrap_or(self.opens_at),
+            test_mode: patch.test_mode.unwrap_or(self.test_mode),
         }
     }
 

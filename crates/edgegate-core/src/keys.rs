@@ -74,12 +74,20 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::ForTickets {}
     impl Sealed for super::ForPasses {}
+    impl Sealed for super::ForTestKeys {}
 }
 
 #[derive(Clone, Copy, Debug)]
 pub enum ForTickets {}
 #[derive(Clone, Copy, Debug)]
 pub enum ForPasses {}
+
+#[derive(Clone, Copy, Debug)]
+pub enum ForTestKeys {}
+
+impl Purpose for ForTestKeys {
+    const LABEL: &'static str = "edgegate v1 test key";
+}
 
 impl Purpose for ForTickets {
     const LABEL: &'static str = "edgegate v1 ticket key";
@@ -98,6 +106,7 @@ pub struct Key<P> {
 
 pub type TicketKey = Key<ForTickets>;
 pub type PassKey = Key<ForPasses>;
+pub type TestKeyKey = Key<ForTestKeys>;
 
 impl<P> fmt::Debug for Key<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -207,6 +216,10 @@ impl SecretRing {
     pub fn pass_keys(&self) -> Result<KeyRing<ForPasses>, KeyError> {
         self.ring()
     }
+
+    pub fn test_keys(&self) -> Result<KeyRing<ForTestKeys>, KeyError> {
+        self.ring()
+    }
 }
 
 /// Why a key list was refused. Names the key id, never the key.
@@ -278,11 +291,17 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
+    // Digit by digit: `u8::from_str_radix` would also take a leading `+`.
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     text.as_bytes()
         .chunks_exact(2)
-        .map(|pair| {
-            let s = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(s, 16).ok()
+        .map(|pair| match pair {
+            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+            _ => None,
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use crate::config::RoomConfig;
 use crate::order::{Cursor, OrderKey};
 use crate::release::Histogram;
 use crate::time::UnixMs;
+use crate::token::TestMode;
 
 /// Slack added to the high end of every ETA for sync and settle delays, in seconds.
 const ETA_SLACK_S: u64 = 5;
@@ -103,6 +104,50 @@ impl RoomView<'_> {
         status.next_poll_ms = jittered(base, jitter);
         status
     }
+}
+
+/// The status a test key forces, computed like a real one (same ETA and poll rules) but from
+/// the key's numbers instead of the live queue.
+pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> QueueStatus {
+    let mut status = QueueStatus {
+        state: QueueState::Admitted,
+        position: Some(0),
+        ahead: Some(0),
+        eta_s: None,
+        next_poll_ms: 1_000,
+        opens_at: None,
+        stale: false,
+    };
+    match mode {
+        TestMode::Through | TestMode::Admitted => {}
+        TestMode::Waiting { position } | TestMode::Paused { position } => {
+            let ahead = position.saturating_sub(1);
+            status.position = Some(position);
+            status.ahead = Some(ahead);
+            if matches!(mode, TestMode::Waiting { .. }) {
+                status.state = QueueState::Waiting;
+                status.eta_s = eta_s(config, ahead);
+                status.next_poll_ms = jittered(3_000, jitter);
+            } else {
+                status.state = QueueState::Paused;
+                status.next_poll_ms = jittered(30_000, jitter);
+            }
+        }
+        TestMode::Closed => {
+            status.state = QueueState::Closed;
+            status.position = None;
+            status.ahead = None;
+            status.next_poll_ms = jittered(30_000, jitter);
+        }
+        TestMode::Prequeue { opens_at } => {
+            status.state = QueueState::Prequeue;
+            status.position = None;
+            status.ahead = None;
+            status.opens_at = Some(opens_at);
+            status.next_poll_ms = opens_at.since(now).clamp(1_000, 30_000);
+        }
+    }
+    status
 }
 
 /// An ETA range in seconds for `ahead` people, or `None` when nobody is being admitted. The low
@@ -202,6 +247,37 @@ mod tests {
         let past = Cursor(me.0 + 1);
         assert_eq!(
             view(&paused, &arrivals, past).status(me, NOW, 0).state,
+            QueueState::Admitted
+        );
+    }
+
+    #[test]
+    fn forced_states_say_what_the_key_says() {
+        let config = RoomConfig::default();
+        let w = forced(TestMode::Waiting { position: 10 }, &config, NOW, 0);
+        assert_eq!(
+            (w.state, w.position, w.ahead),
+            (QueueState::Waiting, Some(10), Some(9))
+        );
+        assert!(w.eta_s.is_some());
+        let p = forced(
+            TestMode::Prequeue {
+                opens_at: NOW.plus_ms(90_000),
+            },
+            &config,
+            NOW,
+            0,
+        );
+        assert_eq!(
+            (p.state, p.opens_at, p.next_poll_ms),
+            (QueueState::Prequeue, Some(NOW.plus_ms(90_000)), 30_000)
+        );
+        assert_eq!(
+            forced(TestMode::Closed, &config, NOW, 0).state,
+            QueueState::Closed
+        );
+        assert_eq!(
+            forced(TestMode::Through, &config, NOW, 0).state,
             QueueState::Admitted
         );
     }

@@ -28,7 +28,7 @@ use base64::Engine;
 use hmac::Mac;
 
 use crate::codec::{Reader, Writer};
-use crate::keys::{ForPasses, ForTickets, Key, KeyRing, RoomTag};
+use crate::keys::{ForPasses, ForTestKeys, ForTickets, Key, KeyRing, RoomTag};
 use crate::order::OrderKey;
 use crate::time::UnixMs;
 
@@ -36,9 +36,11 @@ use crate::time::UnixMs;
 pub const VERSION: u8 = 1;
 const KIND_TICKET: u8 = b'T';
 const KIND_PASS: u8 = b'P';
+const KIND_TEST: u8 = b'X';
 const TAG_LEN: usize = 32;
 const TICKET_PAYLOAD_LEN: usize = 3 + 8 + 8 + 16 + 8 + 8;
 const PASS_PAYLOAD_LEN: usize = 3 + 8 + 16 + 8 + 8;
+const TEST_PAYLOAD_LEN: usize = 3 + 8 + 16 + 1 + 8 + 8 + 8;
 /// Longest token text we even try to decode; anything longer is refused before base64.
 pub const MAX_TOKEN_CHARS: usize = 160;
 /// How far in the future an issue time may lie (clock skew between edge machines, or between
@@ -58,6 +60,8 @@ pub enum TokenError {
     WrongRoom,
     Expired,
     FromTheFuture,
+    /// A field holds a value no version-1 token can carry (a test key's unknown mode).
+    BadField,
 }
 
 /// A place in the queue, as the gate issued it. Obtainable from untrusted text only through
@@ -226,4 +230,218 @@ fn check_scope(
         return Err(TokenError::FromTheFuture);
     }
     Ok(())
+}
+
+/// What a test key makes the gate do for the browser that presents it (see README, "Testing
+/// through the gate"). None of it touches the live queue's counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestMode {
+    /// Straight through to the origin, with a pass minted for the request.
+    Through,
+    /// The waiting page at this 1-based position.
+    Waiting {
+        position: u64,
+    },
+    Paused {
+        position: u64,
+    },
+    Closed,
+    /// The pre-queue, counting down to this opening.
+    Prequeue {
+        opens_at: UnixMs,
+    },
+    /// Status says admitted, and protected paths go through as with `Through`.
+    Admitted,
+}
+
+impl TestMode {
+    fn encode(self) -> (u8, u64) {
+        match self {
+            TestMode::Through => (0, 0),
+            TestMode::Waiting { position } => (1, position),
+            TestMode::Paused { position } => (2, position),
+            TestMode::Closed => (3, 0),
+            TestMode::Prequeue { opens_at } => (4, opens_at.0),
+            TestMode::Admitted => (5, 0),
+        }
+    }
+
+    fn decode(mode: u8, param: u64) -> Option<TestMode> {
+        Some(match mode {
+            0 => TestMode::Through,
+            1 => TestMode::Waiting {
+                position: param.max(1),
+            },
+            2 => TestMode::Paused {
+                position: param.max(1),
+            },
+            3 => TestMode::Closed,
+            4 => TestMode::Prequeue {
+                opens_at: UnixMs(param),
+            },
+            5 => TestMode::Admitted,
+            _ => return None,
+        })
+    }
+
+    /// Does this mode send protected paths to the origin?
+    pub fn goes_through(self) -> bool {
+        matches!(self, TestMode::Through | TestMode::Admitted)
+    }
+}
+
+/// An operator-minted key that lets a browser test force what the gate shows, without joining
+/// the live queue. Honoured only while the room's `test_mode` is on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestKey {
+    pub key_id: u8,
+    pub room: RoomTag,
+    /// Random identity; a pass minted for a `Through` request binds to it like a ticket id.
+    pub id: [u8; 16],
+    pub mode: TestMode,
+    pub issued_at: UnixMs,
+    pub expires_at: UnixMs,
+}
+
+impl TestKey {
+    pub fn sign(&self, keys: &KeyRing<ForTestKeys>) -> String {
+        let key = keys.signing();
+        let (mode, param) = self.mode.encode();
+        let payload = Writer::with_capacity(TEST_PAYLOAD_LEN + TAG_LEN)
+            .u8(VERSION)
+            .u8(KIND_TEST)
+            .u8(key.id())
+            .bytes(&self.room.0)
+            .bytes(&self.id)
+            .u8(mode)
+            .u64(param)
+            .u64(self.issued_at.0)
+            .u64(self.expires_at.0)
+            .into_vec();
+        seal(key, payload)
+    }
+
+    pub fn verify(
+        text: &str,
+        keys: &KeyRing<ForTestKeys>,
+        room: RoomTag,
+        now: UnixMs,
+    ) -> Result<TestKey, TokenError> {
+        let (key_id, payload) = open(text, KIND_TEST, TEST_PAYLOAD_LEN, keys)?;
+        let mut body = Reader::new(payload.get(3..).unwrap_or_default());
+        let (room_got, id, mode, param, issued_at, expires_at) = (|| {
+            Some((
+                RoomTag(body.array()?),
+                body.array()?,
+                body.u8()?,
+                body.u64()?,
+                UnixMs(body.u64()?),
+                UnixMs(body.u64()?),
+            ))
+        })()
+        .ok_or(TokenError::WrongLength)?;
+        body.finish().ok_or(TokenError::WrongLength)?;
+        check_scope(room_got, room, issued_at, expires_at, now)?;
+        let mode = TestMode::decode(mode, param).ok_or(TokenError::BadField)?;
+        Ok(TestKey {
+            key_id,
+            room: room_got,
+            id,
+            mode,
+            issued_at,
+            expires_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SecretRing;
+
+    const NOW: UnixMs = UnixMs(1_800_000_000_000);
+
+    fn rings() -> (KeyRing<ForTestKeys>, KeyRing<ForTickets>) {
+        let s = SecretRing::parse("1:00112233445566778899aabbccddeeff").unwrap();
+        (s.test_keys().unwrap(), s.ticket_keys().unwrap())
+    }
+
+    fn key(mode: TestMode) -> TestKey {
+        TestKey {
+            key_id: 1,
+            room: RoomTag::of("booking"),
+            id: [3; 16],
+            mode,
+            issued_at: NOW,
+            expires_at: NOW.plus_ms(60_000),
+        }
+    }
+
+    #[test]
+    fn test_keys_round_trip_every_mode() {
+        let (ring, _) = rings();
+        for mode in [
+            TestMode::Through,
+            TestMode::Waiting { position: 42 },
+            TestMode::Paused { position: 7 },
+            TestMode::Closed,
+            TestMode::Prequeue {
+                opens_at: NOW.plus_ms(5_000),
+            },
+            TestMode::Admitted,
+        ] {
+            let text = key(mode).sign(&ring);
+            assert_eq!(
+                TestKey::verify(&text, &ring, RoomTag::of("booking"), NOW),
+                Ok(key(mode))
+            );
+        }
+    }
+
+    #[test]
+    fn test_keys_refuse_expiry_other_rooms_and_other_key_purposes() {
+        let (ring, tickets) = rings();
+        let text = key(TestMode::Through).sign(&ring);
+        let room = RoomTag::of("booking");
+        assert_eq!(
+            TestKey::verify(&text, &ring, room, NOW.plus_ms(60_000)),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            TestKey::verify(&text, &ring, RoomTag::of("other"), NOW),
+            Err(TokenError::WrongRoom)
+        );
+        // Signed with the ticket key (same secret, other purpose): the MAC does not match.
+        let forged = {
+            let k = tickets.signing();
+            let (mode, param) = TestMode::Through.encode();
+            let payload = Writer::default()
+                .u8(VERSION)
+                .u8(KIND_TEST)
+                .u8(k.id())
+                .bytes(&room.0)
+                .bytes(&[3; 16])
+                .u8(mode)
+                .u64(param)
+                .u64(NOW.0)
+                .u64(NOW.0 + 60_000)
+                .into_vec();
+            seal(k, payload)
+        };
+        assert_eq!(
+            TestKey::verify(&forged, &ring, room, NOW),
+            Err(TokenError::BadMac)
+        );
+        // A ticket is not a test key.
+        let ticket = Ticket {
+            key_id: 1,
+            room,
+            order: OrderKey(1),
+            id: [1; 16],
+            issued_at: NOW,
+            expires_at: NOW.plus_ms(1),
+        }
+        .sign(&tickets);
+        assert!(TestKey::verify(&ticket, &ring, room, NOW).is_err());
+    }
 }
