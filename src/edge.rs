@@ -104,24 +104,25 @@ pub fn with_view<T>(
 
 /// Starts a background sync if one is due and none is running.
 pub fn sync_if_due(env: &Env, ctx: &Context, settings: &Rc<Settings>, now: UnixMs) {
-    if let Some(report) = begin_sync(settings, now, false) {
+    if let Some(report) = begin_sync(settings, now) {
         let env = env.clone();
         let settings = Rc::clone(settings);
         ctx.wait_until(async move { finish_sync(&env, &settings, report).await });
     }
 }
 
-/// Syncs now and waits for it: only for an isolate that has never seen the room.
+/// Syncs now and waits for it: for an isolate that has never seen the room. Once an attempt
+/// has failed, later requests do not wait again; the background sync keeps trying.
 pub async fn sync_first(env: &Env, settings: &Settings, now: UnixMs) {
-    if let Some(report) = begin_sync(settings, now, true) {
+    if let Some(report) = begin_sync(settings, now) {
         finish_sync(env, settings, report).await;
     }
 }
 
-fn begin_sync(settings: &Settings, now: UnixMs, first: bool) -> Option<SyncRequest> {
+fn begin_sync(settings: &Settings, now: UnixMs) -> Option<SyncRequest> {
     EDGE.with_borrow_mut(|e| {
         let due = now.since(e.attempted_at) >= settings.sync_interval_ms;
-        if e.in_flight || !(due || (first && e.snapshot.is_none())) {
+        if e.in_flight || !due {
             return None;
         }
         if e.isolate.is_empty() {

@@ -399,6 +399,17 @@ mod tests {
     }
 
     #[test]
+    fn test_key_layout_is_pinned() {
+        // Live test keys outlive a deploy like tickets do: a changed layout is a version bump.
+        let (ring, _) = rings();
+        let text = key(TestMode::Waiting { position: 42 }).sign(&ring);
+        assert_eq!(
+            text,
+            "AVgBW7tl_sPzwZEDAwMDAwMDAwMDAwMDAwMDAQAAAAAAAAAqAAABoxhcUAAAAAGjGF06YE0yy5GLj0yOeMzaaB2Y44yIWykoSexClox6cCqhb2NN"
+        );
+    }
+
+    #[test]
     fn test_keys_refuse_expiry_other_rooms_and_other_key_purposes() {
         let (ring, tickets) = rings();
         let text = key(TestMode::Through).sign(&ring);
