@@ -210,11 +210,17 @@ pub async fn protected(
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let mut visitor = Visitor::read(&req, settings, now);
-    if visitor.pass.is_some() && visitor.test_key.is_none() {
-        return forward::to_origin(req, visitor, settings, now).await;
-    }
-    if !edge::has_snapshot() {
+    // Every path keeps this isolate in touch with the room: one that mostly forwards admitted
+    // citizens must still report their passes and learn the operator's changes.
+    // A pass holder never waits for the room: their pass is proof enough.
+    let pass_holder = visitor.pass.is_some() && visitor.test_key.is_none();
+    if pass_holder || edge::has_snapshot() {
+        edge::sync_if_due(env, ctx, settings, now);
+    } else {
         edge::sync_first(env, settings, now).await;
+    }
+    if pass_holder {
+        return forward::to_origin(req, visitor, settings, now).await;
     }
     if let Some(key) = visitor.honoured_test_key().cloned() {
         if !key.mode.goes_through() {
@@ -240,7 +246,6 @@ pub async fn protected(
     let admitted = edge::with_view(settings, now, |view| {
         view.is_some_and(|v| v.cursor.admits(ticket.order))
     });
-    edge::sync_if_due(env, ctx, settings, now);
     if admitted {
         visitor.admit(&ticket, settings, now);
         return forward::to_origin(req, visitor, settings, now).await;
