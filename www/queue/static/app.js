@@ -1,0 +1,226 @@
+// edgegate waiting page: polls /queue/status at the interval the gate chooses, shows the
+// citizen's place in Korean or English, and goes on to the page they asked for once admitted.
+// No framework, no third-party requests; everything here must also work on a slow phone.
+'use strict';
+(function () {
+  var T = {
+    ko: {
+      title: '대기실', brand: '예약 대기실', other: 'English',
+      position: '대기 순서', ahead: '앞에 있는 사람', etaLabel: '예상 대기 시간', progress: '진행 상황',
+      countdown: '접수 시작까지',
+      h: { loading: '잠시만 기다려 주세요', waiting: '순서를 기다리고 있습니다', paused: '입장이 잠시 멈췄습니다',
+        closed: '지금은 예약을 받지 않습니다', prequeue: '곧 접수가 시작됩니다', admitted: '차례가 되었습니다' },
+      say: {
+        loading: '대기 순서를 확인하고 있습니다.',
+        waiting: function (p) { return '현재 대기 순서는 ' + p + '번째입니다. 이 페이지를 열어 두시면 차례가 되었을 때 자동으로 이동합니다.'; },
+        paused: '운영자가 잠시 입장을 멈췄습니다. 순서는 그대로 유지됩니다.',
+        closed: '나중에 다시 와 주세요. 이 페이지는 가끔 스스로 확인합니다.',
+        prequeue: '접수 시작 시각에 지금 기다리는 모든 분의 순서가 공정한 추첨으로 정해집니다. 일찍 온다고 유리하지 않습니다.',
+        admitted: '예약 페이지로 이동합니다…'
+      },
+      people: function (n) { return n + '명'; },
+      place: function (n) { return n + '번째'; },
+      eta: function (lo, hi) {
+        if (hi < 60) return '1분 이내';
+        if (hi < 3600) return '약 ' + range(Math.max(1, Math.floor(lo / 60)), Math.ceil(hi / 60)) + '분';
+        return '약 ' + range(Math.max(1, Math.floor(lo / 3600)), Math.ceil(hi / 3600)) + '시간';
+      },
+      unknownEta: '아직 알 수 없음',
+      keep: '새로 고치거나 창을 닫았다가 다시 와도 순서는 유지됩니다. 여러 창을 열 필요는 없습니다.',
+      stale: '대기열 서버와 연결을 다시 확인하는 중입니다. 순서는 그대로 유지됩니다.',
+      trouble: '연결이 불안정합니다. 순서는 그대로 유지되며, 자동으로 다시 시도합니다.',
+      cookies: '입장이 허용되었지만 예약 페이지로 이동하지 못했습니다. 쿠키를 허용한 뒤 새로 고쳐 주세요.',
+      updated: function (t) { return '마지막 확인 ' + t; }
+    },
+    en: {
+      title: 'Waiting room', brand: 'Booking waiting room', other: '한국어',
+      position: 'Your place in line', ahead: 'People ahead of you', etaLabel: 'Estimated wait', progress: 'Progress',
+      countdown: 'Booking opens in',
+      h: { loading: 'Please wait', waiting: "You're in line", paused: 'Entry is paused for a moment',
+        closed: 'Booking is closed right now', prequeue: 'Booking opens soon', admitted: "It's your turn" },
+      say: {
+        loading: 'Checking your place in line.',
+        waiting: function (p) { return 'You are number ' + p + ' in line. Keep this page open: it moves on by itself when it is your turn.'; },
+        paused: 'The operator has paused entry for a moment. Your place is kept.',
+        closed: 'Please come back later. This page checks again now and then.',
+        prequeue: 'When booking opens, the order of everyone waiting now is set by a fair random draw. Arriving early gives no advantage.',
+        admitted: 'Taking you to the booking page…'
+      },
+      people: function (n) { return n; },
+      place: function (n) { return n; },
+      eta: function (lo, hi) {
+        if (hi < 60) return 'under a minute';
+        if (hi < 3600) return 'about ' + range(Math.max(1, Math.floor(lo / 60)), Math.ceil(hi / 60)) + ' min';
+        return 'about ' + range(Math.max(1, Math.floor(lo / 3600)), Math.ceil(hi / 3600)) + ' h';
+      },
+      unknownEta: 'not known yet',
+      keep: 'Reloading, or closing this page and coming back, keeps your place. There is no need to open more tabs.',
+      stale: 'Reconnecting to the queue. Your place is kept.',
+      trouble: 'The connection is unsteady. Your place is kept and the page keeps trying.',
+      cookies: 'You were admitted but the booking page could not be opened. Please allow cookies for this site and refresh.',
+      updated: function (t) { return 'Last checked ' + t; }
+    }
+  };
+  var STORE = 'edgegate.';
+  var $ = function (id) { return document.getElementById(id); };
+  var lang = pickLanguage();
+  var last = null;        // the last status answer
+  var failures = 0;       // polls failed in a row
+  var timer = 0, tick = 0, inflight = null, spoken = '', blocked = false;
+
+  function range(a, b) { return a >= b ? String(b) : a + '–' + b; }
+  function num(n) { return new Intl.NumberFormat(lang === 'ko' ? 'ko-KR' : 'en-US').format(n); }
+  function get(k) { try { return localStorage.getItem(STORE + k); } catch (e) { return null; } }
+  function put(k, v) { try { localStorage.setItem(STORE + k, v); } catch (e) { /* private mode */ } }
+  function sget(k) { try { return sessionStorage.getItem(STORE + k); } catch (e) { return null; } }
+  function sput(k, v) { try { sessionStorage.setItem(STORE + k, v); } catch (e) { /* private mode */ } }
+
+  function pickLanguage() {
+    var saved = get('lang');
+    if (saved === 'ko' || saved === 'en') return saved;
+    var wanted = navigator.languages || [navigator.language || 'ko'];
+    for (var i = 0; i < wanted.length; i++) {
+      var l = String(wanted[i]).toLowerCase();
+      if (l.indexOf('ko') === 0) return 'ko';
+      if (l.indexOf('en') === 0) return 'en';
+    }
+    return 'ko';
+  }
+
+  function text(id, value) { var el = $(id); if (el.textContent !== value) el.textContent = value; }
+  function show(id, on) { $(id).hidden = !on; }
+
+  function render() {
+    var t = T[lang], s = last, state = s ? s.state : 'loading';
+    document.documentElement.lang = lang;
+    document.title = t.h[state] + ' · ' + t.title;
+    text('brand', t.brand);
+    var button = $('lang');
+    button.hidden = false;
+    button.lang = lang === 'ko' ? 'en' : 'ko';
+    text('lang', t.other);
+    text('l-position', t.position); text('l-ahead', t.ahead); text('l-eta', t.etaLabel);
+    text('l-progress', t.progress); text('l-countdown', t.countdown);
+    $('room').setAttribute('data-state', state);
+    text('headline', t.h[state]);
+
+    var hasPlace = s && s.position != null && (state === 'waiting' || state === 'paused');
+    show('place', hasPlace);
+    if (hasPlace) {
+      text('position', t.place(num(s.position)));
+      text('ahead', t.people(num(s.ahead)));
+      text('eta', state === 'paused' ? '–' : s.eta_s ? t.eta(s.eta_s[0], s.eta_s[1]) : t.unknownEta);
+      progress(s.position);
+    }
+    show('opening', state === 'prequeue' && s.opens_at != null);
+    countdown();
+
+    var say = t.say[state];
+    if (typeof say === 'function') say = say(hasPlace ? num(s.position) : '–');
+    if (state === 'waiting' && !hasPlace) say = t.say.loading;
+    // The live region speaks only when its words change, so screen readers are not flooded.
+    if (say !== spoken) { text('live', say); spoken = say; }
+
+    var note = state === 'waiting' || state === 'paused' || state === 'prequeue' ? t.keep : '';
+    if (blocked) note = t.cookies;
+    text('note', note); show('note', !!note);
+    var trouble = failures > 0 ? t.trouble : s && s.stale ? t.stale : '';
+    text('trouble', trouble); show('trouble', !!trouble);
+    $('room').setAttribute('data-trouble', failures > 0 ? 'offline' : s && s.stale ? 'stale' : '');
+    if (s && s.at) {
+      text('updated', t.updated(new Date(s.at).toLocaleTimeString(lang === 'ko' ? 'ko-KR' : 'en-US')));
+      show('updated', true);
+    }
+  }
+
+  // Progress is measured from the first place this browser saw; reloads and other tabs share it.
+  function progress(position) {
+    var first = Number(get('first')) || 0;
+    if (position > first) { first = position; put('first', String(first)); }
+    var bar = $('progress');
+    bar.max = first;
+    bar.value = first - position;
+    bar.setAttribute('aria-valuetext', Math.round(100 * (first - position) / first) + '%');
+  }
+
+  function countdown() {
+    clearInterval(tick);
+    if (!last || last.state !== 'prequeue' || last.opens_at == null) return;
+    var step = function () {
+      var left = Math.max(0, Math.round((last.opens_at - (Date.now() + (last.offset || 0))) / 1000));
+      var h = Math.floor(left / 3600), m = Math.floor(left / 60) % 60, sec = left % 60;
+      var two = function (v) { return v < 10 ? '0' + v : String(v); };
+      var el = $('countdown');
+      el.textContent = (h ? h + ':' : '') + two(m) + ':' + two(sec);
+      el.dateTime = 'PT' + left + 'S';
+    };
+    step();
+    tick = setInterval(step, 1000);
+  }
+
+  function schedule(ms) {
+    clearTimeout(timer);
+    if (document.hidden) return; // polled again when the tab is shown
+    timer = setTimeout(poll, ms);
+  }
+
+  function poll() {
+    clearTimeout(timer);
+    if (inflight) return;
+    var abort = typeof AbortController === 'function' ? new AbortController() : null;
+    var guard = setTimeout(function () { if (abort) abort.abort(); }, 15000);
+    var done = function () { clearTimeout(guard); inflight = null; };
+    inflight = fetch('/queue/status', { cache: 'no-store', credentials: 'same-origin', signal: abort && abort.signal })
+      .then(function (r) {
+        if (!r.ok) throw new Error('status ' + r.status);
+        // The gate's clock, so a countdown does not trust a phone whose clock is off.
+        var server = Date.parse(r.headers.get('Date') || '');
+        return r.json().then(function (s) { s.offset = server ? server - Date.now() : 0; return s; });
+      })
+      .then(function (s) {
+        done();
+        failures = 0;
+        s.at = Date.now();
+        last = s;
+        if (s.state === 'admitted') return admitted();
+        render();
+        schedule(Math.max(1000, Number(s.next_poll_ms) || 5000));
+      }, function () {
+        done();
+        failures++;
+        render();
+        // Back off on trouble: 2 s, 4 s, 8 s ... up to a minute, spread so phones do not return
+        // together.
+        var wait = Math.min(60000, 1000 * Math.pow(2, failures));
+        schedule(wait / 2 + Math.random() * wait / 2);
+      });
+  }
+
+  function admitted() {
+    // The pass cookie is set; the page the citizen asked for is this very address, and only a
+    // same-origin path is ever followed. If the gate keeps sending us back here, the browser
+    // refuses the cookie: after three quick returns, stop and say so instead of looping.
+    var prev = (sget('bounce') || '0:0').split(':');
+    var count = Date.now() - Number(prev[1]) < 20000 ? Number(prev[0]) + 1 : 1;
+    sput('bounce', count + ':' + Date.now());
+    blocked = count > 3;
+    render();
+    if (blocked) return;
+    var path = location.pathname + location.search;
+    if (path.charAt(0) !== '/' || path.charAt(1) === '/' || path.charAt(1) === '\\') path = '/';
+    location.replace(path);
+  }
+
+  $('lang').addEventListener('click', function () {
+    lang = lang === 'ko' ? 'en' : 'ko';
+    put('lang', lang);
+    spoken = '';
+    render();
+  });
+  document.addEventListener('visibilitychange', function () {
+    if (document.hidden) { clearTimeout(timer); clearInterval(tick); }
+    else { poll(); countdown(); }
+  });
+  render();
+  poll();
+})();
