@@ -210,19 +210,18 @@ pub async fn protected(
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let mut visitor = Visitor::read(&req, settings, now);
-    // Every path keeps this isolate in touch with the room: one that mostly forwards admitted
-    // citizens must still report their passes and learn the operator's changes.
-    // A pass holder never waits for the room: their pass is proof enough.
-    let pass_holder = visitor.pass.is_some() && visitor.test_key.is_none();
-    if pass_holder || edge::has_snapshot() {
+    // Every path below keeps this isolate in touch with the room: one that mostly forwards
+    // admitted citizens must still report their passes and learn the operator's changes. A
+    // pass holder never waits for the room: their pass is proof enough.
+    if visitor.pass.is_some() && visitor.test_key.is_none() {
         edge::sync_if_due(env, ctx, settings, now);
-    } else {
-        edge::sync_first(env, settings, now).await;
-    }
-    if pass_holder {
         return forward::to_origin(req, visitor, settings, now).await;
     }
+    if !edge::has_snapshot() {
+        edge::sync_first(env, settings, now).await;
+    }
     if let Some(key) = visitor.honoured_test_key().cloned() {
+        edge::sync_if_due(env, ctx, settings, now);
         if !key.mode.goes_through() {
             return waiting_page(env, &visitor).await;
         }
@@ -240,6 +239,7 @@ pub async fn protected(
         return forward::to_origin(req, visitor, settings, now).await;
     }
     if visitor.pass.is_some() {
+        edge::sync_if_due(env, ctx, settings, now);
         return forward::to_origin(req, visitor, settings, now).await;
     }
     let ticket = visitor.ticket(settings, now)?;
@@ -248,6 +248,10 @@ pub async fn protected(
     });
     if admitted {
         visitor.admit(&ticket, settings, now);
+    }
+    // After the ticket and the pass are counted, so a due sync carries them at once.
+    edge::sync_if_due(env, ctx, settings, now);
+    if admitted {
         return forward::to_origin(req, visitor, settings, now).await;
     }
     waiting_page(env, &visitor).await
@@ -334,6 +338,7 @@ async fn evaluate(
     }
     let jitter = jitter();
     if let Some(key) = visitor.honoured_test_key() {
+        edge::sync_if_due(env, ctx, settings, now);
         let config = edge::config().unwrap_or_default();
         let status = edgegate_core::status::forced(key.mode, &config, now, jitter);
         return Ok((visitor, status));
@@ -351,10 +356,11 @@ async fn evaluate(
             stale: true,
         },
     });
-    edge::sync_if_due(env, ctx, settings, now);
     if status.state == QueueState::Admitted {
         visitor.admit(&ticket, settings, now);
     }
+    // After the ticket and the pass are counted, so a due sync carries them at once.
+    edge::sync_if_due(env, ctx, settings, now);
     Ok((visitor, status))
 }
 
@@ -384,5 +390,7 @@ pub fn personal_headers(content_type: &str) -> Result<Headers, GateError> {
     headers.set("Cache-Control", "no-store")?;
     headers.set("X-Content-Type-Options", "nosniff")?;
     headers.set("Referrer-Policy", "same-origin")?;
+    // The gate's clock, which the waiting page's countdown trusts over the phone's.
+    headers.set("Date", &String::from(js_sys::Date::new_0().to_utc_string()))?;
     Ok(headers)
 }

@@ -118,11 +118,11 @@
     var say = t.say[state];
     if (typeof say === 'function') say = say(hasPlace ? num(s.position) : '–');
     if (state === 'waiting' && !hasPlace) say = t.say.loading;
+    if (blocked) say = t.cookies;
     // The live region speaks only when its words change, so screen readers are not flooded.
     if (say !== spoken) { text('live', say); spoken = say; }
 
     var note = state === 'waiting' || state === 'paused' || state === 'prequeue' ? t.keep : '';
-    if (blocked) note = t.cookies;
     text('note', note); show('note', !!note);
     var trouble = failures > 0 ? t.trouble : s && s.stale ? t.stale : '';
     text('trouble', trouble); show('trouble', !!trouble);
