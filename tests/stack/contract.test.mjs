@@ -1,0 +1,296 @@
+// The gate's contract (DESIGN.md), checked over HTTP against `wrangler dev` running the real
+// Worker and its coordinator, with an echo origin that shows what the gate forwards.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, freePort } from '../support/stack.mjs';
+
+// Settle stays well above the sync interval, as in production (3 s vs 1 s), so the cursor never
+// passes arrivals whose counts are still on their way.
+const SYNC_INTERVAL_MS = 250;
+let gate, echo, vars, persistDir;
+
+before(async () => {
+  echo = await startEchoOrigin();
+  persistDir = mkdtempSync(join(tmpdir(), 'edgegate-contract-'));
+  vars = {
+    ...randomSecrets(),
+    ORIGIN_URL: echo.url,
+    SETTLE_MS: '1000',
+    SYNC_INTERVAL_MS: String(SYNC_INTERVAL_MS),
+    ORIGIN_TIMEOUT_MS: '1500',
+  };
+  gate = await startGate({ vars, persistDir });
+  // Nobody is admitted until a test raises the rate.
+  const res = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', { new_users_per_minute: 0 });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+});
+
+after(async () => {
+  await gate?.stop();
+  await echo?.stop();
+});
+
+function cookieLine(res, name) {
+  return res.headers.getSetCookie().find((l) => l.startsWith(`${name}=`));
+}
+
+/** A citizen admitted by briefly opening the gate wide, then closing it again. */
+async function admittedCitizen() {
+  const c = new Citizen(gate.url);
+  await c.status();
+  await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', { new_users_per_minute: 60000 });
+  await eventually(async () => (await c.status()).body.state === 'admitted', 'admission');
+  await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', { new_users_per_minute: 0 });
+  assert.ok(c.cookies.get('edgegate_pass'), 'a pass cookie was set');
+  return c;
+}
+
+test('a first visit gets the waiting page and a ticket cookie with the contract flags', async () => {
+  const c = new Citizen(gate.url);
+  const res = await c.get('/book?centre=3');
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/html/);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  const line = cookieLine(res, 'edgegate_ticket');
+  assert.ok(line, 'ticket cookie set');
+  for (const flag of ['HttpOnly', 'SameSite=Lax', 'Path=/']) assert.ok(line.includes(flag), `${flag} in ${line}`);
+  assert.ok(!line.includes('Secure'), 'no Secure flag on http');
+  const html = await res.text();
+  assert.match(html, /\/queue\/static\/app\.js/);
+  assert.ok(!html.includes('centre=3'), 'the page reflects nothing from the request');
+  // A second visit with the ticket is not given another one.
+  const again = await c.get('/');
+  assert.equal(cookieLine(again, 'edgegate_ticket'), undefined);
+});
+
+test('status answers the contract JSON and keeps one place across polls', async () => {
+  const c = new Citizen(gate.url);
+  const first = await c.status();
+  assert.equal(first.res.status, 200);
+  assert.match(first.res.headers.get('content-type'), /^application\/json/);
+  assert.equal(first.res.headers.get('cache-control'), 'no-store');
+  const b = first.body;
+  assert.equal(b.state, 'waiting');
+  for (const key of ['state', 'position', 'ahead', 'eta_s', 'next_poll_ms']) assert.ok(key in b, key);
+  assert.ok(Number.isInteger(b.next_poll_ms) && b.next_poll_ms >= 1000);
+  const ticket = c.cookies.get('edgegate_ticket');
+  // Let the coordinator count this arrival, then the place is known and must never grow.
+  const placed = await eventually(async () => {
+    const s = (await c.status()).body;
+    return Number.isInteger(s.position) && s.position >= 1 ? s : null;
+  }, 'a position');
+  for (let i = 0; i < 5; i++) {
+    const s = (await c.status()).body;
+    assert.ok(s.position <= placed.position, `position grew: ${s.position} > ${placed.position}`);
+  }
+  assert.equal(c.cookies.get('edgegate_ticket'), ticket, 'same ticket throughout');
+});
+
+test('tampered, truncated, foreign or oversized cookies count as none: a fresh ticket, never a 500', async () => {
+  const c = new Citizen(gate.url);
+  await c.status();
+  const good = c.cookies.get('edgegate_ticket');
+  const flipped = good.slice(0, 40) + (good[40] === 'A' ? 'B' : 'A') + good.slice(41);
+  const cases = {
+    tampered: flipped,
+    truncated: good.slice(0, good.length - 5),
+    trailing: good + 'AAAA',
+    garbage: '%%%not-a-token%%%',
+    empty: '',
+    huge: 'A'.repeat(6000),
+  };
+  for (const [name, value] of Object.entries(cases)) {
+    for (const path of ['/', '/queue/status']) {
+      const res = await fetch(gate.url + path, { headers: { cookie: `edgegate_ticket=${value}; edgegate_pass=${value}` } });
+      assert.equal(res.status, 200, `${name} at ${path}`);
+      const line = cookieLine(res, 'edgegate_ticket');
+      assert.ok(line, `${name} at ${path}: fresh ticket issued`);
+      assert.ok(!line.includes(value.slice(0, 30)) || value === '', `${name}: not the same ticket`);
+    }
+  }
+});
+
+test('the admin API needs the bearer token and names bad fields', async () => {
+  assert.equal((await fetch(gate.url + '/admin/state')).status, 401);
+  const wrong = await fetch(gate.url + '/admin/state', { headers: { authorization: 'Bearer nope' } });
+  assert.equal(wrong.status, 401);
+  const put = await fetch(gate.url + '/admin/config', { method: 'PUT', body: '{"paused":true}' });
+  assert.equal(put.status, 401);
+  const state = await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state');
+  assert.equal(state.status, 200);
+  assert.equal(state.body.config.new_users_per_minute, 0);
+  // Arrivals reach the coordinator with an isolate's next sync, which a poll sets off.
+  const visitor = new Citizen(gate.url);
+  await eventually(async () => {
+    await visitor.status();
+    return (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body.counters.arrivals_total >= 1;
+  }, 'an arrival counted');
+  for (const [body, field] of [[{ max_active: 0 }, 'max_active'], [{ session_duration_s: 'long' }, 'session_duration_s'], [{ colour: 1 }, 'colour']]) {
+    const res = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', body);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.field, field);
+  }
+});
+
+test('raising the rate admits the visitor and sets an HttpOnly pass cookie', async () => {
+  const c = new Citizen(gate.url);
+  assert.equal((await c.status()).body.state, 'waiting');
+  await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', { new_users_per_minute: 60000 });
+  let passLine;
+  await eventually(async () => {
+    const { res, body } = await c.status();
+    passLine ??= cookieLine(res, 'edgegate_pass');
+    return body.state === 'admitted';
+  }, 'admission after raising the rate');
+  await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', { new_users_per_minute: 0 });
+  assert.ok(passLine, 'pass cookie set');
+  for (const flag of ['HttpOnly', 'SameSite=Lax', 'Path=/']) assert.ok(passLine.includes(flag), flag);
+});
+
+test('the pass reaches the origin as Gate-Pass set by the gate; a client-sent one never does', async () => {
+  const c = await admittedCitizen();
+  const pass = c.cookies.get('edgegate_pass');
+  const res = await c.get('/book/slot?id=7', { headers: { cookie: c.cookieHeader() + '; other=1', 'gate-pass': 'forged-by-client' } });
+  assert.equal(res.status, 200);
+  const seen = await res.json();
+  assert.equal(seen.url, '/book/slot?id=7');
+  assert.equal(seen.headers['gate-pass'], pass);
+  assert.equal(seen.headers.cookie, 'other=1', 'gate cookies are not forwarded');
+  assert.match(seen.headers['x-forwarded-host'], /^127\.0\.0\.1:\d+$/);
+  // Without a pass, a forged Gate-Pass gets the waiting page and reaches nobody.
+  const before = echo.seen.length;
+  const stranger = await fetch(gate.url + '/book', { headers: { 'gate-pass': pass } });
+  assert.equal(stranger.status, 200);
+  assert.match(await stranger.text(), /queue\/static/);
+  assert.equal(echo.seen.length, before);
+});
+
+test('a POST body is forwarded; the origin ending the session expires the pass', async () => {
+  const c = await admittedCitizen();
+  const posted = await c.get('/book', { method: 'POST', headers: { cookie: c.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' }, body: 'slot=9' });
+  assert.equal((await posted.json()).body, 'slot=9');
+  const res = await c.get('/end-session');
+  assert.equal(res.status, 200);
+  const line = cookieLine(res, 'edgegate_pass');
+  assert.ok(line && /Max-Age=0/.test(line), `pass expired: ${line}`);
+  assert.equal(res.headers.get('gate-session'), null, 'the command is not passed to the browser');
+});
+
+test('origin down or slow: the admitted citizen gets a clear error page, not a hang', async () => {
+  const c = await admittedCitizen();
+  const slow = await c.get('/hang');
+  assert.equal(slow.status, 504);
+  assert.match(await slow.text(), /not answering/);
+  const dropped = await c.get('/drop');
+  assert.equal(dropped.status, 502);
+});
+
+test('status polls make no coordinator call: only the periodic sync reaches it', async () => {
+  const c = new Citizen(gate.url);
+  await c.status();
+  const calls = async () => (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body.coordinator.sync_calls;
+  const before = await calls();
+  const started = Date.now();
+  const polls = 300;
+  for (let i = 0; i < polls; i++) assert.equal((await c.status()).res.status, 200);
+  const elapsed = Date.now() - started;
+  const made = (await calls()) - before;
+  const allowed = Math.ceil(elapsed / SYNC_INTERVAL_MS) + 2;
+  console.log(`coordinator sync calls: ${made} for ${polls} polls in ${elapsed} ms (${Math.round(made * 1000 / polls)} per 1,000 polls; bound ${allowed})`);
+  assert.ok(made <= allowed, `${made} sync calls for ${polls} polls in ${elapsed} ms`);
+});
+
+test('test keys: ignored while test mode is off; when on, they force a state or pass through without touching the counts', async () => {
+  const token = vars.ADMIN_TOKEN;
+  const mint = async (body) => {
+    const res = await admin(gate, token, 'POST', '/admin/test-key', body);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.test_key;
+  };
+  const state = async () => (await admin(gate, token, 'GET', '/admin/state')).body;
+  const waiting42 = await mint({ mode: 'waiting', position: 42 });
+  const through = await mint({ mode: 'through' });
+  assert.equal((await admin(gate, token, 'POST', '/admin/test-key', { mode: 'teleport' })).body.field, 'mode');
+  assert.equal((await fetch(gate.url + '/admin/test-key', { method: 'POST', body: '{"mode":"through"}' })).status, 401);
+
+  // Test mode off: a valid key is ignored; the visitor joins the real queue.
+  const off = await fetch(gate.url + '/queue/status', { headers: { 'edgegate-test-key': waiting42 } });
+  assert.notEqual((await off.json()).position, 42);
+  assert.ok(cookieLine(off, 'edgegate_ticket'), 'a real ticket was issued');
+
+  await admin(gate, token, 'PUT', '/admin/config', { test_mode: true });
+  const forced = await eventually(async () => {
+    const res = await fetch(gate.url + '/queue/status', { headers: { 'edgegate-test-key': waiting42 } });
+    const body = await res.json();
+    return body.position === 42 ? { res, body } : null;
+  }, 'test mode to reach the edge');
+  assert.equal(forced.body.state, 'waiting');
+  assert.equal(cookieLine(forced.res, 'edgegate_ticket'), undefined, 'no ticket issued under a test key');
+  const viaCookie = await fetch(gate.url + '/queue/status', { headers: { cookie: `edgegate_test=${waiting42}` } });
+  assert.equal((await viaCookie.json()).position, 42);
+
+  const bystander = new Citizen(gate.url);
+  await bystander.status();
+  // The bystander's own arrival must be counted before the baseline is taken.
+  await eventually(async () => { await bystander.status(); return (await state()).coordinator.sync_calls > 0; }, 'a sync');
+  await bystander.status();
+  const before = await eventually(async () => {
+    const s1 = await state();
+    await bystander.status();
+    const s2 = await state();
+    return s1.counters.arrivals_total === s2.counters.arrivals_total && s2.coordinator.sync_calls > s1.coordinator.sync_calls ? s2 : null;
+  }, 'counts to settle');
+  for (let i = 0; i < 5; i++) await fetch(gate.url + '/queue/status', { headers: { 'edgegate-test-key': waiting42 } });
+  const res = await fetch(gate.url + '/book?via=test', { headers: { 'edgegate-test-key': through } });
+  const seen = await res.json();
+  assert.equal(seen.url, '/book?via=test');
+  assert.ok(seen.headers['gate-pass'], 'a pass was minted for the request');
+  assert.equal(seen.headers['edgegate-test-key'], undefined, 'the test key is not forwarded');
+  assert.equal(cookieLine(res, 'edgegate_pass'), undefined, 'no pass cookie under a test key');
+  const after = await eventually(async () => {
+    await bystander.status();
+    const s = await state();
+    return s.coordinator.sync_calls > before.coordinator.sync_calls + 1 ? s : null;
+  }, 'two more syncs');
+  assert.equal(after.counters.arrivals_total, before.counters.arrivals_total, 'no arrivals counted');
+  assert.equal(after.counters.passes_minted, before.counters.passes_minted, 'no passes counted');
+
+  // Tampered keys are ignored like any bad token.
+  const tampered = through.slice(0, 30) + (through[30] === 'A' ? 'B' : 'A') + through.slice(31);
+  const bad = await fetch(gate.url + '/book', { headers: { 'edgegate-test-key': tampered } });
+  assert.match(await bad.text(), /queue\/static/, 'a tampered key gets the waiting page');
+
+  await admin(gate, token, 'PUT', '/admin/config', { test_mode: false });
+  await eventually(async () => {
+    const r = await fetch(gate.url + '/book', { headers: { 'edgegate-test-key': through } });
+    return /queue\/static/.test(await r.text());
+  }, 'test mode off to reach the edge');
+});
+
+test('a restart of the gate keeps every place', async () => {
+  const arrivals = async () => (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body.counters.arrivals_total;
+  const counted = await arrivals();
+  const citizens = [new Citizen(gate.url), new Citizen(gate.url), new Citizen(gate.url)];
+  for (const c of citizens) await c.status();
+  const last = citizens[2];
+  // Wait until the coordinator has counted all three, so the place is settled.
+  await eventually(async () => { await last.status(); return (await arrivals()) >= counted + 3; }, 'the arrivals counted');
+  const placed = (await last.status()).body;
+  assert.ok(placed.position >= 1);
+  const ticket = last.cookies.get('edgegate_ticket');
+  await gate.stop();
+  gate = await startGate({ vars, persistDir, port: await freePort() });
+  last.base = gate.url;
+  const after = await eventually(async () => {
+    const { res, body } = await last.status();
+    assert.equal(cookieLine(res, 'edgegate_ticket'), undefined, 'no new ticket after the restart');
+    return Number.isInteger(body.position) ? body : null;
+  }, 'status after restart');
+  assert.equal(after.position, placed.position);
+  assert.equal(last.cookies.get('edgegate_ticket'), ticket);
+  const state = await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state');
+  assert.equal(state.body.config.new_users_per_minute, 0, 'config survived the restart');
+});

@@ -1,0 +1,218 @@
+// Starts and stops the pieces of the stack for tests: the gate under `wrangler dev`, the real
+// origin binary, and a tiny echo origin that records what the gate forwards. Every process
+// listens on 127.0.0.1 on a free port, readiness is awaited through a health URL with a
+// deadline, and a process that exits early fails the wait at once with its log.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Spawns a process in its own group, keeping the tail of its output for error messages, and all
+ * of it in `logFile` when one is given.
+ */
+function launch(cmd, args, env, logFile) {
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const file = logFile ? createWriteStream(logFile, { flags: 'a' }) : null;
+  const keep = (chunk) => {
+    log = (log + chunk.toString()).slice(-20000);
+    file?.write(chunk);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    exited,
+    log: () => log,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        return;
+      }
+      const timer = setTimeout(() => {
+        try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+      }, 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Resolves when `url` answers 200; rejects when `proc` exits first or the deadline passes. */
+export async function waitReady(url, proc, name, deadlineMs = 120_000) {
+  const until = Date.now() + deadlineMs;
+  let exit = null;
+  proc.exited.then((e) => { exit = e; });
+  while (Date.now() < until) {
+    if (exit) throw new Error(`${name} exited (${JSON.stringify(exit)}) before it was ready:\n${proc.log()}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} was not ready at ${url} within ${deadlineMs} ms:\n${proc.log()}`);
+}
+
+export function randomSecrets() {
+  return {
+    GATE_KEYS: `1:${randomBytes(32).toString('hex')}`,
+    ADMIN_TOKEN: randomBytes(24).toString('hex'),
+    IDENTITY_KEY: randomBytes(32).toString('hex'),
+  };
+}
+
+/**
+ * Starts the gate under `wrangler dev`. `vars` become its environment (secrets and tunables);
+ * `persistDir` keeps the coordinator's storage, so a restart with the same one keeps the room.
+ */
+export async function startGate({ vars, persistDir, port, logFile }) {
+  const dir = mkdtempSync(join(tmpdir(), 'edgegate-gate-'));
+  const envFile = join(dir, 'vars.env');
+  writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}="${v}"`).join('\n') + '\n');
+  port ??= await freePort();
+  const inspector = await freePort();
+  const proc = launch(join(root, 'node_modules', '.bin', 'wrangler'), [
+    'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+    '--env-file', envFile, '--persist-to', persistDir ?? join(dir, 'state'),
+    '--show-interactive-dev-session=false', '--log-level', 'warn',
+  ], { WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_D1_WARNING: 'true' }, logFile);
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/queue/healthz`, proc, 'the gate (wrangler dev)');
+  return { url, port, log: proc.log, stop: proc.stop };
+}
+
+/** Starts the real origin binary (built by `cargo build --release -p edgegate-origin`). */
+export async function startOrigin({ passKeys, identityKey, db, maxInFlight, logFile }) {
+  const port = await freePort();
+  const proc = launch(join(root, 'target', 'release', 'edgegate-origin'), [], {
+    ORIGIN_ADDR: `127.0.0.1:${port}`,
+    ORIGIN_DB: db,
+    PASS_KEYS: passKeys,
+    IDENTITY_KEY: identityKey,
+    ORIGIN_MAX_IN_FLIGHT: String(maxInFlight ?? 8),
+    RUST_LOG: 'info',
+  }, logFile);
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/healthz`, proc, 'the origin');
+  return { url, port, log: proc.log, stop: proc.stop };
+}
+
+/** Runs `edgegate-origin derive-pass-keys`: the origin's half of the gate's secrets. */
+export async function derivePassKeys(gateKeys) {
+  const proc = launch(join(root, 'target', 'release', 'edgegate-origin'), ['derive-pass-keys'], { GATE_KEYS: gateKeys });
+  const { code } = await proc.exited;
+  if (code !== 0) throw new Error(`derive-pass-keys failed:\n${proc.log()}`);
+  return proc.log().trim();
+}
+
+/**
+ * A stand-in origin that records every request and answers with what it received. Special
+ * paths: `/end-session` answers with `Gate-Session: end`; `/hang` never answers; `/drop`
+ * closes the connection.
+ */
+export async function startEchoOrigin() {
+  const seen = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const record = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() };
+      seen.push(record);
+      if (req.url.startsWith('/hang')) return;
+      if (req.url.startsWith('/drop')) return req.socket.destroy();
+      const headers = { 'content-type': 'application/json' };
+      if (req.url.startsWith('/end-session')) headers['gate-session'] = 'end';
+      res.writeHead(200, headers);
+      res.end(JSON.stringify(record));
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    stop: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }),
+  };
+}
+
+/** A cookie jar for one simulated citizen, speaking to the gate with fetch. */
+export class Citizen {
+  constructor(base) {
+    this.base = base;
+    this.cookies = new Map();
+  }
+
+  cookieHeader() {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  async get(path, init = {}) {
+    const headers = { ...(init.headers ?? {}) };
+    if (this.cookies.size && !('cookie' in headers)) headers.cookie = this.cookieHeader();
+    const res = await fetch(this.base + path, { redirect: 'manual', ...init, headers });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      if (/Max-Age=0/i.test(line) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return res;
+  }
+
+  async status() {
+    const res = await this.get('/queue/status');
+    return { res, body: await res.json() };
+  }
+}
+
+/** Calls the admin API. */
+export async function admin(gate, token, method, path, body) {
+  const res = await fetch(gate.url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes; returns that value. */
+export async function eventually(check, what, deadlineMs = 30_000, everyMs = 150) {
+  const until = Date.now() + deadlineMs;
+  let last;
+  while (Date.now() < until) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
