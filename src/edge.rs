@@ -39,9 +39,16 @@ thread_local! {
     static EDGE: RefCell<Edge> = RefCell::new(Edge::default());
 }
 
-/// Counts one ticket issued in arrival second `bucket`.
+/// Counts one ticket issued in arrival second `bucket`. The arrival also enters this isolate's
+/// view of the room at once, so the positions it reports never grow when the coordinator's
+/// answer catches up.
 pub fn count_arrival(bucket: u64) {
-    EDGE.with_borrow_mut(|e| *e.arrivals.entry(bucket).or_insert(0) += 1);
+    EDGE.with_borrow_mut(|e| {
+        *e.arrivals.entry(bucket).or_insert(0) += 1;
+        if let Some(snap) = e.snapshot.as_mut() {
+            snap.arrivals.add(bucket, 1);
+        }
+    });
 }
 
 /// Counts a pass change: `+1` minted, `−1` retracted, at its expiry second.
@@ -151,7 +158,11 @@ async fn finish_sync(env: &Env, settings: &Settings, report: SyncRequest) {
     EDGE.with_borrow_mut(|e| {
         e.in_flight = false;
         match outcome {
-            Some(Ok(snapshot)) => {
+            Some(Ok(mut snapshot)) => {
+                // The coordinator has seen what this sync sent, not what was counted since.
+                for (&bucket, &n) in &e.arrivals {
+                    snapshot.arrivals.add(bucket, n);
+                }
                 e.snapshot = Some(snapshot);
                 e.synced_at = now;
             }
