@@ -1,0 +1,82 @@
+// The waiting page itself: its two languages, life without JavaScript, and the operator's
+// pause, close and scheduled opening reaching the page within the sync interval.
+import { test, expect } from './fixtures.mjs';
+import { openWaitingPage, pollUntil, configure, QUIET } from './support.mjs';
+
+test.beforeEach(async ({ admin, baseURL }) => { await configure(admin, baseURL, QUIET); });
+
+for (const [locale, lang, heading, button] of [
+  ['ko-KR', 'ko', '순서를 기다리고 있습니다', 'English'],
+  ['en-US', 'en', "You're in line", '한국어'],
+]) {
+  test(`${locale}: the page speaks ${lang}, and the switch is remembered`, async ({ browser, baseURL }) => {
+    const context = await browser.newContext({ locale, baseURL });
+    const page = await context.newPage();
+    await openWaitingPage(page, '/');
+    await expect(page.locator('html')).toHaveAttribute('lang', lang);
+    await expect(page.locator('#headline')).toHaveText(heading);
+    await expect(page.getByRole('status')).toHaveCount(1);
+    await page.getByRole('button', { name: button }).click();
+    const other = lang === 'ko' ? 'en' : 'ko';
+    await expect(page.locator('html')).toHaveAttribute('lang', other);
+    await page.reload();
+    await expect(page.locator('html')).toHaveAttribute('lang', other);
+    await expect(page.locator('#headline')).not.toHaveText(heading);
+    await context.close();
+  });
+}
+
+test('without JavaScript the page still says where the citizen stands and how it refreshes', async ({ browser, baseURL }) => {
+  for (const [locale, place, refresh] of [['en-US', /Your place in line: \d/, 'Refresh now'], ['ko-KR', /현재 대기 순서: \d/, '새로 고치기']]) {
+    const context = await browser.newContext({ locale, baseURL, javaScriptEnabled: false });
+    const page = await context.newPage();
+    const res = await page.goto('/');
+    expect(res.status()).toBe(200);
+    const refreshAfter = await page.locator('meta[http-equiv="refresh"]').getAttribute('content');
+    expect(Number(refreshAfter)).toBeGreaterThanOrEqual(30);
+    await expect(page.getByRole('link', { name: new RegExp(refresh) })).toBeVisible();
+    await expect(page.frameLocator('iframe').locator('body')).toContainText(place);
+    await expect(page.getByText(/30/).first()).toBeVisible();
+    await context.close();
+  }
+});
+
+test('pause, close and a scheduled opening reach the page within the sync interval; the place is kept', async ({ page, admin }) => {
+  const first = await openWaitingPage(page, '/');
+  expect(first.state).toBe('waiting');
+  const position = await page.locator('#position').textContent();
+
+  const change = async (patch, state) => {
+    const sent = Date.now();
+    await admin.config(patch);
+    const seen = await pollUntil(page, (s) => s.state === state, state);
+    await expect(page.locator('#room')).toHaveAttribute('data-state', state);
+    return { seen, ms: Date.now() - sent };
+  };
+  const timings = {};
+  const paused = await change({ paused: true }, 'paused');
+  timings.paused = paused.ms;
+  await expect(page.locator('#position')).toHaveText(position);
+  await expect(page.locator('#headline')).toHaveText(/멈췄|paused/);
+
+  timings.resumed = (await change({ paused: false }, 'waiting')).ms;
+  await expect(page.locator('#position')).toHaveText(position);
+
+  timings.closed = (await change({ closed: true }, 'closed')).ms;
+  await expect(page.locator('#place')).toBeHidden();
+  timings.reopened = (await change({ closed: false }, 'waiting')).ms;
+
+  const opensAt = Date.now() + 3_600_000;
+  const pre = await change({ opens_at: opensAt }, 'prequeue');
+  timings.prequeue = pre.ms;
+  expect(pre.seen.opens_at).toBe(opensAt);
+  await expect(page.locator('#countdown')).toHaveText(/^(59:\d\d|1:00:00)$/);
+  // The countdown runs down as the clock does.
+  const shown = await page.locator('#countdown').textContent();
+  await page.clock.runFor(2_000);
+  await expect(page.locator('#countdown')).not.toHaveText(shown);
+
+  // The operator's change travels through one coordinator sync (250 ms here) and one poll.
+  test.info().annotations.push({ type: 'ms from the operator change to the page', description: JSON.stringify(timings) });
+  console.log('ms from operator change to the page:', JSON.stringify(timings));
+});
