@@ -111,8 +111,11 @@ impl Visitor {
             sub.try_into()
                 .map_err(|_| GateError::Internal("sub".into()))?,
         );
-        let order = match edge::config().and_then(|c| c.opens_at.filter(|t| now < *t)) {
-            Some(opens_at) => OrderKey::lottery(opens_at, sub),
+        let prequeue = edge::config()
+            .filter(|c| c.before_opening(now))
+            .map(|c| c.prequeue_since.unwrap_or(now));
+        let order = match prequeue {
+            Some(since) => OrderKey::lottery(since, sub),
             None => OrderKey::fifo(now, sub),
         };
         let ticket = Ticket {

@@ -130,7 +130,7 @@ impl DurableObject for RoomCoordinator {
                     // Settle the old policy up to now before the new one takes over, so a
                     // resume does not pay out the time spent paused.
                     room.advance(sql, now, settle);
-                    room.config = room.config.apply(&patch);
+                    room.config = room.config.apply(&patch, now);
                     save_meta(sql, "config", &room.config);
                     room.config.clone()
                 })?;

@@ -270,6 +270,22 @@ test('test keys: ignored while test mode is off; when on, they force a state or 
   }, 'test mode off to reach the edge');
 });
 
+test('opening early releases the pre-queue at once, not at the old opening time', async () => {
+  const token = vars.ADMIN_TOKEN;
+  const opensAt = Date.now() + 3_600_000;
+  await admin(gate, token, 'PUT', '/admin/config', { new_users_per_minute: 0, opens_at: opensAt });
+  const early = new Citizen(gate.url);
+  await eventually(async () => (await early.status()).body.state === 'prequeue', 'the pre-queue to reach the edge');
+  // The ticket was drawn in the pre-queue; now the operator opens fifty minutes early.
+  await admin(gate, token, 'PUT', '/admin/config', { opens_at: null, new_users_per_minute: 60000 });
+  const admitted = await eventually(async () => {
+    const { body } = await early.status();
+    return body.state === 'admitted' ? body : null;
+  }, 'the pre-queue ticket to be admitted', 15_000);
+  assert.equal(admitted.state, 'admitted');
+  await admin(gate, token, 'PUT', '/admin/config', { new_users_per_minute: 0 });
+});
+
 test('a restart of the gate keeps every place', async () => {
   const arrivals = async () => (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body.counters.arrivals_total;
   const counted = await arrivals();

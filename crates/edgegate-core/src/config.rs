@@ -29,6 +29,13 @@ pub struct RoomConfig {
     /// Honour operator-minted test keys (see README, "Testing through the gate"). Off by default.
     #[serde(default)]
     pub test_mode: bool,
+    /// When the current (or last) pre-queue began: the moment an opening was scheduled while
+    /// none was pending. Lottery tickets are ordered from it (see [`OrderKey::lottery`]). Kept
+    /// by the coordinator, not set by the operator.
+    ///
+    /// [`OrderKey::lottery`]: crate::OrderKey::lottery
+    #[serde(default)]
+    pub prequeue_since: Option<UnixMs>,
 }
 
 impl Default for RoomConfig {
@@ -41,6 +48,7 @@ impl Default for RoomConfig {
             closed: false,
             opens_at: None,
             test_mode: false,
+            prequeue_since: None,
         }
     }
 }
@@ -149,8 +157,16 @@ fn instant(field: &str, value: &Value) -> Result<Option<UnixMs>, ConfigError> {
 }
 
 impl RoomConfig {
-    /// This config with `patch` applied. Values were range-checked when the patch was parsed.
-    pub fn apply(&self, patch: &ConfigPatch) -> RoomConfig {
+    /// This config with `patch` applied at `now`. Values were range-checked when the patch was
+    /// parsed. Scheduling an opening while none is pending starts a new pre-queue at `now`;
+    /// moving a pending opening keeps the pre-queue that is already gathering.
+    pub fn apply(&self, patch: &ConfigPatch, now: UnixMs) -> RoomConfig {
+        let opens_at = patch.opens_at.unwrap_or(self.opens_at);
+        let prequeue_since = match opens_at {
+            Some(t) if now < t && self.before_opening(now) => self.prequeue_since.or(Some(now)),
+            Some(t) if now < t => Some(now),
+            _ => self.prequeue_since,
+        };
         RoomConfig {
             new_users_per_minute: patch
                 .new_users_per_minute
@@ -159,8 +175,9 @@ impl RoomConfig {
             session_duration_s: patch.session_duration_s.unwrap_or(self.session_duration_s),
             paused: patch.paused.unwrap_or(self.paused),
             closed: patch.closed.unwrap_or(self.closed),
-            opens_at: patch.opens_at.unwrap_or(self.opens_at),
+            opens_at,
             test_mode: patch.test_mode.unwrap_or(self.test_mode),
+            prequeue_since,
         }
     }
 
@@ -182,12 +199,39 @@ mod tests {
     fn a_patch_changes_only_what_it_names() {
         let patch =
             ConfigPatch::from_json(r#"{"new_users_per_minute": 600, "opens_at": 5}"#).unwrap();
-        let next = RoomConfig::default().apply(&patch);
+        let next = RoomConfig::default().apply(&patch, UnixMs(1));
         assert_eq!(next.new_users_per_minute, 600);
         assert_eq!(next.opens_at, Some(UnixMs(5)));
         assert_eq!(next.max_active, RoomConfig::default().max_active);
-        let cleared = next.apply(&ConfigPatch::from_json(r#"{"opens_at": null}"#).unwrap());
+        let cleared = next.apply(
+            &ConfigPatch::from_json(r#"{"opens_at": null}"#).unwrap(),
+            UnixMs(2),
+        );
         assert_eq!(cleared.opens_at, None);
+    }
+
+    #[test]
+    fn a_pre_queue_begins_when_an_opening_is_scheduled_and_survives_a_move() {
+        let at = |json: &str| ConfigPatch::from_json(json).unwrap();
+        let first = RoomConfig::default().apply(&at(r#"{"opens_at": 10000}"#), UnixMs(1000));
+        assert_eq!(first.prequeue_since, Some(UnixMs(1000)));
+        // Moving the opening, later or earlier, keeps the pre-queue already gathering.
+        let moved = first.apply(&at(r#"{"opens_at": 20000}"#), UnixMs(5000));
+        assert_eq!(moved.prequeue_since, Some(UnixMs(1000)));
+        let earlier = moved.apply(&at(r#"{"opens_at": 6000}"#), UnixMs(5500));
+        assert_eq!(earlier.prequeue_since, Some(UnixMs(1000)));
+        // Other changes leave it alone; a new opening after the last one starts a new pre-queue.
+        let rate = earlier.apply(&at(r#"{"new_users_per_minute": 5}"#), UnixMs(5600));
+        assert_eq!(rate.prequeue_since, Some(UnixMs(1000)));
+        let next = rate.apply(&at(r#"{"opens_at": 90000}"#), UnixMs(7000));
+        assert_eq!(next.prequeue_since, Some(UnixMs(7000)));
+        // Operators cannot set it.
+        assert_eq!(
+            ConfigPatch::from_json(r#"{"prequeue_since": 1}"#)
+                .unwrap_err()
+                .field,
+            "prequeue_since"
+        );
     }
 
     #[test]

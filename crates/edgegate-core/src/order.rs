@@ -34,11 +34,17 @@ impl OrderKey {
         OrderKey::new(arrival.secs(), u32::try_from(sub).unwrap_or(u32::MAX))
     }
 
-    /// The pre-queue lottery: everyone who arrives before `opens_at` shares the bucket just
-    /// before the opening second, in an order drawn by `random`. They all stand before anyone
-    /// who arrives after the opening, and arriving early inside the pre-queue earns nothing.
-    pub fn lottery(opens_at: UnixMs, random: u32) -> OrderKey {
-        OrderKey::new(opens_at.secs().saturating_sub(1), random)
+    /// The pre-queue lottery: everyone who arrives while an opening is scheduled shares one
+    /// bucket, the second after the pre-queue began (`since`, see
+    /// [`RoomConfig::prequeue_since`](crate::RoomConfig::prequeue_since)), in an order drawn by
+    /// `random`. Arriving early inside the pre-queue earns nothing; everyone in it stands before
+    /// anyone who arrives later. The bucket is tied to when the pre-queue began, never to the
+    /// opening time, so an operator who opens early (or cancels the opening) releases the
+    /// pre-queue at once instead of leaving it parked at the old time behind newcomers. It lies
+    /// after every cursor that existed when the pre-queue began, since a cursor never passes
+    /// `now`.
+    pub fn lottery(since: UnixMs, random: u32) -> OrderKey {
+        OrderKey::new(since.secs().saturating_add(1), random)
     }
 
     /// The arrival second this key counts under in the histogram.
@@ -99,11 +105,12 @@ mod tests {
     }
 
     #[test]
-    fn lottery_tickets_stand_before_everyone_after_the_opening() {
-        let opens = UnixMs(1_700_000_100_000);
-        let drawn = OrderKey::lottery(opens, u32::MAX);
-        assert!(drawn < OrderKey::fifo(opens, 0));
-        assert_eq!(drawn.bucket(), opens.secs() - 1);
+    fn lottery_tickets_stand_after_the_cursor_and_before_later_arrivals() {
+        let since = UnixMs(1_700_000_100_400);
+        let drawn = OrderKey::lottery(since, u32::MAX);
+        assert!(!Cursor::at_time(since).admits(drawn));
+        assert!(drawn < OrderKey::fifo(UnixMs(1_700_000_102_000), 0));
+        assert_eq!(drawn.bucket(), since.secs() + 1);
     }
 
     #[test]

@@ -220,6 +220,7 @@ fn sweep(arrivals: &Histogram, from: Cursor, limit: Cursor, mut budget: u128) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigPatch;
 
     const T0: u64 = 1_700_000_000_000;
     const SETTLE: u64 = 2_000;
@@ -290,6 +291,45 @@ mod tests {
                 .cursor,
             state.cursor
         );
+    }
+
+    #[test]
+    fn opening_early_releases_the_pre_queue_first_and_at_once() {
+        // 200 people gather in the pre-queue for an opening at T0 + 1 h; the operator opens
+        // at T0 + 10 min instead. They stand before the 50 who arrive after, and nobody waits
+        // for the old opening time.
+        let scheduled = RoomConfig::default().apply(
+            &ConfigPatch::from_json(&format!(r#"{{"opens_at": {}}}"#, T0 + 3_600_000)).unwrap(),
+            UnixMs(T0),
+        );
+        let since = scheduled.prequeue_since.unwrap();
+        let mut arrivals = Histogram::new();
+        arrivals.add(OrderKey::lottery(since, 0).bucket(), 200);
+        let opened_at = UnixMs(T0 + 600_000);
+        for s in 0..50 {
+            arrivals.add(opened_at.secs() + s, 1);
+        }
+        let state = ReleaseState {
+            cursor: Cursor::at_time(UnixMs(T0 - SETTLE)),
+            allowance: 0,
+            updated_at: UnixMs(T0),
+        };
+        let frozen = state.advance(&scheduled, &arrivals, 0, opened_at, SETTLE);
+        assert_eq!(
+            frozen.cursor, state.cursor,
+            "nothing moves before the opening"
+        );
+        let open = scheduled.apply(
+            &ConfigPatch::from_json(r#"{"opens_at": null, "new_users_per_minute": 6000}"#).unwrap(),
+            opened_at,
+        );
+        let after = frozen.advance(&open, &arrivals, 0, opened_at.plus_ms(10_000), SETTLE);
+        // 10 s later the whole pre-queue is through, 50 minutes before the old opening time;
+        // of the later arrivals only those settled (before now - settle) may follow.
+        assert!(after.cursor.admits(OrderKey::lottery(since, u32::MAX)));
+        assert!(!after
+            .cursor
+            .admits(OrderKey::fifo(opened_at.plus_ms(8_000), 0)));
     }
 
     #[test]

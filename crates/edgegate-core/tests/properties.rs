@@ -463,7 +463,7 @@ proptest! {
     #[test]
     fn config_patches_never_panic_and_stay_in_bounds(body in patch_body()) {
         if let Ok(patch) = ConfigPatch::from_json(&body) {
-            let next = RoomConfig::default().apply(&patch);
+            let next = RoomConfig::default().apply(&patch, UnixMs(1_700_000_000_000));
             let within = |v: u32, (lo, hi): (u32, u32)| (lo..=hi).contains(&v);
             prop_assert!(within(next.new_users_per_minute, NEW_USERS_PER_MINUTE));
             prop_assert!(within(next.max_active, MAX_ACTIVE));
@@ -712,15 +712,17 @@ proptest! {
     }
 
     #[test]
-    fn lottery_keys_stand_before_everyone_after_the_opening(
-        opens_at in 1_000u64..u64::from(u32::MAX) * 1000,
+    fn lottery_keys_stand_after_every_cursor_of_their_time_and_before_later_arrivals(
+        since in 1_000u64..u64::from(u32::MAX - 100_000) * 1000,
         random in any::<u32>(),
-        after in 0u64..86_400_000,
+        after in 2_000u64..86_400_000,
         r2 in any::<u32>(),
     ) {
-        let drawn = OrderKey::lottery(UnixMs(opens_at), random);
-        prop_assert!(drawn < OrderKey::fifo(UnixMs(opens_at), 0));
-        let later = opens_at.saturating_add(after).min(u64::from(u32::MAX) * 1000 - 1);
+        let drawn = OrderKey::lottery(UnixMs(since), random);
+        // A cursor never passes `now`, so none that existed when the pre-queue began admits it.
+        prop_assert!(!Cursor::at_time(UnixMs(since)).admits(drawn));
+        // Everyone arriving a full second after the pre-queue began stands behind it.
+        let later = (since / 1000 * 1000).saturating_add(after).min(u64::from(u32::MAX) * 1000 - 1);
         prop_assert!(drawn < OrderKey::fifo(UnixMs(later), r2));
     }
 }

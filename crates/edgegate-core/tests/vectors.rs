@@ -77,7 +77,7 @@ struct OrderParts {
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 enum MadeBy {
     Fifo { arrival_ms: u64, random: u32 },
-    Lottery { opens_at: u64, random: u32 },
+    Lottery { since: u64, random: u32 },
 }
 
 #[derive(Deserialize)]
@@ -240,7 +240,7 @@ fn valid_tickets_sign_to_the_exact_text_and_verify_back() {
         let order = OrderKey::new(f.order.bucket, f.order.sub);
         let made = match f.made_by {
             MadeBy::Fifo { arrival_ms, random } => OrderKey::fifo(UnixMs(arrival_ms), random),
-            MadeBy::Lottery { opens_at, random } => OrderKey::lottery(UnixMs(opens_at), random),
+            MadeBy::Lottery { since, random } => OrderKey::lottery(UnixMs(since), random),
         };
         assert_eq!(made, order, "{name}: order key");
         let ticket = Ticket {
