@@ -30,7 +30,7 @@ pub(crate) fn escape(text: &str) -> String {
 
 const STYLE: &str = "\
 :root{color-scheme:light}\
-body{margin:0;font-family:system-ui,-apple-system,'Apple SD Gothic Neo','Malgun Gothic','Noto Sans KR',sans-serif;line-height:1.55;color:#1a1a1a;background:#fff}\
+body{margin:0;font-family:system-ui,-apple-system,'Apple SD Gothic Neo','Malgun Gothic','Noto Sans KR',sans-serif;line-height:1.55;word-break:keep-all;overflow-wrap:anywhere;color:#1a1a1a;background:#fff}\
 header,main,footer{max-width:46rem;margin:0 auto;padding-left:1rem;padding-right:1rem}\
 header{display:flex;justify-content:space-between;align-items:center;gap:1rem;padding-top:.75rem;padding-bottom:.75rem;border-bottom:1px solid #d0d0d0}\
 header ul{list-style:none;margin:0;padding:0}\
