@@ -258,6 +258,13 @@ test('test keys: ignored while test mode is off; when on, they force a state or 
   assert.equal(after.counters.arrivals_total, before.counters.arrivals_total, 'no arrivals counted');
   assert.equal(after.counters.passes_minted, before.counters.passes_minted, 'no passes counted');
 
+  // A key past its expiry is ignored: the two-second key forces position 7, then stops.
+  const brief = await mint({ mode: 'waiting', position: 7, ttl_s: 2 });
+  const briefStatus = async () =>
+    (await (await fetch(gate.url + '/queue/status', { headers: { 'edgegate-test-key': brief } })).json()).position;
+  assert.equal(await briefStatus(), 7);
+  await eventually(async () => (await briefStatus()) !== 7, 'the two-second key to expire', 8_000);
+
   // Tampered keys are ignored like any bad token.
   const tampered = through.slice(0, 30) + (through[30] === 'A' ? 'B' : 'A') + through.slice(31);
   const bad = await fetch(gate.url + '/book', { headers: { 'edgegate-test-key': tampered } });
