@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use edgegate_core::status::QueueStatus;
 use edgegate_core::{OrderKey, Pass, QueueState, TestKey, Ticket, UnixMs};
-use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
+use worker::{Env, Headers, Request, Response, ResponseBuilder};
 
 use crate::cookies;
 use crate::edge;
@@ -208,23 +208,18 @@ impl Visitor {
 pub async fn protected(
     req: Request,
     env: &Env,
-    ctx: &Context,
     settings: &Rc<Settings>,
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let mut visitor = Visitor::read(&req, settings, now);
-    // Every path below keeps this isolate in touch with the room: one that mostly forwards
-    // admitted citizens must still report their passes and learn the operator's changes. A
-    // pass holder never waits for the room: their pass is proof enough.
+    // A pass holder never waits for the room: their pass is proof enough.
     if visitor.pass.is_some() && visitor.test_key.is_none() {
-        edge::sync_if_due(env, ctx, settings, now);
         return forward::to_origin(req, visitor, settings, now).await;
     }
     if !edge::has_snapshot() {
         edge::sync_first(env, settings, now).await;
     }
     if let Some(key) = visitor.honoured_test_key().cloned() {
-        edge::sync_if_due(env, ctx, settings, now);
         if !key.mode.goes_through() {
             return waiting_page(env, &visitor).await;
         }
@@ -242,7 +237,6 @@ pub async fn protected(
         return forward::to_origin(req, visitor, settings, now).await;
     }
     if visitor.pass.is_some() {
-        edge::sync_if_due(env, ctx, settings, now);
         return forward::to_origin(req, visitor, settings, now).await;
     }
     let ticket = visitor.ticket(settings, now)?;
@@ -251,10 +245,6 @@ pub async fn protected(
     });
     if admitted {
         visitor.admit(&ticket, settings, now);
-    }
-    // After the ticket and the pass are counted, so a due sync carries them at once.
-    edge::sync_if_due(env, ctx, settings, now);
-    if admitted {
         return forward::to_origin(req, visitor, settings, now).await;
     }
     waiting_page(env, &visitor).await
@@ -290,12 +280,13 @@ async fn waiting_page(env: &Env, visitor: &Visitor) -> Result<Response, GateErro
 pub async fn status(
     req: Request,
     env: &Env,
-    ctx: &Context,
     settings: &Rc<Settings>,
     now: UnixMs,
 ) -> Result<Response, GateError> {
-    let (visitor, status) = evaluate(&req, env, ctx, settings, now).await?;
+    let (visitor, status) = evaluate(&req, env, settings, now).await?;
     let headers = personal_headers("application/json")?;
+    // The gate's clock, which the waiting page's countdown trusts over the phone's.
+    headers.set("Date", &String::from(js_sys::Date::new_0().to_utc_string()))?;
     visitor.cookie_headers(&headers)?;
     let body = serde_json::to_vec(&status).map_err(|e| GateError::Internal(e.to_string()))?;
     Ok(ResponseBuilder::new()
@@ -309,12 +300,11 @@ pub async fn status(
 pub async fn status_html(
     req: Request,
     env: &Env,
-    ctx: &Context,
     settings: &Rc<Settings>,
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let korean = prefers_korean(&req);
-    let (visitor, status) = evaluate(&req, env, ctx, settings, now).await?;
+    let (visitor, status) = evaluate(&req, env, settings, now).await?;
     let headers = personal_headers("text/html; charset=utf-8")?;
     headers.set(
         "Content-Security-Policy",
@@ -331,7 +321,6 @@ pub async fn status_html(
 async fn evaluate(
     req: &Request,
     env: &Env,
-    ctx: &Context,
     settings: &Rc<Settings>,
     now: UnixMs,
 ) -> Result<(Visitor, QueueStatus), GateError> {
@@ -341,7 +330,6 @@ async fn evaluate(
     }
     let jitter = jitter();
     if let Some(key) = visitor.honoured_test_key() {
-        edge::sync_if_due(env, ctx, settings, now);
         let config = edge::config().unwrap_or_default();
         let status = edgegate_core::status::forced(key.mode, &config, now, jitter);
         return Ok((visitor, status));
@@ -362,8 +350,6 @@ async fn evaluate(
     if status.state == QueueState::Admitted {
         visitor.admit(&ticket, settings, now);
     }
-    // After the ticket and the pass are counted, so a due sync carries them at once.
-    edge::sync_if_due(env, ctx, settings, now);
     Ok((visitor, status))
 }
 
@@ -393,7 +379,5 @@ pub fn personal_headers(content_type: &str) -> Result<Headers, GateError> {
     headers.set("Cache-Control", "no-store")?;
     headers.set("X-Content-Type-Options", "nosniff")?;
     headers.set("Referrer-Policy", "same-origin")?;
-    // The gate's clock, which the waiting page's countdown trusts over the phone's.
-    headers.set("Date", &String::from(js_sys::Date::new_0().to_utc_string()))?;
     Ok(headers)
 }

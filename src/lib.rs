@@ -40,27 +40,47 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateE
     let settings = settings(env)?;
     let now = UnixMs(coordinator::now_ms());
     let path = req.path();
-    match (req.method(), path.as_str()) {
+    let answer = match (req.method(), path.as_str()) {
         (Method::Get | Method::Head, "/queue/status") => {
-            citizen::status(req, env, ctx, &settings, now).await
+            citizen::status(req, env, &settings, now).await
         }
+        (Method::Get | Method::Head, "/queue/status.html") => {
+            citizen::status_html(req, env, &settings, now).await
+        }
+        (_, p) if !p.starts_with("/queue/") && p != "/admin" && !p.starts_with("/admin/") => {
+            citizen::protected(req, env, &settings, now).await
+        }
+        _ => return gate_route(req, env, &settings, now).await,
+    };
+    // Every citizen request, whatever its path (waiting, forwarded, test key), keeps this
+    // isolate in touch with the room, and only after it has counted its ticket or pass, so a
+    // due sync carries them at once. The sync runs in `wait_until`, off the citizen's path.
+    edge::sync_if_due(env, ctx, &settings, now);
+    answer
+}
+
+/// The gate's own routes under `/queue/` and `/admin/`, which no citizen's place depends on.
+async fn gate_route(
+    req: Request,
+    env: &Env,
+    settings: &Settings,
+    now: UnixMs,
+) -> Result<Response, GateError> {
+    let path = req.path();
+    match (req.method(), path.as_str()) {
         // For harnesses and load balancers: answers without issuing anything.
         (Method::Get | Method::Head, "/queue/healthz") => Ok(Response::ok("ok")?),
-        (Method::Get | Method::Head, "/queue/status.html") => {
-            citizen::status_html(req, env, ctx, &settings, now).await
-        }
         (_, p) if p.starts_with("/queue/static/") => {
             Ok(env.assets("ASSETS")?.fetch_request(req).await?)
         }
         (_, p) if p == "/admin" || p.starts_with("/admin/") => {
-            admin::handle(req, env, &settings, now).await
+            admin::handle(req, env, settings, now).await
         }
-        (_, p) if p.starts_with("/queue/") => Ok(pages::plain(
+        _ => Ok(pages::plain(
             404,
             "찾을 수 없습니다 · Not found",
             "이 주소에는 페이지가 없습니다. · There is no page at this address.",
         )),
-        _ => citizen::protected(req, env, ctx, &settings, now).await,
     }
 }
 
