@@ -36,7 +36,7 @@ test('without JavaScript the page still says where the citizen stands and how it
     expect(Number(refreshAfter)).toBeGreaterThanOrEqual(30);
     await expect(page.getByRole('link', { name: new RegExp(refresh) })).toBeVisible();
     await expect(page.frameLocator('iframe').locator('body')).toContainText(place);
-    await expect(page.getByText(/30/).first()).toBeVisible();
+    await expect(page.getByText(/30초마다|every 30 seconds/).first()).toBeVisible();
     await context.close();
   }
 });

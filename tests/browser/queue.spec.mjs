@@ -62,7 +62,7 @@ test('ten reloads and a second tab keep one ticket and one place', async ({ page
 for (const [what, spoil] of [
   ['tampered', (v) => v.slice(0, 40) + (v[40] === 'A' ? 'B' : 'A') + v.slice(41)],
   ['truncated', (v) => v.slice(0, 50)],
-  ['foreign', () => Buffer.concat([Buffer.from([1, 0x54, 1]), Buffer.alloc(112, 7)]).toString('base64url')],
+  ['forged', () => Buffer.concat([Buffer.from([1, 0x54, 1]), Buffer.alloc(112, 7)]).toString('base64url')],
 ]) {
   test(`a ${what} ticket cookie gets a fresh ticket and the waiting page, no error`, async ({ page, context, baseURL }) => {
     await openWaitingPage(page, '/');

@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, expect } from './fixtures.mjs';
+import { afterSyncs, settledState } from '../support/stack.mjs';
 
 /** Where screenshots are kept for people to look at (besides the test report). */
 export const SCREENS = join(import.meta.dirname, '..', '..', 'test-results', 'screens');
@@ -75,41 +76,23 @@ export const QUIET = {
 
 /**
  * Applies `patch` and resolves once the edge has it: after two coordinator syncs that began
- * after the change (set off by test-key polls, which count for nothing). Scenarios start from
- * here, so no ticket is issued under the previous scenario's settings.
+ * after the change. Scenarios start from here, so no ticket is issued under the previous
+ * scenario's settings.
  */
 export async function configure(admin, gate, patch) {
   await admin.config(patch);
-  await syncs(admin, gate, 2);
+  await afterSyncs(admin.state, await nudger(admin, gate));
 }
 
-async function syncs(admin, gate, n) {
-  const key = await admin.testKey({ mode: 'waiting', position: 1 });
-  const from = (await admin.state()).coordinator.sync_calls;
-  for (let i = 0; i < 400; i++) {
-    await fetch(gate + STATUS, { headers: { 'edgegate-test-key': key } });
-    if ((await admin.state()).coordinator.sync_calls >= from + n) return;
-  }
-  throw new Error(`no ${n} coordinator syncs came`);
-}
-
-/**
- * The coordinator's count of arrivals once it has settled: two syncs in a row with no change.
- * Syncs are set off by polls; these carry a test key, so they add no arrival of their own.
- */
+/** The coordinator's count of arrivals once it has settled. */
 export async function settledArrivals(admin, gate) {
+  return (await settledState(admin.state, await nudger(admin, gate))).counters.arrivals_total;
+}
+
+/** A status poll under a test key: it sets off a due sync and counts for nothing. */
+async function nudger(admin, gate) {
   const key = await admin.testKey({ mode: 'waiting', position: 1 });
-  const nudge = () => fetch(gate + STATUS, { headers: { 'edgegate-test-key': key } });
-  let before = await admin.state();
-  for (let i = 0; i < 400; i++) {
-    await nudge();
-    const now = await admin.state();
-    if (now.coordinator.sync_calls >= before.coordinator.sync_calls + 2) {
-      if (now.counters.arrivals_total === before.counters.arrivals_total) return now.counters.arrivals_total;
-      before = now;
-    }
-  }
-  throw new Error('the arrival count never settled');
+  return () => fetch(gate + STATUS, { headers: { 'edgegate-test-key': key } });
 }
 
 /**

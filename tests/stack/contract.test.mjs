@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, freePort } from '../support/stack.mjs';
+import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, freePort, afterSyncs, settledState } from '../support/stack.mjs';
 
 // Settle stays well above the sync interval, as in production (3 s vs 1 s), so the cursor never
 // passes arrivals whose counts are still on their way.
@@ -233,16 +233,10 @@ test('test keys: ignored while test mode is off; when on, they force a state or 
   assert.equal((await viaCookie.json()).position, 42);
 
   const bystander = new Citizen(gate.url);
-  await bystander.status();
-  // The bystander's own arrival must be counted before the baseline is taken.
-  await eventually(async () => { await bystander.status(); return (await state()).coordinator.sync_calls > 0; }, 'a sync');
-  await bystander.status();
-  const before = await eventually(async () => {
-    const s1 = await state();
-    await bystander.status();
-    const s2 = await state();
-    return s1.counters.arrivals_total === s2.counters.arrivals_total && s2.coordinator.sync_calls > s1.coordinator.sync_calls ? s2 : null;
-  }, 'counts to settle');
+  const nudge = () => bystander.status();
+  await nudge();
+  // The bystander's own arrival is counted before the baseline is taken.
+  const before = await settledState(state, nudge);
   for (let i = 0; i < 5; i++) await fetch(gate.url + '/queue/status', { headers: { 'edgegate-test-key': waiting42 } });
   const res = await fetch(gate.url + '/book?via=test', { headers: { 'edgegate-test-key': through } });
   const seen = await res.json();
@@ -250,11 +244,7 @@ test('test keys: ignored while test mode is off; when on, they force a state or 
   assert.ok(seen.headers['gate-pass'], 'a pass was minted for the request');
   assert.equal(seen.headers['edgegate-test-key'], undefined, 'the test key is not forwarded');
   assert.equal(cookieLine(res, 'edgegate_pass'), undefined, 'no pass cookie under a test key');
-  const after = await eventually(async () => {
-    await bystander.status();
-    const s = await state();
-    return s.coordinator.sync_calls > before.coordinator.sync_calls + 1 ? s : null;
-  }, 'two more syncs');
+  const after = await afterSyncs(state, nudge);
   assert.equal(after.counters.arrivals_total, before.counters.arrivals_total, 'no arrivals counted');
   assert.equal(after.counters.passes_minted, before.counters.passes_minted, 'no passes counted');
 
@@ -323,19 +313,12 @@ test('a ticket or test key signed for another room, with the same secrets, count
 test('a restart of the gate keeps every place', async () => {
   const citizens = [new Citizen(gate.url), new Citizen(gate.url), new Citizen(gate.url)];
   const last = citizens[2];
-  // The coordinator's arrival count once two syncs in a row bring nothing new. Counts an
-  // isolate has not sent yet die with it, so the place is compared only once all are in.
-  const settled = async () => {
-    let before = (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body;
-    return eventually(async () => {
-      await last.status();
-      const now = (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body;
-      if (now.coordinator.sync_calls < before.coordinator.sync_calls + 2) return null;
-      const same = now.counters.arrivals_total === before.counters.arrivals_total;
-      before = now;
-      return same ? now.counters.arrivals_total : null;
-    }, 'the arrival count to settle');
-  };
+  // Counts an isolate has not sent yet die with it, so the place is compared only once all
+  // are in.
+  const settled = async () => (await settledState(
+    async () => (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body,
+    () => last.status(),
+  )).counters.arrivals_total;
   await last.status();
   const counted = await settled();
   for (const c of citizens.slice(0, 2)) await c.status();

@@ -216,3 +216,32 @@ export async function eventually(check, what, deadlineMs = 30_000, everyMs = 150
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/**
+ * Resolves with the room's state (`GET /admin/state`, through `state()`) once the coordinator
+ * has taken `n` more syncs. Syncs are set off by citizen requests; `nudge()` makes one that
+ * counts for nothing new (a known citizen's poll, or a test-key poll). Two syncs are needed to
+ * be sure one began after the call: the first may already have been on its way.
+ */
+export async function afterSyncs(state, nudge, n = 2, deadlineMs = 30_000) {
+  const from = (await state()).coordinator.sync_calls;
+  return eventually(async () => {
+    await nudge();
+    const now = await state();
+    return now.coordinator.sync_calls >= from + n ? now : null;
+  }, `${n} coordinator syncs`, deadlineMs, 0);
+}
+
+/**
+ * The room's state once its counts have settled: two syncs in a row that bring no new
+ * arrival, so nothing an isolate counted is still on its way.
+ */
+export async function settledState(state, nudge) {
+  let before = await afterSyncs(state, nudge);
+  for (let round = 0; round < 20; round++) {
+    const now = await afterSyncs(state, nudge);
+    if (now.counters.arrivals_total === before.counters.arrivals_total) return now;
+    before = now;
+  }
+  throw new Error('the arrival count kept changing');
+}
