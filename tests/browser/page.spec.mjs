@@ -1,7 +1,7 @@
 // The waiting page itself: its two languages, life without JavaScript, and the operator's
 // pause, close and scheduled opening reaching the page within the sync interval.
 import { test, expect } from './fixtures.mjs';
-import { openWaitingPage, pollUntil, configure, QUIET } from './support.mjs';
+import { openWaitingPage, pollNow, pollUntil, configure, QUIET, STATUS } from './support.mjs';
 
 test.beforeEach(async ({ admin, baseURL }) => { await configure(admin, baseURL, QUIET); });
 
@@ -79,4 +79,20 @@ test('pause, close and a scheduled opening reach the page within the sync interv
   // The operator's change travels through one coordinator sync (250 ms here) and one poll.
   test.info().annotations.push({ type: 'ms from the operator change to the page', description: JSON.stringify(timings) });
   console.log('ms from operator change to the page:', JSON.stringify(timings));
+});
+
+test('a lost connection is said plainly, the place stays on screen, and the page recovers', async ({ page }) => {
+  await openWaitingPage(page, '/');
+  const position = await page.locator('#position').textContent();
+  await page.route(`**${STATUS}`, (route) => route.abort('internetdisconnected'));
+  const failed = page.waitForEvent('requestfailed');
+  await page.clock.fastForward(61_000);
+  await failed;
+  await expect(page.locator('#room')).toHaveAttribute('data-trouble', 'offline');
+  await expect(page.locator('#trouble')).toBeVisible();
+  await expect(page.locator('#position')).toHaveText(position);
+  await page.unroute(`**${STATUS}`);
+  await pollNow(page);
+  await expect(page.locator('#room')).toHaveAttribute('data-trouble', '');
+  await expect(page.locator('#trouble')).toBeHidden();
 });

@@ -28,7 +28,7 @@
       unknownEta: '아직 알 수 없음',
       keep: '새로 고치거나 창을 닫았다가 다시 와도 순서는 유지됩니다. 여러 창을 열 필요는 없습니다.',
       stale: '대기열 서버와 연결을 다시 확인하는 중입니다. 순서는 그대로 유지됩니다.',
-      trouble: '연결이 불안정합니다. 순서는 그대로 유지되며, 자동으로 다시 시도합니다.',
+      offline: '연결이 불안정합니다. 순서는 그대로 유지되며, 자동으로 다시 시도합니다.',
       cookies: '입장이 허용되었지만 예약 페이지로 이동하지 못했습니다. 쿠키를 허용한 뒤 새로 고쳐 주세요.',
       updated: function (t) { return '마지막 확인 ' + t; }
     },
@@ -56,7 +56,7 @@
       unknownEta: 'not known yet',
       keep: 'Reloading, or closing this page and coming back, keeps your place. There is no need to open more tabs.',
       stale: 'Reconnecting to the queue. Your place is kept.',
-      trouble: 'The connection is unsteady. Your place is kept and the page keeps trying.',
+      offline: 'The connection is unsteady. Your place is kept and the page keeps trying.',
       cookies: 'You were admitted but the booking page could not be opened. Please allow cookies for this site and refresh.',
       updated: function (t) { return 'Last checked ' + t; }
     }
@@ -124,9 +124,9 @@
 
     var note = state === 'waiting' || state === 'paused' || state === 'prequeue' ? t.keep : '';
     text('note', note); show('note', !!note);
-    var trouble = failures > 0 ? t.trouble : s && s.stale ? t.stale : '';
-    text('trouble', trouble); show('trouble', !!trouble);
-    $('room').setAttribute('data-trouble', failures > 0 ? 'offline' : s && s.stale ? 'stale' : '');
+    var trouble = failures > 0 ? 'offline' : s && s.stale ? 'stale' : '';
+    $('room').setAttribute('data-trouble', trouble);
+    text('trouble', trouble ? t[trouble] : ''); show('trouble', !!trouble);
     if (s && s.at) {
       text('updated', t.updated(new Date(s.at).toLocaleTimeString(lang === 'ko' ? 'ko-KR' : 'en-US')));
       show('updated', true);
