@@ -19,6 +19,8 @@ test('waiting page → the operator raises the rate → the page asked for → a
   await navigated;
   await expect(page.getByRole('heading', { level: 1 })).not.toHaveText(/wait|line/i);
   await expect(page.locator('#room')).toHaveCount(0);
+  // The progress bar's baseline belonged to that place in line; a later visit starts afresh.
+  expect(await page.evaluate(() => localStorage.getItem('edgegate.first'))).toBeFalsy();
 
   // The pass: HttpOnly, SameSite=Lax, Path=/, invisible to the page's scripts.
   const pass = (await context.cookies()).find((c) => c.name.endsWith('edgegate_pass'));

@@ -206,6 +206,8 @@
     blocked = count > 3;
     render();
     if (blocked) return;
+    // This place in line is done; a later visit's progress starts from its own first place.
+    put('first', '');
     var path = location.pathname + location.search;
     if (path.charAt(0) !== '/' || path.charAt(1) === '/' || path.charAt(1) === '\\') path = '/';
     location.replace(path);
