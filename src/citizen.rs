@@ -285,8 +285,11 @@ pub async fn status(
 ) -> Result<Response, GateError> {
     let (visitor, status) = evaluate(&req, env, settings, now).await?;
     let headers = personal_headers("application/json")?;
-    // The gate's clock, which the waiting page's countdown trusts over the phone's.
-    headers.set("Date", &String::from(js_sys::Date::new_0().to_utc_string()))?;
+    if status.state == QueueState::Prequeue {
+        // The gate's clock, which the countdown to the opening trusts over the phone's. Only
+        // the countdown reads it, so the common poll is spared the clock read and the string.
+        headers.set("Date", &String::from(js_sys::Date::new_0().to_utc_string()))?;
+    }
     visitor.cookie_headers(&headers)?;
     let body = serde_json::to_vec(&status).map_err(|e| GateError::Internal(e.to_string()))?;
     Ok(ResponseBuilder::new()
