@@ -1,36 +1,32 @@
 //! Calendar dates in Korea Standard Time: parsing `YYYY-MM-DD`, "today", and day arithmetic.
 //!
 //! The booking site lives in one time zone (KST, UTC+9, no daylight saving), so a date is a plain
-//! proleptic-Gregorian civil date and "today" is `now` shifted by nine hours. Day numbers count
-//! from 1970-01-01 (the civil-from-days conversion of Howard Hinnant's date algorithms). Years
-//! are limited to 1..=9999 so every conversion stays total without lossy casts.
+//! civil date and "today" is `now` shifted by nine hours. The calendar itself is the `time`
+//! crate's; this type adds the strict text forms the site accepts and keeps years to
+//! 1..=9999.
 
 use std::fmt;
 
 use edgegate_core::UnixMs;
+use time::{Duration, Month, OffsetDateTime};
 
 /// Korea Standard Time's offset from UTC, in milliseconds.
 pub const KST_OFFSET_MS: u64 = 9 * 60 * 60 * 1000;
-const MS_PER_DAY: u64 = 24 * 60 * 60 * 1000;
 
 /// A civil date (no time, no zone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    year: u16,
-    month: u8,
-    day: u8,
-}
+pub struct Date(time::Date);
 
 impl Date {
     /// The date, if it exists (1 ≤ year ≤ 9999, a real month and day).
     pub fn new(year: u16, month: u8, day: u8) -> Option<Date> {
-        if !(1..=9999).contains(&year) || !(1..=12).contains(&month) {
+        if !(1..=9999).contains(&year) {
             return None;
         }
-        if day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
-        Some(Date { year, month, day })
+        let month = Month::try_from(month).ok()?;
+        time::Date::from_calendar_date(i32::from(year), month, day)
+            .ok()
+            .map(Date)
     }
 
     /// Parses exactly `YYYY-MM-DD` (ASCII digits, zero-padded); `None` for anything else,
@@ -40,118 +36,84 @@ impl Date {
         if bytes.len() != 10 || bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
             return None;
         }
-        let number = |range: std::ops::Range<usize>| -> Option<u16> {
-            let part = text.get(range)?;
-            if !part.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            part.parse().ok()
-        };
-        let month = u8::try_from(number(5..7)?).ok()?;
-        let day = u8::try_from(number(8..10)?).ok()?;
-        Date::new(number(0..4)?, month, day)
+        Date::from_digits(text.get(0..4)?, text.get(5..7)?, text.get(8..10)?)
     }
 
     /// Parses the compact `YYYYMMDD` form used inside slot ids.
     pub fn parse_compact(text: &str) -> Option<Date> {
-        if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        if text.len() != 8 {
             return None;
         }
-        let year = text.get(0..4)?.parse().ok()?;
-        let month = text.get(4..6)?.parse().ok()?;
-        let day = text.get(6..8)?.parse().ok()?;
-        Date::new(year, month, day)
+        Date::from_digits(text.get(0..4)?, text.get(4..6)?, text.get(6..8)?)
+    }
+
+    fn from_digits(year: &str, month: &str, day: &str) -> Option<Date> {
+        let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(year) && digits(month) && digits(day)) {
+            return None;
+        }
+        Date::new(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
     }
 
     /// The date in Korea at instant `now`.
     pub fn today_in_korea(now: UnixMs) -> Date {
-        let days = now.0.saturating_add(KST_OFFSET_MS) / MS_PER_DAY;
-        // u64 milliseconds / a day always fits in i64 and lands within year 9999 until the
-        // year 584 million; the fallback only keeps this total.
-        i64::try_from(days)
+        let seconds = i64::try_from(now.0.saturating_add(KST_OFFSET_MS) / 1000).unwrap_or(i64::MAX);
+        // Past year 9999 (or with an absurd clock) the last representable day stands in.
+        OffsetDateTime::from_unix_timestamp(seconds)
             .ok()
-            .and_then(Date::from_days)
-            .unwrap_or(Date {
-                year: 9999,
-                month: 12,
-                day: 31,
-            })
+            .and_then(|t| Date::within_range(t.date()))
+            .unwrap_or(Date(time::Date::MAX))
     }
 
-    /// The date `days` days after 1970-01-01 (negative: before), if within years 1..=9999.
-    pub fn from_days(days: i64) -> Option<Date> {
-        let z = days.checked_add(719_468)?;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        Date::new(
-            u16::try_from(year).ok()?,
-            u8::try_from(month).ok()?,
-            u8::try_from(day).ok()?,
-        )
-    }
-
-    /// Days since 1970-01-01 (negative before it).
-    pub fn days(self) -> i64 {
-        let month = i64::from(self.month);
-        let year = i64::from(self.year) - i64::from(month <= 2);
-        let era = year.div_euclid(400);
-        let yoe = year.rem_euclid(400);
-        let mp = (month + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + i64::from(self.day) - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
+    /// Whole days from `earlier` to this date (negative if `earlier` is later).
+    pub fn days_since(self, earlier: Date) -> i64 {
+        (self.0 - earlier.0).whole_days()
     }
 
     /// This date moved by `days` (may be negative); `None` outside years 1..=9999.
     pub fn plus_days(self, days: i64) -> Option<Date> {
-        Date::from_days(self.days().checked_add(days)?)
+        Date::within_range(self.0.checked_add(Duration::days(days))?)
+    }
+
+    /// Years 0 and below exist in `time` but not on this site.
+    fn within_range(date: time::Date) -> Option<Date> {
+        (date.year() >= 1).then_some(Date(date))
     }
 
     /// Day of the week, 0 = Monday … 6 = Sunday.
     pub fn weekday(self) -> u8 {
-        // 1970-01-01 was a Thursday (3).
-        u8::try_from((self.days() + 3).rem_euclid(7)).unwrap_or(0)
+        self.0.weekday().number_days_from_monday()
     }
 
     pub fn year(self) -> u16 {
-        self.year
+        // Within 1..=9999 by construction.
+        u16::try_from(self.0.year()).unwrap_or(0)
     }
 
     pub fn month(self) -> u8 {
-        self.month
+        self.0.month().into()
     }
 
     pub fn day(self) -> u8 {
-        self.day
+        self.0.day()
     }
 
     /// `YYYYMMDD`, as slot ids carry it.
     pub fn compact(self) -> String {
-        format!("{:04}{:02}{:02}", self.year, self.month, self.day)
+        format!("{:04}{:02}{:02}", self.year(), self.month(), self.day())
     }
 }
 
 impl fmt::Display for Date {
     /// `YYYY-MM-DD`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.year(),
+            self.month(),
+            self.day()
+        )
     }
 }
 
@@ -184,21 +146,18 @@ mod tests {
     }
 
     #[test]
-    fn day_numbers_round_trip_and_weekdays_are_right() {
-        let epoch = Date::new(1970, 1, 1).unwrap();
-        assert_eq!(epoch.days(), 0);
-        assert_eq!(epoch.weekday(), 3); // Thursday
+    fn day_arithmetic_and_weekdays_are_right() {
         let d = Date::new(2021, 7, 12).unwrap();
         assert_eq!(d.weekday(), 0); // Monday
-        assert_eq!(Date::from_days(d.days()), Some(d));
-        for days in (-700_000..2_900_000).step_by(997) {
-            let date = Date::from_days(days).unwrap();
-            assert_eq!(date.days(), days);
-        }
+        assert_eq!(Date::new(1970, 1, 1).unwrap().weekday(), 3); // Thursday
+        assert_eq!(d.plus_days(13), Date::new(2021, 7, 25));
+        assert_eq!(d.plus_days(13).unwrap().days_since(d), 13);
+        assert_eq!(d.days_since(d.plus_days(2).unwrap()), -2);
         assert_eq!(
             Date::new(2021, 12, 31).unwrap().plus_days(1),
             Date::new(2022, 1, 1)
         );
+        assert_eq!(Date::new(9999, 12, 31).unwrap().plus_days(1), None);
         assert_eq!(d.to_string(), "2021-07-12");
         assert_eq!(d.compact(), "20210712");
     }

@@ -95,7 +95,7 @@ impl fmt::Display for SlotId {
 
 /// Is `date` bookable when it is `today` in Korea?
 pub fn in_window(date: Date, today: Date) -> bool {
-    let ahead = date.days() - today.days();
+    let ahead = date.days_since(today);
     (0..i64::from(BOOKING_DAYS)).contains(&ahead)
 }
 
