@@ -24,9 +24,10 @@ export const test = base.extend({
     });
     const call = async (method, path, data) => {
       const res = await api.fetch(path, { method, data });
-      const body = await res.json();
-      if (!res.ok()) throw new Error(`${method} ${path} → ${res.status()}: ${JSON.stringify(body)}`);
-      return body;
+      // Read as text first, so a non-JSON failure still says what the gate answered.
+      const text = await res.text();
+      if (!res.ok()) throw new Error(`${method} ${path} → ${res.status()}: ${text}`);
+      return JSON.parse(text);
     };
     await use({
       config: (patch) => call('PUT', '/admin/config', patch),
