@@ -1,18 +1,26 @@
-//! Checks the invariants written in ARCHITECTURE.md against the resolved dependency graph
-//! (`cargo metadata`) and the core's sources, so a change that breaks them fails `cargo test`.
+//! Checks the invariants written in ARCHITECTURE.md against the dependency graph and the core's
+//! sources, so a change that breaks them fails `cargo test`.
+//!
+//! The graph is read from the workspace's manifests and `Cargo.lock` alone, not from
+//! `cargo metadata`: that needs every locked package of every platform in the local registry,
+//! which a fresh machine has not downloaded (a build fetches only its own platform's). A
+//! workspace member's normal dependencies come from its `Cargo.toml` (`[dependencies]` and
+//! `[target.*.dependencies]`, never dev-dependencies); past the members, each locked package's
+//! dependency list is followed. That list holds its normal and build dependencies for every
+//! platform, which can only over-count, so a leak is never missed.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
+    clippy::panic,
     reason = "test code: a broken assumption should fail loudly"
 )]
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
-use std::process::Command;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use toml::{Table, Value};
 
 const PLATFORM: &[&str] = &[
     "worker",
@@ -25,67 +33,199 @@ const PLATFORM: &[&str] = &[
     "axum",
 ];
 
-fn metadata() -> Value {
-    let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Package name of every package reachable from `root` through normal (non-dev) dependencies.
-fn reachable(meta: &Value, root_name: &str) -> BTreeSet<String> {
-    let names: HashMap<&str, &str> = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
-        .collect();
-    let nodes: HashMap<&str, &Value> = meta["resolve"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| (n["id"].as_str().unwrap(), n))
-        .collect();
-    let root_id = names
-        .iter()
-        .find(|(_, name)| **name == root_name)
-        .map(|(id, _)| *id)
-        .unwrap();
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![root_id];
-    while let Some(id) = todo.pop() {
-        for dep in nodes[id]["deps"].as_array().unwrap() {
-            let normal = dep["dep_kinds"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|k| k["kind"].is_null());
-            let dep_id = dep["pkg"].as_str().unwrap();
-            if normal && seen.insert(names[dep_id].to_owned()) {
-                todo.push(dep_id);
+fn read_toml(path: &Path) -> Table {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.parse()
+        .unwrap_or_else(|e| panic!("{} is not TOML: {e}", path.display()))
+}
+
+/// One `[[package]]` of Cargo.lock. Workspace members are the ones without a `source`.
+struct Locked {
+    name: String,
+    version: String,
+    source: Option<String>,
+    deps: Vec<String>,
+}
+
+/// The workspace as the test sees it: each member's normal dependencies (package names, after
+/// any `package = "…"` rename) and the lock file's packages.
+struct Graph {
+    members: BTreeMap<String, BTreeSet<String>>,
+    locked: Vec<Locked>,
+}
+
+impl Graph {
+    fn load() -> Self {
+        let manifest = read_toml(&root().join("Cargo.toml"));
+        let workspace = manifest["workspace"].as_table().unwrap();
+        let shared = workspace.get("dependencies").and_then(Value::as_table);
+        let mut members = BTreeMap::new();
+        for pattern in workspace["members"].as_array().unwrap() {
+            for dir in expand_member(pattern.as_str().unwrap()) {
+                let member = read_toml(&dir.join("Cargo.toml"));
+                let name = member["package"]["name"].as_str().unwrap().to_owned();
+                members.insert(name, normal_deps(&member, shared));
             }
         }
+        assert!(
+            members.contains_key("edgegate-core") && members.contains_key("edgegate"),
+            "the workspace members were not found: {:?}",
+            members.keys()
+        );
+
+        let lock = read_toml(&root().join("Cargo.lock"));
+        let locked = lock["package"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| Locked {
+                name: p["name"].as_str().unwrap().to_owned(),
+                version: p["version"].as_str().unwrap().to_owned(),
+                source: p.get("source").and_then(Value::as_str).map(str::to_owned),
+                deps: p
+                    .get("dependencies")
+                    .and_then(Value::as_array)
+                    .map(|deps| {
+                        deps.iter()
+                            .map(|d| d.as_str().unwrap().to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Self { members, locked }
     }
-    seen
+
+    /// The locked packages that a lock entry's dependency (`name`, `name version` or
+    /// `name version (source)`) names; more than one only if the entry is ambiguous.
+    fn resolve(&self, dep: &str) -> Vec<&Locked> {
+        let mut words = dep.splitn(3, ' ');
+        let name = words.next().unwrap();
+        let version = words.next();
+        let source = words
+            .next()
+            .map(|s| s.trim_start_matches('(').trim_end_matches(')'));
+        let found: Vec<_> = self
+            .locked
+            .iter()
+            .filter(|p| {
+                p.name == name
+                    && version.is_none_or(|v| p.version == v)
+                    && source.is_none_or(|s| p.source.as_deref() == Some(s))
+            })
+            .collect();
+        assert!(
+            !found.is_empty(),
+            "Cargo.lock names {dep:?} but has no such package"
+        );
+        found
+    }
+
+    /// Name of every package reachable from the member `root_name` through normal dependencies.
+    fn reachable(&self, root_name: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![self.member(root_name)];
+        while let Some(package) = todo.pop() {
+            let next: Vec<&str> = match self.members.get(&package.name) {
+                // A member's lock entry also lists its dev-dependencies: take its manifest's
+                // normal ones, resolved through its lock entry (which pins their versions).
+                Some(normal) if package.source.is_none() => package
+                    .deps
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|d| normal.contains(d.split(' ').next().unwrap()))
+                    .collect(),
+                _ => package.deps.iter().map(String::as_str).collect(),
+            };
+            for dep in next {
+                for found in self.resolve(dep) {
+                    let key = format!("{} {}", found.name, found.version);
+                    if seen.insert(key) {
+                        todo.push(found);
+                    }
+                }
+            }
+        }
+        seen.into_iter()
+            .map(|key| key.split(' ').next().unwrap().to_owned())
+            .collect()
+    }
+
+    fn member(&self, name: &str) -> &Locked {
+        self.locked
+            .iter()
+            .find(|p| p.name == name && p.source.is_none())
+            .unwrap_or_else(|| panic!("Cargo.lock has no workspace member {name}"))
+    }
+}
+
+/// The directories a `workspace.members` entry names: a path, or a path ending in `/*`.
+fn expand_member(pattern: &str) -> Vec<PathBuf> {
+    let Some(parent) = pattern.strip_suffix("/*") else {
+        return vec![root().join(pattern)];
+    };
+    let mut dirs: Vec<_> = std::fs::read_dir(root().join(parent))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Package names of a manifest's normal dependencies, on every target.
+fn normal_deps(manifest: &Table, shared: Option<&Table>) -> BTreeSet<String> {
+    let mut tables: Vec<&Table> = manifest
+        .get("dependencies")
+        .and_then(Value::as_table)
+        .into_iter()
+        .collect();
+    if let Some(targets) = manifest.get("target").and_then(Value::as_table) {
+        tables.extend(
+            targets
+                .values()
+                .filter_map(|t| t.get("dependencies").and_then(Value::as_table)),
+        );
+    }
+    let mut names = BTreeSet::new();
+    for table in tables {
+        for (key, spec) in table {
+            // `foo = { workspace = true }` takes its `package` rename from the workspace's table.
+            let inherited = spec
+                .get("workspace")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let spec = if inherited {
+                &shared.unwrap()[key]
+            } else {
+                spec
+            };
+            let package = spec.get("package").and_then(Value::as_str).unwrap_or(key);
+            names.insert(package.to_owned());
+        }
+    }
+    names
 }
 
 #[test]
 fn the_core_knows_no_platform() {
-    let deps = reachable(&metadata(), "edgegate-core");
+    let deps = Graph::load().reachable("edgegate-core");
+    assert!(
+        deps.contains("sha2") && deps.contains("serde"),
+        "the walk missed the core's own dependencies: {deps:?}"
+    );
     let leaked: Vec<_> = PLATFORM.iter().filter(|p| deps.contains(**p)).collect();
     assert!(leaked.is_empty(), "edgegate-core reaches {leaked:?}");
 }
 
 #[test]
 fn the_core_reads_no_clock_and_draws_no_randomness() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/edgegate-core/src");
+    let src = root().join("crates/edgegate-core/src");
     for entry in std::fs::read_dir(src).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -103,20 +243,16 @@ fn the_core_reads_no_clock_and_draws_no_randomness() {
 
 #[test]
 fn only_the_worker_knows_cloudflare() {
-    let meta = metadata();
-    for member in meta["workspace_members"].as_array().unwrap() {
-        let id = member.as_str().unwrap();
-        let package = meta["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == id)
-            .unwrap();
-        let name = package["name"].as_str().unwrap();
+    let graph = Graph::load();
+    assert!(
+        graph.reachable("edgegate").contains("worker"),
+        "the walk does not see the worker's own dependency on worker"
+    );
+    for name in graph.members.keys() {
         if name == "edgegate" {
             continue;
         }
-        let deps = reachable(&meta, name);
+        let deps = graph.reachable(name);
         assert!(!deps.contains("worker"), "{name} depends on worker");
     }
 }
