@@ -22,4 +22,4 @@ pub use order::{Cursor, OrderKey};
 pub use release::{Histogram, ReleaseState};
 pub use status::{QueueState, QueueStatus};
 pub use time::UnixMs;
-pub use token::{Pass, TestKey, TestMode, Ticket, TokenError};
+pub use token::{Pass, Seat, TestKey, TestMode, Ticket, TokenError};

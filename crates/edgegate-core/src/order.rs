@@ -3,17 +3,20 @@
 //! An [`OrderKey`] is one `u64`: the arrival second (the *bucket*) in the high 32 bits and the
 //! place inside that second (the *sub*, a fraction of the bucket in units of 2⁻³²) in the low 32
 //! bits. Comparing two keys is comparing two integers, and a ticket is admitted exactly when its
-//! key is below the [`Cursor`], which has the same encoding. Subs are spread uniformly over the
-//! bucket (FIFO: arrival millisecond plus random low digits; lottery: wholly random), which is
-//! what lets the coordinator release "the first 30 % of second X" knowing only how many arrived
-//! in second X.
+//! key is below the [`Cursor`], which has the same encoding.
+//!
+//! Subs are drawn uniformly over the whole bucket, for FIFO and lottery tickets alike. Arrivals
+//! inside one second are simultaneous for every practical purpose (at midnight they come in a
+//! tight bunch at the top of the second), so FIFO is kept between seconds, not inside one. A
+//! uniform sub is what makes "release the first 30 % of second X" release about 30 % of the
+//! people in it; a sub that followed the arrival millisecond would put the whole midnight bunch
+//! in the first few per cent of the bucket, and a cursor charging 30 % of the count would let
+//! far more through than it paid for.
 
 use serde::{Deserialize, Serialize};
 
 use crate::time::UnixMs;
 
-/// Width of one millisecond inside a bucket's 2³² sub range (⌊2³²/1000⌋).
-const SUB_PER_MS: u64 = 4_294_967;
 /// The whole sub range of one bucket: 2³².
 pub const SUB_RANGE: u64 = 1 << 32;
 
@@ -27,11 +30,10 @@ impl OrderKey {
         OrderKey((bucket.min(u64::from(u32::MAX)) << 32) | u64::from(sub))
     }
 
-    /// First come, first served: the arrival second, then the arrival millisecond, then
-    /// `random` to spread arrivals within that millisecond.
+    /// First come, first served between seconds: the arrival second, then a uniformly random
+    /// place inside it (`random`, any `u32`, drawn by the caller).
     pub fn fifo(arrival: UnixMs, random: u32) -> OrderKey {
-        let sub = arrival.subsec_ms() * SUB_PER_MS + u64::from(random) % SUB_PER_MS;
-        OrderKey::new(arrival.secs(), u32::try_from(sub).unwrap_or(u32::MAX))
+        OrderKey::new(arrival.secs(), random)
     }
 
     /// The pre-queue lottery: everyone who arrives while an opening is scheduled shares one
@@ -71,9 +73,11 @@ impl Cursor {
         Cursor(OrderKey::new(bucket, 0).0)
     }
 
-    /// The cursor that releases exactly the arrivals before time `t`.
+    /// The cursor that releases the arrivals before time `t`: every earlier second whole, and
+    /// of `t`'s own second the share that has elapsed (subs are uniform over the second).
     pub fn at_time(t: UnixMs) -> Cursor {
-        Cursor(OrderKey::fifo(t, 0).0)
+        let sub = t.subsec_ms() * SUB_RANGE / 1000;
+        Cursor(OrderKey::new(t.secs(), u32::try_from(sub).unwrap_or(u32::MAX)).0)
     }
 
     pub fn bucket(self) -> u64 {
@@ -95,11 +99,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fifo_orders_by_millisecond_then_random() {
-        let a = OrderKey::fifo(UnixMs(1_700_000_000_100), u32::MAX);
-        let b = OrderKey::fifo(UnixMs(1_700_000_000_101), 0);
-        assert!(a < b);
-        assert_eq!(a.bucket(), 1_700_000_000);
+    fn fifo_orders_by_second_and_draws_the_place_inside_it() {
+        // Inside one second the draw decides, whatever the millisecond.
+        let late = OrderKey::fifo(UnixMs(1_700_000_000_900), 5);
+        let early = OrderKey::fifo(UnixMs(1_700_000_000_001), 6);
+        assert!(late < early);
+        assert_eq!(late.bucket(), 1_700_000_000);
+        assert_eq!(late.sub(), 5);
+        // Between seconds, arrival order holds whatever the draw.
         let last = OrderKey::fifo(UnixMs(1_700_000_000_999), u32::MAX);
         assert!(last < OrderKey::fifo(UnixMs(1_700_000_001_000), 0));
     }
@@ -117,7 +124,10 @@ mod tests {
     fn cursor_admits_strictly_before_itself() {
         let t = UnixMs(1_700_000_000_500);
         let c = Cursor::at_time(t);
-        assert!(c.admits(OrderKey::fifo(UnixMs(t.0 - 1), u32::MAX)));
-        assert!(!c.admits(OrderKey::fifo(t, 0)));
+        assert_eq!(c.bucket(), t.secs());
+        assert_eq!(c.sub(), SUB_RANGE / 2);
+        assert!(c.admits(OrderKey::fifo(UnixMs(t.0 - 1000), u32::MAX)));
+        assert!(c.admits(OrderKey::fifo(t, u32::MAX / 2 - 1)));
+        assert!(!c.admits(OrderKey::fifo(t, u32::MAX / 2 + 1)));
     }
 }

@@ -6,11 +6,11 @@
 //! `Mac::verify_slice`), room, expiry, issue time not in the future. Any failure is a
 //! [`TokenError`], and callers treat every error alike: as if there were no token.
 //!
-//! Byte layout, version 1 (all integers big-endian):
+//! Byte layouts (all integers big-endian). Tickets are at version 2; passes and test keys at 1.
 //!
-//! | ticket | bytes | | pass | bytes |
+//! | ticket v2 | bytes | | pass v1 | bytes |
 //! |---|---|---|---|---|
-//! | version = 1 | 1 | | version = 1 | 1 |
+//! | version = 2 | 1 | | version = 1 | 1 |
 //! | kind = `T` | 1 | | kind = `P` | 1 |
 //! | key id | 1 | | key id | 1 |
 //! | room tag | 8 | | room tag | 8 |
@@ -18,9 +18,15 @@
 //! | ticket id (random) | 16 | | issued at, unix ms | 8 |
 //! | issued at, unix ms | 8 | | expires at, unix ms | 8 |
 //! | expires at, unix ms | 8 | | HMAC-SHA256 | 32 |
+//! | held until, unix ms | 8 | | | |
+//! | seat (0 issued, 1 held, 2 done) | 1 | | | |
 //! | HMAC-SHA256 | 32 | | | |
 //!
-//! Live cookies outlive a deploy: any change to this layout is a version bump, and the golden
+//! A version-1 ticket (the same without `held until` and `seat`) still verifies: it reads as a
+//! place issued but not yet counted, held until its expiry, so its holder keeps the order key
+//! they were given and is counted when they come back, as any new ticket is.
+//!
+//! Live cookies outlive a deploy: any change to a layout is a version bump, and the golden
 //! vectors in `tests/vectors.json` pin the exact text.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,13 +38,16 @@ use crate::keys::{ForPasses, ForTestKeys, ForTickets, Key, KeyRing, RoomTag};
 use crate::order::OrderKey;
 use crate::time::UnixMs;
 
-/// The layout version every token starts with.
+/// The layout version passes and test keys start with (and tickets issued before version 2).
 pub const VERSION: u8 = 1;
+/// The layout version of tickets issued now.
+pub const TICKET_VERSION: u8 = 2;
 const KIND_TICKET: u8 = b'T';
 const KIND_PASS: u8 = b'P';
 const KIND_TEST: u8 = b'X';
 const TAG_LEN: usize = 32;
-const TICKET_PAYLOAD_LEN: usize = 3 + 8 + 8 + 16 + 8 + 8;
+const TICKET_V1_PAYLOAD_LEN: usize = 3 + 8 + 8 + 16 + 8 + 8;
+const TICKET_PAYLOAD_LEN: usize = TICKET_V1_PAYLOAD_LEN + 8 + 1;
 const PASS_PAYLOAD_LEN: usize = 3 + 8 + 16 + 8 + 8;
 const TEST_PAYLOAD_LEN: usize = 3 + 8 + 16 + 1 + 8 + 8 + 8;
 /// Longest token text we even try to decode; anything longer is refused before base64.
@@ -64,6 +73,38 @@ pub enum TokenError {
     BadField,
 }
 
+/// Where a ticket's place stands in the queue's counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Seat {
+    /// Issued, never seen again yet: it costs the queue nothing. Link previews, crawlers,
+    /// probes and cookie-refusing clients never get further than this.
+    Issued,
+    /// Its holder came back, so the place is counted, until `held_until`.
+    Held,
+    /// The holder was let through and the origin ended the session: the place is used up, and
+    /// it is never admitted again.
+    Done,
+}
+
+impl Seat {
+    fn encode(self) -> u8 {
+        match self {
+            Seat::Issued => 0,
+            Seat::Held => 1,
+            Seat::Done => 2,
+        }
+    }
+
+    fn decode(b: u8) -> Option<Seat> {
+        match b {
+            0 => Some(Seat::Issued),
+            1 => Some(Seat::Held),
+            2 => Some(Seat::Done),
+            _ => None,
+        }
+    }
+}
+
 /// A place in the queue, as the gate issued it. Obtainable from untrusted text only through
 /// [`Ticket::verify`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,8 +114,14 @@ pub struct Ticket {
     pub order: OrderKey,
     /// Random 128-bit identity of this place in line; passes bind to it.
     pub id: [u8; 16],
+    /// When the holder first arrived. Never changes for the life of the place.
     pub issued_at: UnixMs,
+    /// When the cookie itself stops being accepted (hours: long enough to tell a holder who
+    /// comes back late that their place lapsed).
     pub expires_at: UnixMs,
+    /// The place is kept until then; each counted visit moves it on by the room's grace period.
+    pub held_until: UnixMs,
+    pub seat: Seat,
 }
 
 /// Proof of admission, bound to the ticket that earned it. Obtainable from untrusted text only
@@ -89,11 +136,12 @@ pub struct Pass {
 }
 
 impl Ticket {
-    /// Signs this ticket with the ring's newest key (the `key_id` field is overwritten with it).
+    /// Signs this ticket with the ring's newest key (the `key_id` field is overwritten with it),
+    /// in the current layout.
     pub fn sign(&self, keys: &KeyRing<ForTickets>) -> String {
         let key = keys.signing();
         let payload = Writer::with_capacity(TICKET_PAYLOAD_LEN + TAG_LEN)
-            .u8(VERSION)
+            .u8(TICKET_VERSION)
             .u8(KIND_TICKET)
             .u8(key.id())
             .bytes(&self.room.0)
@@ -101,33 +149,64 @@ impl Ticket {
             .bytes(&self.id)
             .u64(self.issued_at.0)
             .u64(self.expires_at.0)
+            .u64(self.held_until.0)
+            .u8(self.seat.encode())
             .into_vec();
         seal(key, payload)
     }
 
-    /// Turns cookie text into a ticket for `room`, or says why not.
+    /// Turns cookie text into a ticket for `room`, or says why not. Reads both layouts.
     pub fn verify(
         text: &str,
         keys: &KeyRing<ForTickets>,
         room: RoomTag,
         now: UnixMs,
     ) -> Result<Ticket, TokenError> {
-        let (key_id, payload) = open(text, KIND_TICKET, TICKET_PAYLOAD_LEN, keys)?;
+        let (version, len) = match peek_version(text) {
+            Some(TICKET_VERSION) => (TICKET_VERSION, TICKET_PAYLOAD_LEN),
+            _ => (VERSION, TICKET_V1_PAYLOAD_LEN),
+        };
+        let (key_id, payload) = open_as(text, version, KIND_TICKET, len, keys)?;
         let mut body = Reader::new(payload.get(3..).unwrap_or_default());
         let ticket = (|| {
-            Some(Ticket {
-                key_id,
-                room: RoomTag(body.array()?),
-                order: OrderKey(body.u64()?),
-                id: body.array()?,
-                issued_at: UnixMs(body.u64()?),
-                expires_at: UnixMs(body.u64()?),
-            })
+            let (room, order, id, issued_at, expires_at) = (
+                RoomTag(body.array()?),
+                OrderKey(body.u64()?),
+                body.array()?,
+                UnixMs(body.u64()?),
+                UnixMs(body.u64()?),
+            );
+            let (held_until, seat) = if version == TICKET_VERSION {
+                (UnixMs(body.u64()?), body.u8()?)
+            } else {
+                (expires_at, Seat::Issued.encode())
+            };
+            Some((
+                Ticket {
+                    key_id,
+                    room,
+                    order,
+                    id,
+                    issued_at,
+                    expires_at,
+                    held_until,
+                    seat: Seat::Issued,
+                },
+                seat,
+            ))
         })()
         .ok_or(TokenError::WrongLength)?;
         body.finish().ok_or(TokenError::WrongLength)?;
+        let (mut ticket, seat) = ticket;
+        ticket.seat = Seat::decode(seat).ok_or(TokenError::BadField)?;
         check_scope(ticket.room, room, ticket.issued_at, ticket.expires_at, now)?;
         Ok(ticket)
+    }
+
+    /// Has the place lapsed at `now` (not seen within the grace period)? A lapsed ticket's
+    /// holder is a new arrival, and is told so.
+    pub fn lapsed(&self, now: UnixMs) -> bool {
+        now >= self.held_until
     }
 }
 
@@ -187,6 +266,23 @@ fn open<P>(
     payload_len: usize,
     keys: &KeyRing<P>,
 ) -> Result<(u8, Vec<u8>), TokenError> {
+    open_as(text, VERSION, kind, payload_len, keys)
+}
+
+/// The version byte of token text, decoding only the first four characters (three bytes).
+fn peek_version(text: &str) -> Option<u8> {
+    let head = URL_SAFE_NO_PAD.decode(text.get(..4)?).ok()?;
+    head.first().copied()
+}
+
+/// [`open`] for a token of layout `version`.
+fn open_as<P>(
+    text: &str,
+    version: u8,
+    kind: u8,
+    payload_len: usize,
+    keys: &KeyRing<P>,
+) -> Result<(u8, Vec<u8>), TokenError> {
     if text.len() > MAX_TOKEN_CHARS {
         return Err(TokenError::TooLong);
     }
@@ -198,7 +294,7 @@ fn open<P>(
     }
     let (payload, tag) = bytes.split_at(payload_len);
     let mut header = Reader::new(payload);
-    if header.u8() != Some(VERSION) {
+    if header.u8() != Some(version) {
         return Err(TokenError::UnknownVersion);
     }
     if header.u8() != Some(kind) {
@@ -451,6 +547,8 @@ mod tests {
             id: [1; 16],
             issued_at: NOW,
             expires_at: NOW.plus_ms(1),
+            held_until: NOW.plus_ms(1),
+            seat: Seat::Held,
         }
         .sign(&tickets);
         assert!(TestKey::verify(&ticket, &ring, room, NOW).is_err());
