@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use edgegate_core::keys::SecretRing;
 use edgegate_core::status::RoomView;
-use edgegate_core::{Cursor, Histogram, OrderKey, Pass, RoomConfig, RoomTag, Ticket, UnixMs};
+use edgegate_core::{Cursor, Histogram, OrderKey, Pass, RoomConfig, RoomTag, Seat, Ticket, UnixMs};
 
 fn per_op(label: &str, n: u32, mut f: impl FnMut(u32)) {
     for i in 0..n / 10 {
@@ -41,6 +41,8 @@ fn main() {
         id: [9; 16],
         issued_at: now,
         expires_at: now.plus_ms(6 * 3_600_000),
+        held_until: now.plus_ms(300_000),
+        seat: Seat::Held,
     };
     let pass = Pass {
         key_id: 1,

@@ -85,25 +85,66 @@ fn room_name() -> impl Strategy<Value = String> {
     "[a-z0-9-]{1,16}"
 }
 
+fn seat() -> impl Strategy<Value = edgegate_core::Seat> {
+    use edgegate_core::Seat;
+    prop_oneof![Just(Seat::Issued), Just(Seat::Held), Just(Seat::Done)]
+}
+
+/// A ticket and a `now` inside its validity window. `held_until` is any instant: verify does
+/// not judge it (a lapsed place still verifies; the caller asks `Ticket::lapsed`).
 fn ticket() -> impl Strategy<Value = (Ticket, UnixMs)> {
     (
-        any::<u8>(),
-        room_name(),
-        any::<u64>(),
-        any::<[u8; 16]>(),
+        (any::<u8>(), room_name(), any::<u64>(), any::<[u8; 16]>()),
         window(),
+        (any::<u64>(), seat()),
     )
-        .prop_map(|(key_id, room, order, id, (issued_at, expires_at, now))| {
-            let ticket = Ticket {
-                key_id,
-                room: RoomTag::of(&room),
-                order: OrderKey(order),
-                id,
-                issued_at,
-                expires_at,
-            };
-            (ticket, now)
-        })
+        .prop_map(
+            |((key_id, room, order, id), (issued_at, expires_at, now), (held_until, seat))| {
+                let ticket = Ticket {
+                    key_id,
+                    room: RoomTag::of(&room),
+                    order: OrderKey(order),
+                    id,
+                    issued_at,
+                    expires_at,
+                    held_until: UnixMs(held_until),
+                    seat,
+                };
+                (ticket, now)
+            },
+        )
+}
+
+/// A ticket key as bytes, and the one-key ring that holds it, so a test can MAC a layout it
+/// wrote by hand.
+fn ticket_key() -> impl Strategy<Value = ([u8; 32], KeyRing<ForTickets>)> {
+    (any::<u8>(), any::<[u8; 32]>()).prop_map(|(id, bytes)| {
+        let key = edgegate_core::TicketKey::from_bytes(id, bytes);
+        (bytes, KeyRing::new(key, Vec::new()))
+    })
+}
+
+/// The ticket payload of layout `version` as the table in `src/token.rs` documents it, written
+/// without the crate: version-1 fields, then (from version 2) held-until and the seat byte.
+fn ticket_payload(version: u8, key_id: u8, t: &Ticket, seat_byte: Option<u8>) -> Vec<u8> {
+    let mut payload = vec![version, b'T', key_id];
+    payload.extend_from_slice(&t.room.0);
+    payload.extend_from_slice(&t.order.0.to_be_bytes());
+    payload.extend_from_slice(&t.id);
+    payload.extend_from_slice(&t.issued_at.0.to_be_bytes());
+    payload.extend_from_slice(&t.expires_at.0.to_be_bytes());
+    if let Some(seat) = seat_byte {
+        payload.extend_from_slice(&t.held_until.0.to_be_bytes());
+        payload.push(seat);
+    }
+    payload
+}
+
+/// `payload || HMAC-SHA256(key, payload)`, base64url without padding.
+fn seal_by_hand(key: &[u8; 32], mut payload: Vec<u8>) -> String {
+    let tag = edgegate_core::keys::hmac_sha256(key, &payload);
+    payload.extend_from_slice(&tag);
+    URL_SAFE_NO_PAD.encode(payload)
 }
 
 fn pass() -> impl Strategy<Value = (Pass, UnixMs)> {
@@ -174,7 +215,10 @@ fn tokenish_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
         "[A-Za-z0-9_-]{0,170}",
-        "[A-Za-z0-9_=+/ .-]{95,115}",
+        "[A-Za-z0-9_=+/ .-]{95,130}",
+        // A ticket's first character for each version, then its exact length (111 or 123).
+        "AV[A-Za-z0-9_-]{109}",
+        "Al[A-Za-z0-9_-]{121}",
     ]
 }
 
@@ -292,8 +336,8 @@ proptest! {
     fn tickets_and_passes_round_trip(s in signed()) {
         prop_assert_eq!(s.verify_ticket(&s.ticket_text), Ok(s.ticket.clone()));
         prop_assert_eq!(s.verify_pass(&s.pass_text), Ok(s.pass.clone()));
-        // Fixed lengths: 83 and 75 bytes, unpadded base64url.
-        prop_assert_eq!(s.ticket_text.len(), 111);
+        // Fixed lengths: 92 (ticket version 2) and 75 bytes, unpadded base64url.
+        prop_assert_eq!(s.ticket_text.len(), 123);
         prop_assert_eq!(s.pass_text.len(), 100);
     }
 
@@ -318,8 +362,12 @@ proptest! {
             } else {
                 s.verify_pass(&changed).err()
             };
-            // Header bytes fail on their own rule; everything after the key id fails the MAC.
+            // Header bytes fail on their own rule; everything after the key id (a ticket's seat
+            // byte included) fails the MAC. A ticket's version byte picks the length it expects:
+            // another known version has another length, and an unknown one is read at the
+            // version-1 length, so a changed version byte on a version-2 ticket is WrongLength.
             match i {
+                0 if is_ticket => prop_assert_eq!(got, Some(TokenError::WrongLength)),
                 0 => prop_assert_eq!(got, Some(TokenError::UnknownVersion)),
                 1 => prop_assert_eq!(got, Some(TokenError::WrongKind)),
                 2 => prop_assert!(
@@ -389,22 +437,80 @@ proptest! {
         prop_assert!(s.verify_pass(&text).is_err());
     }
 
-    /// Right version, kind, length and a listed key id, so the bytes reach the MAC check.
+    /// Right version, kind, length and a listed key id, so the bytes reach the MAC check: for
+    /// both ticket layouts and for passes.
     #[test]
     fn forged_bodies_under_a_listed_key_fail_the_mac(
         s in signed(),
-        ticket_body in vec(any::<u8>(), 80),
+        ticket_v1_body in vec(any::<u8>(), 80),
+        ticket_v2_body in vec(any::<u8>(), 89),
         pass_body in vec(any::<u8>(), 72),
     ) {
-        let forge = |kind: u8, key_id: u8, body: &[u8]| {
-            let mut bytes = vec![1, kind, key_id];
+        let forge = |version: u8, kind: u8, key_id: u8, body: &[u8]| {
+            let mut bytes = vec![version, kind, key_id];
             bytes.extend_from_slice(body);
             URL_SAFE_NO_PAD.encode(bytes)
         };
-        let ticket = forge(b'T', s.tickets.signing().id(), &ticket_body);
+        let key_id = s.tickets.signing().id();
+        let ticket = forge(1, b'T', key_id, &ticket_v1_body);
         prop_assert_eq!(s.verify_ticket(&ticket), Err(TokenError::BadMac));
-        let pass = forge(b'P', s.passes.signing().id(), &pass_body);
+        let ticket = forge(2, b'T', key_id, &ticket_v2_body);
+        prop_assert_eq!(s.verify_ticket(&ticket), Err(TokenError::BadMac));
+        let pass = forge(1, b'P', s.passes.signing().id(), &pass_body);
         prop_assert_eq!(s.verify_pass(&pass), Err(TokenError::BadMac));
+    }
+
+    /// Cookies issued before version 2 outlive the deploy: a version-1 ticket, written by hand
+    /// from the documented layout and MAC, verifies as a place issued but not yet counted, held
+    /// until its expiry, and signing it again carries it on in version 2 unchanged.
+    #[test]
+    fn version_1_tickets_verify_as_issued_and_held_until_expiry(
+        (key, keys) in ticket_key(),
+        (ticket, now) in ticket(),
+    ) {
+        let key_id = keys.signing().id();
+        let text = seal_by_hand(&key, ticket_payload(1, key_id, &ticket, None));
+        prop_assert_eq!(text.len(), 111);
+        let want = Ticket {
+            key_id,
+            held_until: ticket.expires_at,
+            seat: edgegate_core::Seat::Issued,
+            ..ticket
+        };
+        let back = Ticket::verify(&text, &keys, want.room, now);
+        prop_assert_eq!(&back, &Ok(want.clone()));
+        prop_assert!(!want.lapsed(now));
+        let again = want.sign(&keys);
+        prop_assert_eq!(URL_SAFE_NO_PAD.decode(&again).unwrap()[0], 2);
+        prop_assert_eq!(Ticket::verify(&again, &keys, want.room, now), Ok(want));
+    }
+
+    /// The seat is 0, 1 or 2; any other byte is refused even under a valid MAC. The same
+    /// hand-written layout with a valid seat is exactly what `sign` writes.
+    #[test]
+    fn seat_bytes_beyond_done_are_refused_under_a_valid_mac(
+        (key, keys) in ticket_key(),
+        (ticket, now) in ticket(),
+        seat_byte in any::<u8>(),
+    ) {
+        use edgegate_core::Seat;
+        let key_id = keys.signing().id();
+        let text = seal_by_hand(&key, ticket_payload(2, key_id, &ticket, Some(seat_byte)));
+        let seat = match seat_byte {
+            0 => Some(Seat::Issued),
+            1 => Some(Seat::Held),
+            2 => Some(Seat::Done),
+            _ => None,
+        };
+        let got = Ticket::verify(&text, &keys, ticket.room, now);
+        match seat {
+            Some(seat) => {
+                let want = Ticket { key_id, seat, ..ticket };
+                prop_assert_eq!(&text, &want.sign(&keys));
+                prop_assert_eq!(got, Ok(want));
+            }
+            None => prop_assert_eq!(got, Err(TokenError::BadField)),
+        }
     }
 }
 
@@ -695,20 +801,33 @@ fn arrival_ms() -> impl Strategy<Value = u64> {
 proptest! {
     #![proptest_config(config())]
 
+    /// First come, first served between seconds; inside one second the draw decides (the sub
+    /// is the draw, uniform over the second), whatever the milliseconds.
     #[test]
-    fn fifo_keys_follow_arrival_order(
+    fn fifo_keys_follow_arrival_between_seconds_and_the_draw_inside_one(
         a in arrival_ms(),
-        b in arrival_ms(),
+        other in arrival_ms(),
+        same_second in any::<bool>(),
+        ms in 0u64..1000,
         ra in any::<u32>(),
         rb in any::<u32>(),
     ) {
-        let (ka, kb) = (OrderKey::fifo(UnixMs(a), ra), OrderKey::fifo(UnixMs(b), rb));
-        prop_assert_eq!(ka.bucket(), UnixMs(a).secs());
-        if a < b {
-            prop_assert!(ka < kb);
+        // Half the cases put both arrivals in one second, which independent draws almost never do.
+        let b = if same_second { a / 1000 * 1000 + ms } else { other };
+        let (ta, tb) = (UnixMs(a), UnixMs(b));
+        let (ka, kb) = (OrderKey::fifo(ta, ra), OrderKey::fifo(tb, rb));
+        prop_assert_eq!(ka.bucket(), ta.secs());
+        prop_assert_eq!(ka.sub(), u64::from(ra));
+        if ta.secs() == tb.secs() {
+            prop_assert_eq!(ka.cmp(&kb), ra.cmp(&rb));
+        } else {
+            prop_assert_eq!(ka < kb, a < b);
         }
-        // A cursor at time t admits exactly the arrivals before t.
-        prop_assert_eq!(Cursor::at_time(UnixMs(b)).admits(ka), a < b);
+        // A cursor at time t admits every earlier second whole, nothing of a later one, and of
+        // t's own second the draws below the share of it that has elapsed.
+        let elapsed = tb.subsec_ms() * (1 << 32) / 1000;
+        let admitted = ta.secs() < tb.secs() || (ta.secs() == tb.secs() && u64::from(ra) < elapsed);
+        prop_assert_eq!(Cursor::at_time(tb).admits(ka), admitted);
     }
 
     #[test]
@@ -719,6 +838,7 @@ proptest! {
         r2 in any::<u32>(),
     ) {
         let drawn = OrderKey::lottery(UnixMs(since), random);
+        prop_assert_eq!(drawn.sub(), u64::from(random));
         // A cursor never passes `now`, so none that existed when the pre-queue began admits it.
         prop_assert!(!Cursor::at_time(UnixMs(since)).admits(drawn));
         // Everyone arriving a full second after the pre-queue began stands behind it.

@@ -6,6 +6,10 @@
 //! Besides asking the crate, the valid vectors are checked against an independent reading of the
 //! layout documented in `src/token.rs` (field by field, tag recomputed with the derived key from
 //! the JSON), so the crate cannot drift from its own documentation unnoticed.
+//!
+//! Vectors of the current layouts (tickets at version 2, passes at 1) must also come out of
+//! `sign` exactly. Version-1 tickets can no longer be signed; their vectors stay to prove that
+//! cookies issued before version 2 still verify, as seat issued, held until their expiry.
 
 // The whole file is a test: clippy.toml lets tests unwrap, panic and index, but clippy cannot
 // tell an integration test's helper functions from library code.
@@ -18,8 +22,8 @@ use base64::Engine;
 use edgegate_core::keys::{
     hex, hmac_sha256, unhex, ForPasses, ForTickets, KeyRing, Purpose, SecretRing,
 };
-use edgegate_core::token::{MAX_TOKEN_CHARS, VERSION};
-use edgegate_core::{OrderKey, Pass, RoomTag, Ticket, TokenError, UnixMs};
+use edgegate_core::token::{MAX_TOKEN_CHARS, TICKET_VERSION, VERSION};
+use edgegate_core::{OrderKey, Pass, RoomTag, Seat, Ticket, TokenError, UnixMs};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -83,12 +87,92 @@ enum MadeBy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TicketFields {
+    /// The layout the token text is in. Version-1 vectors predate the field.
+    #[serde(default = "version_1")]
+    version: u8,
     key_id: u8,
     order: OrderParts,
     made_by: MadeBy,
     id: String,
     issued_at: u64,
     expires_at: u64,
+    /// Version 2 on; a version-1 ticket reads as held until it expires.
+    held_until: Option<u64>,
+    /// Version 2 on; a version-1 ticket reads as issued.
+    seat: Option<SeatName>,
+}
+
+fn version_1() -> u8 {
+    1
+}
+
+/// A seat as the JSON names it, with its byte written out here rather than taken from the crate.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum SeatName {
+    Issued,
+    Held,
+    Done,
+}
+
+impl SeatName {
+    fn seat(self) -> Seat {
+        match self {
+            SeatName::Issued => Seat::Issued,
+            SeatName::Held => Seat::Held,
+            SeatName::Done => Seat::Done,
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            SeatName::Issued => 0,
+            SeatName::Held => 1,
+            SeatName::Done => 2,
+        }
+    }
+}
+
+impl TicketFields {
+    /// The ticket these fields verify to in `room`: a version-1 ticket with the documented
+    /// defaults for the fields it lacks.
+    fn ticket(&self, room: RoomTag, name: &str) -> Ticket {
+        let (held_until, seat) = match (self.version, self.held_until, self.seat) {
+            (1, None, None) => (self.expires_at, Seat::Issued),
+            (2, Some(held_until), Some(seat)) => (held_until, seat.seat()),
+            (version, ..) => panic!("{name}: version {version} with the wrong fields"),
+        };
+        Ticket {
+            key_id: self.key_id,
+            room,
+            order: OrderKey::new(self.order.bucket, self.order.sub),
+            id: array(&self.id),
+            issued_at: UnixMs(self.issued_at),
+            expires_at: UnixMs(self.expires_at),
+            held_until: UnixMs(held_until),
+            seat,
+        }
+    }
+
+    /// The payload as the layout table in `src/token.rs` documents it, built without the crate.
+    fn payload(&self, room: RoomTag) -> Vec<u8> {
+        let mut payload = vec![self.version, b'T', self.key_id];
+        payload.extend_from_slice(&room.0);
+        assert!(
+            self.order.bucket <= u64::from(u32::MAX),
+            "bucket fits 32 bits"
+        );
+        let order = (self.order.bucket << 32) | u64::from(self.order.sub);
+        payload.extend_from_slice(&order.to_be_bytes());
+        payload.extend_from_slice(&bytes(&self.id));
+        payload.extend_from_slice(&self.issued_at.to_be_bytes());
+        payload.extend_from_slice(&self.expires_at.to_be_bytes());
+        if let (Some(held_until), Some(seat)) = (self.held_until, self.seat) {
+            payload.extend_from_slice(&held_until.to_be_bytes());
+            payload.push(seat.byte());
+        }
+        payload
+    }
 }
 
 #[derive(Deserialize)]
@@ -161,9 +245,10 @@ impl Vectors {
     }
 }
 
-/// Every variant a ticket or a pass can be refused with, so the coverage check below notices a
-/// new one. (`BadField` belongs to test keys alone: tickets and passes have no enumerated field.)
-const TICKET_AND_PASS_ERRORS: [TokenError; 10] = [
+/// Every variant a pass can be refused with, so the coverage check below notices a new one.
+/// Tickets can give these and `BadField` too (a seat byte no version knows); passes have no
+/// enumerated field.
+const PASS_ERRORS: [TokenError; 10] = [
     TokenError::TooLong,
     TokenError::NotBase64,
     TokenError::WrongLength,
@@ -178,7 +263,7 @@ const TICKET_AND_PASS_ERRORS: [TokenError; 10] = [
 
 fn error_name(error: TokenError) -> &'static str {
     // Exhaustive on purpose: a new variant fails to compile here until someone decides whether
-    // TICKET_AND_PASS_ERRORS (and so the vectors) must cover it.
+    // `errors` (and so the vectors) must cover it.
     match error {
         TokenError::TooLong => "TooLong",
         TokenError::NotBase64 => "NotBase64",
@@ -192,6 +277,15 @@ fn error_name(error: TokenError) -> &'static str {
         TokenError::FromTheFuture => "FromTheFuture",
         TokenError::BadField => "BadField",
     }
+}
+
+/// The errors the vectors of `kind` must cover between them.
+fn errors(kind: Kind) -> Vec<TokenError> {
+    let mut errors = PASS_ERRORS.to_vec();
+    if kind == Kind::Ticket {
+        errors.push(TokenError::BadField);
+    }
+    errors
 }
 
 #[test]
@@ -228,53 +322,89 @@ fn derived_keys_are_hmac_of_the_secret_under_the_purpose_label() {
 }
 
 #[test]
-fn valid_tickets_sign_to_the_exact_text_and_verify_back() {
+fn valid_tickets_verify_back_and_current_ones_sign_to_the_exact_text() {
     let v = vectors();
-    let mut seen = 0;
+    let mut seen = BTreeSet::new();
     for case in &v.valid {
         let Some(f) = &case.ticket else { continue };
-        seen += 1;
         let name = &case.name;
         let room = RoomTag::of(&case.room);
         assert_eq!(hex(&room.0), case.room_tag, "{name}: room tag");
-        let order = OrderKey::new(f.order.bucket, f.order.sub);
-        let made = match f.made_by {
-            MadeBy::Fifo { arrival_ms, random } => OrderKey::fifo(UnixMs(arrival_ms), random),
-            MadeBy::Lottery { since, random } => OrderKey::lottery(UnixMs(since), random),
+        let ticket = f.ticket(room, name);
+        let (bucket, sub) = match f.made_by {
+            MadeBy::Fifo { arrival_ms, random } => (UnixMs(arrival_ms).secs(), random),
+            MadeBy::Lottery { since, random } => (UnixMs(since).secs() + 1, random),
         };
-        assert_eq!(made, order, "{name}: order key");
-        let ticket = Ticket {
-            key_id: f.key_id,
-            room,
-            order,
-            id: array(&f.id),
-            issued_at: UnixMs(f.issued_at),
-            expires_at: UnixMs(f.expires_at),
-        };
-        let signing = v.ticket_keys(&case.sign_with);
-        assert_eq!(signing.signing().id(), f.key_id, "{name}: signing key id");
-        assert_eq!(ticket.sign(&signing), case.token, "{name}: token text");
+        // The bucket has meant the arrival second (or the second after the pre-queue began) in
+        // every version.
+        assert_eq!(ticket.order.bucket(), bucket, "{name}: order bucket");
+        if f.version == TICKET_VERSION {
+            // Today's key makers must give the stored key; the draw is the sub itself.
+            let made = match f.made_by {
+                MadeBy::Fifo { arrival_ms, random } => OrderKey::fifo(UnixMs(arrival_ms), random),
+                MadeBy::Lottery { since, random } => OrderKey::lottery(UnixMs(since), random),
+            };
+            assert_eq!(made, ticket.order, "{name}: order key");
+            assert_eq!(
+                ticket.order.sub(),
+                u64::from(sub),
+                "{name}: sub is the draw"
+            );
+            let signing = v.ticket_keys(&case.sign_with);
+            assert_eq!(signing.signing().id(), f.key_id, "{name}: signing key id");
+            assert_eq!(ticket.sign(&signing), case.token, "{name}: token text");
+        } else {
+            // Made by the fifo of its day (sub from the arrival millisecond): only the stored
+            // key counts, and no version-1 text can be signed any more.
+            assert_eq!(f.version, 1, "{name}: a version this test does not know");
+        }
 
         let verifying = v.ticket_keys(&case.verify_with);
         for now in &case.verify_at {
             let back = Ticket::verify(&case.token, &verifying, room, UnixMs(*now));
             assert_eq!(back, Ok(ticket.clone()), "{name}: at {now}");
         }
+        // Whatever it was read from, a ticket signed again carries on in the current layout.
+        let resigned = ticket.sign(&verifying);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(&resigned).unwrap()[0],
+            TICKET_VERSION,
+            "{name}: re-signed"
+        );
+        let now = UnixMs(case.verify_at[0]);
+        assert_eq!(
+            Ticket::verify(&resigned, &verifying, room, now),
+            Ok(Ticket {
+                key_id: verifying.signing().id(),
+                ..ticket.clone()
+            }),
+            "{name}: re-signed"
+        );
 
         // The documented layout, read independently of the crate.
-        let mut payload = vec![VERSION, b'T', f.key_id];
-        payload.extend_from_slice(&room.0);
-        payload.extend_from_slice(&order.0.to_be_bytes());
-        payload.extend_from_slice(&bytes(&f.id));
-        payload.extend_from_slice(&f.issued_at.to_be_bytes());
-        payload.extend_from_slice(&f.expires_at.to_be_bytes());
         assert_layout(
             &case.token,
-            payload,
+            f.payload(room),
             &v.secret(&case.sign_with[0]).ticket_key,
         );
+        seen.insert((
+            f.version,
+            matches!(f.made_by, MadeBy::Fifo { .. }),
+            f.seat.map(SeatName::byte),
+        ));
     }
-    assert!(seen >= 2, "vectors for FIFO and lottery tickets");
+    for want in [
+        (1, true, None),
+        (1, false, None),
+        (2, true, Some(1)),
+        (2, false, Some(0)),
+        (2, true, Some(2)),
+    ] {
+        assert!(
+            seen.contains(&want),
+            "no vector for (version, fifo, seat) {want:?}"
+        );
+    }
 }
 
 #[test]
@@ -348,8 +478,8 @@ fn invalid_tokens_are_refused_with_the_expected_error() {
 #[test]
 fn invalid_vectors_cover_every_error_for_both_kinds() {
     let v = vectors();
-    let named: BTreeSet<&str> = TICKET_AND_PASS_ERRORS.into_iter().map(error_name).collect();
     for kind in [Kind::Ticket, Kind::Pass] {
+        let named: BTreeSet<&str> = errors(kind).into_iter().map(error_name).collect();
         let covered: BTreeSet<&str> = v
             .invalid
             .iter()
@@ -367,26 +497,33 @@ fn invalid_vectors_cover_every_error_for_both_kinds() {
 
 #[test]
 fn rotation_older_key_verifies_while_listed_then_is_unknown() {
-    // The same rule as the JSON's rotation vectors, spelled out in one place.
+    // The same rule as the JSON's rotation vectors, spelled out in one place, for every ticket
+    // layout.
     let v = vectors();
-    let case = v
-        .valid
-        .iter()
-        .find(|c| c.ticket.is_some() && c.sign_with == ["previous"])
-        .unwrap();
-    let room = RoomTag::of(&case.room);
-    let now = UnixMs(case.verify_at[0]);
     let both = ["current".to_owned(), "previous".to_owned()];
     let current_only = ["current".to_owned()];
-    assert!(Ticket::verify(&case.token, &v.ticket_keys(&both), room, now).is_ok());
-    assert_eq!(
-        Ticket::verify(&case.token, &v.ticket_keys(&current_only), room, now),
-        Err(TokenError::UnknownKey)
-    );
-    // New tokens are signed by the newest key only.
-    let resigned = Ticket::verify(&case.token, &v.ticket_keys(&both), room, now)
-        .unwrap()
-        .sign(&v.ticket_keys(&both));
-    let again = Ticket::verify(&resigned, &v.ticket_keys(&current_only), room, now).unwrap();
-    assert_eq!(again.key_id, v.secret("current").id);
+    let mut versions = BTreeSet::new();
+    for case in v.valid.iter().filter(|c| c.sign_with == ["previous"]) {
+        let Some(f) = &case.ticket else { continue };
+        versions.insert(f.version);
+        let name = &case.name;
+        let room = RoomTag::of(&case.room);
+        let now = UnixMs(case.verify_at[0]);
+        let old = Ticket::verify(&case.token, &v.ticket_keys(&both), room, now);
+        assert_eq!(
+            old.as_ref().map(|t| t.key_id),
+            Ok(v.secret("previous").id),
+            "{name}"
+        );
+        assert_eq!(
+            Ticket::verify(&case.token, &v.ticket_keys(&current_only), room, now),
+            Err(TokenError::UnknownKey),
+            "{name}"
+        );
+        // New tokens are signed by the newest key only.
+        let resigned = old.unwrap().sign(&v.ticket_keys(&both));
+        let again = Ticket::verify(&resigned, &v.ticket_keys(&current_only), room, now).unwrap();
+        assert_eq!(again.key_id, v.secret("current").id, "{name}");
+    }
+    assert_eq!(versions, BTreeSet::from([1, TICKET_VERSION]));
 }
