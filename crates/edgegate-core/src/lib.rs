@@ -7,10 +7,16 @@
 //! thin shells around it (see ARCHITECTURE.md).
 
 pub mod config;
+pub mod isolate;
 pub mod keys;
+pub mod ledger;
+pub mod limiter;
 pub mod order;
+pub mod places;
 pub mod release;
+pub mod room;
 pub mod status;
+pub mod summary;
 pub mod time;
 pub mod token;
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::config::RoomConfig;
 use crate::order::{Cursor, OrderKey};
-use crate::release::Histogram;
+use crate::summary::Arrivals;
 use crate::time::UnixMs;
 use crate::token::TestMode;
 
@@ -22,7 +22,7 @@ pub enum QueueState {
     Prequeue,
 }
 
-/// The body of `GET /queue/status` (see DESIGN.md, contract).
+/// The body of `GET /queue/status` (see docs/DESIGN.md, contract).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct QueueStatus {
     pub state: QueueState,
@@ -39,6 +39,15 @@ pub struct QueueStatus {
     /// True when the edge has lost touch with the coordinator and is keeping places from its
     /// last known state.
     pub stale: bool,
+    /// True when the visitor came back with a place that had lapsed (away longer than the grace
+    /// period, or its session used up): they have just joined again as a new arrival, and the
+    /// page says so plainly. Sent only when true.
+    #[serde(skip_serializing_if = "is_false")]
+    pub rejoined: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The room as an edge isolate last saw it.
@@ -46,8 +55,9 @@ pub struct QueueStatus {
 pub struct RoomView<'a> {
     pub config: &'a RoomConfig,
     pub cursor: Cursor,
-    /// Arrivals from the cursor's bucket onwards.
-    pub arrivals: &'a Histogram,
+    /// Places held from the cursor's bucket onwards: the coordinator's exact histogram or the
+    /// edge's summary of it.
+    pub arrivals: &'a dyn Arrivals,
     pub stale: bool,
 }
 
@@ -64,6 +74,7 @@ impl RoomView<'_> {
             next_poll_ms: 0,
             opens_at: None,
             stale: self.stale,
+            rejoined: false,
         };
         if self.cursor.admits(key) {
             status.state = QueueState::Admitted;
@@ -117,6 +128,7 @@ pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> 
         next_poll_ms: 1_000,
         opens_at: None,
         stale: false,
+        rejoined: false,
     };
     match mode {
         TestMode::Through | TestMode::Admitted => {}
@@ -179,6 +191,7 @@ pub fn jittered(base_ms: u64, jitter: u16) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::release::Histogram;
 
     const NOW: UnixMs = UnixMs(1_700_000_000_000);
 

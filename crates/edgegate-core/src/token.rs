@@ -2,8 +2,9 @@
 //!
 //! A token is `payload || HMAC-SHA256(key, payload)`, base64url without padding. Untrusted text
 //! becomes a [`Ticket`] or [`Pass`] only through `verify`, which checks, in this order: size,
-//! base64, exact length, version, kind, key id, MAC (constant time, full length, through
-//! `Mac::verify_slice`), room, expiry, issue time not in the future. Any failure is a
+//! base64, exact length (a ticket's version byte picks which layout's length), version, kind,
+//! key id, MAC (constant time, full length, through `Mac::verify_slice`), a ticket's seat byte,
+//! room, expiry, issue time not in the future. Any failure is a
 //! [`TokenError`], and callers treat every error alike: as if there were no token.
 //!
 //! Byte layouts (all integers big-endian). Tickets are at version 2; passes and test keys at 1.
@@ -69,7 +70,8 @@ pub enum TokenError {
     WrongRoom,
     Expired,
     FromTheFuture,
-    /// A field holds a value no version-1 token can carry (a test key's unknown mode).
+    /// A field holds a value its layout cannot carry: a ticket's unknown seat, a test key's
+    /// unknown mode. Checked after the MAC.
     BadField,
 }
 

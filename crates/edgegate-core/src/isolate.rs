@@ -1,0 +1,882 @@
+//! One edge isolate's bookkeeping: what it knows of the room, what it owes the coordinator, and
+//! every admission decision it makes. Pure: the worker supplies `now`, random bytes and the
+//! network; the simulator drives the same code with a simulated clock.
+//!
+//! ## What it counts, and when
+//! - A ticket costs the queue nothing when it is issued. It takes its place when its holder
+//!   first comes back ([`Isolate::visit`]): `+1` in its arrival second and give-up slot. Each
+//!   visit after half the grace period moves the place to a later slot; a holder who stays away
+//!   longer than the grace period has lost it and is a new arrival ([`Visit::Lapsed`]).
+//! - A citizen is *let through* when the cursor has passed their ticket and the isolate's
+//!   [`Limiter`] grants it ([`Isolate::admit`]); that is what the origin feels, and it is what
+//!   the limiter bounds per second. A ticket let through once is never counted again here, so a
+//!   replayed ticket or a dropped pass cookie costs nobody a place.
+//! - A session the origin ends is reported once per ticket ([`Isolate::end_session`]).
+//!
+//! ## Syncs that survive the network
+//! Counts go into a numbered batch. A batch is sent until the coordinator acknowledges its
+//! number; the coordinator applies each number once, so a retry, a duplicate or a request that
+//! timed out after it was applied counts nothing twice, and nothing is lost when a request is
+//! cancelled half-way (the batch stays here until acknowledged). At most one sync is in flight;
+//! one that has not answered within the sync timeout is given up and its batch sent again.
+//!
+//! ## Fail-static
+//! An isolate is stale only when syncs are failing (not merely when it has been idle) and its
+//! last good sync is older than `stale_after_ms`. While stale it keeps the order, admits nobody
+//! whose second the coordinator had not counted in full (`snapshot.at − settle`), and moves its
+//! own cursor over those counted places at `fail_static_per_mille` of its share of the rate.
+//! On recovery the coordinator's answer takes over, and the isolate's view never moves back
+//! past what it already admitted.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::RoomConfig;
+use crate::limiter::Limiter;
+use crate::order::{Cursor, OrderKey, SUB_RANGE};
+use crate::places::{slot_of, PlaceKey};
+use crate::status::{jittered, QueueState, QueueStatus, RoomView};
+use crate::summary::Summary;
+use crate::time::UnixMs;
+use crate::token::{Seat, Ticket};
+
+/// Longest a sync may take before it is given up and its batch sent again, in milliseconds,
+/// unless the deployment sets another.
+pub const DEFAULT_SYNC_TIMEOUT_MS: u64 = 3_000;
+/// Clock difference allowed between an isolate and the coordinator, in milliseconds.
+pub const CLOCK_MARGIN_MS: u64 = 1_000;
+/// Ticket ids each isolate remembers per kind of event, to count each ticket once.
+pub const RECENT_IDS: usize = 16_384;
+
+/// How far behind `now` the cursor stays so that no count still on its way is skipped: one
+/// interval for the count to be taken, one timeout for the request carrying it, and a margin for
+/// clocks. Derived, so a change to the interval or the timeout can never leave it too short.
+pub fn settle_ms(sync_interval_ms: u64, sync_timeout_ms: u64) -> u64 {
+    sync_interval_ms
+        .saturating_add(sync_timeout_ms)
+        .saturating_add(CLOCK_MARGIN_MS)
+}
+
+/// The isolate's timing settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    pub sync_interval_ms: u64,
+    /// A sync not answered within this long is given up and its batch sent again.
+    pub sync_timeout_ms: u64,
+    /// Without a good sync for this long, while syncs fail, the isolate is stale.
+    pub stale_after_ms: u64,
+    /// Share of its rate a stale isolate admits at, per mille.
+    pub fail_static_per_mille: u32,
+}
+
+/// What an isolate sends the coordinator: counts only, never tickets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// The isolate's random id.
+    pub isolate: String,
+    /// Batch number; the coordinator applies each number once per isolate.
+    pub seq: u64,
+    /// Place changes: `(second, slot, delta)`.
+    pub places: Vec<(u64, u64, i64)>,
+    /// Citizens let through, per second.
+    pub let_through: Vec<(u64, u64)>,
+    /// Sessions the origin ended, per second.
+    pub ended: Vec<(u64, u64)>,
+    /// Let-throughs the limiter had to refuse since the last batch: demand not yet served.
+    pub refused: u64,
+}
+
+/// The room as the coordinator sends it back on every sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    pub config: RoomConfig,
+    pub cursor: Cursor,
+    /// Places held from the cursor's second on (exact near the front).
+    pub arrivals: Summary,
+    /// This isolate's share of the room's rate, per mille.
+    pub share_per_mille: u32,
+    /// The last batch number applied for this isolate.
+    pub acked: u64,
+    /// The coordinator's clock when it answered.
+    pub at: UnixMs,
+    /// The cursor never passes `at − settle_ms`: counts before it are complete.
+    pub settle_ms: u64,
+}
+
+/// What a returning ticket's visit changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Visit {
+    /// Nothing to change.
+    Keep,
+    /// The ticket changed (first counted, renewed, or re-ordered into the pre-queue): sign and
+    /// send it again.
+    Update(Ticket),
+    /// The place was given up (not seen within the grace period) or used up: the holder is a new
+    /// arrival and must be told so.
+    Lapsed,
+}
+
+/// An admission decision for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The cursor has not reached the ticket.
+    NotYet,
+    /// Let through. `first` is false for a ticket this isolate let through before (a lost pass
+    /// cookie, a replay): it costs the rate nothing again.
+    Through { first: bool },
+    /// The cursor has passed the ticket but the let-through rate is spent for now; ask again at
+    /// `retry_at`.
+    Throttled { retry_at: UnixMs },
+}
+
+#[derive(Clone, Debug, Default)]
+struct Counts {
+    places: BTreeMap<PlaceKey, i64>,
+    let_through: BTreeMap<u64, u64>,
+    ended: BTreeMap<u64, u64>,
+    refused: u64,
+}
+
+impl Counts {
+    fn is_empty(&self) -> bool {
+        self.places.values().all(|n| *n == 0)
+            && self.let_through.is_empty()
+            && self.ended.is_empty()
+            && self.refused == 0
+    }
+}
+
+/// A bounded set of recently seen ticket ids (the first 8 bytes suffice: they are random).
+#[derive(Clone, Debug, Default)]
+struct RecentIds {
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl RecentIds {
+    /// Records `id`; false if it was there already.
+    fn insert(&mut self, id: u64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > RECENT_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        self.set.contains(&id)
+    }
+}
+
+fn short(id: &[u8; 16]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(id.split_first_chunk::<8>().map_or(&[0; 8], |(h, _)| h));
+    u64::from_be_bytes(b)
+}
+
+/// One isolate's book. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Isolate {
+    id: String,
+    timing: Timing,
+    room: Option<RoomSnapshot>,
+    /// The coordinator's summary with this isolate's unacknowledged place changes laid over it.
+    view: Summary,
+    owed: Counts,
+    pending: Option<SyncReport>,
+    next_seq: u64,
+    in_flight_since: Option<UnixMs>,
+    last_attempt: Option<UnixMs>,
+    last_ok: Option<UnixMs>,
+    failing: bool,
+    /// The furthest cursor this isolate has admitted under; its view never moves back past it.
+    floor: Cursor,
+    limiter: Limiter,
+    seated: RecentIds,
+    renewed: RecentIds,
+    through: RecentIds,
+    ended: RecentIds,
+}
+
+impl Isolate {
+    pub fn new(id: String, timing: Timing) -> Isolate {
+        Isolate {
+            id,
+            timing,
+            room: None,
+            view: Summary::default(),
+            owed: Counts::default(),
+            pending: None,
+            next_seq: 1,
+            in_flight_since: None,
+            last_attempt: None,
+            last_ok: None,
+            failing: false,
+            floor: Cursor::default(),
+            limiter: Limiter::default(),
+            seated: RecentIds::default(),
+            renewed: RecentIds::default(),
+            through: RecentIds::default(),
+            ended: RecentIds::default(),
+        }
+    }
+
+    /// The room config as last seen, if this isolate has ever synced.
+    pub fn config(&self) -> Option<&RoomConfig> {
+        self.room.as_ref().map(|r| &r.config)
+    }
+
+    pub fn knows_room(&self) -> bool {
+        self.room.is_some()
+    }
+
+    /// A new ticket for an arrival at `now`: FIFO in its second, or in the pre-queue lottery
+    /// while an opening is scheduled. It costs the queue nothing until its holder comes back.
+    /// `random` places it inside its second (or draws its lottery place).
+    pub fn issue(
+        &self,
+        id: [u8; 16],
+        random: u32,
+        now: UnixMs,
+        ticket_ttl_ms: u64,
+        key_id: u8,
+        room: crate::keys::RoomTag,
+    ) -> Ticket {
+        let config = self.config().cloned().unwrap_or_default();
+        let order = match config.prequeue_since.filter(|_| config.before_opening(now)) {
+            Some(since) => OrderKey::lottery(since, random),
+            None => OrderKey::fifo(now, random),
+        };
+        Ticket {
+            key_id,
+            room,
+            order,
+            id,
+            issued_at: now,
+            expires_at: now.plus_ms(ticket_ttl_ms),
+            held_until: now.plus_ms(grace_ms(&config)),
+            seat: Seat::Issued,
+        }
+    }
+
+    /// A ticket's holder came back at `now`. Counts the place the first time, renews it after
+    /// half the grace period, and says when it has lapsed. A ticket issued while this isolate
+    /// did not yet know the room is put into the pre-queue lottery here if the room was in one
+    /// when it arrived.
+    pub fn visit(&mut self, ticket: &Ticket, now: UnixMs) -> Visit {
+        if ticket.seat == Seat::Done || ticket.lapsed(now) {
+            return Visit::Lapsed;
+        }
+        let config = self.config().cloned().unwrap_or_default();
+        let grace = grace_ms(&config);
+        let id = short(&ticket.id);
+        match ticket.seat {
+            Seat::Issued => {
+                let mut seated = ticket.clone();
+                seated.seat = Seat::Held;
+                seated.held_until = now.plus_ms(grace);
+                if let Some(since) = config.prequeue_since {
+                    let in_prequeue = since <= ticket.issued_at
+                        && config.opens_at.is_some_and(|t| ticket.issued_at < t);
+                    let lottery = OrderKey::lottery(since, 0).bucket();
+                    if in_prequeue && ticket.order.bucket() != lottery {
+                        let draw = u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX);
+                        seated.order = OrderKey::lottery(since, draw);
+                    }
+                }
+                // A replay of the same issued ticket is seated again in its cookie, but its
+                // place is counted once.
+                if self.seated.insert(id) {
+                    self.count_place(seated.order.bucket(), slot_of(seated.held_until), 1);
+                }
+                Visit::Update(seated)
+            }
+            Seat::Held if ticket.held_until.since(now) < grace / 2 => {
+                let mut renewed = ticket.clone();
+                renewed.held_until = now.plus_ms(grace);
+                let (old, new) = (slot_of(ticket.held_until), slot_of(renewed.held_until));
+                if old != new && self.renewed.insert(id ^ old) {
+                    self.count_place(ticket.order.bucket(), old, -1);
+                    self.count_place(ticket.order.bucket(), new, 1);
+                }
+                Visit::Update(renewed)
+            }
+            _ => Visit::Keep,
+        }
+    }
+
+    fn count_place(&mut self, second: u64, slot: u64, delta: i64) {
+        let slot_count = self
+            .owed
+            .places
+            .entry(PlaceKey { second, slot })
+            .or_insert(0);
+        *slot_count = slot_count.saturating_add(delta);
+        self.view.add(second, delta);
+    }
+
+    /// The cursor this isolate admits under at `now`: the coordinator's, or while stale its own
+    /// fail-static one; never behind what it already admitted.
+    fn cursor(&self, now: UnixMs) -> Option<Cursor> {
+        let room = self.room.as_ref()?;
+        let mut cursor = room.cursor;
+        if self.stale(now) && !room.config.frozen(now) {
+            if let Some(since) = self.last_ok {
+                let stale_from = since.plus_ms(self.timing.stale_after_ms);
+                let per_minute = u128::from(room.config.new_users_per_minute)
+                    * u128::from(room.share_per_mille)
+                    * u128::from(self.timing.fail_static_per_mille)
+                    / 1_000_000;
+                let budget =
+                    per_minute * u128::from(now.since(stale_from)) * u128::from(SUB_RANGE) / 60_000;
+                // Only what the coordinator had counted in full: a second it had no complete
+                // count for may hold people who arrived elsewhere.
+                let settled = Cursor::at_time(room.at.minus_ms(room.settle_ms));
+                cursor = self.view.sweep(cursor, settled, budget).0.max(cursor);
+            }
+        }
+        Some(cursor.max(self.floor))
+    }
+
+    /// Should this ticket's request go through to the origin now? Counts and limits the
+    /// let-through; see [`Admission`].
+    pub fn admit(&mut self, ticket: &Ticket, now: UnixMs) -> Admission {
+        if ticket.seat == Seat::Done {
+            return Admission::NotYet;
+        }
+        let Some(cursor) = self.cursor(now) else {
+            return Admission::NotYet;
+        };
+        if !cursor.admits(ticket.order) {
+            return Admission::NotYet;
+        }
+        let id = short(&ticket.id);
+        if self.through.contains(id) {
+            return Admission::Through { first: false };
+        }
+        // Whoever of the eligible asks when a token is there goes through. The eligible are
+        // the front of the line, the order inside a second is a draw anyway, and a bucket that
+        // may hold only about one citizen (the rate's promise) must not wait for one particular
+        // citizen to come back: with a reserved line the rate would be spent only as fast as
+        // the head of the line polls.
+        if self.limiter.try_take(now) {
+            self.through.insert(id);
+            self.floor = self.floor.max(cursor);
+            let n = self.owed.let_through.entry(now.secs()).or_insert(0);
+            *n = n.saturating_add(1);
+            return Admission::Through { first: true };
+        }
+        let retry_at = self
+            .limiter
+            .next_at(now)
+            .unwrap_or(now.plus_ms(self.timing.sync_interval_ms));
+        self.owed.refused = self.owed.refused.saturating_add(1);
+        Admission::Throttled { retry_at }
+    }
+
+    /// What `GET /queue/status` says to this ticket's holder at `now`, given the admission
+    /// decision just made for it. `jitter` spreads the next poll.
+    pub fn status(
+        &self,
+        ticket: &Ticket,
+        admission: Admission,
+        now: UnixMs,
+        jitter: u16,
+    ) -> QueueStatus {
+        let stale = self.stale(now);
+        let (Some(room), Some(cursor)) = (self.room.as_ref(), self.cursor(now)) else {
+            return QueueStatus {
+                state: QueueState::Waiting,
+                position: None,
+                ahead: None,
+                eta_s: None,
+                next_poll_ms: jittered(5_000, jitter),
+                opens_at: None,
+                stale: true,
+                rejoined: false,
+            };
+        };
+        match admission {
+            Admission::Through { .. } => RoomView {
+                config: &room.config,
+                cursor,
+                arrivals: &self.view,
+                stale,
+            }
+            .status(ticket.order, now, jitter),
+            Admission::Throttled { retry_at } => {
+                // At the very front, waiting only for the rate: say so, and come back soon,
+                // spread out so the eligible do not all ask in the same instant.
+                let wait_ms = retry_at.since(now);
+                QueueStatus {
+                    state: QueueState::Waiting,
+                    position: Some(1),
+                    ahead: Some(0),
+                    eta_s: Some([0, wait_ms.div_ceil(1000).saturating_add(2)]),
+                    next_poll_ms: jittered(wait_ms.clamp(400, 1_500), jitter),
+                    opens_at: None,
+                    stale,
+                    rejoined: false,
+                }
+            }
+            Admission::NotYet => {
+                // The cursor may not have passed the ticket at this isolate, but the view's
+                // status must not claim admission that was not granted.
+                let mut status = RoomView {
+                    config: &room.config,
+                    cursor,
+                    arrivals: &self.view,
+                    stale,
+                }
+                .status(ticket.order, now, jitter);
+                if status.state == QueueState::Admitted {
+                    status.state = QueueState::Waiting;
+                    status.position = Some(1);
+                    status.ahead = Some(0);
+                    status.eta_s = Some([0, 2]);
+                    status.next_poll_ms = jittered(1_000, jitter);
+                }
+                status
+            }
+        }
+    }
+
+    /// The origin ended the session of the ticket `ticket_id`. Counted once per ticket here;
+    /// false if it was already.
+    pub fn end_session(&mut self, ticket_id: &[u8; 16], now: UnixMs) -> bool {
+        if !self.ended.insert(short(ticket_id)) {
+            return false;
+        }
+        let n = self.owed.ended.entry(now.secs()).or_insert(0);
+        *n = n.saturating_add(1);
+        true
+    }
+
+    /// Is this isolate cut off from the coordinator at `now`? Only failing syncs make it so:
+    /// an isolate that was merely idle is not stale.
+    pub fn stale(&self, now: UnixMs) -> bool {
+        let failing = self.failing
+            || self
+                .in_flight_since
+                .is_some_and(|t| now.since(t) >= self.timing.sync_timeout_ms);
+        failing
+            && self
+                .last_ok
+                .is_none_or(|t| now.since(t) > self.timing.stale_after_ms)
+    }
+
+    /// The next batch to send, if a sync is due at `now` and none is in flight (one in flight
+    /// for longer than the sync timeout is given up: its batch goes again, under the same
+    /// number).
+    pub fn begin_sync(&mut self, now: UnixMs) -> Option<SyncReport> {
+        if let Some(since) = self.in_flight_since {
+            if now.since(since) < self.timing.sync_timeout_ms && now >= since {
+                return None;
+            }
+            self.failing = true;
+        }
+        let due = self
+            .last_attempt
+            .is_none_or(|t| now.since(t) >= self.timing.sync_interval_ms || now < t);
+        if !due {
+            return None;
+        }
+        if self.pending.is_none() {
+            let counts = std::mem::take(&mut self.owed);
+            let seq = self.next_seq;
+            self.next_seq = self.next_seq.saturating_add(1);
+            self.pending = Some(SyncReport {
+                isolate: self.id.clone(),
+                seq,
+                places: counts
+                    .places
+                    .into_iter()
+                    .filter(|(_, n)| *n != 0)
+                    .map(|(k, n)| (k.second, k.slot, n))
+                    .collect(),
+                let_through: counts.let_through.into_iter().collect(),
+                ended: counts.ended.into_iter().collect(),
+                refused: counts.refused,
+            });
+        }
+        self.in_flight_since = Some(now);
+        self.last_attempt = Some(now);
+        self.pending.clone()
+    }
+
+    /// The answer to the batch numbered `seq`: the room, or `None` for a failure or a timeout.
+    /// An answer to a batch given up earlier is still used if it acknowledges the pending one.
+    pub fn finish_sync(&mut self, seq: u64, answer: Option<RoomSnapshot>, now: UnixMs) {
+        let current = self.pending.as_ref().is_none_or(|p| p.seq == seq);
+        if current {
+            self.in_flight_since = None;
+        }
+        let Some(snapshot) = answer else {
+            if current {
+                self.failing = true;
+            }
+            return;
+        };
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| snapshot.acked >= p.seq)
+        {
+            self.pending = None;
+        }
+        if self.room.as_ref().is_some_and(|r| r.at > snapshot.at) {
+            return; // a late answer older than what this isolate already knows
+        }
+        self.limiter
+            .follow(&snapshot.config, snapshot.share_per_mille, now);
+        // The view: what the coordinator counted, plus what it has not acknowledged yet.
+        self.view = snapshot.arrivals.clone();
+        let unacked = self.pending.iter().flat_map(|p| p.places.iter().copied());
+        let owed = self.owed.places.iter().map(|(k, n)| (k.second, k.slot, *n));
+        for (second, _, delta) in unacked.chain(owed).collect::<Vec<_>>() {
+            self.view.add(second, delta);
+        }
+        if snapshot.cursor >= self.floor {
+            self.floor = Cursor::default();
+        }
+        self.room = Some(snapshot);
+        self.last_ok = Some(now);
+        self.failing = false;
+    }
+
+    /// Counts gathered but not yet acknowledged (for tests and reports).
+    pub fn owes_nothing(&self) -> bool {
+        self.pending.is_none() && self.owed.is_empty()
+    }
+}
+
+fn grace_ms(config: &RoomConfig) -> u64 {
+    u64::from(config.place_grace_s).saturating_mul(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::RoomTag;
+    use crate::summary::Arrivals;
+
+    const T0: UnixMs = UnixMs(1_700_000_000_000);
+    const TIMING: Timing = Timing {
+        sync_interval_ms: 1_000,
+        sync_timeout_ms: 3_000,
+        stale_after_ms: 5_000,
+        fail_static_per_mille: 500,
+    };
+
+    fn book() -> Isolate {
+        Isolate::new("a".into(), TIMING)
+    }
+
+    fn ticket(book: &Isolate, n: u8, now: UnixMs) -> Ticket {
+        book.issue(
+            [n; 16],
+            u32::from(n) << 24,
+            now,
+            6 * 3_600_000,
+            1,
+            RoomTag::of("r"),
+        )
+    }
+
+    /// The coordinator's answer to `report`, acknowledging it, with `config` and `cursor`.
+    fn answer(
+        report: &SyncReport,
+        config: RoomConfig,
+        cursor: Cursor,
+        arrivals: Summary,
+        at: UnixMs,
+    ) -> RoomSnapshot {
+        RoomSnapshot {
+            config,
+            cursor,
+            arrivals,
+            share_per_mille: 1000,
+            acked: report.seq,
+            at,
+            settle_ms: settle_ms(1_000, 3_000),
+        }
+    }
+
+    fn open_room() -> RoomConfig {
+        RoomConfig {
+            new_users_per_minute: 600,
+            ..RoomConfig::default()
+        }
+    }
+
+    #[test]
+    fn one_shot_fetches_cost_nothing_and_a_return_counts_once() {
+        let mut b = book();
+        for n in 0..200 {
+            let _ = ticket(&b, n, T0);
+        }
+        assert!(b.owes_nothing(), "issuing counts nothing");
+        let t = ticket(&b, 1, T0);
+        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(3_000)) else {
+            panic!("the first return seats the ticket")
+        };
+        assert_eq!(seated.seat, Seat::Held);
+        assert_eq!(seated.held_until, T0.plus_ms(3_000 + 300_000));
+        // The same issued ticket replayed: the cookie is seated again, the place is not.
+        assert!(matches!(b.visit(&t, T0.plus_ms(4_000)), Visit::Update(_)));
+        assert_eq!(b.visit(&seated, T0.plus_ms(5_000)), Visit::Keep);
+        let report = b.begin_sync(T0.plus_ms(5_000)).unwrap();
+        assert_eq!(
+            report.places,
+            vec![(T0.secs(), slot_of(seated.held_until), 1)]
+        );
+    }
+
+    #[test]
+    fn a_place_is_renewed_by_visits_and_lapses_without_them() {
+        let mut b = book();
+        let Visit::Update(held) = b.visit(&ticket(&b, 1, T0), T0) else {
+            panic!()
+        };
+        // Before half the grace period: nothing to change.
+        assert_eq!(b.visit(&held, T0.plus_ms(100_000)), Visit::Keep);
+        let Visit::Update(renewed) = b.visit(&held, T0.plus_ms(200_000)) else {
+            panic!("renewed after half the grace period")
+        };
+        assert_eq!(renewed.held_until, T0.plus_ms(500_000));
+        // The renewal replayed moves nothing twice.
+        assert!(matches!(
+            b.visit(&held, T0.plus_ms(201_000)),
+            Visit::Update(_)
+        ));
+        let report = b.begin_sync(T0.plus_ms(201_000)).unwrap();
+        // Seated and moved within one batch: one place, in the later slot.
+        assert_eq!(
+            report.places,
+            vec![(T0.secs(), slot_of(renewed.held_until), 1)]
+        );
+        assert_eq!(b.visit(&renewed, T0.plus_ms(500_000)), Visit::Lapsed);
+        let done = Ticket {
+            seat: Seat::Done,
+            ..renewed
+        };
+        assert_eq!(b.visit(&done, T0.plus_ms(201_000)), Visit::Lapsed);
+    }
+
+    #[test]
+    fn a_batch_goes_again_under_its_number_until_acknowledged() {
+        let mut b = book();
+        let _ = b.visit(&ticket(&b, 1, T0), T0);
+        let first = b.begin_sync(T0).unwrap();
+        assert_eq!(first.seq, 1);
+        // Nothing more while it is in flight; more counts wait for the next batch.
+        assert_eq!(b.begin_sync(T0.plus_ms(1_500)), None);
+        let _ = b.visit(&ticket(&b, 2, T0), T0.plus_ms(1_600));
+        // The request was cancelled (the citizen disconnected): no answer ever comes. After the
+        // timeout the same batch goes again, not a new one, and the new count is not lost.
+        let again = b.begin_sync(T0.plus_ms(3_100)).unwrap();
+        assert_eq!(again, first);
+        b.finish_sync(again.seq, None, T0.plus_ms(3_200));
+        let third = b.begin_sync(T0.plus_ms(4_200)).unwrap();
+        assert_eq!(third, first, "a failed batch goes again");
+        let snap = answer(
+            &third,
+            open_room(),
+            Cursor::default(),
+            Summary::default(),
+            T0.plus_ms(4_300),
+        );
+        b.finish_sync(third.seq, Some(snap), T0.plus_ms(4_300));
+        let next = b.begin_sync(T0.plus_ms(5_300)).unwrap();
+        assert_eq!(next.seq, 2);
+        assert_eq!(
+            next.places.len(),
+            1,
+            "the count taken meanwhile goes in the next batch"
+        );
+        // The view holds both places: the acknowledged one is the coordinator's to send (here
+        // it sent none), the unacknowledged one is laid over.
+        assert_eq!(b.view.total(), 1);
+    }
+
+    #[test]
+    fn an_idle_isolate_is_not_stale_but_a_cut_off_one_is() {
+        let mut b = book();
+        let r = b.begin_sync(T0).unwrap();
+        b.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                open_room(),
+                Cursor::default(),
+                Summary::default(),
+                T0,
+            )),
+            T0,
+        );
+        // An hour without a request: not stale.
+        assert!(!b.stale(T0.plus_ms(3_600_000)));
+        let r = b.begin_sync(T0.plus_ms(3_600_000)).unwrap();
+        b.finish_sync(r.seq, None, T0.plus_ms(3_600_100));
+        assert!(
+            b.stale(T0.plus_ms(3_600_100)),
+            "failing, and the last good sync is old"
+        );
+        // A sync that never answers is a failure too, once its time is up.
+        let mut c = book();
+        let r = c.begin_sync(T0).unwrap();
+        c.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                open_room(),
+                Cursor::default(),
+                Summary::default(),
+                T0,
+            )),
+            T0,
+        );
+        let _ = c.begin_sync(T0.plus_ms(4_000)).unwrap();
+        assert!(!c.stale(T0.plus_ms(5_000)));
+        assert!(c.stale(T0.plus_ms(9_100)));
+    }
+
+    #[test]
+    fn fail_static_keeps_the_order_and_admits_only_counted_seconds_at_a_share() {
+        let mut b = book();
+        // 20 people wait in second S (counted in full by the coordinator), 20 more in S + 30
+        // (not settled when the coordinator was last heard from).
+        let s = T0.secs() - 60;
+        let arrivals = Summary::from_counts([(s, 20), (s + 30, 20)], s);
+        let at = UnixMs((s + 35) * 1000);
+        let r = b.begin_sync(at).unwrap();
+        let config = RoomConfig {
+            new_users_per_minute: 60,
+            ..RoomConfig::default()
+        };
+        b.finish_sync(
+            r.seq,
+            Some(answer(&r, config, Cursor::at_bucket(s), arrivals, at)),
+            at,
+        );
+        let down = at.plus_ms(1_000);
+        let r = b.begin_sync(down).unwrap();
+        b.finish_sync(r.seq, None, down);
+        let front = Ticket {
+            order: OrderKey::new(s, 0),
+            ..ticket(&b, 1, at)
+        };
+        let late = Ticket {
+            order: OrderKey::new(s + 30, 0),
+            ..ticket(&b, 2, at)
+        };
+        // Not stale yet: the coordinator's cursor, which has not moved.
+        assert_eq!(b.admit(&front, down), Admission::NotYet);
+        // Stale from at + 5 s; 20 s later at 1/s × 50 % the isolate has moved ten places.
+        let later = at.plus_ms(25_000);
+        assert!(b.stale(later));
+        assert!(matches!(
+            b.admit(&front, later),
+            Admission::Through { first: true }
+        ));
+        let cursor = b.cursor(later).unwrap();
+        let moved = b.view.between(Cursor::at_bucket(s), OrderKey(cursor.0));
+        assert!((9..=10).contains(&moved), "{moved}");
+        // An hour later the counted second is through, but never the one after the settled
+        // limit: its count may be missing people who arrived elsewhere.
+        let much_later = at.plus_ms(3_600_000);
+        assert!(
+            b.cursor(much_later).unwrap() <= Cursor::at_time(at.minus_ms(settle_ms(1_000, 3_000)))
+        );
+        assert_eq!(b.admit(&late, much_later), Admission::NotYet);
+        assert!(b.status(&late, Admission::NotYet, much_later, 0).stale);
+    }
+
+    #[test]
+    fn a_ticket_let_through_once_costs_the_rate_nothing_again() {
+        let mut b = book();
+        let r = b.begin_sync(T0).unwrap();
+        let config = RoomConfig {
+            new_users_per_minute: 60,
+            ..RoomConfig::default()
+        };
+        b.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                config,
+                Cursor::at_time(T0),
+                Summary::default(),
+                T0,
+            )),
+            T0,
+        );
+        let early = UnixMs(T0.0 - 10_000);
+        let (a, c) = (ticket(&b, 1, early), ticket(&b, 2, early));
+        let now = T0.plus_ms(5_000);
+        assert_eq!(b.admit(&a, now), Admission::Through { first: true });
+        for _ in 0..50 {
+            assert_eq!(b.admit(&a, now), Admission::Through { first: false });
+        }
+        // One a second: the next citizen waits for the rate, and is told when to ask again.
+        let Admission::Throttled { retry_at } = b.admit(&c, now) else {
+            panic!("throttled")
+        };
+        assert!(
+            retry_at > now && retry_at <= now.plus_ms(1_000),
+            "{retry_at:?}"
+        );
+        let status = b.status(&c, Admission::Throttled { retry_at }, now, 0);
+        assert_eq!(
+            (status.state, status.position),
+            (QueueState::Waiting, Some(1))
+        );
+        let report = b.begin_sync(now).unwrap();
+        assert_eq!(report.let_through, vec![(now.secs(), 1)]);
+        assert_eq!(report.refused, 1);
+        assert!(b.end_session(&a.id, now));
+        assert!(!b.end_session(&a.id, now), "a session ends once");
+    }
+
+    #[test]
+    fn a_ticket_from_a_cold_isolate_joins_the_pre_queue_when_it_comes_back() {
+        let mut b = book();
+        // Issued before this isolate knew the room was gathering a pre-queue: FIFO.
+        let t = ticket(&b, 7, T0.plus_ms(500));
+        let config = RoomConfig::default().apply(
+            &crate::config::ConfigPatch::from_json(&format!(
+                r#"{{"opens_at": {}}}"#,
+                T0.0 + 600_000
+            ))
+            .unwrap(),
+            T0,
+        );
+        let r = b.begin_sync(T0.plus_ms(600)).unwrap();
+        b.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                config,
+                Cursor::at_time(T0),
+                Summary::default(),
+                T0.plus_ms(600),
+            )),
+            T0.plus_ms(600),
+        );
+        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(2_000)) else {
+            panic!()
+        };
+        assert_eq!(seated.order.bucket(), OrderKey::lottery(T0, 0).bucket());
+        // Later arrivals are issued into the lottery directly.
+        assert_eq!(
+            ticket(&b, 8, T0.plus_ms(3_000)).order.bucket(),
+            OrderKey::lottery(T0, 0).bucket()
+        );
+    }
+}

@@ -1,0 +1,530 @@
+//! The room coordinator's logic, without its storage: applying isolates' counts once each,
+//! giving up lapsed places, advancing the release cursor, sharing the let-through rate among
+//! isolates, and answering with a snapshot of bounded size.
+//!
+//! The Durable Object in the worker owns one [`Room`] per room and persists what each call
+//! changes; the simulator drives the same code. Everything takes `now`.
+//!
+//! ## Fail closed
+//! Stored state is written as `{"v": 1, "data": …}` ([`encode`]). A record that cannot be read
+//! back ([`decode`]: unknown version, a renamed field, corrupt text) never falls back to
+//! defaults that would open the room: [`Room::restore`] keeps the room paused, places the
+//! cursor so that nobody still waiting is admitted by the loss, and records the problem for the
+//! operator, who clears it by resuming the room.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigPatch, RoomConfig};
+use crate::isolate::{RoomSnapshot, SyncReport};
+use crate::ledger::Ledger;
+use crate::order::{Cursor, OrderKey};
+use crate::places::{PlaceKey, Places};
+use crate::release::{Demand, ReleaseState};
+use crate::summary::Summary;
+use crate::time::UnixMs;
+
+/// The version of every stored record.
+pub const STORED_VERSION: u32 = 1;
+/// Isolates that synced within this long share the rate, in milliseconds.
+pub const ISOLATE_ACTIVE_MS: u64 = 10_000;
+/// Isolates not heard from for this long are forgotten, in milliseconds.
+pub const ISOLATE_FORGET_MS: u64 = 600_000;
+/// Arrival seconds this far behind the cursor are forgotten, in seconds.
+pub const KEEP_BEHIND_CURSOR_S: u64 = 3_600;
+
+/// A stored record with its format version.
+#[derive(Serialize, Deserialize)]
+struct Stored<T> {
+    v: u32,
+    data: T,
+}
+
+/// Stored text for `value`, versioned.
+pub fn encode<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(&Stored {
+        v: STORED_VERSION,
+        data: value,
+    })
+    .unwrap_or_default()
+}
+
+/// Reads stored text back, or says why it cannot. Text written before records carried a
+/// version is read as version 1 if it parses as the record itself.
+pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u32,
+        data: serde_json::Value,
+    }
+    match serde_json::from_str::<Versioned>(text) {
+        Ok(Versioned {
+            v: STORED_VERSION,
+            data,
+        }) => serde_json::from_value(data).map_err(|e| format!("version {STORED_VERSION}: {e}")),
+        Ok(Versioned { v, .. }) => Err(format!("unknown stored version {v}")),
+        Err(_) => serde_json::from_str(text).map_err(|e| format!("unversioned record: {e}")),
+    }
+}
+
+/// What the coordinator knows of one isolate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The last batch number applied.
+    pub seq: u64,
+    pub at: UnixMs,
+    /// Let-throughs plus refusals in its last batch: how much of the rate it could use.
+    pub demand: u64,
+}
+
+/// Running totals for the operator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Places taken (tickets whose holders came back).
+    pub seated: u64,
+    pub let_through: u64,
+    pub ended: u64,
+    /// Places given up after the grace period.
+    pub lapsed: u64,
+    /// Batches that arrived again and were not applied twice.
+    pub duplicate_syncs: u64,
+}
+
+/// One room, in memory. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Room {
+    pub config: RoomConfig,
+    pub release: ReleaseState,
+    pub places: Places,
+    pub ledger: Ledger,
+    pub isolates: BTreeMap<String, Seen>,
+    pub totals: Totals,
+    /// Set when stored state could not be read: the room stays paused until the operator
+    /// resumes it.
+    pub problem: Option<String>,
+    pub settle_ms: u64,
+}
+
+/// What a sync changed, for the storage to persist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Synced {
+    pub snapshot: RoomSnapshot,
+    /// Place changes applied (empty for a duplicate batch).
+    pub places: Vec<(PlaceKey, i64)>,
+    /// False for a batch applied before.
+    pub applied: bool,
+}
+
+/// Stored records as read back, each possibly unreadable.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub config: Option<Result<RoomConfig, String>>,
+    pub release: Option<Result<ReleaseState, String>>,
+    pub ledger: Option<Result<Ledger, String>>,
+    pub totals: Option<Result<Totals, String>>,
+    pub problem: Option<String>,
+    pub places: Vec<(PlaceKey, u64)>,
+    pub isolates: Vec<(String, Seen)>,
+}
+
+impl Room {
+    /// A room never seen before: default config, the cursor at `now − settle`.
+    pub fn fresh(now: UnixMs, settle_ms: u64) -> Room {
+        Room {
+            config: RoomConfig::default(),
+            release: ReleaseState::start(now, settle_ms),
+            places: Places::new(),
+            ledger: Ledger::default(),
+            isolates: BTreeMap::new(),
+            totals: Totals::default(),
+            problem: None,
+            settle_ms,
+        }
+    }
+
+    /// A room from its stored records. Any record present but unreadable keeps the room
+    /// paused and is reported; a missing record is a fresh one.
+    pub fn restore(stored: Restored, now: UnixMs, settle_ms: u64) -> Room {
+        let mut room = Room::fresh(now, settle_ms);
+        let mut problems: Vec<String> = stored.problem.into_iter().collect();
+        for (key, n) in stored.places {
+            room.places
+                .apply(key, i64::try_from(n).unwrap_or(i64::MAX), now);
+        }
+        for (id, seen) in stored.isolates {
+            room.isolates.insert(id, seen);
+        }
+        match stored.config {
+            Some(Ok(config)) => room.config = config,
+            Some(Err(e)) => problems.push(format!("config: {e}")),
+            None => {}
+        }
+        match stored.release {
+            Some(Ok(release)) => room.release = release,
+            Some(Err(e)) => {
+                problems.push(format!("release: {e}"));
+                // Nobody still holding a place may be admitted by the loss: the cursor goes
+                // back to the earliest second anyone waits in.
+                let earliest = room.places.live_from(0).next().map(|(s, _)| s);
+                room.release = ReleaseState::start(now, settle_ms);
+                if let Some(second) = earliest {
+                    room.release.cursor = room.release.cursor.min(Cursor::at_bucket(second));
+                }
+            }
+            None => {}
+        }
+        match stored.ledger {
+            Some(Ok(ledger)) => room.ledger = ledger,
+            Some(Err(e)) => problems.push(format!("ledger: {e}")),
+            None => {}
+        }
+        match stored.totals {
+            Some(Ok(totals)) => room.totals = totals,
+            Some(Err(e)) => problems.push(format!("totals: {e}")),
+            None => {}
+        }
+        if !problems.is_empty() {
+            room.config.paused = true;
+            room.problem = Some(problems.join("; "));
+        }
+        room
+    }
+
+    /// Applies an isolate's batch (once per batch number), advances the room to `now`, and
+    /// answers with the room as that isolate should see it.
+    pub fn sync(&mut self, report: &SyncReport, now: UnixMs) -> Synced {
+        let seen = self.isolates.get(&report.isolate).copied();
+        let applied = seen.is_none_or(|s| report.seq > s.seq);
+        let mut places = Vec::new();
+        if applied {
+            for &(second, slot, delta) in &report.places {
+                let key = PlaceKey { second, slot };
+                if delta > 0 {
+                    let released = self.release.charge_late(second, delta.unsigned_abs());
+                    self.ledger.record_released(now, released);
+                    self.totals.seated = self.totals.seated.saturating_add(delta.unsigned_abs());
+                }
+                self.places.apply(key, delta, now);
+                places.push((key, delta));
+            }
+            let mut demand = report.refused;
+            for &(second, n) in &report.let_through {
+                self.ledger.record_let_through(second, n);
+                self.totals.let_through = self.totals.let_through.saturating_add(n);
+                demand = demand.saturating_add(n);
+            }
+            for &(second, n) in &report.ended {
+                self.ledger.record_ended(second, n);
+                self.totals.ended = self.totals.ended.saturating_add(n);
+            }
+            self.isolates.insert(
+                report.isolate.clone(),
+                Seen {
+                    seq: report.seq,
+                    at: now,
+                    demand,
+                },
+            );
+        } else {
+            self.totals.duplicate_syncs = self.totals.duplicate_syncs.saturating_add(1);
+            if let Some(s) = self.isolates.get_mut(&report.isolate) {
+                s.at = now;
+            }
+        }
+        self.advance(now);
+        let acked = self.isolates.get(&report.isolate).map_or(0, |s| s.seq);
+        Synced {
+            snapshot: self.snapshot(&report.isolate, acked, now),
+            places,
+            applied,
+        }
+    }
+
+    /// Gives up lapsed places and moves the cursor as far as the policy allows at `now`.
+    pub fn advance(&mut self, now: UnixMs) {
+        let lapsed = self.places.expire(now);
+        self.totals.lapsed = self.totals.lapsed.saturating_add(lapsed);
+        let live = self.places.live();
+        let demand = Demand {
+            active: self
+                .ledger
+                .active(now, u64::from(self.config.session_duration_s)),
+            unclaimed: self.ledger.unclaimed(now),
+        };
+        let step = self
+            .release
+            .advance(&self.config, &live, demand, now, self.settle_ms);
+        self.ledger.record_released(now, step.released);
+        self.release = step.state;
+        self.ledger
+            .prune(now, u64::from(self.config.session_duration_s));
+        let keep_from = self
+            .release
+            .cursor
+            .bucket()
+            .saturating_sub(KEEP_BEHIND_CURSOR_S);
+        self.places.forget_before(keep_from);
+        self.isolates
+            .retain(|_, s| now.since(s.at) < ISOLATE_FORGET_MS);
+    }
+
+    /// Applies an operator's change at `now`, after settling the old policy up to `now` so a
+    /// resume does not pay out time spent paused. Resuming a room clears a storage problem.
+    pub fn configure(&mut self, patch: &ConfigPatch, now: UnixMs) -> &RoomConfig {
+        self.advance(now);
+        let before = self.config.clone();
+        self.config = self.config.apply(patch, now);
+        self.release.reconfigured(&before, &self.config, now);
+        if patch.paused == Some(false) {
+            self.problem = None;
+        }
+        &self.config
+    }
+
+    /// The share of the rate, per mille, for `isolate`: in proportion to what each isolate
+    /// that synced lately could use (its let-throughs and refusals), plus one so an isolate
+    /// with no demand yet still gets a little. The shares add up to at most 1,000.
+    pub fn share_per_mille(&self, isolate: &str, now: UnixMs) -> u32 {
+        let weight = |s: &Seen| s.demand.saturating_add(1);
+        let active = self
+            .isolates
+            .values()
+            .filter(|s| now.since(s.at) < ISOLATE_ACTIVE_MS);
+        let total = active.fold(0u64, |sum, s| sum.saturating_add(weight(s)));
+        let mine = self.isolates.get(isolate).map_or(1, weight);
+        let total = total.max(mine);
+        u32::try_from(u64::try_from(u128::from(mine) * 1000 / u128::from(total)).unwrap_or(0))
+            .unwrap_or(1000)
+    }
+
+    /// The room as `isolate` should see it: config, cursor, a bounded summary of the places.
+    pub fn snapshot(&self, isolate: &str, acked: u64, now: UnixMs) -> RoomSnapshot {
+        let from = self.release.cursor.bucket();
+        RoomSnapshot {
+            config: self.config.clone(),
+            cursor: self.release.cursor,
+            arrivals: Summary::from_counts(self.places.live_from(from), from),
+            share_per_mille: self.share_per_mille(isolate, now),
+            acked,
+            at: now,
+            settle_ms: self.settle_ms,
+        }
+    }
+
+    /// The operator's view: config and live counters.
+    pub fn report(&self, now: UnixMs) -> RoomReport {
+        let live = self.places.live();
+        let cursor = self.release.cursor;
+        RoomReport {
+            config: self.config.clone(),
+            cursor: CursorReport {
+                bucket: cursor.bucket(),
+                fraction: fraction(cursor),
+            },
+            counters: Counters {
+                waiting: live.between(cursor, OrderKey(u64::MAX)),
+                held: self.places.total(),
+                seated_total: self.totals.seated,
+                let_through_total: self.totals.let_through,
+                ended_total: self.totals.ended,
+                lapsed_total: self.totals.lapsed,
+                duplicate_syncs: self.totals.duplicate_syncs,
+                active: self
+                    .ledger
+                    .active(now, u64::from(self.config.session_duration_s)),
+                unclaimed: self.ledger.unclaimed(now),
+                no_show_per_mille: self.ledger.no_show_per_mille(now),
+                isolates_last_minute: self
+                    .isolates
+                    .values()
+                    .filter(|s| now.since(s.at) < 60_000)
+                    .count(),
+            },
+            storage: StorageReport {
+                readable: self.problem.is_none(),
+                problem: self.problem.clone(),
+            },
+            settle_ms: self.settle_ms,
+            now,
+        }
+    }
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "a fraction for display: 2^32 steps print fine as f64"
+)]
+fn fraction(cursor: Cursor) -> f64 {
+    cursor.sub() as f64 / crate::order::SUB_RANGE as f64
+}
+
+/// `GET /admin/state`'s body (the worker adds its own call counters).
+#[derive(Clone, Debug, Serialize)]
+pub struct RoomReport {
+    pub config: RoomConfig,
+    pub cursor: CursorReport,
+    pub counters: Counters,
+    pub storage: StorageReport,
+    pub settle_ms: u64,
+    pub now: UnixMs,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CursorReport {
+    pub bucket: u64,
+    pub fraction: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Counters {
+    /// Places held that the cursor has not reached.
+    pub waiting: u64,
+    /// Places held, reached or not.
+    pub held: u64,
+    pub seated_total: u64,
+    pub let_through_total: u64,
+    pub ended_total: u64,
+    pub lapsed_total: u64,
+    pub duplicate_syncs: u64,
+    /// Passes alive as the coordinator counts them (what `max_active` caps).
+    pub active: u64,
+    /// Released by the cursor but not let through yet.
+    pub unclaimed: u64,
+    pub no_show_per_mille: u32,
+    pub isolates_last_minute: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StorageReport {
+    pub readable: bool,
+    pub problem: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::places::slot_of;
+
+    const T0: UnixMs = UnixMs(1_700_000_000_000);
+    const SETTLE: u64 = 5_000;
+
+    fn report(isolate: &str, seq: u64, places: Vec<(u64, u64, i64)>) -> SyncReport {
+        SyncReport {
+            isolate: isolate.into(),
+            seq,
+            places,
+            ..SyncReport::default()
+        }
+    }
+
+    #[test]
+    fn a_batch_counts_once_however_often_it_arrives() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let slot = slot_of(T0.plus_ms(300_000));
+        let batch = report("a", 1, vec![(T0.secs(), slot, 3)]);
+        assert!(room.sync(&batch, T0).applied);
+        // The isolate timed out and sent it again; then an old copy arrives after batch 2.
+        assert!(!room.sync(&batch, T0.plus_ms(10)).applied);
+        assert!(
+            room.sync(&report("a", 2, vec![(T0.secs(), slot, 1)]), T0.plus_ms(20))
+                .applied
+        );
+        let stale_copy = room.sync(&batch, T0.plus_ms(30));
+        assert!(!stale_copy.applied);
+        assert_eq!(stale_copy.snapshot.acked, 2);
+        assert_eq!(room.places.total(), 4);
+        assert_eq!(room.totals.duplicate_syncs, 2);
+        // Another isolate's batch 1 is its own.
+        assert!(room.sync(&batch_for("b"), T0.plus_ms(40)).applied);
+    }
+
+    fn batch_for(isolate: &str) -> SyncReport {
+        report(isolate, 1, vec![])
+    }
+
+    #[test]
+    fn places_not_renewed_are_given_up() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let held = T0.plus_ms(300_000);
+        room.sync(&report("a", 1, vec![(T0.secs(), slot_of(held), 2)]), T0);
+        room.advance(held.plus_ms(10_000));
+        assert_eq!(room.places.total(), 0);
+        assert_eq!(room.totals.lapsed, 2);
+    }
+
+    #[test]
+    fn the_snapshot_stays_small_for_a_two_hour_queue() {
+        let mut room = Room::fresh(T0, SETTLE);
+        room.config.new_users_per_minute = 0;
+        let slot = slot_of(T0.plus_ms(86_400_000));
+        let places = (0..7_200).map(|s| (T0.secs() + s, slot, 40)).collect();
+        room.sync(&report("a", 1, places), T0);
+        let snap = room.snapshot("a", 1, T0);
+        let bytes = serde_json::to_vec(&snap).unwrap().len();
+        assert!(bytes < 4_096, "{bytes} bytes");
+        assert_eq!(snap.arrivals.total(), 7_200 * 40);
+    }
+
+    #[test]
+    fn unreadable_state_keeps_the_room_paused_and_nobody_waiting_admitted() {
+        let slot = slot_of(T0.plus_ms(300_000));
+        let stored = Restored {
+            config: Some(decode::<RoomConfig>(
+                r#"{"v": 1, "data": {"rate_per_minute": 5}}"#,
+            )),
+            release: Some(decode::<ReleaseState>(r#"{"v": 7, "data": {}}"#)),
+            places: vec![(
+                PlaceKey {
+                    second: T0.secs() - 3_000,
+                    slot,
+                },
+                5,
+            )],
+            ..Restored::default()
+        };
+        let mut room = Room::restore(stored, T0, SETTLE);
+        assert!(room.config.paused);
+        let problem = room.problem.clone().unwrap();
+        assert!(
+            problem.contains("config") && problem.contains("release"),
+            "{problem}"
+        );
+        assert_eq!(room.release.cursor, Cursor::at_bucket(T0.secs() - 3_000));
+        room.advance(T0.plus_ms(60_000));
+        assert_eq!(room.release.cursor, Cursor::at_bucket(T0.secs() - 3_000));
+        assert!(!room.report(T0).storage.readable);
+        // The operator resumes: the problem is acknowledged and the room runs again.
+        room.configure(
+            &ConfigPatch::from_json(r#"{"paused": false}"#).unwrap(),
+            T0.plus_ms(61_000),
+        );
+        assert!(room.problem.is_none());
+    }
+
+    #[test]
+    fn stored_records_round_trip_and_refuse_other_versions() {
+        let config = RoomConfig::default();
+        assert_eq!(decode::<RoomConfig>(&encode(&config)), Ok(config.clone()));
+        let bare = serde_json::to_string(&config).unwrap();
+        assert_eq!(decode::<RoomConfig>(&bare), Ok(config));
+        assert!(decode::<RoomConfig>(r#"{"v": 2, "data": {}}"#).is_err());
+        assert!(decode::<RoomConfig>("not json").is_err());
+    }
+
+    #[test]
+    fn shares_follow_demand_and_never_add_up_past_the_whole() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let mut busy = report("busy", 1, vec![]);
+        busy.let_through = vec![(T0.secs(), 9)];
+        room.sync(&busy, T0);
+        room.sync(&report("idle", 1, vec![]), T0);
+        let (a, b) = (
+            room.share_per_mille("busy", T0),
+            room.share_per_mille("idle", T0),
+        );
+        assert!(a > b && a + b <= 1000, "{a} + {b}");
+        assert_eq!(Room::fresh(T0, SETTLE).share_per_mille("alone", T0), 1000);
+    }
+}
