@@ -40,6 +40,28 @@ pub async fn handle(
         }
         return mint_test_key(&body, settings, now);
     }
+    if req.path() == "/admin/faults" && settings.faults {
+        // Fault injection for the stack tests (EDGEGATE_FAULTS = "on"): cut this isolate off
+        // from the coordinator for a while, to watch fail-static and recovery.
+        if req.method() != Method::Put {
+            return json_response(405, r#"{"error":"method not allowed"}"#);
+        }
+        let body = req.text().await?;
+        let ms = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("coordinator_unreachable_ms").and_then(Value::as_u64));
+        let Some(ms) = ms.filter(|ms| *ms <= 3_600_000) else {
+            return json_response(
+                400,
+                r#"{"error":"coordinator_unreachable_ms: must be a whole number of ms up to an hour","field":"coordinator_unreachable_ms"}"#,
+            );
+        };
+        crate::edge::cut_off(now, ms);
+        return json_response(
+            200,
+            &json!({ "unreachable_until": now.plus_ms(ms) }).to_string(),
+        );
+    }
     let (method, path) = match (req.method(), req.path().as_str()) {
         (Method::Get, "/admin/state") => (Method::Get, "/state"),
         (Method::Put, "/admin/config") => (Method::Put, "/config"),
@@ -121,7 +143,7 @@ fn mint_test_key(body: &str, settings: &Settings, now: UnixMs) -> Result<Respons
         &json!({
             "test_key": key.sign(&settings.test_keys),
             "expires_at": key.expires_at,
-            "header": crate::citizen::TEST_KEY_HEADER,
+            "header": crate::trust::TEST_KEY_HEADER,
             "cookie": crate::cookies::TEST_KEY,
         })
         .to_string(),

@@ -1,194 +1,104 @@
-//! The isolate's copy of the room, and the counts it owes the coordinator.
+//! The isolate's book (`edgegate_core::isolate`) and the syncs that keep it current: the only
+//! I/O the citizen's side of the gate does with the coordinator.
 //!
-//! Every status poll and page view is answered from this copy: no subrequest on the citizen's
-//! path. After answering, a request that finds the copy older than the sync interval starts one
-//! sync in `ctx.wait_until`: it sends the counts gathered since the last sync and takes back a
-//! fresh room state. A failed sync puts its counts back, so nothing is lost. While the coordinator
-//! stays unreachable the isolate keeps the order and admits on its own at a small share of the
-//! last known rate (fail-static), never more.
+//! Every status poll and page view is answered from the book: no subrequest on the citizen's
+//! path. After answering, a request that finds a sync due starts one in `ctx.wait_until`. The
+//! book keeps the batch until the coordinator acknowledges it, so a cancelled, failed or timed-out
+//! sync loses nothing and a retried one counts nothing twice.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use edgegate_core::status::RoomView;
-use edgegate_core::{ReleaseState, RoomConfig, UnixMs};
+use edgegate_core::isolate::{Isolate, RoomSnapshot, SyncReport, Timing};
+use edgegate_core::{RoomConfig, UnixMs};
 use worker::{Context, Env, Method, Request, RequestInit};
 
-use crate::protocol::{RoomSnapshot, SyncRequest};
+use crate::coordinator::now_ms;
 use crate::settings::Settings;
 use crate::timeout::with_timeout;
 
-/// Longest a sync may take before it is abandoned (its counts are kept for the next one).
-const SYNC_TIMEOUT_MS: u64 = 3_000;
-
-#[derive(Default)]
-struct Edge {
-    snapshot: Option<RoomSnapshot>,
-    /// Isolate clock at the last successful sync.
-    synced_at: UnixMs,
-    /// Isolate clock when the last sync started.
-    attempted_at: UnixMs,
-    in_flight: bool,
-    arrivals: BTreeMap<u64, u64>,
-    passes: BTreeMap<u64, i64>,
-    isolate: String,
-}
-
 thread_local! {
-    static EDGE: RefCell<Edge> = RefCell::new(Edge::default());
+    static BOOK: RefCell<Option<Isolate>> = const { RefCell::new(None) };
+    /// Until when syncs fail without being sent (fault injection for the stack tests; only
+    /// reachable when the deployment enables it).
+    static UNREACHABLE_UNTIL: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Counts one ticket issued in arrival second `bucket`. The arrival also enters this isolate's
-/// view of the room at once, so the positions it reports never grow when the coordinator's
-/// answer catches up.
-pub fn count_arrival(bucket: u64) {
-    EDGE.with_borrow_mut(|e| {
-        *e.arrivals.entry(bucket).or_insert(0) += 1;
-        if let Some(snap) = e.snapshot.as_mut() {
-            snap.arrivals.add(bucket, 1);
-        }
-    });
+/// Runs `f` on this isolate's book, creating it on first use.
+pub fn with_book<T>(settings: &Settings, f: impl FnOnce(&mut Isolate) -> T) -> T {
+    BOOK.with_borrow_mut(|slot| {
+        let book = slot.get_or_insert_with(|| {
+            let mut id = [0u8; 8];
+            // An isolate id only has to differ from the others'; a failed draw leaves zeros,
+            // which the coordinator still tells apart by batch numbers.
+            let _ = getrandom::fill(&mut id);
+            Isolate::new(
+                edgegate_core::keys::hex(&id),
+                Timing {
+                    sync_interval_ms: settings.sync_interval_ms,
+                    sync_timeout_ms: settings.sync_timeout_ms,
+                    stale_after_ms: settings.stale_after_ms,
+                    fail_static_per_mille: settings.fail_static_per_mille,
+                },
+            )
+        });
+        f(book)
+    })
 }
 
-/// Counts a pass change: `+1` minted, `−1` retracted, at its expiry second.
-pub fn count_pass(expiry_s: u64, delta: i64) {
-    EDGE.with_borrow_mut(|e| *e.passes.entry(expiry_s).or_insert(0) += delta);
-}
-
-pub fn has_snapshot() -> bool {
-    EDGE.with_borrow(|e| e.snapshot.is_some())
+pub fn knows_room() -> bool {
+    BOOK.with_borrow(|b| b.as_ref().is_some_and(Isolate::knows_room))
 }
 
 /// The room config as last seen, if any.
 pub fn config() -> Option<RoomConfig> {
-    EDGE.with_borrow(|e| e.snapshot.as_ref().map(|s| s.config.clone()))
+    BOOK.with_borrow(|b| b.as_ref().and_then(|b| b.config().cloned()))
 }
 
-/// Runs `f` on the room as this isolate sees it at `now`, or on `None` before the first sync.
-/// When the last sync is older than `stale_after_ms`, the view is marked stale and its cursor is
-/// advanced locally at the fail-static share of the rate.
-pub fn with_view<T>(
-    settings: &Settings,
-    now: UnixMs,
-    f: impl FnOnce(Option<RoomView<'_>>) -> T,
-) -> T {
-    EDGE.with_borrow(|e| {
-        let Some(snap) = e.snapshot.as_ref() else {
-            return f(None);
-        };
-        let stale = now.since(e.synced_at) > settings.stale_after_ms;
-        let cursor = if stale {
-            let share = RoomConfig {
-                new_users_per_minute: u32::try_from(
-                    u64::from(snap.config.new_users_per_minute)
-                        * u64::from(settings.fail_static_per_mille)
-                        / 1000,
-                )
-                .unwrap_or(0),
-                ..snap.config.clone()
-            };
-            let since = e.synced_at.plus_ms(settings.stale_after_ms);
-            let local = ReleaseState {
-                cursor: snap.cursor,
-                allowance: 0,
-                updated_at: since,
-            };
-            local
-                .advance(&share, &snap.arrivals, snap.active, now, settings.settle_ms)
-                .cursor
-        } else {
-            snap.cursor
-        };
-        f(Some(RoomView {
-            config: &snap.config,
-            cursor,
-            arrivals: &snap.arrivals,
-            stale,
-        }))
-    })
+/// Makes this isolate's syncs fail for `ms` milliseconds from `now` (stack tests of fail-static).
+pub fn cut_off(now: UnixMs, ms: u64) {
+    UNREACHABLE_UNTIL.set(now.plus_ms(ms).0);
 }
 
 /// Starts a background sync if one is due and none is running.
 pub fn sync_if_due(env: &Env, ctx: &Context, settings: &Rc<Settings>, now: UnixMs) {
-    if let Some(report) = begin_sync(settings, now) {
+    if let Some(report) = with_book(settings, |b| b.begin_sync(now)) {
         let env = env.clone();
         let settings = Rc::clone(settings);
-        ctx.wait_until(async move { finish_sync(&env, &settings, report).await });
+        ctx.wait_until(async move { run_sync(&env, &settings, report).await });
     }
 }
 
-/// Syncs now and waits for it: for an isolate that has never seen the room. Once an attempt
-/// has failed, later requests do not wait again; the background sync keeps trying.
+/// Syncs now and waits: for an isolate that has never seen the room. If the citizen's request
+/// is cancelled half-way, the batch stays in the book and goes again after the timeout.
 pub async fn sync_first(env: &Env, settings: &Settings, now: UnixMs) {
-    if let Some(report) = begin_sync(settings, now) {
-        finish_sync(env, settings, report).await;
+    if let Some(report) = with_book(settings, |b| b.begin_sync(now)) {
+        run_sync(env, settings, report).await;
     }
 }
 
-fn begin_sync(settings: &Settings, now: UnixMs) -> Option<SyncRequest> {
-    EDGE.with_borrow_mut(|e| {
-        let due = now.since(e.attempted_at) >= settings.sync_interval_ms;
-        if e.in_flight || !due {
-            return None;
-        }
-        if e.isolate.is_empty() {
-            let mut id = [0u8; 8];
-            // An isolate id only tells the operator how many isolates report; a fixed one
-            // after a failed draw is harmless.
-            let _ = getrandom::fill(&mut id);
-            e.isolate = edgegate_core::keys::hex(&id);
-        }
-        e.in_flight = true;
-        e.attempted_at = now;
-        Some(SyncRequest {
-            isolate: e.isolate.clone(),
-            arrivals: std::mem::take(&mut e.arrivals).into_iter().collect(),
-            passes: std::mem::take(&mut e.passes)
-                .into_iter()
-                .filter(|(_, n)| *n != 0)
-                .collect(),
-        })
-    })
-}
-
-async fn finish_sync(env: &Env, settings: &Settings, report: SyncRequest) {
-    let outcome = with_timeout(call(env, settings, &report), SYNC_TIMEOUT_MS).await;
-    let now = UnixMs(crate::coordinator::now_ms());
-    EDGE.with_borrow_mut(|e| {
-        e.in_flight = false;
-        match outcome {
-            Some(Ok(mut snapshot)) => {
-                // The coordinator has seen what this sync sent, not what was counted since.
-                for (&bucket, &n) in &e.arrivals {
-                    snapshot.arrivals.add(bucket, n);
-                }
-                e.snapshot = Some(snapshot);
-                e.synced_at = now;
+async fn run_sync(env: &Env, settings: &Settings, report: SyncReport) {
+    let seq = report.seq;
+    let answer = if now_ms() < UNREACHABLE_UNTIL.get() {
+        None
+    } else {
+        match with_timeout(call(env, settings, &report), settings.sync_timeout_ms).await {
+            Some(Ok(snapshot)) => Some(snapshot),
+            Some(Err(err)) => {
+                worker::console_warn!("sync with the coordinator failed: {err}");
+                None
             }
-            failed => {
-                if let Some(Err(err)) = failed {
-                    worker::console_warn!("sync with the coordinator failed: {err}");
-                } else {
-                    worker::console_warn!("sync with the coordinator timed out");
-                }
-                // Nothing lost: the counts go back for the next attempt.
-                for (bucket, n) in report.arrivals {
-                    *e.arrivals.entry(bucket).or_insert(0) += n;
-                }
-                for (expiry, n) in report.passes {
-                    *e.passes.entry(expiry).or_insert(0) += n;
-                }
+            None => {
+                worker::console_warn!("sync with the coordinator timed out");
+                None
             }
         }
-    });
+    };
+    let now = UnixMs(now_ms());
+    with_book(settings, |b| b.finish_sync(seq, answer, now));
 }
 
-async fn call(
-    env: &Env,
-    settings: &Settings,
-    report: &SyncRequest,
-) -> worker::Result<RoomSnapshot> {
+async fn call(env: &Env, settings: &Settings, report: &SyncReport) -> worker::Result<RoomSnapshot> {
     let stub = env
         .durable_object("ROOMS")?
         .id_from_name(&settings.room)?

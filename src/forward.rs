@@ -12,13 +12,12 @@ use worker::{
     ResponseBuilder,
 };
 
-use crate::citizen::Visitor;
 use crate::cookies;
-use crate::edge;
 use crate::error::GateError;
 use crate::pages;
 use crate::settings::Settings;
 use crate::timeout::with_timeout;
+use crate::trust::Visitor;
 
 /// Largest request body forwarded, in bytes. Booking forms are tiny.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -51,15 +50,9 @@ pub async fn to_origin(
     settings: &Settings,
     now: UnixMs,
 ) -> Result<Response, GateError> {
-    let Some((pass, mut pass_text)) = visitor.pass.clone() else {
+    let Some(pass_text) = visitor.current_pass(settings, now) else {
         return Err(GateError::Internal("forwarding without a pass".into()));
     };
-    // Renew a pass past half its life, so an active citizen is not sent back to the queue.
-    let session_ms = edge::config().unwrap_or_default().session_duration_ms();
-    if !visitor.pass_uncounted && pass.expires_at.since(now) < session_ms / 2 {
-        edge::count_pass(pass.expires_at.secs(), -1);
-        pass_text = visitor.mint_pass(pass.ticket_id, settings, now, session_ms);
-    }
 
     let url = req.url()?;
     let target = match url.query() {
@@ -131,7 +124,7 @@ pub async fn to_origin(
         .get("Gate-Session")?
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("end"));
     if ends_session {
-        visitor.end_pass();
+        visitor.end_session(settings, now);
     }
     let status = resp.status_code();
     let out = Headers::new();

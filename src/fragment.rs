@@ -48,6 +48,15 @@ pub fn render(status: &QueueStatus, korean: bool) -> String {
             format!("{place}{why}")
         }
     };
+    let line = match (status.rejoined, korean) {
+        (true, true) => format!(
+            "이전 대기 순서는 오랫동안 확인되지 않아 만료되어, 새로 줄을 섰습니다. {line}"
+        ),
+        (true, false) => format!(
+            "Your earlier place lapsed because it was not checked for too long; you have joined the line again. {line}"
+        ),
+        (false, _) => line,
+    };
     let lang = if korean { "ko" } else { "en" };
     format!(
         "<!doctype html><html lang=\"{lang}\"><meta charset=\"utf-8\"><title>{title}</title>\

@@ -11,9 +11,9 @@ mod error;
 mod forward;
 mod fragment;
 mod pages;
-mod protocol;
 mod settings;
 mod timeout;
+mod trust;
 
 use std::cell::RefCell;
 use std::rc::Rc;

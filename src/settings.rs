@@ -20,13 +20,38 @@ pub struct Settings {
     /// Origin base URL without a trailing slash.
     pub origin_url: String,
     pub sync_interval_ms: u64,
-    pub settle_ms: u64,
+    /// A sync not answered within this long is given up and sent again, in ms.
+    pub sync_timeout_ms: u64,
+    /// How long a ticket cookie is accepted, in ms: long enough to tell a holder who comes back
+    /// after the grace period that their place lapsed.
     pub ticket_ttl_ms: u64,
     pub origin_timeout_ms: u64,
     /// After this long without a successful sync the isolate runs fail-static.
     pub stale_after_ms: u64,
     /// Share of the last known rate an isolate admits at on its own while fail-static, per mille.
     pub fail_static_per_mille: u32,
+    /// `EDGEGATE_FAULTS = "on"`: the admin API may cut this isolate off from the coordinator,
+    /// for the stack tests of fail-static. Never set in production.
+    pub faults: bool,
+}
+
+/// `SYNC_TIMEOUT_MS`, read by both the isolates and the coordinator (which derives the settle
+/// time from it): a malformed value falls back to the default rather than failing the room.
+pub fn sync_timeout_ms(env: &Env) -> u64 {
+    env.var("SYNC_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.to_string().trim().parse().ok())
+        .unwrap_or(edgegate_core::isolate::DEFAULT_SYNC_TIMEOUT_MS)
+        .clamp(100, 30_000)
+}
+
+/// `SYNC_INTERVAL_MS`, at least 100 ms, read the same way by isolates and coordinator.
+pub fn sync_interval_ms(env: &Env) -> u64 {
+    env.var("SYNC_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.to_string().trim().parse().ok())
+        .unwrap_or(1_000u64)
+        .max(100)
 }
 
 impl Settings {
@@ -50,7 +75,8 @@ impl Settings {
         let room = text("ROOM").unwrap_or_else(|| "booking".to_owned());
         let secrets = SecretRing::parse(&text("GATE_KEYS").ok_or("GATE_KEYS is not set")?)
             .map_err(|e| format!("GATE_KEYS: {e}"))?;
-        let sync_interval_ms = number("SYNC_INTERVAL_MS", 1_000)?.max(100);
+        number("SYNC_INTERVAL_MS", 1_000)?;
+        let sync_interval_ms = sync_interval_ms(env);
         Ok(Settings {
             room_tag: RoomTag::of(&room),
             room,
@@ -65,12 +91,13 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_owned(),
             sync_interval_ms,
-            settle_ms: number("SETTLE_MS", 3_000)?,
+            sync_timeout_ms: sync_timeout_ms(env),
             ticket_ttl_ms: number("TICKET_TTL_S", 6 * 3600)?.saturating_mul(1000),
             origin_timeout_ms: number("ORIGIN_TIMEOUT_MS", 10_000)?,
             stale_after_ms: number("STALE_AFTER_MS", 15_000)?.max(sync_interval_ms * 3),
             fail_static_per_mille: u32::try_from(number("FAIL_STATIC_PER_MILLE", 100)?.min(1000))
                 .unwrap_or(100),
+            faults: text("EDGEGATE_FAULTS").is_some_and(|v| v.trim() == "on"),
         })
     }
 }

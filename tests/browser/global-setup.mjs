@@ -23,7 +23,7 @@ export default async function globalSetup() {
         GATE_KEYS: secrets.GATE_KEYS,
         ADMIN_TOKEN: secrets.ADMIN_TOKEN,
         ORIGIN_URL: origin.url,
-        SETTLE_MS: '1000',
+        SYNC_TIMEOUT_MS: '500',
         SYNC_INTERVAL_MS: '250',
       },
       persistDir: join(dir, 'state'),

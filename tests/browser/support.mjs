@@ -86,7 +86,7 @@ export async function configure(admin, gate, patch) {
 
 /** The coordinator's count of arrivals once it has settled. */
 export async function settledArrivals(admin, gate) {
-  return (await settledState(admin.state, await nudger(admin, gate))).counters.arrivals_total;
+  return (await settledState(admin.state, await nudger(admin, gate))).counters.seated_total;
 }
 
 /** A status poll under a test key: it sets off a due sync and counts for nothing. */

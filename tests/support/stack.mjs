@@ -234,13 +234,13 @@ export async function afterSyncs(state, nudge, n = 2, deadlineMs = 30_000) {
 
 /**
  * The room's state once its counts have settled: two syncs in a row that bring no new
- * arrival, so nothing an isolate counted is still on its way.
+ * place, so nothing an isolate counted is still on its way.
  */
 export async function settledState(state, nudge) {
   let before = await afterSyncs(state, nudge);
   for (let round = 0; round < 20; round++) {
     const now = await afterSyncs(state, nudge);
-    if (now.counters.arrivals_total === before.counters.arrivals_total) return now;
+    if (now.counters.seated_total === before.counters.seated_total) return now;
     before = now;
   }
   throw new Error('the arrival count kept changing');

@@ -1,0 +1,238 @@
+//! The trust boundary: the one place where cookie and header text becomes a ticket, a pass or
+//! a test key, and where tickets and passes are issued, counted, renewed and ended.
+//!
+//! Anything that fails to verify is treated as no token. Every count a visitor can cause goes
+//! through the isolate's book (`edge`), which counts each ticket once whatever the client
+//! replays: a ticket's place when its holder first comes back, a let-through when the cursor and
+//! the rate allow it, a session end once.
+
+use edgegate_core::isolate::{Admission, Visit};
+use edgegate_core::{Pass, Seat, TestKey, Ticket, UnixMs};
+use worker::{Headers, Request};
+
+use crate::cookies;
+use crate::edge;
+use crate::error::GateError;
+use crate::settings::Settings;
+
+/// The header a browser test sends its test key in (or the `edgegate_test` cookie).
+pub const TEST_KEY_HEADER: &str = "Edgegate-Test-Key";
+
+/// A visitor as the gate sees them after checking their cookies.
+pub struct Visitor {
+    pub https: bool,
+    pub ticket: Option<Ticket>,
+    /// A valid pass and its text.
+    pub pass: Option<(Pass, String)>,
+    /// A valid test key, honoured only while the room's test mode is on.
+    pub test_key: Option<TestKey>,
+    /// The pass was minted for a test key: it is for this request only.
+    pub pass_for_test: bool,
+    /// The visitor came back with a place that had lapsed and has joined again.
+    pub rejoined: bool,
+    /// `Set-Cookie` values to send back.
+    pub set_cookies: Vec<String>,
+}
+
+impl Visitor {
+    /// Reads and verifies the visitor's cookies and test-key header.
+    pub fn read(req: &Request, settings: &Settings, now: UnixMs) -> Visitor {
+        let https = req.url().map(|u| u.scheme() == "https").unwrap_or(false);
+        let header = req
+            .headers()
+            .get("Cookie")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let ticket = cookies::read(&header, &cookies::name(cookies::TICKET, https))
+            .and_then(|t| Ticket::verify(t, &settings.ticket_keys, settings.room_tag, now).ok());
+        let pass = cookies::read(&header, &cookies::name(cookies::PASS, https)).and_then(|t| {
+            Pass::verify(t, &settings.pass_keys, settings.room_tag, now)
+                .ok()
+                .map(|p| (p, t.to_owned()))
+        });
+        let test_key = req
+            .headers()
+            .get(TEST_KEY_HEADER)
+            .ok()
+            .flatten()
+            .or_else(|| cookies::read(&header, cookies::TEST_KEY).map(str::to_owned))
+            .and_then(|t| {
+                TestKey::verify(t.trim(), &settings.test_keys, settings.room_tag, now).ok()
+            });
+        Visitor {
+            https,
+            ticket,
+            pass,
+            test_key,
+            pass_for_test: false,
+            rejoined: false,
+            set_cookies: Vec::new(),
+        }
+    }
+
+    /// The visitor's test key, if they have one and the room's test mode is on.
+    pub fn honoured_test_key(&self) -> Option<&TestKey> {
+        self.test_key
+            .as_ref()
+            .filter(|_| edge::config().is_some_and(|c| c.test_mode))
+    }
+
+    /// The visitor's place in line. A returning ticket is counted (the first time), renewed or
+    /// found lapsed; a visitor without one, or whose place lapsed, gets a new ticket, which
+    /// costs the queue nothing until they come back with it.
+    pub fn place(&mut self, settings: &Settings, now: UnixMs) -> Result<Ticket, GateError> {
+        if let Some(ticket) = self.ticket.clone() {
+            match edge::with_book(settings, |book| book.visit(&ticket, now)) {
+                Visit::Keep => return Ok(ticket),
+                Visit::Update(updated) => {
+                    self.set_ticket(updated.clone(), settings);
+                    return Ok(updated);
+                }
+                Visit::Lapsed => self.rejoined = true,
+            }
+        }
+        let mut random = [0u8; 20];
+        getrandom::fill(&mut random).map_err(|_| GateError::Internal("no randomness".into()))?;
+        let (id, sub) = random.split_at(16);
+        let id: [u8; 16] = id
+            .try_into()
+            .map_err(|_| GateError::Internal("id".into()))?;
+        let sub = u32::from_be_bytes(
+            sub.try_into()
+                .map_err(|_| GateError::Internal("sub".into()))?,
+        );
+        let ticket = edge::with_book(settings, |book| {
+            book.issue(
+                id,
+                sub,
+                now,
+                settings.ticket_ttl_ms,
+                settings.ticket_keys.signing().id(),
+                settings.room_tag,
+            )
+        });
+        self.set_ticket(ticket.clone(), settings);
+        Ok(ticket)
+    }
+
+    fn set_ticket(&mut self, ticket: Ticket, settings: &Settings) {
+        let text = ticket.sign(&settings.ticket_keys);
+        self.set_cookies.push(cookies::set(
+            &cookies::name(cookies::TICKET, self.https),
+            &text,
+            settings.ticket_ttl_ms / 1000,
+            self.https,
+        ));
+        self.ticket = Some(ticket);
+    }
+
+    /// Decides whether `ticket` goes through now, and if so makes sure the visitor holds a pass
+    /// for it (a pass already held for this ticket is kept).
+    pub fn admit(&mut self, ticket: &Ticket, settings: &Settings, now: UnixMs) -> Admission {
+        let admission = edge::with_book(settings, |book| book.admit(ticket, now));
+        if let Admission::Through { .. } = admission {
+            let held = self
+                .pass
+                .as_ref()
+                .is_some_and(|(pass, _)| pass.ticket_id == ticket.id);
+            if !held {
+                let session_ms = edge::config().unwrap_or_default().session_duration_ms();
+                self.mint_pass(ticket.id, settings, now, session_ms);
+            }
+        }
+        admission
+    }
+
+    /// A pass for a test key that goes through: for this request only, no cookie, never
+    /// counted.
+    pub fn test_pass(&mut self, key: &TestKey, settings: &Settings, now: UnixMs) {
+        let pass = Pass {
+            key_id: settings.pass_keys.signing().id(),
+            room: settings.room_tag,
+            ticket_id: key.id,
+            issued_at: now,
+            expires_at: key.expires_at,
+        };
+        let text = pass.sign(&settings.pass_keys);
+        self.pass = Some((pass, text));
+        self.pass_for_test = true;
+    }
+
+    /// Mints a pass bound to `ticket_id` and queues its cookie. Passes are not counted: the
+    /// coordinator counts let-throughs, which a client cannot repeat.
+    fn mint_pass(
+        &mut self,
+        ticket_id: [u8; 16],
+        settings: &Settings,
+        now: UnixMs,
+        session_ms: u64,
+    ) -> String {
+        let pass = Pass {
+            key_id: settings.pass_keys.signing().id(),
+            room: settings.room_tag,
+            ticket_id,
+            issued_at: now,
+            expires_at: now.plus_ms(session_ms),
+        };
+        let text = pass.sign(&settings.pass_keys);
+        self.set_cookies.push(cookies::set(
+            &cookies::name(cookies::PASS, self.https),
+            &text,
+            session_ms / 1000,
+            self.https,
+        ));
+        self.pass = Some((pass, text.clone()));
+        text
+    }
+
+    /// The pass to forward with, renewed past half its life so an active citizen is not sent
+    /// back to the queue.
+    pub fn current_pass(&mut self, settings: &Settings, now: UnixMs) -> Option<String> {
+        let (pass, text) = self.pass.clone()?;
+        if self.pass_for_test {
+            return Some(text);
+        }
+        let session_ms = edge::config().unwrap_or_default().session_duration_ms();
+        if pass.expires_at.since(now) < session_ms / 2 {
+            return Some(self.mint_pass(pass.ticket_id, settings, now, session_ms));
+        }
+        Some(text)
+    }
+
+    /// The origin ended the visitor's session: the place is used up. Counted once per ticket;
+    /// the pass cookie is cleared and the ticket marked done, so a replay frees nothing more and
+    /// the next visit is a new arrival.
+    pub fn end_session(&mut self, settings: &Settings, now: UnixMs) {
+        let Some((pass, _)) = self.pass.take() else {
+            return;
+        };
+        if self.pass_for_test {
+            return;
+        }
+        edge::with_book(settings, |book| book.end_session(&pass.ticket_id, now));
+        if let Some(ticket) = self.ticket.clone().filter(|t| t.id == pass.ticket_id) {
+            self.set_ticket(
+                Ticket {
+                    seat: Seat::Done,
+                    ..ticket
+                },
+                settings,
+            );
+        }
+        self.set_cookies.push(cookies::set(
+            &cookies::name(cookies::PASS, self.https),
+            "",
+            0,
+            self.https,
+        ));
+    }
+
+    /// Appends the queued `Set-Cookie` values to `headers`.
+    pub fn cookie_headers(&self, headers: &Headers) -> Result<(), GateError> {
+        for c in &self.set_cookies {
+            headers.append("Set-Cookie", c)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+// Admission keeps its promise, checked over HTTP against `wrangler dev` running the real Worker
+// and its coordinator: no more than the rate is let through in any one-second window (bunched
+// arrivals, a reopening after a high-rate history), one-shot fetches take no place, replays move
+// no count, and a coordinator that cannot be reached keeps every place and admits nobody whose
+// second it had not counted. Each test prints the figures it measured.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, afterSyncs } from '../support/stack.mjs';
+
+const SYNC_INTERVAL_MS = 250;
+let gate, echo, vars;
+
+before(async () => {
+  echo = await startEchoOrigin();
+  vars = {
+    ...randomSecrets(),
+    ORIGIN_URL: echo.url,
+    SYNC_INTERVAL_MS: String(SYNC_INTERVAL_MS),
+    SYNC_TIMEOUT_MS: '500',
+    STALE_AFTER_MS: '1000',
+    EDGEGATE_FAULTS: 'on',
+  };
+  gate = await startGate({ vars, persistDir: mkdtempSync(join(tmpdir(), 'edgegate-admission-')) });
+  await configure({ paused: true, new_users_per_minute: 600 });
+});
+
+after(async () => {
+  await gate?.stop();
+  await echo?.stop();
+});
+
+async function configure(patch) {
+  const res = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', patch);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body;
+}
+
+async function roomState() {
+  return (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body;
+}
+
+/** A poll from a citizen who is already counted: sets off syncs, counts nothing new. */
+const bystander = new Citizen('');
+async function nudge() {
+  bystander.base = gate.url;
+  await bystander.status();
+}
+
+/** Resolves at the start of the next wall-clock second (plus a few ms). */
+async function topOfSecond() {
+  await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 2));
+}
+
+/** `n` citizens who each fetch a ticket and come back once, so each holds a place. */
+async function joinAndComeBack(citizens) {
+  await Promise.all(citizens.map((c) => c.status()));
+  await Promise.all(citizens.map((c) => c.status()));
+}
+
+/** Waits until the coordinator counts `n` places waiting. */
+async function waitingCount(n) {
+  return eventually(async () => {
+    await nudge();
+    const s = await roomState();
+    return s.counters.waiting >= n ? s : null;
+  }, `${n} places waiting`, 30_000, 100);
+}
+
+/**
+ * Polls every citizen in turn, `parallel` at a time, until all are admitted; returns the times
+ * (ms) their polls first answered "admitted". A let-through is decided at the poll, so these
+ * are the let-through times the origin would feel.
+ */
+async function admitAll(citizens, deadlineMs = 60_000, parallel = 8) {
+  const at = new Map();
+  const until = Date.now() + deadlineMs;
+  while (at.size < citizens.length) {
+    assert.ok(Date.now() < until, `only ${at.size} of ${citizens.length} admitted in ${deadlineMs} ms`);
+    const left = citizens.filter((c) => !at.has(c));
+    for (let i = 0; i < left.length; i += parallel) {
+      await Promise.all(left.slice(i, i + parallel).map(async (c) => {
+        const { body } = await c.status();
+        if (body.state === 'admitted' && !at.has(c)) at.set(c, Date.now());
+      }));
+    }
+  }
+  return [...at.values()].sort((a, b) => a - b);
+}
+
+/** The most let-throughs inside any one-second window. */
+function worstWindow(times) {
+  let worst = 0;
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (times[i] - times[j] >= 1000) j++;
+    worst = Math.max(worst, i - j + 1);
+  }
+  return worst;
+}
+
+test('arrivals bunched at the top of each second are let through at no more than the rate', async () => {
+  await configure({ paused: true, new_users_per_minute: 600 });
+  await nudge();
+  const { counters: before } = await roomState();
+  const citizens = [];
+  for (let s = 0; s < 3; s++) {
+    await topOfSecond();
+    const bunch = Array.from({ length: 25 }, () => new Citizen(gate.url));
+    await Promise.all(bunch.map((c) => c.status()));
+    citizens.push(...bunch);
+  }
+  await Promise.all(citizens.map((c) => c.status()));
+  await waitingCount(before.waiting + citizens.length);
+  await configure({ paused: false });
+  const times = await admitAll(citizens);
+  const worst = worstWindow(times);
+  console.log(`# bunched arrivals at 10/s: ${citizens.length} let through in ${times.at(-1) - times[0]} ms, worst 1-s window ${worst}`);
+  assert.ok(worst <= 10 * 1.1 + 1, `worst window ${worst} > 12`);
+});
+
+test('a room reopened at a lower rate after a high-rate history lets through no more than the new rate', async () => {
+  // A high-rate history: the room open wide while a few citizens pass, then idle time.
+  await configure({ paused: false, new_users_per_minute: 60_000 });
+  await admitAll(Array.from({ length: 5 }, () => new Citizen(gate.url)), 30_000);
+  await new Promise((r) => setTimeout(r, 3_000));
+  await configure({ paused: true });
+  const citizens = Array.from({ length: 100 }, () => new Citizen(gate.url));
+  await joinAndComeBack(citizens);
+  await waitingCount(citizens.length);
+  await configure({ paused: false, new_users_per_minute: 1_200 });
+  const times = await admitAll(citizens);
+  const worst = worstWindow(times);
+  console.log(`# reopening at 20/s after 1,000/s: ${citizens.length} let through in ${times.at(-1) - times[0]} ms, worst 1-s window ${worst}`);
+  assert.ok(worst <= 20 * 1.1 + 1, `worst window ${worst} > 23`);
+});
+
+test('one-shot fetches take no place: a citizen after 300 of them stands behind real people only', async () => {
+  await configure({ paused: true, new_users_per_minute: 600 });
+  await nudge();
+  const { counters: before } = await roomState();
+  const real = Array.from({ length: 3 }, () => new Citizen(gate.url));
+  await joinAndComeBack(real);
+  // Link previews, crawlers, probes: one request each, no cookie ever sent back.
+  for (let i = 0; i < 300; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, () => fetch(`${gate.url}/book?i=${i}`).then((r) => r.arrayBuffer())));
+  }
+  const me = new Citizen(gate.url);
+  await me.status();
+  await waitingCount(before.waiting + 3);
+  const { body } = await me.status();
+  const state = await afterSyncs(roomState, nudge);
+  console.log(`# after 300 one-shot fetches and 3 real citizens: position ${body.position}; ${state.counters.waiting} waiting`);
+  assert.equal(state.counters.waiting, before.waiting + 4, 'the phantoms hold no place');
+  assert.equal(body.position, before.waiting + 4);
+});
+
+test('replayed tickets and session ends move the counts by at most one place, once', async () => {
+  await configure({ paused: false, new_users_per_minute: 6_000 });
+  const c = new Citizen(gate.url);
+  await admitAll([c], 30_000);
+  const ticketOnly = `edgegate_ticket=${c.cookies.get('edgegate_ticket')}`;
+  const before = await afterSyncs(roomState, nudge);
+  // The admitted ticket replayed without its pass, again and again.
+  for (let i = 0; i < 30; i++) {
+    const res = await fetch(`${gate.url}/queue/status`, { headers: { cookie: ticketOnly } });
+    assert.equal((await res.json()).state, 'admitted');
+  }
+  const replayed = await afterSyncs(roomState, nudge);
+  assert.equal(replayed.counters.let_through_total, before.counters.let_through_total, 'a replay is no new let-through');
+  assert.ok(replayed.counters.active <= before.counters.active, 'a replay adds no active pass');
+  // The origin ends the session; then the cookies from before replay the request that ended it.
+  const cookies = c.cookieHeader();
+  assert.equal((await c.get('/end-session')).status, 200);
+  for (let i = 0; i < 4; i++) {
+    const res = await fetch(`${gate.url}/end-session`, { headers: { cookie: cookies } });
+    assert.equal(res.status, 200);
+  }
+  const ended = await afterSyncs(roomState, nudge);
+  console.log(`# 30 ticket replays and 4 session-end replays: let through +${ended.counters.let_through_total - before.counters.let_through_total}, ended +${ended.counters.ended_total - before.counters.ended_total}`);
+  assert.equal(ended.counters.ended_total, before.counters.ended_total + 1, 'a session ends once');
+  // The place is used up: the citizen's next visit is a new arrival, and is told so.
+  assert.equal(c.cookies.get('edgegate_pass'), undefined, 'the pass cookie is cleared');
+  const { body } = await c.status();
+  assert.equal(body.rejoined, true, JSON.stringify(body));
+});
+
+test('a coordinator out of reach: places are kept, the page says so, nobody uncounted is admitted; on recovery all reconcile', async () => {
+  await configure({ paused: false, new_users_per_minute: 600 });
+  await nudge();
+  const cut = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/faults', { coordinator_unreachable_ms: 6_000 });
+  assert.equal(cut.status, 200, JSON.stringify(cut.body));
+  const started = Date.now();
+  const late = Array.from({ length: 4 }, () => new Citizen(gate.url));
+  await joinAndComeBack(late);
+  // While cut off: stale after STALE_AFTER_MS, places shown, nobody admitted whose second the
+  // coordinator never counted.
+  const stale = await eventually(async () => {
+    const { body } = await late[0].status();
+    return body.stale ? body : null;
+  }, 'the page to say the queue is out of touch', 5_000, 100);
+  assert.equal(stale.state, 'waiting');
+  assert.ok(Number.isInteger(stale.position) && stale.position >= 1, JSON.stringify(stale));
+  while (Date.now() - started < 5_000) {
+    for (const c of late) assert.notEqual((await c.status()).body.state, 'admitted', 'admitted while its second was uncounted');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // Recovery: the counts taken while cut off reach the coordinator, and everyone gets in.
+  const times = await admitAll(late, 30_000);
+  const state = await afterSyncs(roomState, nudge);
+  console.log(`# outage of 6 s: ${late.length} arrivals during it admitted ${times[0] - started}–${times.at(-1) - started} ms after it began`);
+  assert.equal((await late[0].status()).body.stale, false);
+  assert.ok(state.counters.seated_total >= late.length);
+});
