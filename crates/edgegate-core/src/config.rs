@@ -1,8 +1,10 @@
 //! The operator's controls for one room, validated at the boundary.
 //!
 //! Operator input arrives as JSON; [`ConfigPatch::from_json`] is the one place it becomes a
-//! typed change, and [`RoomConfig::apply`] the one place a change is checked against the
-//! bounds. Errors name the field, so the admin API can answer `400` saying which.
+//! typed change, checked against each field's fixed bounds. [`RoomConfig::check`] adds the
+//! one rule that depends on the room as it is (a burst of at most one second of the rate the
+//! patch leaves in force), and [`RoomConfig::apply`] makes the change and cannot fail. Errors
+//! name the field, so the admin API can answer `400` saying which.
 
 use std::fmt;
 
@@ -14,7 +16,8 @@ use crate::time::UnixMs;
 /// The admission policy of one room.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomConfig {
-    /// Token-bucket rate of admissions, in citizens per minute. `0` admits nobody.
+    /// Citizens let through to the origin, per minute. In every 1-second window at most
+    /// `rate/60 × 1.1 + 1 + burst` get through (see `limiter`). `0` admits nobody.
     pub new_users_per_minute: u32,
     /// Upper bound on passes alive at once ("total active users").
     pub max_active: u32,
@@ -36,6 +39,24 @@ pub struct RoomConfig {
     /// [`OrderKey::lottery`]: crate::OrderKey::lottery
     #[serde(default)]
     pub prequeue_since: Option<UnixMs>,
+    /// Extra citizens, beyond the steady rate, that may be let through at once after a quiet
+    /// spell. `0` (the default) means none: the rate alone. The operator may set at most one
+    /// second of the rate ([`RoomConfig::check`]); the burst in force is
+    /// [`RoomConfig::effective_burst`], which also clamps a burst left above one second by a
+    /// later lowering of the rate.
+    #[serde(default)]
+    pub burst: u32,
+    /// How long a citizen's place is kept without a visit, in seconds; after that a returning
+    /// holder is a new arrival.
+    #[serde(default = "default_place_grace_s")]
+    pub place_grace_s: u32,
+}
+
+/// What `place_grace_s` is when the operator has not set it: five minutes.
+pub const DEFAULT_PLACE_GRACE_S: u32 = 300;
+
+fn default_place_grace_s() -> u32 {
+    DEFAULT_PLACE_GRACE_S
 }
 
 impl Default for RoomConfig {
@@ -49,6 +70,8 @@ impl Default for RoomConfig {
             opens_at: None,
             test_mode: false,
             prequeue_since: None,
+            burst: 0,
+            place_grace_s: DEFAULT_PLACE_GRACE_S,
         }
     }
 }
@@ -57,6 +80,10 @@ impl Default for RoomConfig {
 pub const NEW_USERS_PER_MINUTE: (u32, u32) = (0, 1_000_000);
 pub const MAX_ACTIVE: (u32, u32) = (1, 10_000_000);
 pub const SESSION_DURATION_S: (u32, u32) = (30, 86_400);
+/// The burst's fixed bounds: up to one second of the highest rate (⌊1,000,000 / 60⌋). The
+/// bound that matters, one second of the room's own rate, is checked by [`RoomConfig::check`].
+pub const BURST: (u32, u32) = (0, NEW_USERS_PER_MINUTE.1 / 60);
+pub const PLACE_GRACE_S: (u32, u32) = (30, 86_400);
 
 /// A change to some fields of a [`RoomConfig`]; absent fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,6 +96,8 @@ pub struct ConfigPatch {
     /// `Some(None)` clears the schedule.
     pub opens_at: Option<Option<UnixMs>>,
     pub test_mode: Option<bool>,
+    pub burst: Option<u32>,
+    pub place_grace_s: Option<u32>,
 }
 
 /// A refused change: which field, and why, in words an operator can act on.
@@ -94,7 +123,9 @@ fn refuse(field: &str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl ConfigPatch {
-    /// Parses an admin request body. Unknown fields and wrong types are refused by name.
+    /// Parses an admin request body. Unknown fields, wrong types and values outside a field's
+    /// fixed bounds are refused by name. Whether a `burst` fits the room's rate is for
+    /// [`RoomConfig::check`], which knows the rate.
     pub fn from_json(body: &str) -> Result<ConfigPatch, ConfigError> {
         let value: Value =
             serde_json::from_str(body).map_err(|_| refuse("body", "is not valid JSON"))?;
@@ -115,6 +146,8 @@ impl ConfigPatch {
                 "closed" => patch.closed = Some(flag(field, value)?),
                 "opens_at" => patch.opens_at = Some(instant(field, value)?),
                 "test_mode" => patch.test_mode = Some(flag(field, value)?),
+                "burst" => patch.burst = Some(whole(field, value, BURST)?),
+                "place_grace_s" => patch.place_grace_s = Some(whole(field, value, PLACE_GRACE_S)?),
                 other => return Err(refuse(other, "is not a setting")),
             }
         }
@@ -157,9 +190,48 @@ fn instant(field: &str, value: &Value) -> Result<Option<UnixMs>, ConfigError> {
 }
 
 impl RoomConfig {
-    /// This config with `patch` applied at `now`. Values were range-checked when the patch was
-    /// parsed. Scheduling an opening while none is pending starts a new pre-queue at `now`;
-    /// moving a pending opening keeps the pre-queue that is already gathering.
+    /// Refuses a patch that sets `burst` above one second of the rate it leaves in force
+    /// (`⌊new_users_per_minute / 60⌋`, after the patch), naming `burst`. A patch that only
+    /// lowers the rate is never refused for the burst already stored: lowering the rate must
+    /// always work, and [`RoomConfig::effective_burst`] clamps the stored burst to the new
+    /// rate. Call it before [`RoomConfig::apply`] on operator input ([`RoomConfig::try_apply`]
+    /// does both).
+    pub fn check(&self, patch: &ConfigPatch) -> Result<(), ConfigError> {
+        let Some(burst) = patch.burst else {
+            return Ok(());
+        };
+        let rate = patch
+            .new_users_per_minute
+            .unwrap_or(self.new_users_per_minute);
+        let most = one_second_of(rate);
+        if burst > most {
+            return Err(refuse(
+                "burst",
+                format!(
+                    "must be at most one second of the rate: {most} at {rate} new users per minute"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`RoomConfig::check`], then [`RoomConfig::apply`].
+    pub fn try_apply(&self, patch: &ConfigPatch, now: UnixMs) -> Result<RoomConfig, ConfigError> {
+        self.check(patch)?;
+        Ok(self.apply(patch, now))
+    }
+
+    /// The burst in force: the stored `burst`, at most one second of the current rate
+    /// (`⌊new_users_per_minute / 60⌋`, so `0` below 60 per minute and at a rate of zero).
+    pub fn effective_burst(&self) -> u32 {
+        self.burst.min(one_second_of(self.new_users_per_minute))
+    }
+
+    /// This config with `patch` applied at `now`. Never fails: values were range-checked when
+    /// the patch was parsed, and a burst above one second of the rate is clamped where it is
+    /// used ([`RoomConfig::effective_burst`]; [`RoomConfig::check`] refuses it up front).
+    /// Scheduling an opening while none is pending starts a new pre-queue at `now`; moving a
+    /// pending opening keeps the pre-queue that is already gathering.
     pub fn apply(&self, patch: &ConfigPatch, now: UnixMs) -> RoomConfig {
         let opens_at = patch.opens_at.unwrap_or(self.opens_at);
         let prequeue_since = match opens_at {
@@ -178,7 +250,15 @@ impl RoomConfig {
             opens_at,
             test_mode: patch.test_mode.unwrap_or(self.test_mode),
             prequeue_since,
+            burst: patch.burst.unwrap_or(self.burst),
+            place_grace_s: patch.place_grace_s.unwrap_or(self.place_grace_s),
         }
+    }
+
+    /// Is the room frozen at `now`: paused, closed, or before its opening? Nobody is released or
+    /// let through while it is.
+    pub fn frozen(&self, now: UnixMs) -> bool {
+        self.paused || self.closed || self.before_opening(now)
     }
 
     /// Is `now` before the scheduled opening?
@@ -189,6 +269,11 @@ impl RoomConfig {
     pub fn session_duration_ms(&self) -> u64 {
         u64::from(self.session_duration_s) * 1000
     }
+}
+
+/// One second of a rate in citizens per minute, rounded down.
+fn one_second_of(per_minute: u32) -> u32 {
+    per_minute / 60
 }
 
 #[cfg(test)]
@@ -248,6 +333,12 @@ mod tests {
             (r#"{"paused": "yes"}"#, "paused"),
             (r#"{"opens_at": "tomorrow"}"#, "opens_at"),
             (r#"{"colour": "red"}"#, "colour"),
+            (r#"{"burst": -1}"#, "burst"),
+            (r#"{"burst": 16667}"#, "burst"),
+            (r#"{"burst": true}"#, "burst"),
+            (r#"{"place_grace_s": 29}"#, "place_grace_s"),
+            (r#"{"place_grace_s": 86401}"#, "place_grace_s"),
+            (r#"{"place_grace_s": null}"#, "place_grace_s"),
             (r#"[1, 2]"#, "body"),
             (r#"{"#, "body"),
         ];
@@ -258,5 +349,112 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_burst_above_one_second_of_the_rate_is_refused_by_name() {
+        let room = RoomConfig {
+            new_users_per_minute: 600,
+            ..RoomConfig::default()
+        };
+        let patch = |json: &str| ConfigPatch::from_json(json).unwrap();
+        // One second of 600/min is 10.
+        assert!(room.check(&patch(r#"{"burst": 10}"#)).is_ok());
+        let refused = room.check(&patch(r#"{"burst": 11}"#)).unwrap_err();
+        assert_eq!(refused.field, "burst");
+        assert!(refused.reason.contains("at most one second"), "{refused}");
+        // Judged against the rate the patch leaves in force, not the old one.
+        assert!(room
+            .check(&patch(r#"{"burst": 20, "new_users_per_minute": 1200}"#))
+            .is_ok());
+        assert_eq!(
+            room.try_apply(
+                &patch(r#"{"burst": 5, "new_users_per_minute": 120}"#),
+                UnixMs(1)
+            )
+            .unwrap_err()
+            .field,
+            "burst"
+        );
+        // Below 60 per minute one second is less than one citizen: no burst at all.
+        let slow = RoomConfig {
+            new_users_per_minute: 59,
+            ..RoomConfig::default()
+        };
+        assert_eq!(
+            slow.check(&patch(r#"{"burst": 1}"#)).unwrap_err().field,
+            "burst"
+        );
+        assert!(slow.check(&patch(r#"{"burst": 0}"#)).is_ok());
+    }
+
+    #[test]
+    fn lowering_the_rate_is_never_refused_and_clamps_the_burst_in_force() {
+        let room = RoomConfig::default()
+            .try_apply(
+                &ConfigPatch::from_json(r#"{"new_users_per_minute": 6000, "burst": 100}"#).unwrap(),
+                UnixMs(1),
+            )
+            .unwrap();
+        assert_eq!(room.effective_burst(), 100);
+        let lower = ConfigPatch::from_json(r#"{"new_users_per_minute": 600}"#).unwrap();
+        let slower = room.try_apply(&lower, UnixMs(2)).unwrap();
+        // The operator's setting is kept; what is in force is one second of the new rate.
+        assert_eq!((slower.burst, slower.effective_burst()), (100, 10));
+        let stopped = slower.apply(
+            &ConfigPatch::from_json(r#"{"new_users_per_minute": 0}"#).unwrap(),
+            UnixMs(3),
+        );
+        assert_eq!(stopped.effective_burst(), 0);
+        // Raising the rate again restores it.
+        let again = stopped.apply(
+            &ConfigPatch::from_json(r#"{"new_users_per_minute": 6000}"#).unwrap(),
+            UnixMs(4),
+        );
+        assert_eq!(again.effective_burst(), 100);
+    }
+
+    #[test]
+    fn stored_configs_from_before_burst_and_grace_still_parse_with_the_defaults() {
+        let old = r#"{"new_users_per_minute": 60, "max_active": 500, "session_duration_s": 300,
+                      "paused": false, "closed": false, "opens_at": null}"#;
+        let config: RoomConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (config.burst, config.place_grace_s),
+            (0, DEFAULT_PLACE_GRACE_S)
+        );
+        assert_eq!(config, RoomConfig::default());
+        let patched = config.apply(
+            &ConfigPatch::from_json(r#"{"place_grace_s": 30}"#).unwrap(),
+            UnixMs(1),
+        );
+        assert_eq!(patched.place_grace_s, 30);
+    }
+
+    #[test]
+    fn frozen_means_paused_closed_or_before_the_opening() {
+        let now = UnixMs(10_000);
+        assert!(!RoomConfig::default().frozen(now));
+        for config in [
+            RoomConfig {
+                paused: true,
+                ..RoomConfig::default()
+            },
+            RoomConfig {
+                closed: true,
+                ..RoomConfig::default()
+            },
+            RoomConfig {
+                opens_at: Some(UnixMs(10_001)),
+                ..RoomConfig::default()
+            },
+        ] {
+            assert!(config.frozen(now), "{config:?}");
+        }
+        let opened = RoomConfig {
+            opens_at: Some(now),
+            ..RoomConfig::default()
+        };
+        assert!(!opened.frozen(now));
     }
 }
