@@ -1,0 +1,529 @@
+//! The let-through limiter: the hard bound on what reaches the origin.
+//!
+//! Each edge isolate holds one [`Limiter`]. Every *let-through* — the first pass minted for a
+//! ticket, a citizen actually sent to the origin — must be granted by it. The release cursor
+//! decides who is *eligible* and in what order, but it counts arrivals in proportion and so is
+//! right only on average; the limiter is what makes the rate a promise.
+//!
+//! ## The promise
+//! It is a token bucket measured in exact integers. Tokens accrue at the configured rate and
+//! the bucket holds at most `1 + burst` citizens plus [`SLACK_MS`] of the rate. So in any
+//! window `[t, t + 1000 ms)` of the limiter's clock the grants number at most
+//!
+//! > `r/60 × 1.1 + 1 + burst`
+//!
+//! where `r` is the highest rate (citizens per minute) and `burst` the highest burst configured
+//! at any time within the window: at most a full bucket at `t`, `1 + burst + r/600`, plus what
+//! accrues in 999 ms, `0.999 × r/60`.
+//!
+//! - A fresh limiter holds nothing, and configuring can only keep or remove tokens, never add
+//!   them: a reconfigured limiter has no saved burst to spend.
+//! - Any stricter configuration — a lower rate, a lower burst, or a rate of zero (which is how a
+//!   pause, a closing or the time before an opening reach it, see [`Limiter::follow`]) —
+//!   forfeits every saved token. Nothing earned under an old config survives.
+//! - The limiter's clock is the latest `now` it has been given. An earlier `now` (clock skew)
+//!   earns nothing and never panics; the window bound holds on the limiter's clock.
+//!
+//! ## Turns
+//! Who gets a token is decided by [`Limiter::take_turn`], which keeps a short line of the
+//! eligible citizens it had to refuse, by order key. A token is granted only if one is left
+//! after one for each citizen in the line from an *earlier arrival second*; a refused citizen
+//! is told when its turn should come (`retry_at`, counting everyone ahead of it by key, so that
+//! the citizens of one second come back one token apart) and keeps its place while it comes
+//! back within [`LINE_HOLD_MS`] of that time. So whoever polls first, nobody from a later
+//! second takes a token that a waiting citizen from an earlier second needs: FIFO between
+//! seconds, as the release cursor is. Inside one second order keys are a uniform lottery, and
+//! holding tokens for a peer who comes back late would only waste them: with a bucket of a
+//! tenth of a second of slack, a strict order by key lost a fifth of the rate, and up to two
+//! thirds when seconds were thin, to citizens returning a few hundred milliseconds late.
+//! The line only ever refuses; it never grants, so it cannot weaken the bound above.
+//!
+//! Rates are in thousandths of a citizen per minute, so an isolate's share of a small rate
+//! (for example a tenth of 6 per minute) keeps its precision.
+
+use std::collections::BTreeMap;
+
+use crate::config::RoomConfig;
+use crate::order::OrderKey;
+use crate::time::UnixMs;
+
+/// One citizen in the bucket's units: a rate of one thousandth of a citizen per minute accrues
+/// one unit per millisecond, and a minute has 60,000 of them.
+pub const UNITS_PER_CITIZEN: u64 = 60_000_000;
+/// The bucket holds, beyond `1 + burst` citizens, this many milliseconds of the rate: the
+/// tenth of a second that `r/60 × 1.1` allows over `r/60`. It lets a grant that falls a little
+/// late keep its token instead of losing it to a full bucket.
+pub const SLACK_MS: u64 = 100;
+/// How long after its `retry_at` a refused citizen keeps its place in the line, in
+/// milliseconds: covers the client's timer and a slow round trip. A citizen who does not come
+/// back within it has left the line, and the tokens held for it go to the next.
+pub const LINE_HOLD_MS: u64 = 2_000;
+/// The line holds at most this many citizens, the earliest keys. A later key that finds it
+/// full is refused without a place, and takes one when it comes back and there is room.
+pub const LINE_MAX: usize = 4_096;
+/// Lapsed places are removed from the line at most this often, in milliseconds (they are
+/// skipped when counting in between), so a poll costs a walk of the places ahead of it, not of
+/// the whole line.
+const PURGE_EVERY_MS: u64 = 250;
+
+/// The answer to one citizen asking to go through ([`Limiter::take_turn`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// A token was taken: let this citizen through.
+    Through,
+    /// Not yet: come back at `retry_at`, when a token should be there for this citizen (if
+    /// those ahead in the line take theirs); the place is kept until `retry_at` plus
+    /// [`LINE_HOLD_MS`].
+    Wait { retry_at: UnixMs },
+    /// The rate is zero (or the room frozen): nobody goes through, and there is no time to
+    /// give.
+    Shut,
+}
+
+/// One isolate's let-through limiter. See the module documentation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limiter {
+    /// Thousandths of a citizen per minute; `0` grants nothing.
+    rate_milli_per_minute: u64,
+    /// Citizens beyond the steady rate the bucket may hold.
+    burst: u32,
+    /// Saved tokens, in [`UNITS_PER_CITIZEN`] per citizen; at most [`Limiter::capacity`].
+    tokens: u64,
+    /// The latest `now` seen.
+    clock: UnixMs,
+    /// Refused eligible citizens by order key → until when their place is held.
+    line: BTreeMap<OrderKey, UnixMs>,
+    /// When lapsed places were last removed from the line.
+    purged_at: UnixMs,
+}
+
+impl Limiter {
+    /// A limiter with a rate of zero and nothing saved.
+    pub fn new() -> Limiter {
+        Limiter::default()
+    }
+
+    /// Sets the rate (thousandths of a citizen per minute) and the burst (whole citizens) from
+    /// `now` on. Time before `now` accrues at the old rate first. Setting the same values again
+    /// only moves the clock, so this can be called at every sync. A stricter setting (a lower
+    /// rate or burst, or a rate of zero) forfeits every saved token; a looser one keeps what
+    /// was saved, which is never more than the new setting allows. A rate of zero also empties
+    /// the line.
+    pub fn configure(&mut self, rate_milli_per_minute: u64, burst: u32, now: UnixMs) {
+        self.tick(now);
+        let stricter = rate_milli_per_minute < self.rate_milli_per_minute
+            || burst < self.burst
+            || rate_milli_per_minute == 0;
+        self.rate_milli_per_minute = rate_milli_per_minute;
+        self.burst = burst;
+        if stricter {
+            self.tokens = 0;
+        }
+        if rate_milli_per_minute == 0 {
+            self.line.clear();
+        }
+        self.tokens = self.tokens.min(self.capacity());
+    }
+
+    /// Configures this limiter for an isolate holding `share_per_mille` thousandths of the
+    /// room's rate and burst (1000 when it is the only one): a rate of zero while the room is
+    /// frozen at `now` (paused, closed, before its opening), so time frozen earns nothing and
+    /// anything saved is forfeit; otherwise `new_users_per_minute × share` thousandths per
+    /// minute and `⌊effective_burst × share / 1000⌋` burst. Shares above 1000 count as 1000.
+    pub fn follow(&mut self, config: &RoomConfig, share_per_mille: u32, now: UnixMs) {
+        let share = u64::from(share_per_mille.min(1000));
+        if config.frozen(now) {
+            self.configure(0, 0, now);
+            return;
+        }
+        let rate = u64::from(config.new_users_per_minute) * share;
+        let burst = u64::from(config.effective_burst()) * share / 1000;
+        self.configure(rate, u32::try_from(burst).unwrap_or(u32::MAX), now);
+    }
+
+    /// The most tokens the bucket holds: `1 + burst` citizens plus [`SLACK_MS`] of the rate,
+    /// in [`UNITS_PER_CITIZEN`] per citizen.
+    pub fn capacity(&self) -> u64 {
+        u64::from(self.burst)
+            .saturating_add(1)
+            .saturating_mul(UNITS_PER_CITIZEN)
+            .saturating_add(self.rate_milli_per_minute.saturating_mul(SLACK_MS))
+    }
+
+    /// The rate in force, in thousandths of a citizen per minute.
+    pub fn rate_milli_per_minute(&self) -> u64 {
+        self.rate_milli_per_minute
+    }
+
+    /// The burst in force, in citizens.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Citizens waiting in the line at `now` (places still held).
+    pub fn waiting(&self, now: UnixMs) -> usize {
+        let now = now.max(self.clock);
+        self.line.values().filter(|hold| **hold >= now).count()
+    }
+
+    /// Takes a token for a citizen with no place in the line: granted only if a token is left
+    /// over after one for everyone waiting in it. `false` at a rate of zero.
+    pub fn try_take(&mut self, now: UnixMs) -> bool {
+        self.tick(now);
+        if self.rate_milli_per_minute == 0 {
+            return false;
+        }
+        let waiting = u64::try_from(self.waiting(now)).unwrap_or(u64::MAX);
+        self.take_if_left(waiting)
+    }
+
+    /// Asks for a token for the eligible citizen whose order key is `key`, at `now`. Granted
+    /// ([`Turn::Through`]) if a token is left after one for each citizen in the line from an
+    /// earlier second; otherwise the citizen takes (or keeps) its place in the line and is told
+    /// when to come back ([`Turn::Wait`]). [`Turn::Shut`] at a rate of zero. Only eligible
+    /// citizens (the cursor has passed their key, the room is open) should ask: a place in the
+    /// line holds tokens back from later seconds.
+    pub fn take_turn(&mut self, key: OrderKey, now: UnixMs) -> Turn {
+        self.tick(now);
+        if self.rate_milli_per_minute == 0 {
+            return Turn::Shut;
+        }
+        let clock = self.clock;
+        if clock >= self.purged_at.plus_ms(PURGE_EVERY_MS) {
+            self.line.retain(|_, hold| *hold >= clock);
+            self.purged_at = clock;
+        }
+        // Tokens are held for everyone waiting from an earlier second; within a second the
+        // order is a lottery anyway (order keys are uniform inside it), so a peer who comes
+        // back late never holds a token back from one who is here.
+        let held = |to: OrderKey| {
+            let n = self
+                .line
+                .range(..to)
+                .filter(|(_, hold)| **hold >= clock)
+                .count();
+            u64::try_from(n).unwrap_or(u64::MAX)
+        };
+        let (earlier_seconds, earlier_keys) = (held(OrderKey::new(key.bucket(), 0)), held(key));
+        if self.take_if_left(earlier_seconds) {
+            self.line.remove(&key);
+            return Turn::Through;
+        }
+        // The time to come back counts everyone ahead by key, so peers of one second are told
+        // one token apart instead of all at once.
+        let needed = earlier_keys
+            .saturating_add(1)
+            .saturating_mul(UNITS_PER_CITIZEN)
+            .saturating_sub(self.tokens);
+        let retry_at = clock.plus_ms(needed.div_ceil(self.rate_milli_per_minute));
+        let hold = retry_at.plus_ms(LINE_HOLD_MS);
+        if self.line.len() >= LINE_MAX {
+            self.line.retain(|_, hold| *hold >= clock);
+        }
+        if self.line.len() < LINE_MAX || self.line.contains_key(&key) {
+            self.line.insert(key, hold);
+        } else if let Some((&last, _)) = self.line.last_key_value() {
+            if key < last {
+                self.line.remove(&last);
+                self.line.insert(key, hold);
+            }
+        }
+        Turn::Wait { retry_at }
+    }
+
+    /// When a token could next be taken by a citizen at the head of the line: `now` (or the
+    /// limiter's clock, if later) when one is there, else when one will have accrued. `None` at
+    /// a rate of zero.
+    pub fn next_at(&self, now: UnixMs) -> Option<UnixMs> {
+        if self.rate_milli_per_minute == 0 {
+            return None;
+        }
+        let clock = now.max(self.clock);
+        let accrued = u128::from(self.rate_milli_per_minute) * u128::from(clock.since(self.clock));
+        let tokens = u128::from(self.tokens)
+            .saturating_add(accrued)
+            .min(u128::from(self.capacity()));
+        let needed = u128::from(UNITS_PER_CITIZEN).saturating_sub(tokens);
+        let wait = needed.div_ceil(u128::from(self.rate_milli_per_minute));
+        Some(clock.plus_ms(u64::try_from(wait).unwrap_or(u64::MAX)))
+    }
+
+    /// Takes one token if more than `reserved` citizens' worth are saved.
+    fn take_if_left(&mut self, reserved: u64) -> bool {
+        let needed = reserved.saturating_add(1).saturating_mul(UNITS_PER_CITIZEN);
+        if self.tokens >= needed {
+            self.tokens -= UNITS_PER_CITIZEN;
+            return true;
+        }
+        false
+    }
+
+    /// Accrues from the clock to `now`; an earlier `now` changes nothing.
+    fn tick(&mut self, now: UnixMs) {
+        if now <= self.clock {
+            return;
+        }
+        let accrued = u128::from(self.rate_milli_per_minute) * u128::from(now.since(self.clock));
+        let tokens = u128::from(self.tokens)
+            .saturating_add(accrued)
+            .min(u128::from(self.capacity()));
+        self.tokens = u64::try_from(tokens).unwrap_or(u64::MAX);
+        self.clock = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn at(ms: u64) -> UnixMs {
+        UnixMs(T0 + ms)
+    }
+
+    /// 600 citizens per minute for one isolate: ten a second.
+    const TEN_A_SECOND: u64 = 600 * 1000;
+
+    fn grants(limiter: &mut Limiter, from_ms: u64, to_ms: u64, every_ms: u64) -> u64 {
+        let mut n = 0;
+        let mut t = from_ms;
+        while t < to_ms {
+            while limiter.try_take(at(t)) {
+                n += 1;
+            }
+            t += every_ms;
+        }
+        n
+    }
+
+    #[test]
+    fn a_fresh_limiter_has_nothing_saved() {
+        let mut limiter = Limiter::new();
+        limiter.configure(TEN_A_SECOND, 0, at(0));
+        assert!(!limiter.try_take(at(0)));
+        assert_eq!(limiter.next_at(at(0)), Some(at(100)));
+        assert!(limiter.try_take(at(100)));
+        assert!(!limiter.try_take(at(100)));
+    }
+
+    #[test]
+    fn ten_a_second_grants_at_most_twelve_in_any_second() {
+        // r/60 × 1.1 + 1 = 12; the bucket holds 1 + 0.1 s of the rate = 2 citizens.
+        let mut limiter = Limiter::new();
+        limiter.configure(TEN_A_SECOND, 0, at(0));
+        // Idle for a minute, then everyone at once: a full bucket and the accrual, no more.
+        assert_eq!(grants(&mut limiter, 60_000, 61_000, 1), 2 + 9);
+        // Steady demand: the rate.
+        assert_eq!(grants(&mut limiter, 61_000, 71_000, 1), 100);
+    }
+
+    #[test]
+    fn a_lower_rate_a_lower_burst_or_a_pause_forfeits_what_was_saved() {
+        let mut limiter = Limiter::new();
+        limiter.configure(TEN_A_SECOND, 10, at(0));
+        limiter.configure(TEN_A_SECOND, 10, at(60_000)); // same config: only the clock moves
+        assert!(limiter.try_take(at(60_000)));
+        limiter.configure(TEN_A_SECOND / 2, 10, at(60_000));
+        assert!(!limiter.try_take(at(60_000)));
+        limiter.configure(TEN_A_SECOND / 2, 10, at(120_000));
+        limiter.configure(TEN_A_SECOND / 2, 9, at(120_000));
+        assert!(!limiter.try_take(at(120_000)));
+        limiter.configure(TEN_A_SECOND, 10, at(180_000));
+        let paused = RoomConfig {
+            new_users_per_minute: 600,
+            burst: 10,
+            paused: true,
+            ..RoomConfig::default()
+        };
+        limiter.follow(&paused, 1000, at(180_000));
+        assert!(!limiter.try_take(at(240_000)));
+        assert_eq!(limiter.next_at(at(240_000)), None);
+        // Reopened after an hour: nothing saved from before or during the pause.
+        limiter.follow(
+            &RoomConfig {
+                paused: false,
+                ..paused
+            },
+            1000,
+            at(3_600_000),
+        );
+        assert!(!limiter.try_take(at(3_600_000)));
+        assert_eq!(limiter.next_at(at(3_600_000)), Some(at(3_600_100)));
+    }
+
+    #[test]
+    fn a_higher_rate_keeps_what_was_saved_and_no_more() {
+        let mut limiter = Limiter::new();
+        limiter.configure(TEN_A_SECOND, 0, at(0));
+        limiter.configure(TEN_A_SECOND * 10, 5, at(10_000));
+        // Two were saved at the old rate (1 + 0.1 s of it); the higher burst is not a gift.
+        assert_eq!(grants(&mut limiter, 10_000, 10_001, 1), 2);
+    }
+
+    #[test]
+    fn follow_takes_the_share_of_rate_and_burst() {
+        let config = RoomConfig {
+            new_users_per_minute: 6,
+            burst: 0,
+            ..RoomConfig::default()
+        };
+        let mut limiter = Limiter::new();
+        limiter.follow(&config, 100, at(0));
+        // A tenth of 6 per minute: one citizen every 100 s, exactly.
+        assert_eq!(limiter.rate_milli_per_minute(), 600);
+        assert_eq!(limiter.next_at(at(0)), Some(at(100_000)));
+        let bursty = RoomConfig {
+            new_users_per_minute: 6000,
+            burst: 100,
+            ..RoomConfig::default()
+        };
+        limiter.follow(&bursty, 250, at(0));
+        assert_eq!(limiter.burst(), 25);
+        let scheduled = RoomConfig {
+            opens_at: Some(at(5_000)),
+            ..bursty
+        };
+        limiter.follow(&scheduled, 1000, at(4_999));
+        assert_eq!(limiter.rate_milli_per_minute(), 0);
+        limiter.follow(&scheduled, 1000, at(5_000));
+        assert_eq!(limiter.rate_milli_per_minute(), 6_000_000);
+    }
+
+    #[test]
+    fn a_clock_that_goes_back_earns_nothing() {
+        let mut limiter = Limiter::new();
+        limiter.configure(TEN_A_SECOND, 0, at(10_000));
+        assert!(!limiter.try_take(at(0)));
+        assert!(!limiter.try_take(at(10_050)));
+        assert!(limiter.try_take(at(10_100)));
+        // Back and forth again: no token appears for the time already counted.
+        assert!(!limiter.try_take(at(5_000)));
+        assert!(!limiter.try_take(at(10_100)));
+        assert!(!limiter.try_take(at(10_150)));
+        assert_eq!(limiter.next_at(at(0)), Some(at(10_200)));
+    }
+
+    #[test]
+    fn extreme_values_do_not_overflow() {
+        let mut limiter = Limiter::new();
+        limiter.configure(u64::MAX, u32::MAX, UnixMs(0));
+        assert!(limiter.try_take(UnixMs(u64::MAX)));
+        assert_eq!(limiter.next_at(UnixMs(u64::MAX)), Some(UnixMs(u64::MAX)));
+        let mut slow = Limiter::new();
+        slow.configure(1, 0, UnixMs(0));
+        assert_eq!(slow.next_at(UnixMs(0)), Some(UnixMs(UNITS_PER_CITIZEN)));
+    }
+
+    #[test]
+    fn the_line_goes_in_key_order_whoever_asks_first() {
+        let mut limiter = Limiter::new();
+        limiter.configure(TEN_A_SECOND, 0, at(0));
+        let (early, late) = (OrderKey::new(100, 5), OrderKey::new(101, 5));
+        // The early key asks first and must wait; its turn comes at 100 ms.
+        assert_eq!(
+            limiter.take_turn(early, at(0)),
+            Turn::Wait { retry_at: at(100) }
+        );
+        // The later key is behind it: told to come back after the early key's token.
+        assert_eq!(
+            limiter.take_turn(late, at(50)),
+            Turn::Wait { retry_at: at(200) }
+        );
+        // At 150 ms a token is there, but it is the early key's.
+        assert_eq!(
+            limiter.take_turn(late, at(150)),
+            Turn::Wait { retry_at: at(200) }
+        );
+        assert_eq!(limiter.take_turn(early, at(160)), Turn::Through);
+        assert_eq!(limiter.take_turn(late, at(200)), Turn::Through);
+        assert_eq!(limiter.waiting(at(200)), 0);
+        // A key that arrives with no one ahead of it in the line goes at once if a token is
+        // there, even before later keys already waiting.
+        let later = OrderKey::new(102, 0);
+        assert!(matches!(
+            limiter.take_turn(later, at(250)),
+            Turn::Wait { .. }
+        ));
+        assert_eq!(
+            limiter.take_turn(OrderKey::new(99, 0), at(300)),
+            Turn::Through
+        );
+    }
+
+    #[test]
+    fn peers_of_one_second_hold_nothing_for_each_other() {
+        let mut limiter = Limiter::new();
+        limiter.configure(TEN_A_SECOND, 0, at(0));
+        let (first, second, later) = (
+            OrderKey::new(100, 1),
+            OrderKey::new(100, 2),
+            OrderKey::new(101, 0),
+        );
+        assert_eq!(
+            limiter.take_turn(first, at(0)),
+            Turn::Wait { retry_at: at(100) }
+        );
+        // Its peer is told to come one token later...
+        assert_eq!(
+            limiter.take_turn(second, at(0)),
+            Turn::Wait { retry_at: at(200) }
+        );
+        // ...but if it comes first it takes the token: nothing is held within a second.
+        assert_eq!(limiter.take_turn(second, at(100)), Turn::Through);
+        // A later second still waits for the first one.
+        assert!(matches!(
+            limiter.take_turn(later, at(190)),
+            Turn::Wait { .. }
+        ));
+        assert_eq!(limiter.take_turn(first, at(200)), Turn::Through);
+    }
+
+    #[test]
+    fn a_place_in_the_line_lapses_when_its_holder_does_not_come_back() {
+        // One a second: the bucket holds 1.1 citizens.
+        let mut limiter = Limiter::new();
+        limiter.configure(60_000, 0, at(0));
+        let (gone, next) = (OrderKey::new(100, 0), OrderKey::new(101, 0));
+        assert_eq!(
+            limiter.take_turn(gone, at(0)),
+            Turn::Wait {
+                retry_at: at(1_000)
+            }
+        );
+        // Held until 1,000 + LINE_HOLD_MS: until then the token waits for it.
+        assert!(matches!(
+            limiter.take_turn(next, at(1_000 + LINE_HOLD_MS)),
+            Turn::Wait { .. }
+        ));
+        assert_eq!(
+            limiter.take_turn(next, at(1_001 + LINE_HOLD_MS)),
+            Turn::Through
+        );
+        // A raw take stands behind the line too.
+        assert!(matches!(
+            limiter.take_turn(gone, at(3_500)),
+            Turn::Wait { .. }
+        ));
+        assert!(!limiter.try_take(at(3_950)));
+        assert_eq!(limiter.take_turn(gone, at(3_950)), Turn::Through);
+    }
+
+    #[test]
+    fn the_line_is_bounded_and_keeps_the_earliest_keys() {
+        let mut limiter = Limiter::new();
+        limiter.configure(1, 0, at(0));
+        let total = u64::try_from(LINE_MAX).unwrap() + 10;
+        for i in 0..total {
+            limiter.take_turn(OrderKey::new(1_000 + i, 0), at(0));
+        }
+        assert_eq!(limiter.waiting(at(0)), LINE_MAX);
+        limiter.take_turn(OrderKey::new(1, 0), at(0));
+        assert_eq!(limiter.waiting(at(0)), LINE_MAX);
+        assert!(limiter.line.contains_key(&OrderKey::new(1, 0)));
+        assert!(!limiter.line.contains_key(&OrderKey::new(
+            1_000 + u64::try_from(LINE_MAX).unwrap() - 1,
+            0
+        )));
+    }
+}
