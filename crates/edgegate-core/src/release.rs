@@ -1,22 +1,42 @@
-//! The release cursor: how the coordinator decides who is admitted, knowing only counts.
+//! The release cursor: how the coordinator decides who is *eligible*, knowing only counts.
 //!
-//! The coordinator holds a [`Histogram`] of arrivals per second and a [`ReleaseState`]. At each
-//! sync it calls [`ReleaseState::advance`], a pure function of the config, the histogram, the
-//! number of live passes and `now`:
+//! The coordinator holds a [`Histogram`] of places per arrival second and a [`ReleaseState`].
+//! At each sync it calls [`ReleaseState::advance`], a pure function of the config, the
+//! histogram, the [`Demand`] read from its ledger and `now`, and records what the step released.
 //!
-//! - a token bucket refills at `new_users_per_minute`, holding at most ten seconds' worth (and
-//!   at least one citizen), so a long idle stretch cannot become a flood;
-//! - the cursor moves forward over the histogram, spending one token per citizen it passes and
-//!   passing empty seconds for free;
-//! - it releases no more than `max_active − active` citizens, and with no budget at all it
-//!   does not move (not even over seconds that look empty);
-//! - it never passes `now − settle`, so arrivals whose counts are still on their way from an
-//!   edge isolate are not skipped;
-//! - it does not move at all while paused, closed, or before the scheduled opening, and time
-//!   spent frozen earns no tokens.
+//! ## Eligibility is not admission
+//! The cursor releases the first fraction of a second in proportion to that second's count.
+//! Order keys spread a second's arrivals uniformly at random, so the number actually passed is
+//! right only in expectation (binomial noise), whatever the pattern of arrivals. The rate the
+//! origin feels is therefore enforced elsewhere: every let-through must pass an isolate's
+//! `Limiter`, which is exact. The cursor's job is to keep *enough* citizens eligible for the
+//! limiter to run at the rate, in arrival order, without running far ahead of it:
 //!
-//! Tokens are kept in units of 2⁻³² citizens, the same unit as the sub-second part of an order
-//! key, so releasing "0.3 of second X" is exact integer arithmetic.
+//! - an allowance accrues at [`OVER_RELEASE`] (×1.5) the rate, so released citizens who never
+//!   come back (no-shows) do not stall the queue: up to a third of no-shows is fully made up;
+//! - but the cursor only moves while the *unclaimed* count — released within the last ten
+//!   seconds and not let through, from the ledger — is below [`UNCLAIMED_CAP_S`] seconds of
+//!   the rate (plus the burst). That caps how far eligibility runs ahead of what is actually
+//!   let through, and it is how the release compensates for the no-show share it measures:
+//!   each no-show holds back one place of the cap for ten seconds, then stops counting, and
+//!   the cursor releases another in its stead;
+//! - it releases no more than `max_active − active − unclaimed` citizens, so passes alive plus
+//!   passes about to be claimed stay within `max_active`; with no budget at all it does not
+//!   move (not even over seconds that look empty);
+//! - it never passes `now − settle`, so counts still on their way from an isolate are not
+//!   skipped, and empty stretches are passed for free;
+//! - it does not move while paused, closed, before the opening, or at a rate of zero.
+//!
+//! ## Nothing earned survives
+//! The allowance holds at most [`ALLOWANCE_CAP_MS`] of the release rate plus the burst. Any
+//! positive allowance is forfeit whenever the room is frozen (paused, closed, before its
+//! opening), its rate is zero, or its rate is lower than the one the allowance was earned
+//! under (kept in the state); time frozen earns nothing. After late arrivals are charged the
+//! allowance may be negative, and that debt is kept: it is paid before anyone else is released.
+//!
+//! Allowance is kept in units of 2⁻³² citizens, the same unit as the sub-second part of an
+//! order key, so releasing "0.3 of second X" is exact integer arithmetic. What a step releases
+//! is reported in whole citizens; the fraction is carried in the state to the next step.
 
 use std::collections::BTreeMap;
 
@@ -26,8 +46,33 @@ use crate::config::RoomConfig;
 use crate::order::{Cursor, OrderKey, SUB_RANGE};
 use crate::time::UnixMs;
 
-/// A bucket never holds more tokens than this many seconds of the rate.
-pub const BURST_S: u64 = 10;
+/// The allowance accrues at `rate × OVER_RELEASE.0 / OVER_RELEASE.1`: half as much again as
+/// the rate. The limiter bounds what gets through; this only decides how fast eligibility may
+/// grow. ×1.5 fully makes up a no-show share of up to a third (1.5 × (1 − ⅓) = 1), with room
+/// over the 20 % or so a real queue sees; ×1.25 would break even at exactly 20 % and fall
+/// behind on the first unlucky minute. Beyond a third the release degrades to
+/// `1.5 × (1 − share)` of the rate rather than flooding eligibility.
+pub const OVER_RELEASE: (u64, u64) = (3, 2);
+/// The allowance holds at most this many milliseconds of the release rate (×1.5), plus the
+/// burst: three seconds of the rate. The coordinator advances once per sync, about every
+/// second but later when syncs are slow, and a step's accrual must fit or the over-release is
+/// lost exactly when the room is busiest. It bounds how much eligibility a quiet spell can bank
+/// (the unclaimed cap bounds it again), and it never reaches the origin: the limiter does not
+/// save more than one second of the rate.
+pub const ALLOWANCE_CAP_MS: u64 = 2_000;
+/// The cursor holds back while the ledger's unclaimed count (released in the last
+/// `ledger::UNCLAIMED_WINDOW_S` = 10 s and not let through) reaches this many seconds of the
+/// rate, plus the burst. Ten seconds of the rate is room for the citizens just released who
+/// have not yet polled (a front-of-line citizen polls about every 3 s), those waiting at the
+/// limiter, and the no-shows of the last ten seconds at a share of up to a half — and no more:
+/// eligibility never runs more than about ten seconds of the rate ahead of let-throughs.
+pub const UNCLAIMED_CAP_S: u64 = 10;
+/// The unclaimed cap is never below this many citizens, so a slow room (say 6 per minute, one
+/// citizen per ten seconds) is not stalled for ten seconds by each single no-show.
+pub const MIN_UNCLAIMED_CAP: u64 = 3;
+
+/// One citizen in the allowance's units: 2³².
+const ONE: u128 = 1 << 32;
 
 /// Arrivals per second: bucket (unix second) → number of tickets issued in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,94 +133,194 @@ impl Histogram {
     }
 }
 
+/// What the coordinator's ledger says about the citizens already released, for one step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Demand {
+    /// Passes alive: let through within the session duration, minus sessions ended
+    /// (`Ledger::active`).
+    pub active: u64,
+    /// Released within the last ten seconds and not let through (`Ledger::unclaimed`).
+    pub unclaimed: u64,
+}
+
+/// The outcome of one [`ReleaseState::advance`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Step {
+    /// The state after the step.
+    pub state: ReleaseState,
+    /// Whole citizens released by this step (the fraction is carried in `state`), for the
+    /// ledger's `record_released`.
+    pub released: u64,
+}
+
 /// The coordinator's release state for one room.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseState {
-    /// Everyone before this is admitted.
+    /// Everyone before this is eligible.
     pub cursor: Cursor,
-    /// Unspent admissions, in citizens × 2³²; negative after late arrivals were let through.
+    /// Unspent release, in citizens × 2³²; negative after late arrivals were charged.
     pub allowance: i64,
     /// When the state was last advanced.
     pub updated_at: UnixMs,
+    /// The rate (citizens per minute) the allowance was earned under: a lower rate forfeits
+    /// it. A state stored before this field existed reads as "unknown", which forfeits too.
+    #[serde(default = "unknown_rate")]
+    pub earned_at_rate: u32,
+    /// Released but not yet reported, in citizens × 2³² (less than one citizen).
+    #[serde(default)]
+    pub released_carry: u32,
+}
+
+fn unknown_rate() -> u32 {
+    u32::MAX
 }
 
 impl ReleaseState {
-    /// A fresh room: the cursor at `now − settle`, no tokens yet.
+    /// A fresh room: the cursor at `now − settle`, no allowance yet.
     pub fn start(now: UnixMs, settle_ms: u64) -> ReleaseState {
         ReleaseState {
             cursor: Cursor::at_time(now.minus_ms(settle_ms)),
             allowance: 0,
             updated_at: now,
+            earned_at_rate: 0,
+            released_carry: 0,
         }
     }
 
-    /// Moves the cursor as far as the policy allows at `now`. `active` is the number of passes
-    /// still alive. A `now` at or before the last update changes nothing.
+    /// Moves the cursor as far as the policy allows at `now` (see the module documentation)
+    /// and says how many citizens that released. A `now` at or before the last update changes
+    /// nothing and releases nobody.
     pub fn advance(
         &self,
         config: &RoomConfig,
         arrivals: &Histogram,
-        active: u64,
+        demand: Demand,
         now: UnixMs,
         settle_ms: u64,
-    ) -> ReleaseState {
+    ) -> Step {
+        let unchanged = Step {
+            state: *self,
+            released: 0,
+        };
         if now <= self.updated_at {
-            return *self;
+            return unchanged;
         }
-        let frozen = config.paused || config.closed || config.before_opening(now);
+        let rate = config.new_users_per_minute;
+        let stopped = config.frozen(now) || rate == 0;
         let mut next = ReleaseState {
             updated_at: now,
+            earned_at_rate: rate,
             ..*self
         };
-        if frozen {
-            return next;
+        if stopped || rate < self.earned_at_rate {
+            next.allowance = next.allowance.min(0);
         }
-        let rate = u128::from(config.new_users_per_minute);
-        let accrued =
-            rate * u128::from(now.since(self.updated_at)) * u128::from(SUB_RANGE) / 60_000;
-        let allowance = i128::from(self.allowance)
+        if stopped {
+            return Step {
+                state: next,
+                released: 0,
+            };
+        }
+        // Only time since the opening (if it was passed during this step) earns.
+        let earning_from = match config.opens_at {
+            Some(t) if t > self.updated_at => t,
+            _ => self.updated_at,
+        };
+        let accrued = u128::from(rate)
+            * u128::from(OVER_RELEASE.0)
+            * u128::from(now.since(earning_from))
+            * ONE
+            / (u128::from(OVER_RELEASE.1) * 60_000);
+        let allowance = i128::from(next.allowance)
             .saturating_add(i128::try_from(accrued).unwrap_or(i128::MAX))
-            .min(burst(config));
-        let room_left = u64::from(config.max_active).saturating_sub(active);
+            .min(capacity(config));
+        let room_left = u64::from(config.max_active)
+            .saturating_sub(demand.active)
+            .saturating_sub(demand.unclaimed)
+            .min(unclaimed_cap(config).saturating_sub(demand.unclaimed));
         let budget = u128::try_from(allowance.max(0))
             .unwrap_or(0)
-            .min(u128::from(room_left) * u128::from(SUB_RANGE));
+            .min(u128::from(room_left) * ONE);
         let limit = Cursor::at_time(now.minus_ms(settle_ms));
         let (cursor, spent) = sweep(arrivals, self.cursor, limit, budget);
         next.cursor = cursor.max(self.cursor);
         let left = allowance.saturating_sub(i128::try_from(spent).unwrap_or(i128::MAX));
         next.allowance = i64::try_from(left).unwrap_or(if left < 0 { i64::MIN } else { i64::MAX });
-        next
+        let released = next.report(spent);
+        Step {
+            state: next,
+            released,
+        }
     }
 
-    /// Counts `count` arrivals in `bucket` that reached the coordinator late. Those already
-    /// behind the cursor were admitted without being paid for, so they are charged to the
-    /// allowance now (it may go negative); the policy's rate holds on average.
-    pub fn record_arrivals(&mut self, arrivals: &mut Histogram, bucket: u64, count: u64) {
-        arrivals.add(bucket, count);
+    /// Charges `count` places in arrival second `bucket` that reached the coordinator late.
+    /// Those already behind the cursor are eligible at once without having been paid for, so
+    /// they are charged to the allowance now (it may go negative; the debt is paid before
+    /// anyone else is released) and reported as released: record the result in the ledger.
+    pub fn charge_late(&mut self, bucket: u64, count: u64) -> u64 {
         let behind = match bucket.cmp(&self.cursor.bucket()) {
-            std::cmp::Ordering::Less => u128::from(count) * u128::from(SUB_RANGE),
+            std::cmp::Ordering::Less => u128::from(count) * ONE,
             std::cmp::Ordering::Equal => u128::from(count) * u128::from(self.cursor.sub()),
             std::cmp::Ordering::Greater => 0,
         };
         let charged =
             i128::from(self.allowance).saturating_sub(i128::try_from(behind).unwrap_or(0));
         self.allowance = i64::try_from(charged).unwrap_or(i64::MIN);
+        self.report(behind)
+    }
+
+    /// Adds `count` arrivals in `bucket` to `arrivals` and charges those behind the cursor
+    /// ([`ReleaseState::charge_late`]); returns the citizens that released.
+    pub fn record_arrivals(&mut self, arrivals: &mut Histogram, bucket: u64, count: u64) -> u64 {
+        arrivals.add(bucket, count);
+        self.charge_late(bucket, count)
+    }
+
+    /// Settles a config change at `now` (call it after advancing under the old config): a
+    /// change to a frozen room, a rate of zero, a lower rate or a lower burst forfeits any
+    /// positive allowance, and the allowance counts as earned under the new rate.
+    pub fn reconfigured(&mut self, before: &RoomConfig, after: &RoomConfig, now: UnixMs) {
+        let stricter = after.frozen(now)
+            || after.new_users_per_minute == 0
+            || after.new_users_per_minute < before.new_users_per_minute
+            || after.effective_burst() < before.effective_burst();
+        if stricter {
+            self.allowance = self.allowance.min(0);
+        }
+        self.earned_at_rate = after.new_users_per_minute;
+    }
+
+    /// Adds `units` (citizens × 2³²) to the carried fraction; returns the whole citizens.
+    fn report(&mut self, units: u128) -> u64 {
+        let total = units.saturating_add(u128::from(self.released_carry));
+        self.released_carry = u32::try_from(total % ONE).unwrap_or(0);
+        u64::try_from(total / ONE).unwrap_or(u64::MAX)
     }
 }
 
-/// Tokens the bucket may hold: `BURST_S` seconds of the rate, at least one citizen (none at a
-/// rate of zero).
-fn burst(config: &RoomConfig) -> i128 {
+/// What the allowance may hold: [`ALLOWANCE_CAP_MS`] of the release rate plus the burst in
+/// force, at least one citizen (none at a rate of zero).
+fn capacity(config: &RoomConfig) -> i128 {
     if config.new_users_per_minute == 0 {
-        // A rate of zero admits nobody, not even from an allowance left by an earlier rate.
         return 0;
     }
-    let per_burst =
-        (u128::from(config.new_users_per_minute) * u128::from(BURST_S) * u128::from(SUB_RANGE)
-            / 60)
-            .max(u128::from(SUB_RANGE));
-    i128::try_from(per_burst).unwrap_or(i128::MAX)
+    let release_ms = u128::from(config.new_users_per_minute)
+        * u128::from(OVER_RELEASE.0)
+        * u128::from(ALLOWANCE_CAP_MS)
+        * ONE
+        / (u128::from(OVER_RELEASE.1) * 60_000);
+    let cap = (release_ms + u128::from(config.effective_burst()) * ONE).max(ONE);
+    i128::try_from(cap).unwrap_or(i128::MAX)
+}
+
+/// The unclaimed count at which the cursor holds back, in citizens: [`UNCLAIMED_CAP_S`]
+/// seconds of the rate (rounded up) plus the burst in force, at least [`MIN_UNCLAIMED_CAP`].
+pub fn unclaimed_cap(config: &RoomConfig) -> u64 {
+    (u64::from(config.new_users_per_minute) * UNCLAIMED_CAP_S)
+        .div_ceil(60)
+        .saturating_add(u64::from(config.effective_burst()))
+        .max(MIN_UNCLAIMED_CAP)
 }
 
 /// Walks the cursor from `from` towards `limit`, spending `budget` (citizens × 2³²). Returns the
@@ -224,6 +369,10 @@ mod tests {
 
     const T0: u64 = 1_700_000_000_000;
     const SETTLE: u64 = 2_000;
+    const NONE: Demand = Demand {
+        active: 0,
+        unclaimed: 0,
+    };
 
     fn crowd(first_second: u64, seconds: u64, per_second: u64) -> Histogram {
         let mut h = Histogram::new();
@@ -233,64 +382,163 @@ mod tests {
         h
     }
 
-    #[test]
-    fn releases_at_the_rate() {
-        let config = RoomConfig {
-            new_users_per_minute: 600,
+    fn state_at(cursor: Cursor, now: u64) -> ReleaseState {
+        ReleaseState {
+            cursor,
+            updated_at: UnixMs(now),
+            ..ReleaseState::default()
+        }
+    }
+
+    fn rate(per_minute: u32) -> RoomConfig {
+        RoomConfig {
+            new_users_per_minute: per_minute,
             max_active: 1_000_000,
             ..RoomConfig::default()
-        };
-        let start = UnixMs(T0);
-        let arrivals = crowd(start.secs() - 100, 100, 50); // 5,000 waiting
-        let mut state = ReleaseState {
-            cursor: Cursor::at_bucket(start.secs() - 100),
-            allowance: 0,
-            updated_at: start,
-        };
-        for i in 1..=60 {
-            state = state.advance(&config, &arrivals, 0, UnixMs(T0 + i * 1000), SETTLE);
         }
-        let released = arrivals.between(
-            Cursor::at_bucket(start.secs() - 100),
-            OrderKey(state.cursor.0),
-        );
-        assert!((599..=600).contains(&released), "released {released}");
     }
 
     #[test]
-    fn nothing_moves_while_paused_or_before_opening_and_no_burst_after() {
-        let arrivals = crowd(T0 / 1000 - 50, 50, 10);
-        let state = ReleaseState {
-            cursor: Cursor::at_bucket(T0 / 1000 - 50),
-            allowance: 0,
-            updated_at: UnixMs(T0),
+    fn releases_at_half_again_the_rate_and_reports_it() {
+        let config = rate(600);
+        let start = UnixMs(T0);
+        let arrivals = crowd(start.secs() - 100, 100, 50); // 5,000 waiting
+        let from = Cursor::at_bucket(start.secs() - 100);
+        let mut state = state_at(from, T0);
+        let mut reported = 0;
+        for i in 1..=60 {
+            let step = state.advance(&config, &arrivals, NONE, UnixMs(T0 + i * 1000), SETTLE);
+            reported += step.released;
+            state = step.state;
+        }
+        let released = arrivals.between(from, OrderKey(state.cursor.0));
+        // 600 a minute × 1.5; the histogram rounds partial seconds down.
+        assert!((899..=900).contains(&released), "released {released}");
+        assert_eq!(reported, 900);
+    }
+
+    #[test]
+    fn the_unclaimed_count_holds_the_cursor_back() {
+        let config = rate(600); // cap: 10 s of 10/s = 100
+        let arrivals = crowd(T0 / 1000 - 100, 100, 50);
+        let state = state_at(Cursor::at_bucket(T0 / 1000 - 100), T0);
+        let now = UnixMs(T0 + 1_000);
+        let full = Demand {
+            active: 0,
+            unclaimed: 100,
         };
+        let held = state.advance(&config, &arrivals, full, now, SETTLE);
+        assert_eq!((held.state.cursor, held.released), (state.cursor, 0));
+        let nearly = Demand {
+            active: 0,
+            unclaimed: 97,
+        };
+        assert_eq!(
+            state
+                .advance(&config, &arrivals, nearly, now, SETTLE)
+                .released,
+            3
+        );
+        assert_eq!(unclaimed_cap(&rate(6)), MIN_UNCLAIMED_CAP);
+        let bursty = RoomConfig {
+            burst: 5,
+            ..config.clone()
+        };
+        assert_eq!(unclaimed_cap(&bursty), 105);
+    }
+
+    #[test]
+    fn nothing_moves_while_paused_or_before_opening_and_nothing_banked_after() {
+        let arrivals = crowd(T0 / 1000 - 50, 50, 10);
+        let state = state_at(Cursor::at_bucket(T0 / 1000 - 50), T0);
         let paused = RoomConfig {
             paused: true,
             ..RoomConfig::default()
         };
-        let later = state.advance(&paused, &arrivals, 0, UnixMs(T0 + 3_600_000), SETTLE);
+        let later = state
+            .advance(&paused, &arrivals, NONE, UnixMs(T0 + 3_600_000), SETTLE)
+            .state;
         assert_eq!(later.cursor, state.cursor);
         let resumed = later.advance(
             &RoomConfig::default(),
             &arrivals,
-            0,
+            NONE,
             UnixMs(T0 + 3_601_000),
             SETTLE,
         );
-        // One second at 60/min releases one citizen, not an hour's worth.
-        let released = arrivals.between(state.cursor, OrderKey(resumed.cursor.0));
-        assert!(released <= 1, "released {released}");
+        // One second at 60/min releases 1.5 citizens' worth, not an hour's.
+        assert!(resumed.released <= 2, "released {}", resumed.released);
         let scheduled = RoomConfig {
             opens_at: Some(UnixMs(T0 + 10_000)),
             ..RoomConfig::default()
         };
-        assert_eq!(
-            state
-                .advance(&scheduled, &arrivals, 0, UnixMs(T0 + 9_999), SETTLE)
-                .cursor,
-            state.cursor
+        let before = state.advance(&scheduled, &arrivals, NONE, UnixMs(T0 + 9_999), SETTLE);
+        assert_eq!(before.state.cursor, state.cursor);
+        // Opening at T0 + 10 s, advanced at T0 + 10.5 s: only the half second since the
+        // opening earns.
+        let opened = before.state.advance(
+            &scheduled,
+            &Histogram::new(),
+            NONE,
+            UnixMs(T0 + 10_500),
+            SETTLE,
         );
+        assert_eq!(opened.state.allowance, (3 << 32) / 4); // 0.5 s × 1.5 per second
+    }
+
+    #[test]
+    fn a_pause_a_closing_or_a_lower_rate_forfeits_the_allowance() {
+        let high = rate(6_000);
+        let mut state = state_at(Cursor::at_bucket(T0 / 1000), T0);
+        state.earned_at_rate = 6_000;
+        state.allowance = 100 << 32;
+        let empty = Histogram::new();
+        for stricter in [
+            RoomConfig {
+                paused: true,
+                ..high.clone()
+            },
+            RoomConfig {
+                closed: true,
+                ..high.clone()
+            },
+            RoomConfig {
+                opens_at: Some(UnixMs(T0 + 60_000)),
+                ..high.clone()
+            },
+            rate(1_200),
+            rate(0),
+        ] {
+            // Forfeit, then at most one millisecond's accrual at the new rate.
+            let next = state.advance(&stricter, &empty, NONE, UnixMs(T0 + 1), SETTLE);
+            assert!(next.state.allowance < 1 << 32, "{stricter:?}");
+            let mut hooked = state;
+            hooked.reconfigured(&high, &stricter, UnixMs(T0));
+            assert!(hooked.allowance <= 0, "{stricter:?}");
+        }
+        // A higher rate keeps it (it was earned at less than the new rate allows).
+        let higher = state.advance(&rate(12_000), &empty, NONE, UnixMs(T0 + 1), SETTLE);
+        assert!(higher.state.allowance > 0);
+        // Debt is never forgiven.
+        let mut owing = state;
+        owing.allowance = -(5 << 32);
+        let paused = RoomConfig {
+            paused: true,
+            ..high.clone()
+        };
+        let next = owing.advance(&paused, &empty, NONE, UnixMs(T0 + 1), SETTLE);
+        assert_eq!(next.state.allowance, -(5 << 32));
+    }
+
+    #[test]
+    fn a_state_stored_before_the_earned_rate_forfeits_its_allowance() {
+        let old = r#"{"cursor": 7301443501256867840, "allowance": 42949672960,
+                      "updated_at": 1700000000000}"#;
+        let state: ReleaseState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.earned_at_rate, u32::MAX);
+        let next = state.advance(&rate(600), &Histogram::new(), NONE, UnixMs(T0 + 1), SETTLE);
+        // Forfeit first, then one millisecond's accrual.
+        assert!(next.state.allowance < 1 << 32, "{}", next.state.allowance);
     }
 
     #[test]
@@ -309,12 +557,10 @@ mod tests {
         for s in 0..50 {
             arrivals.add(opened_at.secs() + s, 1);
         }
-        let state = ReleaseState {
-            cursor: Cursor::at_time(UnixMs(T0 - SETTLE)),
-            allowance: 0,
-            updated_at: UnixMs(T0),
-        };
-        let frozen = state.advance(&scheduled, &arrivals, 0, opened_at, SETTLE);
+        let state = state_at(Cursor::at_time(UnixMs(T0 - SETTLE)), T0);
+        let frozen = state
+            .advance(&scheduled, &arrivals, NONE, opened_at, SETTLE)
+            .state;
         assert_eq!(
             frozen.cursor, state.cursor,
             "nothing moves before the opening"
@@ -323,32 +569,49 @@ mod tests {
             &ConfigPatch::from_json(r#"{"opens_at": null, "new_users_per_minute": 6000}"#).unwrap(),
             opened_at,
         );
-        let after = frozen.advance(&open, &arrivals, 0, opened_at.plus_ms(10_000), SETTLE);
+        let mut after = frozen;
+        for s in 1..=10 {
+            after = after
+                .advance(&open, &arrivals, NONE, opened_at.plus_ms(s * 1000), SETTLE)
+                .state;
+        }
         // 10 s later the whole pre-queue is through, 50 minutes before the old opening time;
         // of the later arrivals only those settled (before now - settle) may follow.
         assert!(after.cursor.admits(OrderKey::lottery(since, u32::MAX)));
-        assert!(!after
-            .cursor
-            .admits(OrderKey::fifo(opened_at.plus_ms(8_000), 0)));
+        assert!(!after.cursor.admits(OrderKey::new(opened_at.secs() + 8, 0)));
     }
 
     #[test]
-    fn max_active_caps_releases() {
+    fn max_active_caps_releases_counting_the_unclaimed() {
         let config = RoomConfig {
             new_users_per_minute: 6000,
             max_active: 100,
             ..RoomConfig::default()
         };
         let arrivals = crowd(T0 / 1000 - 100, 100, 100);
-        let state = ReleaseState {
-            cursor: Cursor::at_bucket(T0 / 1000 - 100),
-            allowance: 0,
-            updated_at: UnixMs(T0),
+        let state = state_at(Cursor::at_bucket(T0 / 1000 - 100), T0);
+        let now = UnixMs(T0 + 5_000);
+        let full = Demand {
+            active: 100,
+            unclaimed: 0,
         };
-        let full = state.advance(&config, &arrivals, 100, UnixMs(T0 + 5_000), SETTLE);
-        assert_eq!(full.cursor, state.cursor);
-        let some = state.advance(&config, &arrivals, 95, UnixMs(T0 + 5_000), SETTLE);
-        assert_eq!(arrivals.between(state.cursor, OrderKey(some.cursor.0)), 5);
+        assert_eq!(
+            state
+                .advance(&config, &arrivals, full, now, SETTLE)
+                .state
+                .cursor,
+            state.cursor
+        );
+        let some = Demand {
+            active: 90,
+            unclaimed: 5,
+        };
+        let step = state.advance(&config, &arrivals, some, now, SETTLE);
+        assert_eq!(
+            arrivals.between(state.cursor, OrderKey(step.state.cursor.0)),
+            5
+        );
+        assert_eq!(step.released, 5);
     }
 
     #[test]
@@ -357,35 +620,37 @@ mod tests {
         let next = state.advance(
             &RoomConfig::default(),
             &Histogram::new(),
-            0,
+            NONE,
             UnixMs(T0 + 60_000),
             SETTLE,
         );
-        assert_eq!(next.cursor, Cursor::at_time(UnixMs(T0 + 58_000)));
+        assert_eq!(next.state.cursor, Cursor::at_time(UnixMs(T0 + 58_000)));
+        assert_eq!(next.released, 0);
     }
 
     #[test]
     fn a_rate_of_zero_does_not_move_the_cursor_even_over_empty_seconds() {
-        let stopped = RoomConfig {
-            new_users_per_minute: 0,
-            ..RoomConfig::default()
-        };
         let state = ReleaseState::start(UnixMs(T0), SETTLE);
-        let next = state.advance(&stopped, &Histogram::new(), 0, UnixMs(T0 + 60_000), SETTLE);
-        assert_eq!(next.cursor, state.cursor);
+        let next = state.advance(
+            &rate(0),
+            &Histogram::new(),
+            NONE,
+            UnixMs(T0 + 60_000),
+            SETTLE,
+        );
+        assert_eq!(next.state.cursor, state.cursor);
     }
 
     #[test]
-    fn late_arrivals_behind_the_cursor_are_charged() {
-        let mut state = ReleaseState {
-            cursor: Cursor::at_bucket(100),
-            allowance: 0,
-            updated_at: UnixMs(T0),
-        };
+    fn late_arrivals_behind_the_cursor_are_charged_and_reported() {
+        let mut state = state_at(Cursor(OrderKey::new(100, 1 << 31).0), T0);
         let mut arrivals = Histogram::new();
-        state.record_arrivals(&mut arrivals, 99, 3);
-        state.record_arrivals(&mut arrivals, 100, 5);
-        assert_eq!(state.allowance, -3 * (1i64 << 32));
+        assert_eq!(state.record_arrivals(&mut arrivals, 99, 3), 3);
+        // Half of second 100 is behind the cursor: 2.5 of 5, the half carried.
+        assert_eq!(state.record_arrivals(&mut arrivals, 100, 5), 2);
+        assert_eq!(state.charge_late(100, 1), 1);
+        assert_eq!(state.charge_late(101, 7), 0);
+        assert_eq!(state.allowance, -6 * (1i64 << 32));
         assert_eq!(arrivals.total(), 8);
     }
 }

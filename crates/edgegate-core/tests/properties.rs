@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use edgegate_core::config::{MAX_ACTIVE, NEW_USERS_PER_MINUTE, SESSION_DURATION_S};
 use edgegate_core::keys::{hex, unhex, ForPasses, ForTickets, SecretRing};
-use edgegate_core::release::BURST_S;
+use edgegate_core::release::{unclaimed_cap, Demand, ALLOWANCE_CAP_MS, OVER_RELEASE};
 use edgegate_core::status::{eta_s, RoomView};
 use edgegate_core::token::MAX_SKEW_MS;
 use edgegate_core::{
@@ -253,29 +253,59 @@ fn room_config() -> impl Strategy<Value = RoomConfig> {
         prop::bool::weighted(0.1),
         prop::bool::weighted(0.05),
         prop::option::weighted(0.3, -100_000i64..200_000),
+        prop_oneof![3 => Just(0u32), 1 => 0u32..=20_000],
     )
         .prop_map(
-            |(rate, max_active, session, paused, closed, opens_in_ms)| RoomConfig {
+            |(rate, max_active, session, paused, closed, opens_in_ms, burst)| RoomConfig {
                 new_users_per_minute: rate,
                 max_active,
                 session_duration_s: session,
                 paused,
                 closed,
                 opens_at: opens_in_ms.map(|d| UnixMs((BASE_S * 1000).saturating_add_signed(d))),
+                burst,
                 ..RoomConfig::default()
             },
         )
 }
 
-/// A run of the coordinator: where it starts, then `(ms since the last step, live passes,
-/// paused by the operator)` per step.
+/// One step of a coordinator run.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    /// Milliseconds since the last step.
+    dt: u64,
+    /// What the ledger says: live passes and unclaimed releases.
+    demand: Demand,
+    /// Paused by the operator for this step.
+    paused: bool,
+    /// A new rate from this step on, if the operator changed it.
+    rate: Option<u32>,
+}
+
+/// A run of the coordinator: where it starts, then one [`Step`] after another.
 #[derive(Debug, Clone)]
 struct Run {
     config: RoomConfig,
     arrivals: Histogram,
     start: ReleaseState,
     settle_ms: u64,
-    steps: Vec<(u64, u64, bool)>,
+    steps: Vec<Step>,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    (
+        prop_oneof![0u64..2_000, 0u64..30_000],
+        prop_oneof![0u64..60, 0u64..6_000],
+        prop_oneof![2 => Just(0u64), 1 => 0u64..200, 1 => 0u64..20_000],
+        prop::bool::weighted(0.05),
+        prop::option::weighted(0.1, prop_oneof![Just(0u32), 1u32..=120, 121u32..=100_000]),
+    )
+        .prop_map(|(dt, active, unclaimed, paused, rate)| Step {
+            dt,
+            demand: Demand { active, unclaimed },
+            paused,
+            rate,
+        })
 }
 
 fn run() -> impl Strategy<Value = Run> {
@@ -290,28 +320,36 @@ fn run() -> impl Strategy<Value = Run> {
             1 => any::<i64>(),
             3 => -(10i64 << 32)..(10i64 << 32),
         ],
+        // The rate the start's allowance was earned under (MAX: stored before it was kept).
+        prop_oneof![Just(0u32), Just(u32::MAX), 0u32..=1_000_000],
         0u64..5_000,
         0u64..5_000,
-        vec(
-            (
-                prop_oneof![0u64..2_000, 0u64..30_000],
-                prop_oneof![0u64..60, 0u64..6_000],
-                prop::bool::weighted(0.05),
-            ),
-            1..30,
-        ),
+        vec(step(), 1..30),
     )
         .prop_map(
-            |(config, arrivals, cursor, allowance, start_offset, settle_ms, steps)| Run {
+            |(
                 config,
                 arrivals,
-                start: ReleaseState {
-                    cursor: Cursor(cursor.0),
-                    allowance,
-                    updated_at: UnixMs(BASE_S * 1000 + start_offset),
-                },
+                cursor,
+                allowance,
+                earned_at_rate,
+                start_offset,
                 settle_ms,
                 steps,
+            )| {
+                Run {
+                    config,
+                    arrivals,
+                    start: ReleaseState {
+                        cursor: Cursor(cursor.0),
+                        allowance,
+                        updated_at: UnixMs(BASE_S * 1000 + start_offset),
+                        earned_at_rate,
+                        released_carry: 0,
+                    },
+                    settle_ms,
+                    steps,
+                }
             },
         )
 }
@@ -321,9 +359,22 @@ fn released(arrivals: &Histogram, from: Cursor, to: Cursor) -> u64 {
     arrivals.between(from, OrderKey(to.0))
 }
 
-/// What the token bucket may hold, in 2⁻³² citizens: `BURST_S` seconds of the rate, at least one.
-fn burst_units(rate: u32) -> u128 {
-    (u128::from(rate) * u128::from(BURST_S) * ONE / 60).max(ONE)
+/// What the allowance may hold, in 2⁻³² citizens, from the documented constants:
+/// `ALLOWANCE_CAP_MS` of the release rate (`OVER_RELEASE` × the rate) plus the burst in force,
+/// at least one citizen; nothing at a rate of zero.
+fn capacity_units(config: &RoomConfig) -> u128 {
+    if config.new_users_per_minute == 0 {
+        return 0;
+    }
+    (release_units(config.new_users_per_minute, ALLOWANCE_CAP_MS)
+        + u128::from(config.effective_burst()) * ONE)
+        .max(ONE)
+}
+
+/// What `ms` milliseconds earn at the release rate, in 2⁻³² citizens.
+fn release_units(rate: u32, ms: u64) -> u128 {
+    u128::from(rate) * u128::from(OVER_RELEASE.0) * u128::from(ms) * ONE
+        / (u128::from(OVER_RELEASE.1) * 60_000)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -612,41 +663,67 @@ proptest! {
 
     #[test]
     fn the_cursor_obeys_the_policy_at_every_step(r in run()) {
-        let rate = r.config.new_users_per_minute;
+        let mut config = r.config.clone();
         let mut state = r.start;
         let mut now = r.start.updated_at;
-        // Tokens the policy could have granted so far: accrual over unfrozen steps only.
-        let mut granted: u128 = 0;
-        for &(dt, active, operator_paused) in &r.steps {
-            now = now.plus_ms(dt);
-            let config = RoomConfig {
-                paused: r.config.paused || operator_paused,
-                ..r.config.clone()
-            };
-            let next = state.advance(&config, &r.arrivals, active, now, r.settle_ms);
-            let frozen = config.paused || config.closed || config.before_opening(now);
+        let mut reported = 0u64;
+        for s in &r.steps {
+            now = now.plus_ms(s.dt);
+            if let Some(rate) = s.rate {
+                config.new_users_per_minute = rate;
+            }
+            let config = RoomConfig { paused: config.paused || s.paused, ..config.clone() };
+            let rate = config.new_users_per_minute;
+            let out = state.advance(&config, &r.arrivals, s.demand, now, r.settle_ms);
+            let next = out.state;
+            let stopped = config.frozen(now) || rate == 0;
 
             // Monotone.
             prop_assert!(next.cursor >= state.cursor);
-            // A `now` that is not later changes nothing.
-            if dt == 0 {
-                prop_assert_eq!(next, state);
+            // A `now` that is not later changes nothing and releases nobody.
+            if s.dt == 0 {
+                prop_assert_eq!(out.state, state);
+                prop_assert_eq!(out.released, 0);
+                continue;
             }
-            // Frozen: no movement, and no tokens earned for the frozen time.
-            if frozen {
+            // Stopped (paused, closed, before the opening, rate 0): no movement, nothing
+            // earned, and anything saved is forfeit (a debt is kept).
+            if stopped {
                 prop_assert_eq!(next.cursor, state.cursor);
-                prop_assert_eq!(next.allowance, state.allowance);
-            } else {
-                granted += u128::from(rate) * u128::from(dt) * ONE / 60_000;
+                prop_assert_eq!(next.allowance, state.allowance.min(0));
+                prop_assert_eq!(out.released, 0);
             }
+            // What this step could spend: the saved allowance (forfeit if stopped or the rate
+            // is lower than the one it was earned under), plus the accrual since the last step
+            // (or since the opening, if it fell inside), at most the capacity.
+            let saved = if stopped || rate < state.earned_at_rate {
+                state.allowance.min(0)
+            } else {
+                state.allowance
+            };
+            let earning_from = match config.opens_at {
+                Some(t) if t > state.updated_at => t,
+                _ => state.updated_at,
+            };
+            let accrued = if stopped { 0 } else { release_units(rate, now.since(earning_from)) };
+            let to_spend = (i128::from(saved) + i128::try_from(accrued).unwrap())
+                .min(i128::try_from(capacity_units(&config)).unwrap());
+            let step = released(&r.arrivals, state.cursor, next.cursor);
+            prop_assert!(
+                i128::from(step) <= to_spend.max(0) / i128::try_from(ONE).unwrap() + 1,
+                "released {} with {} to spend", step, to_spend
+            );
             // Never past `now − settle` (unless it already was, and then it stays put).
             let limit = Cursor::at_time(now.minus_ms(r.settle_ms));
             if next.cursor != state.cursor {
                 prop_assert!(next.cursor <= limit, "{:?} past {:?}", next.cursor, limit);
             }
-            // No more than the room left under max_active in one step (1 of rounding).
-            let room_left = u64::from(config.max_active).saturating_sub(active);
-            let step = released(&r.arrivals, state.cursor, next.cursor);
+            // No more than the room left under max_active (counting the unclaimed, who may
+            // still come) and under the unclaimed cap, in one step (1 of rounding).
+            let room_left = u64::from(config.max_active)
+                .saturating_sub(s.demand.active)
+                .saturating_sub(s.demand.unclaimed)
+                .min(unclaimed_cap(&config).saturating_sub(s.demand.unclaimed));
             prop_assert!(step <= room_left + 1, "released {} with room for {}", step, room_left);
             // Empty seconds are free: with something to spend and nobody waiting up to the
             // limit, the cursor gets there. With nothing to spend it stays put (rate 0 admits
@@ -655,38 +732,82 @@ proptest! {
                 .arrivals
                 .iter()
                 .all(|(bucket, _)| bucket < state.cursor.bucket() || bucket > limit.bucket());
-            let accrued = u128::from(rate) * u128::from(dt) * ONE / 60_000;
-            let to_spend = (i128::from(state.allowance) + i128::try_from(accrued).unwrap())
-                .min(i128::try_from(burst_units(rate)).unwrap());
-            // (Rate 0 has its own property below.)
-            if !frozen && dt > 0 && nobody_waiting && rate > 0 {
+            if !stopped && nobody_waiting {
                 if to_spend > 0 && room_left > 0 {
                     prop_assert_eq!(next.cursor, state.cursor.max(limit));
                 } else {
                     prop_assert_eq!(next.cursor, state.cursor);
                 }
             }
-            prop_assert_eq!(next.updated_at, now.max(state.updated_at));
+            prop_assert_eq!(next.updated_at, now);
+            prop_assert_eq!(next.earned_at_rate, rate);
+            reported += out.released;
             state = next;
         }
-        // Never faster than the rate plus one burst (1 citizen of rounding).
-        let total = released(&r.arrivals, r.start.cursor, state.cursor);
-        let bound = (granted + burst_units(rate)) / ONE + 1;
-        prop_assert!(
-            u128::from(total) <= bound,
-            "released {} over {} ms at {}/min, bound {}",
-            total, now.since(r.start.updated_at), rate, bound
-        );
+        // What the steps reported is exactly what the histogram says was released.
+        prop_assert_eq!(reported, released(&r.arrivals, r.start.cursor, state.cursor));
     }
 
-    /// While a crowd waits and nothing else binds (no cap, no pause, the limit far ahead), the
-    /// cursor releases exactly at the rate: never slower, never faster (1 citizen of rounding).
+    /// The allowance of a room that was paused, closed, not yet open, stopped or slowed is
+    /// gone: the step after never releases more than that step itself earned, however rich the
+    /// room was before.
     #[test]
-    fn a_crowd_is_released_at_the_rate(
+    fn nothing_saved_survives_a_stricter_config(
+        r in run(),
+        rich in 0i64..(1_000i64 << 32),
+        pause_ms in 1u64..600_000,
+        after_ms in 1u64..5_000,
+        how in 0u8..4,
+    ) {
+        let open = RoomConfig {
+            paused: false,
+            closed: false,
+            opens_at: None,
+            new_users_per_minute: r.config.new_users_per_minute.max(2),
+            max_active: MAX_ACTIVE.1,
+            ..r.config.clone()
+        };
+        let start = ReleaseState {
+            allowance: rich,
+            earned_at_rate: open.new_users_per_minute,
+            ..r.start
+        };
+        let t1 = start.updated_at.plus_ms(pause_ms);
+        let (stricter, reopened) = match how {
+            0 => (RoomConfig { paused: true, ..open.clone() }, open.clone()),
+            1 => (RoomConfig { closed: true, ..open.clone() }, open.clone()),
+            2 => (RoomConfig { opens_at: Some(t1.plus_ms(1)), ..open.clone() }, open.clone()),
+            _ => {
+                let lower = RoomConfig {
+                    new_users_per_minute: open.new_users_per_minute / 2,
+                    ..open.clone()
+                };
+                (lower.clone(), lower)
+            }
+        };
+        let during = start.advance(&stricter, &r.arrivals, Demand::default(), t1, r.settle_ms);
+        let t2 = t1.plus_ms(after_ms);
+        let after = during.state.advance(&reopened, &r.arrivals, Demand::default(), t2, r.settle_ms);
+        let earned = release_units(reopened.new_users_per_minute, after_ms) / ONE + 1;
+        let total = u128::from(during.released + after.released);
+        prop_assert!(
+            total <= earned + if how == 3 { release_units(stricter.new_users_per_minute, pause_ms) / ONE + 1 } else { 0 },
+            "released {} after {:?}, earned {}", total, how, earned
+        );
+        if how < 3 {
+            prop_assert_eq!(during.released, 0);
+        }
+    }
+
+    /// While a crowd waits and nothing else binds (no cap, nothing unclaimed, the limit far
+    /// ahead, steps no longer than the allowance holds), the cursor releases exactly at
+    /// `OVER_RELEASE` × the rate: never slower, never faster (1 citizen of rounding).
+    #[test]
+    fn a_crowd_is_released_at_the_release_rate(
         rate in 1u32..=6_000,
         crowd in vec(50u64..500, 300),
         settle_ms in 0u64..5_000,
-        steps in vec(1u64..5_000, 1..20),
+        steps in vec(1u64..=ALLOWANCE_CAP_MS, 1..20),
     ) {
         let mut arrivals = Histogram::new();
         for (i, count) in (0u64..).zip(&crowd) {
@@ -699,21 +820,25 @@ proptest! {
         };
         let start = ReleaseState {
             cursor: Cursor::at_bucket(BASE_S - 300),
-            allowance: 0,
             updated_at: UnixMs(BASE_S * 1000),
+            earned_at_rate: rate,
+            ..ReleaseState::default()
         };
-        let (mut state, mut granted) = (start, 0u128);
+        let (mut state, mut elapsed, mut reported) = (start, 0u64, 0u64);
         for dt in steps {
             let now = state.updated_at.plus_ms(dt);
-            granted += u128::from(rate) * u128::from(dt) * ONE / 60_000;
-            state = state.advance(&config, &arrivals, 0, now, settle_ms);
+            elapsed += dt;
+            let step = state.advance(&config, &arrivals, Demand::default(), now, settle_ms);
+            reported += step.released;
+            state = step.state;
         }
         let total = u128::from(released(&arrivals, start.cursor, state.cursor));
-        let due = granted / ONE;
+        let due = release_units(rate, elapsed) / ONE;
         prop_assert!(
             total + 1 >= due && total <= due + 1,
-            "released {} where the rate allows {}", total, due
+            "released {} where the release rate allows {}", total, due
         );
+        prop_assert_eq!(u128::from(reported), total);
     }
 
     /// `new_users_per_minute: 0` admits nobody (config.rs), whatever allowance is left over
@@ -722,10 +847,37 @@ proptest! {
     fn a_rate_of_zero_admits_nobody(r in run()) {
         let config = RoomConfig { new_users_per_minute: 0, ..r.config.clone() };
         let mut state = r.start;
-        for &(dt, active, _) in &r.steps {
-            state = state.advance(&config, &r.arrivals, active, state.updated_at.plus_ms(dt), r.settle_ms);
+        for s in &r.steps {
+            let now = state.updated_at.plus_ms(s.dt);
+            let step = state.advance(&config, &r.arrivals, s.demand, now, r.settle_ms);
+            prop_assert_eq!(step.released, 0);
+            state = step.state;
         }
         prop_assert_eq!(released(&r.arrivals, r.start.cursor, state.cursor), 0);
+    }
+
+    /// Late places behind the cursor are released at once: charged to the allowance (which
+    /// may go negative) and reported, whole citizens with the fraction carried.
+    #[test]
+    fn late_places_are_charged_and_reported(
+        cursor in near_key(),
+        late in vec((0u64..420, 0u64..1_000), 0..20),
+    ) {
+        let mut state = ReleaseState { cursor: Cursor(cursor.0), ..ReleaseState::default() };
+        let mut charged: u128 = 0;
+        let mut reported = 0u64;
+        for (offset, count) in late {
+            let bucket = BASE_S - 210 + offset;
+            let behind = match bucket.cmp(&state.cursor.bucket()) {
+                std::cmp::Ordering::Less => u128::from(count) * ONE,
+                std::cmp::Ordering::Equal => u128::from(count) * u128::from(state.cursor.sub()),
+                std::cmp::Ordering::Greater => 0,
+            };
+            charged += behind;
+            reported += state.charge_late(bucket, count);
+        }
+        prop_assert_eq!(u128::from(reported), charged / ONE);
+        prop_assert_eq!(i128::from(state.allowance), -i128::try_from(charged).unwrap());
     }
 
     #[test]
@@ -858,8 +1010,8 @@ fn unhex_refuses_a_plus_sign() {
     assert!(SecretRing::parse("1:+0+1+2+3+4+5+6+7+8+9+a+b+c+d+e+f").is_err());
 }
 
-/// An allowance left over from before the operator set the rate to 0 still releases a citizen:
-/// the bucket's cap is "at least one citizen" even at rate 0.
+/// An allowance left over from before the operator set the rate to 0 still released a citizen
+/// when the bucket's cap was "at least one citizen" even at rate 0.
 #[test]
 fn a_rate_of_zero_spends_no_leftover_allowance() {
     let mut arrivals = Histogram::new();
@@ -872,7 +1024,16 @@ fn a_rate_of_zero_spends_no_leftover_allowance() {
         cursor: Cursor::at_bucket(BASE_S - 10),
         allowance: 5 << 32, // five citizens' worth, earned at the old rate
         updated_at: UnixMs(BASE_S * 1000),
+        earned_at_rate: 60,
+        released_carry: 0,
     };
-    let next = state.advance(&stopped, &arrivals, 0, UnixMs(BASE_S * 1000 + 1_000), 2_000);
-    assert_eq!(released(&arrivals, state.cursor, next.cursor), 0);
+    let next = state.advance(
+        &stopped,
+        &arrivals,
+        Demand::default(),
+        UnixMs(BASE_S * 1000 + 1_000),
+        2_000,
+    );
+    assert_eq!(released(&arrivals, state.cursor, next.state.cursor), 0);
+    assert_eq!((next.released, next.state.allowance), (0, 0));
 }
