@@ -24,8 +24,10 @@ mod codec;
 
 pub use config::{ConfigError, ConfigPatch, RoomConfig};
 pub use keys::{KeyId, KeyRing, PassKey, RoomTag, Secret, TicketKey};
+pub use ledger::Ledger;
+pub use limiter::{Limiter, Turn};
 pub use order::{Cursor, OrderKey};
-pub use release::{Histogram, ReleaseState};
+pub use release::{Demand, Histogram, ReleaseState, Step};
 pub use status::{QueueState, QueueStatus};
 pub use time::UnixMs;
 pub use token::{Pass, Seat, TestKey, TestMode, Ticket, TokenError};
