@@ -14,13 +14,15 @@
 //!
 //! - an allowance accrues at [`OVER_RELEASE`] (×1.5) the rate, so released citizens who never
 //!   come back (no-shows) do not stall the queue: up to a third of no-shows is fully made up;
-//! - but the cursor only moves while the *unclaimed* count — released within the last ten
-//!   seconds and not let through, from the ledger — is below [`UNCLAIMED_CAP_S`] seconds of
-//!   the rate (plus the burst). That caps how far eligibility runs ahead of what is actually
-//!   let through, and it is how the release compensates for the no-show share it measures:
-//!   each no-show holds back one place of the cap for ten seconds, then stops counting, and
-//!   the cursor releases another in its stead;
-//! - it releases no more than `max_active − active − unclaimed` citizens, so passes alive plus
+//! - but the cursor only moves while the citizens *pending* — released and not let through:
+//!   the ledger's unclaimed count (released in the last ten seconds, not let through) or, if
+//!   more, those waiting at the isolates' limiters — are fewer than [`UNCLAIMED_CAP_S`] seconds
+//!   of the rate (plus the burst). That caps how far eligibility runs ahead of what is
+//!   actually let through, and it is how the release compensates for the no-show share it
+//!   measures: each no-show holds back one place of the cap for ten seconds, then stops
+//!   counting, and the cursor releases another in its stead; a citizen who is still there,
+//!   waiting its turn at a limiter, keeps holding its place;
+//! - it releases no more than `max_active − active − pending` citizens, so passes alive plus
 //!   passes about to be claimed stay within `max_active`; with no budget at all it does not
 //!   move (not even over seconds that look empty);
 //! - it never passes `now − settle`, so counts still on their way from an isolate are not
@@ -60,9 +62,9 @@ pub const OVER_RELEASE: (u64, u64) = (3, 2);
 /// (the unclaimed cap bounds it again), and it never reaches the origin: the limiter does not
 /// save more than one second of the rate.
 pub const ALLOWANCE_CAP_MS: u64 = 2_000;
-/// The cursor holds back while the ledger's unclaimed count (released in the last
-/// `ledger::UNCLAIMED_WINDOW_S` = 10 s and not let through) reaches this many seconds of the
-/// rate, plus the burst. Ten seconds of the rate is room for the citizens just released who
+/// The cursor holds back while the pending count ([`Demand::pending`]: the ledger's unclaimed,
+/// released in the last `ledger::UNCLAIMED_WINDOW_S` = 10 s and not let through, or those
+/// waiting at the limiters if more) reaches this many seconds of the rate, plus the burst. Ten seconds of the rate is room for the citizens just released who
 /// have not yet polled (a front-of-line citizen polls about every 3 s), those waiting at the
 /// limiter, and the no-shows of the last ten seconds at a share of up to a half — and no more:
 /// eligibility never runs more than about ten seconds of the rate ahead of let-throughs.
@@ -141,6 +143,19 @@ pub struct Demand {
     pub active: u64,
     /// Released within the last ten seconds and not let through (`Ledger::unclaimed`).
     pub unclaimed: u64,
+    /// Eligible citizens waiting at the isolates' limiters: the sum of each isolate's
+    /// `Limiter::waiting` as last reported. It counts those who have waited longer than the
+    /// unclaimed window, whom `unclaimed` no longer sees; without it the cursor would take
+    /// them for no-shows and keep releasing.
+    pub waiting: u64,
+}
+
+impl Demand {
+    /// Released citizens who may still come: at least those the ledger has not seen claimed
+    /// lately, and at least those waiting at a limiter.
+    pub fn pending(&self) -> u64 {
+        self.unclaimed.max(self.waiting)
+    }
 }
 
 /// The outcome of one [`ReleaseState::advance`].
@@ -235,10 +250,11 @@ impl ReleaseState {
         let allowance = i128::from(next.allowance)
             .saturating_add(i128::try_from(accrued).unwrap_or(i128::MAX))
             .min(capacity(config));
+        let pending = demand.pending();
         let room_left = u64::from(config.max_active)
             .saturating_sub(demand.active)
-            .saturating_sub(demand.unclaimed)
-            .min(unclaimed_cap(config).saturating_sub(demand.unclaimed));
+            .saturating_sub(pending)
+            .min(unclaimed_cap(config).saturating_sub(pending));
         let budget = u128::try_from(allowance.max(0))
             .unwrap_or(0)
             .min(u128::from(room_left) * ONE);
@@ -372,6 +388,7 @@ mod tests {
     const NONE: Demand = Demand {
         active: 0,
         unclaimed: 0,
+        waiting: 0,
     };
 
     fn crowd(first_second: u64, seconds: u64, per_second: u64) -> Histogram {
@@ -424,14 +441,23 @@ mod tests {
         let state = state_at(Cursor::at_bucket(T0 / 1000 - 100), T0);
         let now = UnixMs(T0 + 1_000);
         let full = Demand {
-            active: 0,
             unclaimed: 100,
+            ..NONE
         };
         let held = state.advance(&config, &arrivals, full, now, SETTLE);
         assert_eq!((held.state.cursor, held.released), (state.cursor, 0));
+        // Those waiting at a limiter count even once the ledger's window has let them go.
+        let waiting = Demand {
+            unclaimed: 3,
+            waiting: 100,
+            ..NONE
+        };
+        let held = state.advance(&config, &arrivals, waiting, now, SETTLE);
+        assert_eq!((held.state.cursor, held.released), (state.cursor, 0));
         let nearly = Demand {
-            active: 0,
             unclaimed: 97,
+            waiting: 20,
+            ..NONE
         };
         assert_eq!(
             state
@@ -593,7 +619,7 @@ mod tests {
         let now = UnixMs(T0 + 5_000);
         let full = Demand {
             active: 100,
-            unclaimed: 0,
+            ..NONE
         };
         assert_eq!(
             state
@@ -604,7 +630,8 @@ mod tests {
         );
         let some = Demand {
             active: 90,
-            unclaimed: 5,
+            unclaimed: 2,
+            waiting: 5,
         };
         let step = state.advance(&config, &arrivals, some, now, SETTLE);
         assert_eq!(

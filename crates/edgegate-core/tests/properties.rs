@@ -297,12 +297,17 @@ fn step() -> impl Strategy<Value = Step> {
         prop_oneof![0u64..2_000, 0u64..30_000],
         prop_oneof![0u64..60, 0u64..6_000],
         prop_oneof![2 => Just(0u64), 1 => 0u64..200, 1 => 0u64..20_000],
+        prop_oneof![2 => Just(0u64), 1 => 0u64..200],
         prop::bool::weighted(0.05),
         prop::option::weighted(0.1, prop_oneof![Just(0u32), 1u32..=120, 121u32..=100_000]),
     )
-        .prop_map(|(dt, active, unclaimed, paused, rate)| Step {
+        .prop_map(|(dt, active, unclaimed, waiting, paused, rate)| Step {
             dt,
-            demand: Demand { active, unclaimed },
+            demand: Demand {
+                active,
+                unclaimed,
+                waiting,
+            },
             paused,
             rate,
         })
@@ -718,12 +723,14 @@ proptest! {
             if next.cursor != state.cursor {
                 prop_assert!(next.cursor <= limit, "{:?} past {:?}", next.cursor, limit);
             }
-            // No more than the room left under max_active (counting the unclaimed, who may
-            // still come) and under the unclaimed cap, in one step (1 of rounding).
+            // No more than the room left under max_active (counting the pending: unclaimed
+            // or waiting at a limiter, who may still come) and under the cap on pending, in
+            // one step (1 of rounding).
+            let pending = s.demand.unclaimed.max(s.demand.waiting);
             let room_left = u64::from(config.max_active)
                 .saturating_sub(s.demand.active)
-                .saturating_sub(s.demand.unclaimed)
-                .min(unclaimed_cap(&config).saturating_sub(s.demand.unclaimed));
+                .saturating_sub(pending)
+                .min(unclaimed_cap(&config).saturating_sub(pending));
             prop_assert!(step <= room_left + 1, "released {} with room for {}", step, room_left);
             // Empty seconds are free: with something to spend and nobody waiting up to the
             // limit, the cursor gets there. With nothing to spend it stays put (rate 0 admits
