@@ -27,7 +27,10 @@
 //!   poll someone from A's second or an earlier one asked while eligible (and so stood with or
 //!   ahead of A; inside a second the order is a lottery by design).
 //! - **(d) throughput**: with patient citizens and 20 % no-shows (gone before they are
-//!   released), let-throughs over a long stretch are at least 90 % of the rate.
+//!   released), let-throughs over a long stretch are at least 90 % of the rate; and
+//!   eligibility does not run away from what is let through: the citizens the cursor has
+//!   passed who are still there, not yet through, never number more than twice the cursor's
+//!   cap on pending citizens (`release::unclaimed_cap`).
 //!
 //! The regression tests replay the two scenarios and assert the worst window.
 
@@ -40,7 +43,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use edgegate_core::ledger::Ledger;
 use edgegate_core::limiter::{Limiter, Turn};
-use edgegate_core::release::{Demand, ReleaseState};
+use edgegate_core::release::{unclaimed_cap, Demand, ReleaseState};
 use edgegate_core::{ConfigPatch, Cursor, Histogram, OrderKey, RoomConfig, UnixMs};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -72,7 +75,8 @@ const SETTLE_MS: u64 = 5_000;
 /// A citizen told to come back at `retry_at` comes back within this much after it (its timer
 /// and a round trip).
 const RETRY_JITTER_MS: u64 = 300;
-/// How often a citizen polls while the room is paused, closed or not yet open.
+/// How often a citizen polls while the room is paused, closed or not yet open, as the waiting
+/// page does.
 const FROZEN_POLL_MS: u64 = 30_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -210,6 +214,9 @@ struct Scenario {
     /// `take_turn` (the line) or, for comparison, the bare `try_take` with the worker's retry
     /// hint of `next_at` clamped to 0.5–3 s.
     turns: bool,
+    /// How often citizens poll while the room is frozen ([`FROZEN_POLL_MS`] as the page
+    /// does; shorter to probe the moment a room reopens).
+    frozen_poll_ms: u64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +250,8 @@ struct Outcome {
     coordinator_configs: Vec<(u64, RoomConfig)>,
     /// The cursors the isolate saw, in order.
     cursors: Vec<(u64, Cursor)>,
+    /// At each sync: citizens the cursor has passed who are still there and not let through.
+    eligible: Vec<(u64, usize)>,
 }
 
 struct Sim<'a> {
@@ -262,6 +271,8 @@ struct Sim<'a> {
     owed_arrivals: BTreeMap<u64, u64>,
     owed_through: BTreeMap<u64, u64>,
     owed_ended: BTreeMap<u64, u64>,
+    /// The isolate's line, as it last reported it.
+    reported_waiting: u64,
     // The citizens.
     rngs: Vec<Rng>,
     out: Outcome,
@@ -285,6 +296,7 @@ impl Sim<'_> {
         let demand = Demand {
             active: self.ledger.active(now, session_s),
             unclaimed: self.ledger.unclaimed(now),
+            waiting: self.reported_waiting,
         };
         let step = self
             .release
@@ -307,6 +319,7 @@ impl Sim<'_> {
         for (second, n) in std::mem::take(&mut self.owed_ended) {
             self.ledger.record_ended(second, n);
         }
+        self.reported_waiting = u64::try_from(self.limiter.waiting(now)).unwrap();
         self.advance();
         // ...and the room comes back.
         if self.seen != self.config {
@@ -317,6 +330,18 @@ impl Sim<'_> {
             self.cursor = self.release.cursor;
             self.out.cursors.push((self.now, self.cursor));
         }
+        let eligible = (0..self.sc.citizens.len())
+            .filter(|&c| {
+                let citizen = &self.sc.citizens[c];
+                citizen.arrive_ms <= self.now
+                    && self.out.through_at[c].is_none()
+                    && self.cursor.admits(self.out.keys[c])
+                    && citizen
+                        .leave_after_ms
+                        .is_none_or(|after| self.now < citizen.arrive_ms + after)
+            })
+            .count();
+        self.out.eligible.push((self.now, eligible));
         self.limiter.follow(&self.seen, 1000, now);
         self.schedule(self.now + SYNC_MS, Event::Sync);
     }
@@ -363,7 +388,7 @@ impl Sim<'_> {
         let key = self.out.keys[c];
         if !self.cursor.admits(key) {
             let base = if self.seen.frozen(now) {
-                FROZEN_POLL_MS
+                self.sc.frozen_poll_ms
             } else {
                 citizen.poll_ms
             };
@@ -384,7 +409,7 @@ impl Sim<'_> {
                 Turn::Wait { retry_at } => {
                     Some(retry_at.0 - T0 + self.rngs[c].between(0, RETRY_JITTER_MS))
                 }
-                Turn::Shut => Some(self.now + self.rngs[c].jittered(FROZEN_POLL_MS)),
+                Turn::Shut => Some(self.now + self.rngs[c].jittered(self.sc.frozen_poll_ms)),
             }
         } else if self.limiter.try_take(now) {
             None
@@ -432,6 +457,7 @@ fn simulate(sc: &Scenario) -> Outcome {
         owed_arrivals: BTreeMap::new(),
         owed_through: BTreeMap::new(),
         owed_ended: BTreeMap::new(),
+        reported_waiting: 0,
         rngs: sc.citizens.iter().map(|c| Rng(c.seed)).collect(),
         out: Outcome {
             through_at: vec![None; n],
@@ -778,6 +804,8 @@ proptest! {
             citizens: citizens(&bunches, stragglers, 60_000, crowd, seed),
             duration_ms: 90_000,
             turns: true,
+            // Often, so that someone asks in the first moments after each reopening.
+            frozen_poll_ms: 500,
         };
         let out = simulate(&sc);
         assert_the_rate(&out)?;
@@ -809,6 +837,7 @@ proptest! {
             citizens: people,
             duration_ms,
             turns: true,
+            frozen_poll_ms: FROZEN_POLL_MS,
         };
         let out = simulate(&sc);
         assert_the_rate(&out)?;
@@ -845,12 +874,16 @@ proptest! {
             citizens: citizens(&bunches, 0, 10_000, crowd, seed),
             duration_ms: 160_000,
             turns: true,
+            frozen_poll_ms: FROZEN_POLL_MS,
         };
         let out = simulate(&sc);
         assert_the_rate(&out)?;
         let got = let_through_between(&out, 20_000, 140_000);
         let due = u64::from(rate) * 2;
         prop_assert!(got * 10 >= due * 9, "{} let through where the rate allows {}", got, due);
+        let cap = usize::try_from(unclaimed_cap(&sc.config)).unwrap();
+        let (at, most) = out.eligible.iter().copied().max_by_key(|(_, n)| *n).unwrap();
+        prop_assert!(most <= 2 * cap, "{} eligible and waiting at {} ms, cap {}", most, at, cap);
     }
 }
 
@@ -900,6 +933,7 @@ fn a_room_paused_after_a_high_rate_reopens_at_the_new_rate() {
         citizens: people,
         duration_ms: 200_000,
         turns: true,
+        frozen_poll_ms: FROZEN_POLL_MS,
     };
     let out = simulate(&sc);
     assert_the_rate(&out).unwrap();
@@ -951,6 +985,7 @@ fn bunched_arrivals_at_ten_a_second_stay_at_ten_a_second() {
         citizens: citizens(&bunches, 0, 0, PATIENT, 3),
         duration_ms: 120_000,
         turns: true,
+        frozen_poll_ms: FROZEN_POLL_MS,
     };
     let out = simulate(&sc);
     assert_the_rate(&out).unwrap();
@@ -982,6 +1017,7 @@ fn the_bare_limiter_keeps_the_rate_but_not_the_order() {
         citizens: citizens(&bunches, 0, 0, PATIENT, 4),
         duration_ms: 200_000,
         turns: false,
+        frozen_poll_ms: FROZEN_POLL_MS,
     };
     let bare = simulate(&base);
     assert_the_rate(&bare).unwrap();
