@@ -42,16 +42,30 @@ test('without JavaScript the page still says where the citizen stands and how it
 });
 
 test('pause, close and a scheduled opening reach the page within the sync interval; the place is kept', async ({ page, admin }) => {
+  // The bound, from what global-setup.mjs gives the gate. Once the operator's PUT is answered the
+  // coordinator has the change. A sync already on its way may still bring the old state, but the
+  // next begins one sync interval after it began or when it is over (back, or given up at the
+  // sync timeout), whichever is later; the page's polls set it off. That sync is back within the
+  // timeout, and the page's next poll brings the change. Here the page polls back to back
+  // (pollUntil jumps its clock), so a poll adds only its round trip: the slack allows two of them
+  // and the page's redraw on a busy two-core machine.
+  const SYNC_INTERVAL_MS = 250;
+  const SYNC_TIMEOUT_MS = 500;
+  const POLL_SLACK_MS = 500;
+  const bound = Math.max(SYNC_INTERVAL_MS, SYNC_TIMEOUT_MS) + SYNC_TIMEOUT_MS + POLL_SLACK_MS;
+
   const first = await openWaitingPage(page, '/');
   expect(first.state).toBe('waiting');
   const position = await page.locator('#position').textContent();
 
   const change = async (patch, state) => {
-    const sent = Date.now();
     await admin.config(patch);
+    const made = Date.now();
     const seen = await pollUntil(page, (s) => s.state === state, state);
     await expect(page.locator('#room')).toHaveAttribute('data-state', state);
-    return { seen, ms: Date.now() - sent };
+    const ms = Date.now() - made;
+    expect(ms, `ms from ${JSON.stringify(patch)} to the page showing ${state}`).toBeLessThanOrEqual(bound);
+    return { seen, ms };
   };
   const timings = {};
   const paused = await change({ paused: true }, 'paused');
@@ -76,9 +90,8 @@ test('pause, close and a scheduled opening reach the page within the sync interv
   await page.clock.runFor(2_000);
   await expect(page.locator('#countdown')).not.toHaveText(shown);
 
-  // The operator's change travels through one coordinator sync (250 ms here) and one poll.
-  test.info().annotations.push({ type: 'ms from the operator change to the page', description: JSON.stringify(timings) });
-  console.log('ms from operator change to the page:', JSON.stringify(timings));
+  test.info().annotations.push({ type: `ms from the operator change to the page (bound ${bound})`, description: JSON.stringify(timings) });
+  console.log(`ms from operator change to the page (bound ${bound}):`, JSON.stringify(timings));
 });
 
 test('a lost connection is said plainly, the place stays on screen, and the page recovers', async ({ page }) => {
