@@ -17,7 +17,9 @@
 //! accrues in 999 ms, `0.999 × r/60`.
 //!
 //! - A fresh limiter holds nothing, and configuring can only keep or remove tokens, never add
-//!   them: a reconfigured limiter has no saved burst to spend.
+//!   them. A reconfigured limiter has no saved burst to spend: a looser configuration (a
+//!   higher rate or burst) keeps at most one citizen's worth, so in the second after it at
+//!   most `1 + r/60` go through.
 //! - Any stricter configuration — a lower rate, a lower burst, or a rate of zero (which is how a
 //!   pause, a closing or the time before an opening reach it, see [`Limiter::follow`]) —
 //!   forfeits every saved token. Nothing earned under an old config survives.
@@ -115,18 +117,22 @@ impl Limiter {
     /// Sets the rate (thousandths of a citizen per minute) and the burst (whole citizens) from
     /// `now` on. Time before `now` accrues at the old rate first. Setting the same values again
     /// only moves the clock, so this can be called at every sync. A stricter setting (a lower
-    /// rate or burst, or a rate of zero) forfeits every saved token; a looser one keeps what
-    /// was saved, which is never more than the new setting allows. A rate of zero also empties
-    /// the line.
+    /// rate or burst, or a rate of zero) forfeits every saved token. A looser one keeps at most
+    /// one citizen's worth — the progress towards the next let-through, so that a share that
+    /// creeps up sync after sync loses nothing — and never a saved burst. A rate of zero also
+    /// empties the line.
     pub fn configure(&mut self, rate_milli_per_minute: u64, burst: u32, now: UnixMs) {
         self.tick(now);
         let stricter = rate_milli_per_minute < self.rate_milli_per_minute
             || burst < self.burst
             || rate_milli_per_minute == 0;
+        let changed = rate_milli_per_minute != self.rate_milli_per_minute || burst != self.burst;
         self.rate_milli_per_minute = rate_milli_per_minute;
         self.burst = burst;
         if stricter {
             self.tokens = 0;
+        } else if changed {
+            self.tokens = self.tokens.min(UNITS_PER_CITIZEN);
         }
         if rate_milli_per_minute == 0 {
             self.line.clear();
@@ -363,12 +369,19 @@ mod tests {
     }
 
     #[test]
-    fn a_higher_rate_keeps_what_was_saved_and_no_more() {
+    fn a_higher_rate_keeps_one_citizens_worth_and_no_burst() {
         let mut limiter = Limiter::new();
-        limiter.configure(TEN_A_SECOND, 0, at(0));
-        limiter.configure(TEN_A_SECOND * 10, 5, at(10_000));
-        // Two were saved at the old rate (1 + 0.1 s of it); the higher burst is not a gift.
-        assert_eq!(grants(&mut limiter, 10_000, 10_001, 1), 2);
+        limiter.configure(TEN_A_SECOND, 5, at(0));
+        // Idle: the bucket is full, 1 + 5 + 0.1 s of the rate = 7 citizens.
+        limiter.configure(TEN_A_SECOND, 5, at(10_000));
+        limiter.configure(TEN_A_SECOND * 10, 10, at(10_000));
+        // Only one survives the change, and the higher burst is not a gift.
+        assert_eq!(grants(&mut limiter, 10_000, 10_001, 1), 1);
+        // Progress towards the next one is kept across a small raise.
+        limiter.configure(TEN_A_SECOND, 0, at(20_000));
+        assert!(!limiter.try_take(at(20_050)));
+        limiter.configure(TEN_A_SECOND + 1, 0, at(20_050));
+        assert!(limiter.try_take(at(20_100)));
     }
 
     #[test]
