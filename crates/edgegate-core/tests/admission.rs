@@ -33,6 +33,11 @@
 //!   cap on pending citizens (`release::unclaimed_cap`).
 //!
 //! The regression tests replay the two scenarios and assert the worst window.
+//!
+//! The limiter is also tested alone, under random reconfigurations and a clock that jumps
+//! back and forth: every window of its clock within `r/60 × 1.1 + 1 + b`; nothing through
+//! after a stricter configuration before one citizen has accrued; at most `1 + r/60` in the
+//! second after a looser one (no saved burst); turns answered sensibly.
 
 // The whole file is a test: clippy.toml lets tests unwrap, panic and index, but clippy cannot
 // tell an integration test's helper functions from library code.
@@ -42,7 +47,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use edgegate_core::ledger::Ledger;
-use edgegate_core::limiter::{Limiter, Turn};
+use edgegate_core::limiter::{Limiter, Turn, RETRY_MAX_MS, UNITS_PER_CITIZEN};
 use edgegate_core::release::{unclaimed_cap, Demand, ReleaseState};
 use edgegate_core::{ConfigPatch, Cursor, Histogram, OrderKey, RoomConfig, UnixMs};
 use proptest::collection::vec;
@@ -1028,4 +1033,141 @@ fn the_bare_limiter_keeps_the_rate_but_not_the_order() {
     };
     let out = simulate(&lined);
     assert_the_order(&lined, &out).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The limiter alone
+
+/// One thing done to a limiter, `dt` milliseconds after the last (negative: a clock that went
+/// back).
+#[derive(Clone, Copy, Debug)]
+enum LimiterOp {
+    Configure { rate_milli: u64, burst: u32 },
+    Take,
+    Turn { second: u64, sub: u32 },
+}
+
+fn limiter_ops() -> impl Strategy<Value = Vec<(i64, LimiterOp)>> {
+    let rate = prop_oneof![
+        1 => Just(0u64),
+        2 => 1u64..=60_000,
+        3 => 60_000u64..=6_000_000,
+        1 => 6_000_000u64..=1_000_000_000,
+    ];
+    let op = prop_oneof![
+        1 => (rate, prop_oneof![Just(0u32), 0u32..=20])
+            .prop_map(|(rate_milli, burst)| LimiterOp::Configure { rate_milli, burst }),
+        4 => Just(LimiterOp::Take),
+        4 => (0u64..5, any::<u32>()).prop_map(|(second, sub)| LimiterOp::Turn { second, sub }),
+    ];
+    let dt = prop_oneof![
+        6 => 0i64..200,
+        3 => 0i64..2_000,
+        1 => -3_000i64..0,
+        1 => 0i64..120_000,
+    ];
+    vec((dt, op), 1..400)
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn the_limiter_keeps_its_promise_whatever_is_done_to_it(ops in limiter_ops()) {
+        let mut limiter = Limiter::new();
+        let mut now = T0;
+        // The limiter's clock: the latest `now` it was given (a fresh one's is zero).
+        let mut clock = 0;
+        // (op index, clock) of each grant; (op index, clock, rate, burst, stricter) of each
+        // change of configuration, starting from the fresh limiter's rate of zero.
+        let mut grants: Vec<(usize, u64)> = Vec::new();
+        let mut changes: Vec<(usize, u64, u64, u32, bool)> = vec![(0, 0, 0, 0, true)];
+        for (i, &(dt, op)) in ops.iter().enumerate() {
+            now = now.saturating_add_signed(dt).max(T0 - 10_000);
+            clock = clock.max(now);
+            let at = UnixMs(now);
+            match op {
+                LimiterOp::Configure { rate_milli, burst } => {
+                    let (_, _, old_rate, old_burst, _) = *changes.last().unwrap();
+                    limiter.configure(rate_milli, burst, at);
+                    if (rate_milli, burst) != (old_rate, old_burst) {
+                        let stricter = rate_milli < old_rate || burst < old_burst || rate_milli == 0;
+                        changes.push((i, clock, rate_milli, burst, stricter));
+                    }
+                }
+                LimiterOp::Take => {
+                    if limiter.try_take(at) {
+                        grants.push((i, clock));
+                    }
+                }
+                LimiterOp::Turn { second, sub } => {
+                    match limiter.take_turn(OrderKey::new(1_700_000_000 + second, sub), at) {
+                        Turn::Through => grants.push((i, clock)),
+                        Turn::Wait { retry_at } => {
+                            prop_assert!(limiter.rate_milli_per_minute() > 0);
+                            prop_assert!(retry_at.0 > clock && retry_at.0 <= clock + RETRY_MAX_MS,
+                                "retry at {} with the clock at {}", retry_at.0, clock);
+                        }
+                        Turn::Shut => prop_assert_eq!(limiter.rate_milli_per_minute(), 0),
+                    }
+                }
+            }
+            prop_assert_eq!(limiter.next_at(at).is_none(), limiter.rate_milli_per_minute() == 0);
+        }
+        // The configuration in force (by op index) over a span of the clock: the one in force
+        // at its start and every one made before its end.
+        let in_force = |from: u64, to: u64| {
+            changes
+                .iter()
+                .enumerate()
+                .filter(|(k, c)| {
+                    let end = changes.get(k + 1).map_or(u64::MAX, |next| next.1);
+                    c.1 < to && end >= from
+                })
+                .map(|(_, c)| (c.2, c.3))
+                .fold((0u64, 0u32), |(r, b), (r2, b2)| (r.max(r2), b.max(b2)))
+        };
+        let times: Vec<u64> = grants.iter().map(|g| g.1).collect();
+        let count = |from: u64, to: u64| {
+            u64::try_from(times.partition_point(|t| *t < to) - times.partition_point(|t| *t < from))
+                .unwrap()
+        };
+        // Every window of the clock: r/60 × 1.1 + 1 + b, in units of 1/600,000 citizen.
+        let mut starts: Vec<u64> = Vec::new();
+        for &t in times.iter().chain(changes.iter().map(|c| &c.1)) {
+            starts.extend([t, t.saturating_sub(999), t + 1]);
+        }
+        for t in starts {
+            let (rate, burst) = in_force(t, t + 1000);
+            let n = count(t, t + 1000);
+            prop_assert!(
+                u128::from(n) * 600_000 <= 11 * u128::from(rate) + 600_000 * (1 + u128::from(burst)),
+                "{} through in the window at {} (rate {} milli/min, burst {})", n, t, rate, burst
+            );
+        }
+        // After each change: nothing saved carries over.
+        for (k, &(i, c, rate, _, stricter)) in changes.iter().enumerate() {
+            let until = changes.get(k + 1).map_or(u64::MAX, |next| next.1);
+            let after: Vec<u64> = grants.iter().filter(|g| g.0 > i).map(|g| g.1).collect();
+            if stricter {
+                // Nothing until one citizen has accrued from nothing.
+                if let Some(&first) = after.first() {
+                    let accrue = if rate == 0 { u64::MAX } else { UNITS_PER_CITIZEN.div_ceil(rate) };
+                    prop_assert!(
+                        first >= c.saturating_add(accrue) || first >= until,
+                        "through at {} after a stricter change at {} (rate {})", first, c, rate
+                    );
+                }
+            } else {
+                // No burst: at most one saved citizen plus what accrues in the second after.
+                let end = (c + 1000).min(until);
+                let n = u64::try_from(after.iter().filter(|t| **t < end).count()).unwrap();
+                prop_assert!(
+                    u128::from(n) * u128::from(UNITS_PER_CITIZEN)
+                        <= u128::from(UNITS_PER_CITIZEN) + u128::from(rate) * 999,
+                    "{} through in the second after a looser change at {} (rate {})", n, c, rate
+                );
+            }
+        }
+    }
 }
