@@ -12,7 +12,8 @@
 //! ([`UNCLAIMED_WINDOW_S`], the no-show window, the default session of 5 minutes) are exact.
 //! After `prune(now, keep_s)` the ledger holds at most `FINE_S + ⌈keep_s / 60⌉ + 2` records
 //! plus any dated in the future (reports from a fast clock): about 2,100 records, some 60 KB
-//! of JSON, for the longest session (24 h), and at most [`FINE_S`] records for the default.
+//! of JSON, for the longest session (24 h). When `keep_s` is under [`FINE_S`] nothing is
+//! folded and it holds the last `keep_s` seconds: 300 records for the default session.
 //!
 //! The stored form carries a layout version (`"v"`); a record of any other version does not
 //! parse, so a future change of layout is refused instead of misread.

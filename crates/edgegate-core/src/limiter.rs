@@ -33,13 +33,15 @@
 //! is told when to come back (`retry_at`: when its turn should come, counting everyone ahead
 //! of it by key so that the citizens of one second come back one token apart, but at most
 //! [`RETRY_MAX_MS`] away) and keeps its place while it comes back within [`LINE_HOLD_MS`] of
-//! that time. So whoever polls first, nobody from a later
-//! second takes a token that a waiting citizen from an earlier second needs: FIFO between
-//! seconds, as the release cursor is. Inside one second order keys are a uniform lottery, and
-//! holding tokens for a peer who comes back late would only waste them: with a bucket of a
-//! tenth of a second of slack, a strict order by key lost a fifth of the rate, and up to two
+//! that time. So whoever polls first, nobody from a later second takes a token that a waiting
+//! citizen from an earlier second needs: FIFO between seconds, as the release cursor is.
+//! Inside one second order keys are a uniform lottery, and holding tokens for a peer who comes
+//! back late would only waste them: with a bucket of a tenth of a second of slack, a strict
+//! order by key lost a fifth of the rate in the simulations (`tests/admission.rs`), and two
 //! thirds when seconds were thin, to citizens returning a few hundred milliseconds late.
-//! The line only ever refuses; it never grants, so it cannot weaken the bound above.
+//! Without the line (a bare bucket and a retry hint) about 40 % of consecutive let-throughs
+//! went out of second order. The line only ever refuses; it never grants, so it cannot weaken
+//! the bound above.
 //!
 //! Rates are in thousandths of a citizen per minute, so an isolate's share of a small rate
 //! (for example a tenth of 6 per minute) keeps its precision.
@@ -66,8 +68,8 @@ pub const LINE_HOLD_MS: u64 = 2_000;
 /// or are told again — and a token that matures with nobody there to take it is lost (the
 /// bucket has a tenth of a second of slack). Told their exact turn, patient citizens at 2 per
 /// second got 93 % of the rate; told at most a second, 97 %; at 10 per second and above, 99 %
-/// or more. It costs about one poll a second per citizen in the line, which the cursor keeps
-/// to a few seconds of the rate.
+/// or more. It costs at most about one poll a second per citizen in the line, which the
+/// cursor keeps to about ten seconds of the rate (`release::UNCLAIMED_CAP_S`).
 pub const RETRY_MAX_MS: u64 = 1_000;
 /// The line holds at most this many citizens, the earliest keys. A later key that finds it
 /// full is refused without a place, and takes one when it comes back and there is room.

@@ -59,15 +59,17 @@ pub const OVER_RELEASE: (u64, u64) = (3, 2);
 /// burst: three seconds of the rate. The coordinator advances once per sync, about every
 /// second but later when syncs are slow, and a step's accrual must fit or the over-release is
 /// lost exactly when the room is busiest. It bounds how much eligibility a quiet spell can bank
-/// (the unclaimed cap bounds it again), and it never reaches the origin: the limiter does not
-/// save more than one second of the rate.
+/// (the unclaimed cap bounds it again), and it never reaches the origin: the limiter saves at
+/// most one citizen plus the burst and a tenth of a second of the rate.
 pub const ALLOWANCE_CAP_MS: u64 = 2_000;
 /// The cursor holds back while the pending count ([`Demand::pending`]: the ledger's unclaimed,
 /// released in the last `ledger::UNCLAIMED_WINDOW_S` = 10 s and not let through, or those
-/// waiting at the limiters if more) reaches this many seconds of the rate, plus the burst. Ten seconds of the rate is room for the citizens just released who
-/// have not yet polled (a front-of-line citizen polls about every 3 s), those waiting at the
-/// limiter, and the no-shows of the last ten seconds at a share of up to a half — and no more:
-/// eligibility never runs more than about ten seconds of the rate ahead of let-throughs.
+/// waiting at the limiters if more) reaches this many seconds of the rate, plus the burst.
+/// Ten seconds of the rate is room for the citizens just released who have not yet polled (a
+/// front-of-line citizen polls about every 3 s), those waiting at the limiter, and the
+/// no-shows of the last ten seconds at a share of up to a half — and no more: eligibility runs
+/// about ten seconds of the rate ahead of let-throughs (the simulations in
+/// `tests/admission.rs` keep the eligible citizens still waiting under twice that).
 pub const UNCLAIMED_CAP_S: u64 = 10;
 /// The unclaimed cap is never below this many citizens, so a slow room (say 6 per minute, one
 /// citizen per ten seconds) is not stalled for ten seconds by each single no-show.
