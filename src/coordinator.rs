@@ -11,7 +11,9 @@ use std::cell::{Cell, RefCell};
 
 use edgegate_core::isolate::{settle_ms, SyncReport};
 use edgegate_core::places::PlaceKey;
-use edgegate_core::room::{decode, encode, Restored, Room, Seen, KEEP_BEHIND_CURSOR_S};
+use edgegate_core::room::{
+    decode, encode, Restored, Room, Seen, ISOLATE_FORGET_MS, KEEP_BEHIND_CURSOR_S,
+};
 use edgegate_core::{ConfigPatch, UnixMs};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -140,13 +142,22 @@ impl DurableObject for RoomCoordinator {
                         .with_status(400))
                     }
                 };
-                let config = self.with_room(now, |room, sql| {
-                    let config = room.configure(&patch, now).clone();
+                let changed = self.with_room(now, |room, sql| {
+                    let config = room.configure(&patch, now)?.clone();
                     save_meta(sql, "config", &encode(&config));
                     save_meta(sql, "problem", &encode(&room.problem));
                     save_progress(sql, room, now);
-                    config
+                    Ok::<_, edgegate_core::ConfigError>(config)
                 })?;
+                let config = match changed {
+                    Ok(config) => config,
+                    Err(e) => {
+                        return Ok(Response::from_json(&json!({
+                            "error": e.to_string(), "field": e.field,
+                        }))?
+                        .with_status(400))
+                    }
+                };
                 Response::from_json(&config)
             }
             _ => Response::error("not found", 404),
@@ -214,6 +225,7 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
                 seq: u64::try_from(r.seq).unwrap_or(0),
                 at: UnixMs(u64::try_from(r.at).unwrap_or(0)),
                 demand: u64::try_from(r.demand).unwrap_or(0),
+                waiting: 0,
             };
             (r.id, seen)
         })
@@ -250,6 +262,11 @@ fn save_progress(sql: &SqlStorage, room: &Room, now: UnixMs) {
         sql,
         "DELETE FROM places WHERE slot <= ? OR second < ?",
         vec![sql_int(now.secs()), sql_int(keep_from)],
+    );
+    run(
+        sql,
+        "DELETE FROM isolates WHERE at < ?",
+        vec![sql_int(now.0.saturating_sub(ISOLATE_FORGET_MS))],
     );
 }
 

@@ -2,7 +2,7 @@
 //! facts as `/queue/status`, as a few lines of plain HTML in Korean or English. It reflects
 //! nothing from the request but the visitor's own numbers.
 
-use edgegate_core::status::QueueStatus;
+use edgegate_core::status::{QueueStatus, Rejoined};
 use edgegate_core::QueueState;
 
 pub fn render(status: &QueueStatus, korean: bool) -> String {
@@ -49,13 +49,19 @@ pub fn render(status: &QueueStatus, korean: bool) -> String {
         }
     };
     let line = match (status.rejoined, korean) {
-        (true, true) => format!(
+        (Some(Rejoined::Lapsed), true) => format!(
             "이전 대기 순서는 오랫동안 확인되지 않아 만료되어, 새로 줄을 섰습니다. {line}"
         ),
-        (true, false) => format!(
+        (Some(Rejoined::Lapsed), false) => format!(
             "Your earlier place lapsed because it was not checked for too long; you have joined the line again. {line}"
         ),
-        (false, _) => line,
+        (Some(Rejoined::Ended), true) => {
+            format!("이전 이용이 끝나, 새로 줄을 섰습니다. {line}")
+        }
+        (Some(Rejoined::Ended), false) => format!(
+            "Your earlier visit to the booking site has ended; you have joined the line again. {line}"
+        ),
+        (None, _) => line,
     };
     let lang = if korean { "ko" } else { "en" };
     format!(

@@ -7,6 +7,7 @@
 //! the rate allow it, a session end once.
 
 use edgegate_core::isolate::{Admission, Visit};
+use edgegate_core::status::Rejoined;
 use edgegate_core::{Pass, Seat, TestKey, Ticket, UnixMs};
 use worker::{Headers, Request};
 
@@ -28,8 +29,8 @@ pub struct Visitor {
     pub test_key: Option<TestKey>,
     /// The pass was minted for a test key: it is for this request only.
     pub pass_for_test: bool,
-    /// The visitor came back with a place that had lapsed and has joined again.
-    pub rejoined: bool,
+    /// The visitor came back with a place that is gone, and has joined again.
+    pub rejoined: Option<Rejoined>,
     /// `Set-Cookie` values to send back.
     pub set_cookies: Vec<String>,
 }
@@ -66,7 +67,7 @@ impl Visitor {
             pass,
             test_key,
             pass_for_test: false,
-            rejoined: false,
+            rejoined: None,
             set_cookies: Vec::new(),
         }
     }
@@ -83,13 +84,15 @@ impl Visitor {
     /// costs the queue nothing until they come back with it.
     pub fn place(&mut self, settings: &Settings, now: UnixMs) -> Result<Ticket, GateError> {
         if let Some(ticket) = self.ticket.clone() {
-            match edge::with_book(settings, |book| book.visit(&ticket, now)) {
+            let ttl = settings.ticket_ttl_ms;
+            match edge::with_book(settings, |book| book.visit(&ticket, now, ttl)) {
                 Visit::Keep => return Ok(ticket),
                 Visit::Update(updated) => {
                     self.set_ticket(updated.clone(), settings);
                     return Ok(updated);
                 }
-                Visit::Lapsed => self.rejoined = true,
+                Visit::Lapsed => self.rejoined = Some(Rejoined::Lapsed),
+                Visit::Ended => self.rejoined = Some(Rejoined::Ended),
             }
         }
         let mut random = [0u8; 20];

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RoomConfig;
-use crate::limiter::Limiter;
+use crate::limiter::{Limiter, Turn};
 use crate::order::{Cursor, OrderKey, SUB_RANGE};
 use crate::places::{slot_of, PlaceKey};
 use crate::status::{jittered, QueueState, QueueStatus, RoomView};
@@ -85,6 +85,10 @@ pub struct SyncReport {
     pub ended: Vec<(u64, u64)>,
     /// Let-throughs the limiter had to refuse since the last batch: demand not yet served.
     pub refused: u64,
+    /// Eligible citizens waiting their turn at this isolate's limiter when the batch was cut:
+    /// still coming, so the cursor must not take them for no-shows.
+    #[serde(default)]
+    pub waiting: u64,
 }
 
 /// The room as the coordinator sends it back on every sync.
@@ -112,9 +116,11 @@ pub enum Visit {
     /// The ticket changed (first counted, renewed, or re-ordered into the pre-queue): sign and
     /// send it again.
     Update(Ticket),
-    /// The place was given up (not seen within the grace period) or used up: the holder is a new
-    /// arrival and must be told so.
+    /// The place was given up (not seen within the grace period): the holder is a new arrival
+    /// and must be told so.
     Lapsed,
+    /// The place was used up (the origin ended its session): the holder is a new arrival.
+    Ended,
 }
 
 /// An admission decision for one request.
@@ -269,8 +275,31 @@ impl Isolate {
     /// half the grace period, and says when it has lapsed. A ticket issued while this isolate
     /// did not yet know the room is put into the pre-queue lottery here if the room was in one
     /// when it arrived.
-    pub fn visit(&mut self, ticket: &Ticket, now: UnixMs) -> Visit {
-        if ticket.seat == Seat::Done || ticket.lapsed(now) {
+    ///
+    /// A ticket whose cookie is past half its life (`ticket_ttl_ms`) is signed again with a new
+    /// expiry, so a place is kept as long as its holder keeps coming back.
+    pub fn visit(&mut self, ticket: &Ticket, now: UnixMs, ticket_ttl_ms: u64) -> Visit {
+        let visit = self.count_visit(ticket, now);
+        let renew = |mut t: Ticket| {
+            if t.expires_at.since(now) < ticket_ttl_ms / 2 {
+                t.expires_at = now.plus_ms(ticket_ttl_ms);
+            }
+            t
+        };
+        match visit {
+            Visit::Keep if ticket.expires_at.since(now) < ticket_ttl_ms / 2 => {
+                Visit::Update(renew(ticket.clone()))
+            }
+            Visit::Update(t) => Visit::Update(renew(t)),
+            other => other,
+        }
+    }
+
+    fn count_visit(&mut self, ticket: &Ticket, now: UnixMs) -> Visit {
+        if ticket.seat == Seat::Done {
+            return Visit::Ended;
+        }
+        if ticket.lapsed(now) {
             return Visit::Lapsed;
         }
         let config = self.config().cloned().unwrap_or_default();
@@ -360,22 +389,21 @@ impl Isolate {
         if self.through.contains(id) {
             return Admission::Through { first: false };
         }
-        // Whoever of the eligible asks when a token is there goes through. The eligible are
-        // the front of the line, the order inside a second is a draw anyway, and a bucket that
-        // may hold only about one citizen (the rate's promise) must not wait for one particular
-        // citizen to come back: with a reserved line the rate would be spent only as fast as
-        // the head of the line polls.
-        if self.limiter.try_take(now) {
-            self.through.insert(id);
-            self.floor = self.floor.max(cursor);
-            let n = self.owed.let_through.entry(now.secs()).or_insert(0);
-            *n = n.saturating_add(1);
-            return Admission::Through { first: true };
-        }
-        let retry_at = self
-            .limiter
-            .next_at(now)
-            .unwrap_or(now.plus_ms(self.timing.sync_interval_ms));
+        // The limiter holds tokens back only for eligible citizens of earlier seconds who are
+        // waiting their turn: FIFO between seconds, and inside one (a draw anyway) whoever asks
+        // when a token is there, so the rate is not spent only as fast as one citizen polls.
+        let retry_at = match self.limiter.take_turn(ticket.order, now) {
+            Turn::Through => {
+                self.through.insert(id);
+                self.floor = self.floor.max(cursor);
+                let n = self.owed.let_through.entry(now.secs()).or_insert(0);
+                *n = n.saturating_add(1);
+                return Admission::Through { first: true };
+            }
+            Turn::Wait { retry_at } => retry_at,
+            // Frozen as this isolate last heard: nobody goes through until a sync says more.
+            Turn::Shut => return Admission::NotYet,
+        };
         self.owed.refused = self.owed.refused.saturating_add(1);
         Admission::Throttled { retry_at }
     }
@@ -399,7 +427,7 @@ impl Isolate {
                 next_poll_ms: jittered(5_000, jitter),
                 opens_at: None,
                 stale: true,
-                rejoined: false,
+                rejoined: None,
             };
         };
         match admission {
@@ -422,7 +450,7 @@ impl Isolate {
                     next_poll_ms: jittered(wait_ms.clamp(400, 1_500), jitter),
                     opens_at: None,
                     stale,
-                    rejoined: false,
+                    rejoined: None,
                 }
             }
             Admission::NotYet => {
@@ -436,7 +464,13 @@ impl Isolate {
                 }
                 .status(ticket.order, now, jitter);
                 if status.state == QueueState::Admitted {
-                    status.state = QueueState::Waiting;
+                    status.state = if room.config.closed {
+                        QueueState::Closed
+                    } else if room.config.paused {
+                        QueueState::Paused
+                    } else {
+                        QueueState::Waiting
+                    };
                     status.position = Some(1);
                     status.ahead = Some(0);
                     status.eta_s = Some([0, 2]);
@@ -503,6 +537,7 @@ impl Isolate {
                 let_through: counts.let_through.into_iter().collect(),
                 ended: counts.ended.into_iter().collect(),
                 refused: counts.refused,
+                waiting: u64::try_from(self.limiter.waiting(now)).unwrap_or(u64::MAX),
             });
         }
         self.in_flight_since = Some(now);
@@ -574,6 +609,8 @@ mod tests {
         fail_static_per_mille: 500,
     };
 
+    const TTL: u64 = 6 * 3_600_000;
+
     fn book() -> Isolate {
         Isolate::new("a".into(), TIMING)
     }
@@ -623,14 +660,17 @@ mod tests {
         }
         assert!(b.owes_nothing(), "issuing counts nothing");
         let t = ticket(&b, 1, T0);
-        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(3_000)) else {
+        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(3_000), TTL) else {
             panic!("the first return seats the ticket")
         };
         assert_eq!(seated.seat, Seat::Held);
         assert_eq!(seated.held_until, T0.plus_ms(3_000 + 300_000));
         // The same issued ticket replayed: the cookie is seated again, the place is not.
-        assert!(matches!(b.visit(&t, T0.plus_ms(4_000)), Visit::Update(_)));
-        assert_eq!(b.visit(&seated, T0.plus_ms(5_000)), Visit::Keep);
+        assert!(matches!(
+            b.visit(&t, T0.plus_ms(4_000), TTL),
+            Visit::Update(_)
+        ));
+        assert_eq!(b.visit(&seated, T0.plus_ms(5_000), TTL), Visit::Keep);
         let report = b.begin_sync(T0.plus_ms(5_000)).unwrap();
         assert_eq!(
             report.places,
@@ -641,18 +681,18 @@ mod tests {
     #[test]
     fn a_place_is_renewed_by_visits_and_lapses_without_them() {
         let mut b = book();
-        let Visit::Update(held) = b.visit(&ticket(&b, 1, T0), T0) else {
+        let Visit::Update(held) = b.visit(&ticket(&b, 1, T0), T0, TTL) else {
             panic!()
         };
         // Before half the grace period: nothing to change.
-        assert_eq!(b.visit(&held, T0.plus_ms(100_000)), Visit::Keep);
-        let Visit::Update(renewed) = b.visit(&held, T0.plus_ms(200_000)) else {
+        assert_eq!(b.visit(&held, T0.plus_ms(100_000), TTL), Visit::Keep);
+        let Visit::Update(renewed) = b.visit(&held, T0.plus_ms(200_000), TTL) else {
             panic!("renewed after half the grace period")
         };
         assert_eq!(renewed.held_until, T0.plus_ms(500_000));
         // The renewal replayed moves nothing twice.
         assert!(matches!(
-            b.visit(&held, T0.plus_ms(201_000)),
+            b.visit(&held, T0.plus_ms(201_000), TTL),
             Visit::Update(_)
         ));
         let report = b.begin_sync(T0.plus_ms(201_000)).unwrap();
@@ -661,23 +701,35 @@ mod tests {
             report.places,
             vec![(T0.secs(), slot_of(renewed.held_until), 1)]
         );
-        assert_eq!(b.visit(&renewed, T0.plus_ms(500_000)), Visit::Lapsed);
+        assert_eq!(b.visit(&renewed, T0.plus_ms(500_000), TTL), Visit::Lapsed);
         let done = Ticket {
             seat: Seat::Done,
             ..renewed
         };
-        assert_eq!(b.visit(&done, T0.plus_ms(201_000)), Visit::Lapsed);
+        assert_eq!(b.visit(&done, T0.plus_ms(201_000), TTL), Visit::Ended);
+        // A holder who keeps coming back keeps the cookie too: past half its life it is signed
+        // again with a new expiry.
+        let late = T0.plus_ms(4 * 3_600_000);
+        let mut b2 = book();
+        let kept = Ticket {
+            held_until: late.plus_ms(300_000),
+            ..renewed.clone()
+        };
+        let Visit::Update(fresh) = b2.visit(&kept, late, 6 * 3_600_000) else {
+            panic!("renewed cookie")
+        };
+        assert_eq!(fresh.expires_at, late.plus_ms(6 * 3_600_000));
     }
 
     #[test]
     fn a_batch_goes_again_under_its_number_until_acknowledged() {
         let mut b = book();
-        let _ = b.visit(&ticket(&b, 1, T0), T0);
+        let _ = b.visit(&ticket(&b, 1, T0), T0, TTL);
         let first = b.begin_sync(T0).unwrap();
         assert_eq!(first.seq, 1);
         // Nothing more while it is in flight; more counts wait for the next batch.
         assert_eq!(b.begin_sync(T0.plus_ms(1_500)), None);
-        let _ = b.visit(&ticket(&b, 2, T0), T0.plus_ms(1_600));
+        let _ = b.visit(&ticket(&b, 2, T0), T0.plus_ms(1_600), TTL);
         // The request was cancelled (the citizen disconnected): no answer ever comes. After the
         // timeout the same batch goes again, not a new one, and the new count is not lost.
         let again = b.begin_sync(T0.plus_ms(3_100)).unwrap();
@@ -869,7 +921,7 @@ mod tests {
             )),
             T0.plus_ms(600),
         );
-        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(2_000)) else {
+        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(2_000), TTL) else {
             panic!()
         };
         assert_eq!(seated.order.bucket(), OrderKey::lottery(T0, 0).bucket());

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigPatch, RoomConfig};
+use crate::config::{ConfigError, ConfigPatch, RoomConfig};
 use crate::isolate::{RoomSnapshot, SyncReport};
 use crate::ledger::Ledger;
 use crate::order::{Cursor, OrderKey};
@@ -30,8 +30,10 @@ use crate::time::UnixMs;
 pub const STORED_VERSION: u32 = 1;
 /// Isolates that synced within this long share the rate, in milliseconds.
 pub const ISOLATE_ACTIVE_MS: u64 = 10_000;
-/// Isolates not heard from for this long are forgotten, in milliseconds.
-pub const ISOLATE_FORGET_MS: u64 = 600_000;
+/// Isolates not heard from for this long are forgotten, in milliseconds. Long, because the
+/// batch number is what stops a resent batch from counting twice: an isolate cut off for less
+/// than this may resend its last batch safely. Six hours of isolates is a few thousand rows.
+pub const ISOLATE_FORGET_MS: u64 = 6 * 3_600_000;
 /// Arrival seconds this far behind the cursor are forgotten, in seconds.
 pub const KEEP_BEHIND_CURSOR_S: u64 = 3_600;
 
@@ -77,6 +79,9 @@ pub struct Seen {
     pub at: UnixMs,
     /// Let-throughs plus refusals in its last batch: how much of the rate it could use.
     pub demand: u64,
+    /// Eligible citizens waiting at its limiter when it last reported.
+    #[serde(default)]
+    pub waiting: u64,
 }
 
 /// Running totals for the operator.
@@ -225,6 +230,7 @@ impl Room {
                     seq: report.seq,
                     at: now,
                     demand,
+                    waiting: report.waiting,
                 },
             );
         } else {
@@ -252,6 +258,11 @@ impl Room {
                 .ledger
                 .active(now, u64::from(self.config.session_duration_s)),
             unclaimed: self.ledger.unclaimed(now),
+            waiting: self
+                .isolates
+                .values()
+                .filter(|s| now.since(s.at) < ISOLATE_ACTIVE_MS)
+                .fold(0u64, |sum, s| sum.saturating_add(s.waiting)),
         };
         let step = self
             .release
@@ -271,16 +282,21 @@ impl Room {
     }
 
     /// Applies an operator's change at `now`, after settling the old policy up to `now` so a
-    /// resume does not pay out time spent paused. Resuming a room clears a storage problem.
-    pub fn configure(&mut self, patch: &ConfigPatch, now: UnixMs) -> &RoomConfig {
+    /// resume does not pay out time spent paused. Resuming a room clears a storage problem. A
+    /// change the current config refuses (a burst above a second of the rate) changes nothing.
+    pub fn configure(
+        &mut self,
+        patch: &ConfigPatch,
+        now: UnixMs,
+    ) -> Result<&RoomConfig, ConfigError> {
+        let next = self.config.try_apply(patch, now)?;
         self.advance(now);
-        let before = self.config.clone();
-        self.config = self.config.apply(patch, now);
+        let before = std::mem::replace(&mut self.config, next);
         self.release.reconfigured(&before, &self.config, now);
         if patch.paused == Some(false) {
             self.problem = None;
         }
-        &self.config
+        Ok(&self.config)
     }
 
     /// The share of the rate, per mille, for `isolate`: in proportion to what each isolate
@@ -499,7 +515,8 @@ mod tests {
         room.configure(
             &ConfigPatch::from_json(r#"{"paused": false}"#).unwrap(),
             T0.plus_ms(61_000),
-        );
+        )
+        .unwrap();
         assert!(room.problem.is_none());
     }
 

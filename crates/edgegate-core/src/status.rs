@@ -39,15 +39,19 @@ pub struct QueueStatus {
     /// True when the edge has lost touch with the coordinator and is keeping places from its
     /// last known state.
     pub stale: bool,
-    /// True when the visitor came back with a place that had lapsed (away longer than the grace
-    /// period, or its session used up): they have just joined again as a new arrival, and the
-    /// page says so plainly. Sent only when true.
-    #[serde(skip_serializing_if = "is_false")]
-    pub rejoined: bool,
+    /// Set when the visitor came back with a place that is gone and has just joined again as a
+    /// new arrival, so the page can say so plainly: `"lapsed"` (away longer than the grace
+    /// period) or `"ended"` (the booking site ended their earlier session). Sent only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejoined: Option<Rejoined>,
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
+/// Why a visitor's earlier place is gone (see [`QueueStatus::rejoined`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rejoined {
+    Lapsed,
+    Ended,
 }
 
 /// The room as an edge isolate last saw it.
@@ -74,7 +78,7 @@ impl RoomView<'_> {
             next_poll_ms: 0,
             opens_at: None,
             stale: self.stale,
-            rejoined: false,
+            rejoined: None,
         };
         if self.cursor.admits(key) {
             status.state = QueueState::Admitted;
@@ -106,10 +110,13 @@ impl RoomView<'_> {
         if status.state == QueueState::Waiting {
             status.eta_s = eta_s(config, ahead);
         }
-        let base = match status.eta_s {
-            Some([_, high]) if high <= 30 => 3_000,
-            Some([_, high]) if high <= 300 => 10_000,
-            Some([_, high]) if high <= 1_800 => 20_000,
+        let base = match (status.state, status.eta_s) {
+            // A pause usually ends with the operator resuming: ask often enough that the
+            // line starts moving within seconds of it, not half a minute.
+            (QueueState::Paused, _) => 15_000,
+            (_, Some([_, high])) if high <= 30 => 3_000,
+            (_, Some([_, high])) if high <= 300 => 10_000,
+            (_, Some([_, high])) if high <= 1_800 => 20_000,
             _ => 30_000,
         };
         status.next_poll_ms = jittered(base, jitter);
@@ -128,7 +135,7 @@ pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> 
         next_poll_ms: 1_000,
         opens_at: None,
         stale: false,
-        rejoined: false,
+        rejoined: None,
     };
     match mode {
         TestMode::Through | TestMode::Admitted => {}

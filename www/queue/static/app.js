@@ -29,7 +29,10 @@
       keep: '새로 고치거나 창을 닫았다가 다시 와도 순서는 유지됩니다. 여러 창을 열 필요는 없습니다.',
       stale: '대기열 서버와 연결을 다시 확인하는 중입니다. 순서는 그대로 유지됩니다.',
       offline: '연결이 불안정합니다. 순서는 그대로 유지되며, 자동으로 다시 시도합니다.',
-      rejoined: '이전 대기 순서는 오랫동안 확인되지 않아 만료되었습니다. 지금 새로 줄을 섰습니다.',
+      rejoined: {
+        lapsed: '이전 대기 순서는 오랫동안 확인되지 않아 만료되었습니다. 지금 새로 줄을 섰습니다.',
+        ended: '이전 이용이 끝나, 지금 새로 줄을 섰습니다.'
+      },
       cookies: '입장이 허용되었지만 예약 페이지로 이동하지 못했습니다. 쿠키를 허용한 뒤 새로 고쳐 주세요.',
       updated: function (t) { return '마지막 확인 ' + t; }
     },
@@ -58,7 +61,10 @@
       keep: 'Reloading, or closing this page and coming back, keeps your place. There is no need to open more tabs.',
       stale: 'Reconnecting to the queue. Your place is kept.',
       offline: 'The connection is unsteady. Your place is kept and the page keeps trying.',
-      rejoined: 'Your earlier place lapsed because it was not checked for too long. You have joined the line again as a new arrival.',
+      rejoined: {
+        lapsed: 'Your earlier place lapsed because it was not checked for too long. You have joined the line again as a new arrival.',
+        ended: 'Your earlier visit to the booking site has ended. You have joined the line again as a new arrival.'
+      },
       cookies: 'You were admitted but the booking page could not be opened. Please allow cookies for this site and refresh.',
       updated: function (t) { return 'Last checked ' + t; }
     }
@@ -69,7 +75,7 @@
   var last = null;        // the last status answer
   var failures = 0;       // polls failed in a row
   var timer = 0, tick = 0, inflight = null, spoken = '', blocked = false;
-  var rejoined = false;   // the gate said this visit's earlier place had lapsed
+  var rejoined = '';      // why the gate said this visit's earlier place is gone ('lapsed', 'ended')
 
   function range(a, b) { return a >= b ? String(b) : a + '–' + b; }
   function num(n) { return new Intl.NumberFormat(lang === 'ko' ? 'ko-KR' : 'en-US').format(n); }
@@ -127,9 +133,9 @@
 
     var note = state === 'waiting' || state === 'paused' || state === 'prequeue' ? t.keep : '';
     text('note', note); show('note', !!note);
-    rejoined = rejoined || !!(s && s.rejoined);
-    text('rejoined', rejoined && state !== 'admitted' ? t.rejoined : '');
-    show('rejoined', rejoined && state !== 'admitted');
+    if (s && t.rejoined[s.rejoined]) rejoined = s.rejoined;
+    var why = rejoined && state !== 'admitted' ? t.rejoined[rejoined] : '';
+    text('rejoined', why); show('rejoined', !!why);
     var trouble = failures > 0 ? 'offline' : s && s.stale ? 'stale' : '';
     $('room').setAttribute('data-trouble', trouble);
     text('trouble', trouble ? t[trouble] : ''); show('trouble', !!trouble);
