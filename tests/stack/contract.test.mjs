@@ -66,9 +66,18 @@ test('a first visit gets the waiting page and a ticket cookie with the contract 
   const html = await res.text();
   assert.match(html, /\/queue\/static\/app\.js/);
   assert.ok(!html.includes('centre=3'), 'the page reflects nothing from the request');
-  // A second visit with the ticket is not given another one.
+  // Coming back with the ticket takes the place in line: the same ticket, now counted, is
+  // signed again once (its place is what the status poll shows before and after). Later visits
+  // get no cookie at all: never a second ticket.
+  const before = (await c.status()).body;
   const again = await c.get('/');
-  assert.equal(cookieLine(again, 'edgegate_ticket'), undefined);
+  assert.equal(again.status, 200);
+  const counted = c.cookies.get('edgegate_ticket');
+  const after = (await c.status()).body;
+  assert.ok(after.position <= before.position || before.position === null, 'the same place');
+  const third = await c.get('/');
+  assert.equal(cookieLine(third, 'edgegate_ticket'), undefined, 'no new ticket on a later visit');
+  assert.equal(c.cookies.get('edgegate_ticket'), counted);
 });
 
 test('status answers the contract JSON and keeps one place across polls', async () => {
@@ -81,6 +90,9 @@ test('status answers the contract JSON and keeps one place across polls', async 
   assert.equal(b.state, 'waiting');
   for (const key of ['state', 'position', 'ahead', 'eta_s', 'next_poll_ms']) assert.ok(key in b, key);
   assert.ok(Number.isInteger(b.next_poll_ms) && b.next_poll_ms >= 1000);
+  // The second poll takes the place in line (the ticket is signed again, once, as counted);
+  // after that the cookie never changes.
+  await c.status();
   const ticket = c.cookies.get('edgegate_ticket');
   // Let the coordinator count this arrival, then the place is known and must never grow.
   const placed = await eventually(async () => {
@@ -344,8 +356,11 @@ test('a restart of the gate keeps every place', async () => {
   // Counts an isolate has not sent yet die with it, so the place is compared only once all
   // are in.
   const settled = async () => (await settledState(roomState, () => last.status())).counters.seated_total;
+  // A place is counted when its ticket comes back: two polls each.
+  await last.status();
   await last.status();
   const counted = await settled();
+  for (const c of citizens.slice(0, 2)) await c.status();
   for (const c of citizens.slice(0, 2)) await c.status();
   assert.equal(await settled(), counted + 2);
   const placed = (await last.status()).body;
