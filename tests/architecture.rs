@@ -256,3 +256,82 @@ fn only_the_worker_knows_cloudflare() {
         assert!(!deps.contains("worker"), "{name} depends on worker");
     }
 }
+
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &str) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut todo = vec![root().join(dir)];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tokens_are_trusted_and_signed_in_one_place_each() {
+    // The gate: cookie and header text become tickets, passes and test keys in `trust.rs`
+    // only, and only there are tickets and passes signed (test keys are minted by the admin
+    // API). The origin verifies passes in its guard only.
+    for (path, text) in sources("src") {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        for call in ["Ticket::verify(", "Pass::verify(", "TestKey::verify("] {
+            assert!(
+                name == "trust.rs" || !text.contains(call),
+                "{} calls {call}",
+                path.display()
+            );
+        }
+        if name != "trust.rs" {
+            assert!(
+                !text.contains(".sign(&settings.ticket_keys)")
+                    && !text.contains(".sign(&settings.pass_keys)"),
+                "{} signs a ticket or pass",
+                path.display()
+            );
+        }
+    }
+    for (path, text) in sources("crates/edgegate-origin/src") {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name == "guard.rs" || name == "tests.rs" || !text.contains("Pass::verify("),
+            "{} verifies a pass outside the guard",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_worker_does_io_and_the_core_decides() {
+    // The admission policy (cursor, ledger, limiter, places) is driven only through the core's
+    // isolate book and room: the worker never names the parts, so it cannot decide by itself.
+    for (path, text) in sources("src") {
+        for part in ["ReleaseState", "Ledger", "Limiter", "Places", "Histogram"] {
+            assert!(
+                !text.contains(part),
+                "{} names {part}: decisions belong in the core's isolate.rs or room.rs",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn forwarding_and_the_citizen_pages_do_not_import_each_other_both_ways() {
+    let text = |f: &str| std::fs::read_to_string(root().join("src").join(f)).unwrap();
+    assert!(
+        !text("forward.rs").contains("crate::citizen"),
+        "forward.rs imports citizen: the trust boundary is trust.rs"
+    );
+    assert!(
+        !text("trust.rs").contains("crate::citizen")
+            && !text("trust.rs").contains("crate::forward")
+    );
+}
