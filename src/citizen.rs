@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use edgegate_core::isolate::Admission;
 use edgegate_core::status::QueueStatus;
-use edgegate_core::{QueueState, UnixMs};
+use edgegate_core::{QueueState, Seat, UnixMs};
 use worker::{Env, Headers, Request, Response, ResponseBuilder};
 
 use crate::edge;
@@ -52,6 +52,15 @@ pub async fn protected(
     }
     if visitor.pass.is_some() {
         return forward::to_origin(req, visitor, settings, now).await;
+    }
+    // A place that lapsed or was used up is left in its cookie for the page's first status
+    // poll to replace, so that answer can tell the citizen why they are starting again.
+    if visitor
+        .ticket
+        .as_ref()
+        .is_some_and(|t| t.seat == Seat::Done || t.lapsed(now))
+    {
+        return waiting_page(env, &visitor).await;
     }
     let ticket = visitor.place(settings, now)?;
     if let Admission::Through { .. } = visitor.admit(&ticket, settings, now) {

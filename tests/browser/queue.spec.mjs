@@ -37,6 +37,12 @@ test('waiting page → the operator raises the rate → the page asked for → a
   await expect(page.locator('#booking-id')).toHaveText(/\S+/);
   // Booking done, the origin ended the session: the pass is gone and the place freed.
   expect((await context.cookies()).find((c) => c.name.endsWith('edgegate_pass'))).toBeUndefined();
+  // The place is used up: coming back is a new arrival, and the page says why, plainly.
+  await admin.config({ new_users_per_minute: 0 });
+  await page.goto('/centres/2?lang=en');
+  await expect(page.locator('#rejoined')).toBeVisible();
+  await expect(page.locator('#rejoined')).toHaveText(/visit to the booking site has ended/);
+  await page.screenshot({ path: 'test-results/screens/rejoined-en-US.png' });
 });
 
 test('ten reloads and a second tab keep one ticket and one place', async ({ page, context, admin, baseURL }) => {
