@@ -5,13 +5,14 @@
 // second it had not counted. Each test prints the figures it measured.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, afterSyncs } from '../support/stack.mjs';
+import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, afterSyncs, freePort } from '../support/stack.mjs';
 
 const SYNC_INTERVAL_MS = 250;
-let gate, echo, vars;
+let gate, echo, vars, persistDir;
 
 before(async () => {
   echo = await startEchoOrigin();
@@ -23,7 +24,8 @@ before(async () => {
     STALE_AFTER_MS: '1000',
     EDGEGATE_FAULTS: 'on',
   };
-  gate = await startGate({ vars, persistDir: mkdtempSync(join(tmpdir(), 'edgegate-admission-')) });
+  persistDir = mkdtempSync(join(tmpdir(), 'edgegate-admission-'));
+  gate = await startGate({ vars, persistDir });
   await configure({ paused: true, new_users_per_minute: 600 });
 });
 
@@ -212,4 +214,37 @@ test('a coordinator out of reach: places are kept, the page says so, nobody unco
   console.log(`# outage of 6 s: ${late.length} arrivals during it admitted ${times[0] - started}–${times.at(-1) - started} ms after it began`);
   assert.equal((await late[0].status()).body.stale, false);
   assert.ok(state.counters.seated_total >= late.length);
+});
+
+test('stored state the coordinator cannot read keeps the room paused, says so, and lets nobody in', async () => {
+  await configure({ paused: false, new_users_per_minute: 0 });
+  const waiting = Array.from({ length: 3 }, () => new Citizen(gate.url));
+  await joinAndComeBack(waiting);
+  const before = await waitingCount(3);
+  // A deploy that renamed a field, and a record from a future layout: the room's storage, as
+  // wrangler dev keeps it, edited while the gate is down.
+  await gate.stop();
+  const dir = join(persistDir, 'v3', 'do', 'edgegate-RoomCoordinator');
+  const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
+  const db = new DatabaseSync(join(dir, file));
+  db.prepare("UPDATE meta SET v = ? WHERE k = 'config'").run('{"v":1,"data":{"users_per_minute":6000}}');
+  db.prepare("UPDATE meta SET v = ? WHERE k = 'release'").run('{"v":9,"data":{}}');
+  db.close();
+  gate = await startGate({ vars, persistDir, port: await freePort() });
+  for (const c of waiting) c.base = gate.url;
+  const state = await roomState();
+  console.log(`# unreadable storage: readable=${state.storage.readable}, paused=${state.config.paused}: ${state.storage.problem}`);
+  assert.equal(state.storage.readable, false);
+  assert.match(state.storage.problem, /config/);
+  assert.match(state.storage.problem, /release/);
+  assert.equal(state.config.paused, true, 'the room stays paused');
+  assert.ok(state.counters.waiting >= before.counters.waiting, 'every place is still counted');
+  // The citizens see a pause, keep their places, and nobody is let in.
+  await eventually(async () => (await waiting[0].status()).body.state === 'paused', 'the pause to reach the page', 10_000, 100);
+  for (const c of waiting) assert.equal((await c.status()).body.state, 'paused');
+  // The operator looks, sets the room up again and resumes: the problem is cleared.
+  await configure({ paused: false, new_users_per_minute: 600 });
+  const resumed = await roomState();
+  assert.equal(resumed.storage.readable, true);
+  await admitAll(waiting, 30_000);
 });
