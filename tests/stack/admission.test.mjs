@@ -74,32 +74,45 @@ async function waitingCount(n) {
 /**
  * Every citizen polls as the waiting page does: again after the `next_poll_ms` the gate served
  * (capped at a second, so the test is quick: a citizen who keeps the page open and comes back
- * promptly), until admitted. Returns the times (ms) their polls first answered "admitted". A
- * let-through is decided at the poll, so these are the let-through times the origin would feel.
+ * promptly), until admitted. Returns, per citizen, when the poll that was first answered
+ * "admitted" was sent and when its answer came: the let-through was decided in between.
  */
 async function admitAll(citizens, deadlineMs = 60_000) {
   const until = Date.now() + deadlineMs;
-  const times = await Promise.all(citizens.map(async (c, i) => {
+  const polls = await Promise.all(citizens.map(async (c, i) => {
     // The first polls are spread over the first second, as pages opened at different moments.
     await new Promise((r) => setTimeout(r, (i * 997) % 1000));
     for (;;) {
       assert.ok(Date.now() < until, `not admitted within ${deadlineMs} ms`);
+      const sent = Date.now();
       const { body } = await c.status();
-      if (body.state === 'admitted') return Date.now();
+      if (body.state === 'admitted') return { sent, answered: Date.now() };
       await new Promise((r) => setTimeout(r, Math.min(body.next_poll_ms, 1000)));
     }
   }));
-  return times.sort((a, b) => a - b);
+  return polls.sort((a, b) => a.answered - b.answered);
 }
 
-/** The most let-throughs inside any one-second window. */
-function worstWindow(times) {
-  let worst = 0;
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (times[i] - times[j] >= 1000) j++;
-    worst = Math.max(worst, i - j + 1);
+/**
+ * The most let-throughs inside any one-second window, two ways: by when the answers came
+ * (what a watcher sees, blurred by how long each answer took), and counting only those whose
+ * whole poll, from sending to answer, lies inside the window: decided in it for certain. The
+ * second is a lower bound on the true worst window, so if it breaks the bound, the gate did.
+ */
+function worstWindows(polls) {
+  const answered = polls.map((p) => p.answered).sort((a, b) => a - b);
+  let seen = 0;
+  for (let i = 0, j = 0; i < answered.length; i++) {
+    while (answered[i] - answered[j] >= 1000) j++;
+    seen = Math.max(seen, i - j + 1);
   }
-  return worst;
+  let certain = 0;
+  for (const start of polls.map((p) => p.sent)) {
+    const inside = polls.filter((p) => p.sent >= start && p.answered < start + 1000).length;
+    certain = Math.max(certain, inside);
+  }
+  const slowest = Math.max(...polls.map((p) => p.answered - p.sent));
+  return { seen, certain, slowest };
 }
 
 test('arrivals bunched at the top of each second are let through at no more than the rate', async () => {
@@ -116,10 +129,10 @@ test('arrivals bunched at the top of each second are let through at no more than
   await Promise.all(citizens.map((c) => c.status()));
   await waitingCount(before.waiting + citizens.length);
   await configure({ paused: false });
-  const times = await admitAll(citizens);
-  const worst = worstWindow(times);
-  console.log(`# bunched arrivals at 10/s: ${citizens.length} let through in ${times.at(-1) - times[0]} ms, worst 1-s window ${worst}`);
-  assert.ok(worst <= 10 * 1.1 + 1, `worst window ${worst} > 12`);
+  const polls = await admitAll(citizens);
+  const { seen, certain, slowest } = worstWindows(polls);
+  console.log(`# bunched arrivals at 10/s: ${citizens.length} let through in ${polls.at(-1).answered - polls[0].answered} ms; worst 1-s window ${certain} decided within it (${seen} answered within it; slowest answer ${slowest} ms)`);
+  assert.ok(certain <= 10 * 1.1 + 1, `worst window ${certain} > 12`);
 });
 
 test('a room reopened at a lower rate after a high-rate history lets through no more than the new rate', async () => {
@@ -132,10 +145,10 @@ test('a room reopened at a lower rate after a high-rate history lets through no 
   await joinAndComeBack(citizens);
   await waitingCount(citizens.length);
   await configure({ paused: false, new_users_per_minute: 1_200 });
-  const times = await admitAll(citizens);
-  const worst = worstWindow(times);
-  console.log(`# reopening at 20/s after 1,000/s: ${citizens.length} let through in ${times.at(-1) - times[0]} ms, worst 1-s window ${worst}`);
-  assert.ok(worst <= 20 * 1.1 + 1, `worst window ${worst} > 23`);
+  const polls = await admitAll(citizens);
+  const { seen, certain, slowest } = worstWindows(polls);
+  console.log(`# reopening at 20/s after 1,000/s: ${citizens.length} let through in ${polls.at(-1).answered - polls[0].answered} ms; worst 1-s window ${certain} decided within it (${seen} answered within it; slowest answer ${slowest} ms)`);
+  assert.ok(certain <= 20 * 1.1 + 1, `worst window ${certain} > 23`);
 });
 
 test('one-shot fetches take no place: a citizen after 300 of them stands behind real people only', async () => {
@@ -209,9 +222,9 @@ test('a coordinator out of reach: places are kept, the page says so, nobody unco
     await new Promise((r) => setTimeout(r, 200));
   }
   // Recovery: the counts taken while cut off reach the coordinator, and everyone gets in.
-  const times = await admitAll(late, 30_000);
+  const polls = await admitAll(late, 30_000);
   const state = await afterSyncs(roomState, nudge);
-  console.log(`# outage of 6 s: ${late.length} arrivals during it admitted ${times[0] - started}–${times.at(-1) - started} ms after it began`);
+  console.log(`# outage of 6 s: ${late.length} arrivals during it admitted ${polls[0].answered - started}–${polls.at(-1).answered - started} ms after it began`);
   assert.equal((await late[0].status()).body.stale, false);
   assert.ok(state.counters.seated_total >= late.length);
 });
