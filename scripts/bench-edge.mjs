@@ -1,0 +1,552 @@
+// `scripts/bench --edge`: the release Worker under bare `workerd serve`, beside a no-op JS Worker
+// and a `fetch(request)` JS proxy in the same process, against a static origin on loopback.
+// Checks the answers first, then drives each case with wrk and prints req/s, p50, the CPU
+// workerd itself spent per request (/proc/<pid>/stat), ratios to both baselines, coordinator
+// calls per 1,000 polls, cold start and the bundle size. A benchmark, never a timed test.
+//
+// Run through scripts/bench, which builds the worker, installs wrk and pins this process (the
+// driver, the origin and wrk) to one core; workerd is pinned here to the other.
+// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (50), BENCH_TICKETS (6000), BENCH_WARMUP_S (2).
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { tmpdir, cpus } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const WORKERD = join(root, 'node_modules', '@cloudflare', 'workerd-linux-64', 'bin', 'workerd');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const TICKETS = Number(process.env.BENCH_TICKETS ?? 6000);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
+// Two cores or more: workerd on core 0, everything else (this driver, the origin, wrk) on 1.
+// (cpus(), not availableParallelism(): scripts/bench has already pinned this process to core 1.)
+const PINNED = cpus().length >= 2 && !process.env.BENCH_NO_PIN;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+const work = mkdtempSync(join(tmpdir(), 'edgegate-bench-'));
+const children = new Set();
+function cleanup() {
+  for (const child of children) {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  children.clear();
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130));
+
+function fail(message) {
+  console.error(`bench --edge: ${message}`);
+  process.exit(1);
+}
+
+// ---- wrangler.toml's facts -------------------------------------------------------------------
+
+/** The few wrangler.toml shapes this project uses: `key = "string"` under [section]s. */
+function wranglerFacts() {
+  const text = readFileSync(join(root, 'wrangler.toml'), 'utf8');
+  const sections = { '': {} };
+  let current = sections[''];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/^\s+|\s+$/g, '');
+    if (!line || line.startsWith('#')) continue;
+    const header = line.match(/^\[\[?([^\]]+)\]\]?$/);
+    if (header) {
+      current = {};
+      (sections[header[1]] ??= []).push(current);
+      continue;
+    }
+    const kv = line.match(/^([A-Za-z0-9_]+)\s*=\s*(.*)$/);
+    if (!kv) continue;
+    let value = kv[2].replace(/\s+#.*$/, '');
+    if (value.startsWith('"')) value = JSON.parse(value);
+    else if (value.startsWith('[')) value = JSON.parse(value);
+    current[kv[1]] = value;
+  }
+  const one = (name) => (Array.isArray(sections[name]) ? sections[name][0] : undefined) ?? {};
+  const top = sections[''];
+  const dos = (sections['durable_objects.bindings'] ?? []);
+  const sqlite = new Set((sections.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
+  return {
+    compatibilityDate: top.compatibility_date,
+    vars: one('vars'),
+    assets: one('assets'),
+    durableObjects: dos.map((d) => ({ binding: d.name, className: d.class_name, sql: sqlite.has(d.class_name) })),
+  };
+}
+
+// ---- workerd's config ------------------------------------------------------------------------
+
+const str = (s) => JSON.stringify(String(s)); // Cap'n Proto text literals take JSON's escapes
+
+const NOOP_JS = 'export default { fetch() { return new Response("ok"); } };';
+const PROXY_JS = `export default {
+  fetch(request, env) {
+    const url = new URL(request.url);
+    return fetch(new Request(env.ORIGIN_URL + url.pathname + url.search, request));
+  },
+};`;
+
+/**
+ * A capnp config with the workers named in `which` ('edgegate', 'noop', 'proxy'), each on its
+ * own socket. The wasm and JS are copied beside the config (`embed` paths are relative to it).
+ */
+function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
+  copyFileSync(join(root, 'build', 'index.js'), join(dir, 'index.js'));
+  copyFileSync(join(root, 'build', 'index_bg.wasm'), join(dir, 'index_bg.wasm'));
+  mkdirSync(join(dir, 'do'), { recursive: true });
+  const services = [];
+  const sockets = [];
+  const workers = [];
+  const socket = (name) => sockets.push(`(name = ${str(name)}, address = ${str(`127.0.0.1:${ports[name]}`)}, http = (), service = ${str(name)})`);
+  if (which.includes('edgegate')) {
+    const bindings = Object.entries(vars).map(([k, v]) => `(name = ${str(k)}, text = ${str(v)})`);
+    bindings.push(`(name = ${str(facts.assets.binding ?? 'ASSETS')}, service = "assets")`);
+    for (const d of facts.durableObjects) {
+      bindings.push(`(name = ${str(d.binding)}, durableObjectNamespace = (className = ${str(d.className)}))`);
+    }
+    const namespaces = facts.durableObjects.map((d) =>
+      `(className = ${str(d.className)}, uniqueKey = ${str(`edgegate-${d.className}`)}, enableSql = ${d.sql})`);
+    services.push('(name = "edgegate", worker = .edgegate)');
+    services.push(`(name = "assets", disk = (path = ${str(join(root, facts.assets.directory ?? 'www'))}, writable = false))`);
+    services.push(`(name = "do-storage", disk = (path = ${str(join(dir, 'do'))}, writable = true))`);
+    socket('edgegate');
+    workers.push(`const edgegate :Workerd.Worker = (
+  modules = [
+    (name = "index.js", esModule = embed "index.js"),
+    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
+  ],
+  compatibilityDate = ${str(facts.compatibilityDate)},
+  bindings = [
+    ${bindings.join(',\n    ')},
+  ],
+  durableObjectNamespaces = [
+    ${namespaces.join(',\n    ')},
+  ],
+  durableObjectStorage = (localDisk = "do-storage"),
+  globalOutbound = "loopback",
+);`);
+  }
+  if (which.includes('noop')) {
+    services.push('(name = "noop", worker = .noop)');
+    socket('noop');
+    workers.push(`const noop :Workerd.Worker = (
+  modules = [(name = "noop.js", esModule = ${str(NOOP_JS)})],
+  compatibilityDate = ${str(facts.compatibilityDate)},
+);`);
+  }
+  if (which.includes('proxy')) {
+    services.push('(name = "proxy", worker = .proxy)');
+    socket('proxy');
+    workers.push(`const proxy :Workerd.Worker = (
+  modules = [(name = "proxy.js", esModule = ${str(PROXY_JS)})],
+  compatibilityDate = ${str(facts.compatibilityDate)},
+  bindings = [(name = "ORIGIN_URL", text = ${str(originUrl)})],
+  globalOutbound = "loopback",
+);`);
+  }
+  // Loopback only: the workers may reach the local origin and nothing else.
+  services.push('(name = "loopback", network = (allow = ["local"]))');
+  const text = `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    ${services.join(',\n    ')},
+  ],
+  sockets = [
+    ${sockets.join(',\n    ')},
+  ],
+);
+
+${workers.join('\n\n')}
+`;
+  const file = join(dir, 'config.capnp');
+  writeFileSync(file, text);
+  return file;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts workerd (pinned to core 0) and resolves once `readyUrl` answers 200, with the ms taken. */
+async function startWorkerd(configFile, readyUrl, deadlineMs = 60_000) {
+  const args = ['serve', '--experimental', configFile];
+  const [cmd, argv] = PINNED ? ['taskset', ['-c', '0', WORKERD, ...args]] : [WORKERD, args];
+  let log = '';
+  const started = performance.now();
+  const child = spawn(cmd, argv, { cwd: dirname(configFile), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const keep = (chunk) => { log = (log + chunk.toString()).slice(-20_000); };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  const exit = new Promise((resolve) => child.on('exit', (code, signal) => { exited = { code, signal }; resolve(); }));
+  for (;;) {
+    if (exited) fail(`workerd exited (${JSON.stringify(exited)}) before it answered:\n${log}`);
+    if (performance.now() - started > deadlineMs) fail(`workerd did not answer ${readyUrl} within ${deadlineMs} ms:\n${log}`);
+    try {
+      const res = await fetch(readyUrl, { signal: AbortSignal.timeout(1000) });
+      const ok = res.status === 200;
+      await res.arrayBuffer();
+      if (ok) break;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const coldMs = performance.now() - started;
+  return {
+    pid: child.pid, // taskset execs workerd, so this is workerd's own pid
+    coldMs,
+    log: () => log,
+    async stop() {
+      if (exited) return;
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+      const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000);
+      await exit;
+      clearTimeout(timer);
+      children.delete(child);
+    },
+  };
+}
+
+/** User + system CPU seconds the process has used so far, all threads, by its own accounting. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14, 15)
+}
+
+// ---- the static origin -----------------------------------------------------------------------
+
+async function startOrigin() {
+  const seen = { total: 0, withPass: 0, connections: 0 };
+  const server = createServer((req, res) => {
+    seen.total++;
+    if (req.headers['gate-pass']) seen.withPass++;
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+    res.end('ok');
+  });
+  server.on('connection', () => { seen.connections++; });
+  server.keepAliveTimeout = 60_000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen, server };
+}
+
+// ---- a citizen -------------------------------------------------------------------------------
+
+class Citizen {
+  constructor(base) { this.base = base; this.cookies = new Map(); }
+  cookieHeader() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
+  async get(path, init = {}) {
+    const headers = { ...(init.headers ?? {}) };
+    if (this.cookies.size) headers.cookie = this.cookieHeader();
+    const res = await fetch(this.base + path, { redirect: 'manual', ...init, headers });
+    this.lastSet = res.headers.getSetCookie();
+    for (const line of this.lastSet) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      const [name, value] = [pair.slice(0, eq), pair.slice(eq + 1)];
+      if (/Max-Age=0/i.test(line) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    return res;
+  }
+  async status() {
+    const res = await this.get('/queue/status');
+    const text = await res.text();
+    let body;
+    try { body = JSON.parse(text); } catch { fail(`/queue/status answered ${res.status} ${text.slice(0, 300)}`); }
+    return { res, body };
+  }
+}
+
+function check(cond, message) {
+  if (!cond) fail(`check failed before timing: ${message}`);
+}
+
+async function adminCall(base, token, method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  check(res.status === 200, `${method} ${path} answered ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+async function inBatches(n, width, fn) {
+  const out = new Array(n);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
+    while (next < n) { const i = next++; out[i] = await fn(i); }
+  }));
+  return out;
+}
+
+// ---- wrk -------------------------------------------------------------------------------------
+
+const ROTATE_LUA = `-- one Cookie header per request, taken in turn from the file named after --
+local cookies = {}
+local i = 0
+function init(args)
+  for line in io.lines(args[1]) do cookies[#cookies + 1] = line end
+  i = math.random(#cookies)
+end
+function request()
+  i = i + 1
+  if i > #cookies then i = 1 end
+  return wrk.format("GET", wrk.path, { ["Cookie"] = cookies[i] })
+end
+`;
+const ONE_COOKIE_LUA = `local cookie
+function init(args) cookie = io.lines(args[1])() end
+function request() return wrk.format("GET", wrk.path, { ["Cookie"] = cookie }) end
+`;
+
+function runWrk(url, seconds, script, scriptArg) {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
+  if (script) args.push('-s', script);
+  args.push(url);
+  if (scriptArg) args.push('--', scriptArg);
+  const [cmd, argv] = PINNED ? ['taskset', ['-c', '1', 'wrk', ...args]] : ['wrk', args];
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (c) => { out += c; });
+    child.stderr.on('data', (c) => { out += c; });
+    child.on('exit', (code) => {
+      children.delete(child);
+      if (code !== 0) fail(`wrk exited ${code}:\n${out}`);
+      resolve(parseWrk(out));
+    });
+  });
+}
+
+function parseWrk(out) {
+  const num = (re) => { const m = out.match(re); return m ? Number(m[1]) : 0; };
+  const unit = { us: 1e-3, ms: 1, s: 1e3 };
+  const p50 = out.match(/^\s*50%\s+([\d.]+)(us|ms|s)\s*$/m);
+  const errs = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  return {
+    requests: num(/(\d+) requests in/),
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    p50ms: p50 ? Number(p50[1]) * unit[p50[2]] : NaN,
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+    errors: errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    raw: out,
+  };
+}
+
+// ---- the run ---------------------------------------------------------------------------------
+
+async function main() {
+  const facts = wranglerFacts();
+  if (!facts.compatibilityDate) fail('wrangler.toml has no compatibility_date');
+  const origin = await startOrigin();
+  const secrets = { GATE_KEYS: `1:${randomBytes(32).toString('hex')}`, ADMIN_TOKEN: randomBytes(24).toString('hex') };
+  const vars = { ...facts.vars, ...secrets, ORIGIN_URL: origin.url };
+  const ports = { edgegate: await freePort(), noop: await freePort(), proxy: await freePort() };
+  const url = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));
+
+  console.log(`== edge: bare workerd ${execFileSync(WORKERD, ['--version']).toString().trim()}, compatibility_date ${facts.compatibilityDate}`);
+  console.log(PINNED
+    ? '   workerd pinned to core 0; wrk, the origin and this driver to core 1 (taskset)'
+    : '   NOT pinned (fewer than two cores, or BENCH_NO_PIN): the figures share one core');
+  console.log(`   wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per case after ${WARMUP_S}s of warm-up, loopback only`);
+
+  // Cold start: a workerd of its own for each, spawn to the first 200, median of three.
+  const cold = {};
+  for (const which of ['noop', 'edgegate']) {
+    const times = [];
+    for (let i = 0; i < 3; i++) {
+      const dir = mkdtempSync(join(work, `cold-${which}-`));
+      const p = { [which]: await freePort() };
+      const file = workerdConfig({ dir, facts, ports: p, which: [which], vars, originUrl: origin.url });
+      const w = await startWorkerd(file, `http://127.0.0.1:${p[which]}${which === 'edgegate' ? '/queue/healthz' : '/'}`);
+      times.push(w.coldMs);
+      await w.stop();
+    }
+    cold[which] = times.sort((a, b) => a - b)[1];
+  }
+
+  const dir = mkdtempSync(join(work, 'run-'));
+  const file = workerdConfig({ dir, facts, ports, which: ['edgegate', 'noop', 'proxy'], vars, originUrl: origin.url });
+  const workerd = await startWorkerd(file, `${url.edgegate}/queue/healthz`);
+  const admin = (method, path, body) => adminCall(url.edgegate, secrets.ADMIN_TOKEN, method, path, body);
+
+  // ---- correctness, before any timing ----
+  for (const name of ['noop', 'proxy']) {
+    const res = await fetch(`${url[name]}/book`);
+    const text = await res.text();
+    check(res.status === 200 && text === 'ok', `${name} answered ${res.status} ${text.slice(0, 200)}`);
+  }
+  const seenBefore = origin.seen.total;
+  check(seenBefore >= 1, 'the proxy did not reach the origin');
+
+  // Ticket issue: a waiting JSON and a new ticket each time.
+  const firstTickets = [];
+  for (let i = 0; i < 2; i++) {
+    const c = new Citizen(url.edgegate);
+    const { res, body } = await c.status();
+    check(res.status === 200 && typeof body.state === 'string', `/queue/status without a cookie answered ${res.status} ${JSON.stringify(body)}`);
+    const t = c.cookies.get('edgegate_ticket');
+    check(t, `/queue/status without a cookie set no ticket (Set-Cookie: ${c.lastSet})`);
+    firstTickets.push(t);
+  }
+  check(firstTickets[0] !== firstTickets[1], 'two arrivals got the same ticket');
+
+  // Admitted pass-through: open the room wide, let one citizen in, use their pass.
+  await admin('PUT', '/admin/config', {
+    paused: false, closed: false, new_users_per_minute: 1_000_000, max_active: 10_000_000,
+    session_duration_s: 3600, place_grace_s: 3600,
+  });
+  const admitted = new Citizen(url.edgegate);
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const { body } = await admitted.status();
+    if (body.state === 'admitted') break;
+    check(Date.now() < until, `not admitted within 20 s with the room open wide: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  check(admitted.cookies.get('edgegate_pass'), 'admitted without a pass cookie');
+  const passCookie = admitted.cookieHeader();
+  {
+    const withPass = origin.seen.withPass;
+    const res = await fetch(`${url.edgegate}/book`, { headers: { cookie: passCookie }, redirect: 'manual' });
+    const text = await res.text();
+    check(res.status === 200 && text === 'ok', `pass-through answered ${res.status} ${text.slice(0, 200)}`);
+    check(origin.seen.withPass === withPass + 1, 'the pass-through did not reach the origin with a Gate-Pass');
+  }
+
+  // Status polls: close the gate to new admissions (rate 0), then seat many citizens, each by a
+  // ticket's issue and its return, as the waiting page does.
+  await admin('PUT', '/admin/config', { new_users_per_minute: 0 });
+  await new Promise((r) => setTimeout(r, Number(facts.vars.SYNC_INTERVAL_MS ?? 1000) + 500));
+  await new Citizen(url.edgegate).status(); // a poll sets off the sync that brings the new rate
+  await new Promise((r) => setTimeout(r, 1000));
+  const seated = await inBatches(TICKETS, 50, async () => {
+    const c = new Citizen(url.edgegate);
+    await c.status();
+    const { res, body } = await c.status();
+    return { cookie: c.cookieHeader(), status: res.status, body };
+  });
+  const waiting = seated.filter((s) => s.status === 200 && s.body.state === 'waiting' && Number.isInteger(s.body.position));
+  check(waiting.length === seated.length,
+    `${seated.length - waiting.length} of ${seated.length} seated citizens had no waiting position, e.g. ${JSON.stringify(seated.find((s) => !waiting.includes(s))?.body)}`);
+  const cookieFile = join(work, 'tickets.txt');
+  writeFileSync(cookieFile, seated.map((s) => s.cookie).join('\n') + '\n');
+  const passFile = join(work, 'pass.txt');
+  writeFileSync(passFile, passCookie + '\n');
+  const rotate = join(work, 'rotate.lua');
+  writeFileSync(rotate, ROTATE_LUA);
+  const one = join(work, 'one.lua');
+  writeFileSync(one, ONE_COOKIE_LUA);
+  {
+    const c = new Citizen(url.edgegate);
+    c.cookies.set('edgegate_ticket', seated[0].cookie.match(/edgegate_ticket=([^;]+)/)[1]);
+    const { body } = await c.status();
+    check(body.state === 'waiting' && Number.isInteger(body.position), `a rotated ticket's poll answered ${JSON.stringify(body)}`);
+    const res = await fetch(`${url.edgegate}/book`, { headers: { cookie: seated[1].cookie }, redirect: 'manual' });
+    const html = await res.text();
+    check(res.status === 200 && /<html/i.test(html), `a page view with a ticket answered ${res.status} ${html.slice(0, 200)}`);
+  }
+  console.log(`   checked: new ticket per arrival, ${seated.length} seated tickets answer a waiting position, the page view answers the waiting page, the admitted pass reaches the origin with 200`);
+
+  // ---- timing ----
+  const cases = [
+    { name: 'no-op JS Worker', key: 'noop', url: `${url.noop}/` },
+    { name: 'fetch(request) JS proxy', key: 'proxy', url: `${url.proxy}/book` },
+    { name: 'ticket issue (/queue/status, no cookie)', key: 'issue', url: `${url.edgegate}/queue/status` },
+    { name: `status poll (${seated.length} rotated tickets)`, key: 'poll', url: `${url.edgegate}/queue/status`, script: rotate, arg: cookieFile },
+    { name: 'page view with a ticket (rotated)', key: 'page', url: `${url.edgegate}/book`, script: rotate, arg: cookieFile },
+    { name: 'admitted pass-through to the origin', key: 'pass', url: `${url.edgegate}/book`, script: one, arg: passFile },
+  ];
+  const results = {};
+  for (const c of cases) {
+    if (WARMUP_S > 0) await runWrk(c.url, WARMUP_S, c.script, c.arg);
+    const syncBefore = c.key === 'poll' ? (await admin('GET', '/admin/state')).coordinator?.sync_calls : undefined;
+    const originBefore = origin.seen.total;
+    const connectionsBefore = origin.seen.connections;
+    const cpu0 = cpuSeconds(workerd.pid);
+    const r = await runWrk(c.url, SECONDS, c.script, c.arg);
+    const cpu1 = cpuSeconds(workerd.pid);
+    r.cpuUs = r.requests ? ((cpu1 - cpu0) * 1e6) / r.requests : NaN;
+    r.cpuShare = (cpu1 - cpu0) / SECONDS;
+    r.originHits = origin.seen.total - originBefore;
+    r.originConnections = origin.seen.connections - connectionsBefore;
+    if (syncBefore !== undefined) {
+      const syncAfter = (await admin('GET', '/admin/state')).coordinator?.sync_calls;
+      r.syncPer1000 = ((syncAfter - syncBefore) * 1000) / r.requests;
+      r.syncCalls = syncAfter - syncBefore;
+    }
+    results[c.key] = { ...c, ...r };
+    process.stdout.write(`   ${c.name}: done\n`);
+  }
+
+  // After timing: the answers must still have been right.
+  const problems = [];
+  for (const c of Object.values(results)) {
+    if (c.non2xx || c.errors) problems.push(`${c.name}: ${c.non2xx} non-2xx, ${c.errors} socket errors`);
+  }
+  if (results.pass.originHits < results.pass.requests * 0.99) problems.push(`pass-through: the origin saw ${results.pass.originHits} of ${results.pass.requests}`);
+  {
+    const c = new Citizen(url.edgegate);
+    c.cookies.set('edgegate_ticket', seated[2].cookie.match(/edgegate_ticket=([^;]+)/)[1]);
+    const { body } = await c.status();
+    if (body.state !== 'waiting' || !Number.isInteger(body.position)) problems.push(`after timing, a poll answered ${JSON.stringify(body)}`);
+  }
+  await workerd.stop();
+
+  // ---- report ----
+  const { noop, proxy } = results;
+  const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
+  const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '–');
+  const rows = [['case', 'req/s', 'p50 ms', 'CPU µs/req', 'workerd CPU', 'req/s ÷ no-op', 'CPU ÷ no-op', 'req/s ÷ proxy', 'CPU ÷ proxy']];
+  for (const r of Object.values(results)) {
+    rows.push([
+      r.name, fmt(r.rps), fmt(r.p50ms, 2), fmt(r.cpuUs), `${fmt(r.cpuShare * 100)} %`,
+      ratio(r.rps, noop.rps), ratio(r.cpuUs, noop.cpuUs), ratio(r.rps, proxy.rps), ratio(r.cpuUs, proxy.cpuUs),
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  console.log();
+  for (const [i, row] of rows.entries()) {
+    console.log(row.map((cell, j) => (j === 0 ? cell.padEnd(widths[j]) : cell.padStart(widths[j]))).join('  '));
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+  console.log();
+  console.log(`coordinator calls per 1,000 polls: ${fmt(results.poll.syncPer1000, 2)} (${results.poll.syncCalls} syncs in ${fmt(results.poll.requests)} polls, SYNC_INTERVAL_MS ${facts.vars.SYNC_INTERVAL_MS})`);
+  console.log(`origin: ${fmt(proxy.originHits)} requests over ${fmt(proxy.originConnections)} new connections from the proxy, ${fmt(results.pass.originHits)} over ${fmt(results.pass.originConnections)} from edgegate's pass-through`);
+  console.log(`cold start, spawn to first 200 (own workerd, median of 3): edgegate ${fmt(cold.edgegate)} ms, no-op JS ${fmt(cold.noop)} ms (+${fmt(cold.edgegate - cold.noop)} ms)`);
+  const size = (f) => { const b = readFileSync(join(root, 'build', f)); return [b.length, gzipSync(b, { level: 9 }).length]; };
+  const [wRaw, wGz] = size('index_bg.wasm');
+  const [jRaw, jGz] = size('index.js');
+  console.log(`bundle: index_bg.wasm ${fmt(wRaw)} B (${fmt(wGz)} gzip -9), index.js ${fmt(jRaw)} B (${fmt(jGz)}), together ${fmt((wRaw + jRaw) / 1024, 1)} KiB (${fmt((wGz + jGz) / 1024, 1)} KiB gzip)`);
+  if (problems.length) {
+    console.log();
+    console.log('WRONG ANSWERS DURING TIMING; the figures above are not to be trusted:');
+    for (const p of problems) console.log(`  ${p}`);
+    origin.server.closeAllConnections();
+    origin.server.close();
+    process.exit(1);
+  }
+  origin.server.closeAllConnections();
+  origin.server.close();
+}
+
+main().catch((e) => fail(e.stack ?? String(e)));
