@@ -6,7 +6,8 @@
 //
 // Run through scripts/bench, which builds the worker, installs wrk and pins this process (the
 // driver, the origin and wrk) to one core; workerd is pinned here to the other.
-// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (50), BENCH_TICKETS (6000), BENCH_WARMUP_S (2).
+// Knobs: BENCH_SECONDS per case and round (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
+// BENCH_TICKETS (6000), BENCH_WARMUP_S per case before the first round (2).
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
@@ -19,7 +20,9 @@ import net from 'node:net';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WORKERD = join(root, 'node_modules', '@cloudflare', 'workerd-linux-64', 'bin', 'workerd');
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const COLD_LAUNCHES = 5;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const TICKETS = Number(process.env.BENCH_TICKETS ?? 6000);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
@@ -367,13 +370,13 @@ async function main() {
   console.log(PINNED
     ? '   workerd pinned to core 0; wrk, the origin and this driver to core 1 (taskset)'
     : '   NOT pinned (fewer than two cores, or BENCH_NO_PIN): the figures share one core');
-  console.log(`   wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per case after ${WARMUP_S}s of warm-up, loopback only`);
+  console.log(`   wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per case, ${ROUNDS} rounds after ${WARMUP_S}s of warm-up per case, loopback only`);
 
-  // Cold start: a workerd of its own for each, spawn to the first 200, median of three.
+  // Cold start: a workerd of its own for each, spawn to the first 200, the median launch.
   const cold = {};
   for (const which of ['noop', 'edgegate']) {
     const times = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < COLD_LAUNCHES; i++) {
       const dir = mkdtempSync(join(work, `cold-${which}-`));
       const p = { [which]: await freePort() };
       const file = workerdConfig({ dir, facts, ports: p, which: [which], vars, originUrl: origin.url });
@@ -381,7 +384,7 @@ async function main() {
       times.push(w.coldMs);
       await w.stop();
     }
-    cold[which] = times.sort((a, b) => a - b)[1];
+    cold[which] = times.sort((a, b) => a - b)[(COLD_LAUNCHES - 1) >> 1];
   }
 
   const dir = mkdtempSync(join(work, 'run-'));
@@ -476,26 +479,60 @@ async function main() {
     { name: 'page view with a ticket (rotated)', key: 'page', url: `${url.edgegate}/book`, script: rotate, arg: cookieFile },
     { name: 'admitted pass-through to the origin', key: 'pass', url: `${url.edgegate}/book`, script: one, arg: passFile },
   ];
+  // Rounds: every case once per round, so neighbours in time share whatever else the machine
+  // is doing; the table gives medians over rounds, each ratio the median of its rounds' ratios.
+  const rounds = Object.fromEntries(cases.map((c) => [c.key, []]));
+  for (const c of cases) {
+    if (WARMUP_S > 0) await runWrk(c.url, WARMUP_S, c.script, c.arg); // JIT and pools warm
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const c of cases) {
+      const syncBefore = c.key === 'poll' ? (await admin('GET', '/admin/state')).coordinator?.sync_calls : undefined;
+      const originBefore = origin.seen.total;
+      const connectionsBefore = origin.seen.connections;
+      const cpu0 = cpuSeconds(workerd.pid);
+      const r = await runWrk(c.url, SECONDS, c.script, c.arg);
+      const cpu1 = cpuSeconds(workerd.pid);
+      r.cpuUs = r.requests ? ((cpu1 - cpu0) * 1e6) / r.requests : NaN;
+      r.cpuShare = (cpu1 - cpu0) / SECONDS;
+      r.originHits = origin.seen.total - originBefore;
+      r.originConnections = origin.seen.connections - connectionsBefore;
+      if (syncBefore !== undefined) {
+        r.syncCalls = (await admin('GET', '/admin/state')).coordinator?.sync_calls - syncBefore;
+      }
+      rounds[c.key].push(r);
+    }
+    console.log(`   round ${round + 1} of ${ROUNDS} done`);
+  }
+  const median = (xs) => {
+    const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    if (!v.length) return NaN;
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
   const results = {};
   for (const c of cases) {
-    if (WARMUP_S > 0) await runWrk(c.url, WARMUP_S, c.script, c.arg);
-    const syncBefore = c.key === 'poll' ? (await admin('GET', '/admin/state')).coordinator?.sync_calls : undefined;
-    const originBefore = origin.seen.total;
-    const connectionsBefore = origin.seen.connections;
-    const cpu0 = cpuSeconds(workerd.pid);
-    const r = await runWrk(c.url, SECONDS, c.script, c.arg);
-    const cpu1 = cpuSeconds(workerd.pid);
-    r.cpuUs = r.requests ? ((cpu1 - cpu0) * 1e6) / r.requests : NaN;
-    r.cpuShare = (cpu1 - cpu0) / SECONDS;
-    r.originHits = origin.seen.total - originBefore;
-    r.originConnections = origin.seen.connections - connectionsBefore;
-    if (syncBefore !== undefined) {
-      const syncAfter = (await admin('GET', '/admin/state')).coordinator?.sync_calls;
-      r.syncPer1000 = ((syncAfter - syncBefore) * 1000) / r.requests;
-      r.syncCalls = syncAfter - syncBefore;
-    }
-    results[c.key] = { ...c, ...r };
-    process.stdout.write(`   ${c.name}: done\n`);
+    const rs = rounds[c.key];
+    const per = (base, field) => median(rs.map((r, i) => r[field] / rounds[base][i][field]));
+    results[c.key] = {
+      ...c,
+      rps: median(rs.map((r) => r.rps)),
+      p50ms: median(rs.map((r) => r.p50ms)),
+      cpuUs: median(rs.map((r) => r.cpuUs)),
+      cpuUsRange: [Math.min(...rs.map((r) => r.cpuUs)), Math.max(...rs.map((r) => r.cpuUs))],
+      rpsRange: [Math.min(...rs.map((r) => r.rps)), Math.max(...rs.map((r) => r.rps))],
+      cpuShare: median(rs.map((r) => r.cpuShare)),
+      rpsToNoop: per('noop', 'rps'),
+      cpuToNoop: per('noop', 'cpuUs'),
+      rpsToProxy: per('proxy', 'rps'),
+      cpuToProxy: per('proxy', 'cpuUs'),
+      requests: sum(rs.map((r) => r.requests)),
+      non2xx: sum(rs.map((r) => r.non2xx)),
+      errors: sum(rs.map((r) => r.errors)),
+      originHits: sum(rs.map((r) => r.originHits)),
+      originConnections: sum(rs.map((r) => r.originConnections)),
+      syncCalls: sum(rs.map((r) => r.syncCalls ?? 0)),
+    };
   }
 
   // After timing: the answers must still have been right.
@@ -513,26 +550,29 @@ async function main() {
   await workerd.stop();
 
   // ---- report ----
-  const { noop, proxy } = results;
+  const { proxy } = results;
   const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
-  const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '–');
-  const rows = [['case', 'req/s', 'p50 ms', 'CPU µs/req', 'workerd CPU', 'req/s ÷ no-op', 'CPU ÷ no-op', 'req/s ÷ proxy', 'CPU ÷ proxy']];
+  const times = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
+  const rows = [['case', 'req/s', '(min–max)', 'p50 ms', 'CPU µs/req', '(min–max)', 'workerd busy', 'req/s ÷ no-op', 'CPU ÷ no-op', 'req/s ÷ proxy', 'CPU ÷ proxy']];
   for (const r of Object.values(results)) {
     rows.push([
-      r.name, fmt(r.rps), fmt(r.p50ms, 2), fmt(r.cpuUs), `${fmt(r.cpuShare * 100)} %`,
-      ratio(r.rps, noop.rps), ratio(r.cpuUs, noop.cpuUs), ratio(r.rps, proxy.rps), ratio(r.cpuUs, proxy.cpuUs),
+      r.name, fmt(r.rps), `${fmt(r.rpsRange[0])}–${fmt(r.rpsRange[1])}`, fmt(r.p50ms, 2),
+      fmt(r.cpuUs), `${fmt(r.cpuUsRange[0])}–${fmt(r.cpuUsRange[1])}`, `${fmt(r.cpuShare * 100)} %`,
+      times(r.rpsToNoop), times(r.cpuToNoop), times(r.rpsToProxy), times(r.cpuToProxy),
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   console.log();
+  console.log(`medians of ${ROUNDS} rounds; each ratio is the median of the rounds' own ratios`);
   for (const [i, row] of rows.entries()) {
     console.log(row.map((cell, j) => (j === 0 ? cell.padEnd(widths[j]) : cell.padStart(widths[j]))).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
   console.log();
-  console.log(`coordinator calls per 1,000 polls: ${fmt(results.poll.syncPer1000, 2)} (${results.poll.syncCalls} syncs in ${fmt(results.poll.requests)} polls, SYNC_INTERVAL_MS ${facts.vars.SYNC_INTERVAL_MS})`);
-  console.log(`origin: ${fmt(proxy.originHits)} requests over ${fmt(proxy.originConnections)} new connections from the proxy, ${fmt(results.pass.originHits)} over ${fmt(results.pass.originConnections)} from edgegate's pass-through`);
-  console.log(`cold start, spawn to first 200 (own workerd, median of 3): edgegate ${fmt(cold.edgegate)} ms, no-op JS ${fmt(cold.noop)} ms (+${fmt(cold.edgegate - cold.noop)} ms)`);
+  const poll = results.poll;
+  console.log(`coordinator calls per 1,000 polls: ${fmt((poll.syncCalls * 1000) / poll.requests, 2)} (${poll.syncCalls} syncs in ${fmt(poll.requests)} polls, SYNC_INTERVAL_MS ${facts.vars.SYNC_INTERVAL_MS})`);
+  console.log(`origin, while timed: ${fmt(proxy.originHits)} requests over ${fmt(proxy.originConnections)} new connections from the proxy, ${fmt(results.pass.originHits)} over ${fmt(results.pass.originConnections)} from edgegate's pass-through`);
+  console.log(`cold start, spawn to first 200 (a workerd of its own, median of ${COLD_LAUNCHES}): edgegate ${fmt(cold.edgegate)} ms, no-op JS ${fmt(cold.noop)} ms (+${fmt(cold.edgegate - cold.noop)} ms)`);
   const size = (f) => { const b = readFileSync(join(root, 'build', f)); return [b.length, gzipSync(b, { level: 9 }).length]; };
   const [wRaw, wGz] = size('index_bg.wasm');
   const [jRaw, jGz] = size('index.js');
