@@ -1,0 +1,138 @@
+//! A scenario: the data a run is made of (`scenarios/*.json`). Every field is required unless
+//! marked, so a scenario file says everything about the night it simulates.
+
+use serde::{Deserialize, Serialize};
+
+/// One simulated night.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// Seeds every random draw: the same scenario and seed give the same run.
+    pub seed: u64,
+    /// Unix ms of the opening moment ("midnight"); arrival seconds count from it.
+    pub midnight_ms: u64,
+    /// Edge locations; demand over them follows Zipf's law with `zipf_exponent`.
+    pub locations: u32,
+    pub zipf_exponent: f64,
+    /// Edge isolates in all: one per location, the rest dealt out in proportion to demand.
+    pub isolates: u32,
+    pub arrivals: Vec<Segment>,
+    pub room: RoomSettings,
+    pub timing: TimingSettings,
+    pub network: Network,
+    /// Each isolate's clock is off the true time by a fixed amount drawn in `±skew_ms`.
+    pub skew_ms: u64,
+    pub crowd: Crowd,
+    /// Times the room coordinator is out of reach: every sync in the window fails.
+    #[serde(default)]
+    pub outages: Vec<Outage>,
+    /// The run stops here even if someone is still waiting, in seconds after midnight.
+    pub max_sim_s: u64,
+    /// Citizens (per mille) whose every ETA is kept, for the every-poll honesty figure.
+    #[serde(default)]
+    pub trace_per_mille: u32,
+    /// Let-through citizens sampled for Kendall's τ (quadratic in this).
+    pub tau_sample: usize,
+}
+
+/// `count` arrivals spread over the seconds `from_s..to_s` after midnight, each within the
+/// first `spread_ms` of its second (a crowd refreshing at the top of the second).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    pub from_s: u64,
+    pub to_s: u64,
+    pub count: u64,
+    pub spread_ms: u64,
+}
+
+/// The operator's settings for the room, as `PUT /admin/config` takes them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomSettings {
+    pub new_users_per_minute: u32,
+    pub max_active: u32,
+    pub session_duration_s: u32,
+    pub burst: u32,
+    pub place_grace_s: u32,
+}
+
+/// The isolates' timing, as `wrangler.toml` sets it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingSettings {
+    pub sync_interval_ms: u64,
+    pub sync_timeout_ms: u64,
+    pub stale_after_ms: u64,
+    pub fail_static_per_mille: u32,
+    pub ticket_ttl_s: u64,
+}
+
+/// Between an isolate and the coordinator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// One-way delay, uniform in `[low, high]` ms.
+    pub delay_ms: [u64; 2],
+    /// Each message (request or answer) is lost with this probability, per mille; a lost one
+    /// is a sync that times out.
+    pub loss_per_mille: u32,
+}
+
+/// How citizens behave.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crowd {
+    /// One-shot fetches (link previews, crawlers, a tab closed at once): never come back.
+    pub phantom_per_mille: u32,
+    /// Give up at a uniform time within `give_up_within_s` of arriving.
+    pub give_up_per_mille: u32,
+    pub give_up_within_s: u64,
+    /// Each poll goes to another isolate of the citizen's location with this probability (a
+    /// reload, a second tab, the platform's balancing).
+    pub switch_per_mille: u32,
+    /// The page's first poll comes this long after the fetch, uniform, ms.
+    pub first_poll_ms: [u64; 2],
+    /// Round trip added to every served `next_poll_ms`, uniform, ms.
+    pub poll_latency_ms: [u64; 2],
+    /// Of those let through, the share whose session the origin ends (a booking made), after a
+    /// uniform time in `session_ms`.
+    pub ends_session_per_mille: u32,
+    pub session_ms: [u64; 2],
+}
+
+/// The room coordinator out of reach from `from_s` for `for_s` seconds (after midnight).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outage {
+    pub from_s: u64,
+    pub for_s: u64,
+}
+
+impl Scenario {
+    /// Reads a scenario from JSON text, naming what is wrong.
+    pub fn from_json(text: &str) -> Result<Scenario, String> {
+        let sc: Scenario = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if sc.locations == 0 {
+            return Err("locations: at least one".into());
+        }
+        if sc.isolates < sc.locations {
+            return Err("isolates: at least one per location".into());
+        }
+        if sc.network.delay_ms[0] > sc.network.delay_ms[1] {
+            return Err("network.delay_ms: low above high".into());
+        }
+        if sc.arrivals.iter().any(|s| s.to_s <= s.from_s) {
+            return Err("arrivals: each segment needs to_s > from_s".into());
+        }
+        Ok(sc)
+    }
+
+    /// Citizens in all.
+    pub fn citizens(&self) -> u64 {
+        self.arrivals
+            .iter()
+            .fold(0u64, |n, s| n.saturating_add(s.count))
+    }
+}
