@@ -8,6 +8,20 @@
 //!
 //! `scripts/simulate SCENARIO` runs `scenarios/SCENARIO.json` and prints the figures
 //! ([`report::Summary`]) as JSON; the picture goes to `target/sim/SCENARIO.svg`.
+//!
+//! ## What is modelled, and what is not yet
+//! Modelled: locations with Zipf demand; a fixed number of isolates, one per location and the
+//! rest dealt out by demand; each isolate's clock skew; syncs started after requests, as the
+//! worker does, with a one-way delay, losses (a lost request or answer is a sync that times
+//! out) and coordinator outages; citizens who arrive in bunches at the top of each second,
+//! poll at the `next_poll_ms` served (never sooner than a second, as the page does, plus a round
+//! trip), move to another isolate of their location, give up, never come back (phantoms), and
+//! end their sessions at the origin after a while.
+//!
+//! Not yet: isolates that start with load (and die, losing their unsent counts); per-location
+//! aggregators (the core has none yet); hidden tabs, second tabs, cookie-refusing clients;
+//! an origin with a capacity, latency and 5xx; one location's aggregator failing. Tickets are
+//! kept as values, never signed: signing is tested elsewhere and costs the model nothing.
 
 pub mod report;
 pub mod rng;

@@ -52,6 +52,10 @@ pub struct RateFigures {
     /// shares handed out at different times can add up to more than the rate.
     pub worst_share_sum_per_mille: u64,
     pub worst_share_sum_at_ms: i64,
+    /// The most the shares added up to from the 10th second after midnight on.
+    pub worst_share_sum_after_10_s_per_mille: u64,
+    /// The most they added up to in the second the worst window began in.
+    pub share_sum_at_worst_window_per_mille: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -104,7 +108,13 @@ pub struct CrowdFigures {
     /// Polls told "not yet" by an isolate although the coordinator's cursor had passed them.
     pub polls_not_yet_eligible_at_room: u64,
     pub polls_throttled: u64,
+    /// Polls told "not yet" by an isolate whose share of the rate was zero (its limiter shut).
+    pub polls_not_yet_at_zero_share: u64,
     pub fetches: u64,
+    /// Places the coordinator charged as late (counted behind its cursor), and of those the
+    /// renewals (a place moved to a later slot, its second already passed).
+    pub late_places_charged: u64,
+    pub renewals_charged_as_late: u64,
     pub stale_answers: u64,
     /// Places the coordinator gave up after the grace period (holders gone).
     pub coordinator_lapsed: u64,
@@ -335,6 +345,20 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             mean_per_second_while_draining: total as f64 / draining_s,
             worst_share_sum_per_mille: out.worst_share_sum_per_mille,
             worst_share_sum_at_ms: ms_after(out.worst_share_sum_at, midnight),
+            worst_share_sum_after_10_s_per_mille: out
+                .share_sum_per_s
+                .iter()
+                .skip(10)
+                .copied()
+                .max()
+                .unwrap_or(0),
+            share_sum_at_worst_window_per_mille: usize::try_from(
+                worst_at.saturating_sub(midnight) / 1000,
+            )
+            .ok()
+            .and_then(|i| out.share_sum_per_s.get(i))
+            .copied()
+            .unwrap_or(0),
         },
         coordinator: CoordinatorFigures {
             worst_requests_per_second: out.coordinator_per_s.iter().copied().max().unwrap_or(0),
@@ -375,7 +399,10 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             polls_not_yet: out.polls_not_yet,
             polls_not_yet_eligible_at_room: out.polls_not_yet_eligible_at_room,
             polls_throttled: out.polls_throttled,
+            polls_not_yet_at_zero_share: out.polls_not_yet_at_zero_share,
             fetches: out.fetches,
+            late_places_charged: out.late_places_charged,
+            renewals_charged_as_late: out.renewals_charged_as_late,
             stale_answers: out.stale_answers,
             coordinator_lapsed: out.lapsed_total,
             drain_s: ms_after(last_through, midnight) as f64 / 1000.0,

@@ -114,7 +114,13 @@ pub struct Outcome {
     pub polls_not_yet: u64,
     pub polls_not_yet_eligible_at_room: u64,
     pub polls_throttled: u64,
+    /// Polls told "not yet" by an isolate whose last share of the rate was zero.
+    pub polls_not_yet_at_zero_share: u64,
     pub fetches: u64,
+    /// Places the room charged as late (a `+1` behind its cursor), and of those, the `+1`s of
+    /// renewals moving a place to a later slot.
+    pub late_places_charged: u64,
+    pub renewals_charged_as_late: u64,
     pub stale_answers: u64,
     pub syncs_sent: u64,
     pub syncs_failed: u64,
@@ -125,6 +131,8 @@ pub struct Outcome {
     /// per mille (1000 = the rate), and when (true ms).
     pub worst_share_sum_per_mille: u64,
     pub worst_share_sum_at: u64,
+    /// The same, the most in each second after midnight.
+    pub share_sum_per_s: Vec<u64>,
     pub events: u64,
     pub wall_ms: u128,
     /// True time the run stopped.
@@ -420,6 +428,18 @@ impl<'a> Sim<'a> {
                             .saturating_sub(u64::from(node.share_per_mille))
                             .saturating_add(u64::from(share));
                         node.share_per_mille = share;
+                        let second = self.now.saturating_sub(self.sc.midnight_ms) / 1000;
+                        if let (Ok(i), true) =
+                            (usize::try_from(second), self.now >= self.sc.midnight_ms)
+                        {
+                            let v = &mut self.out.share_sum_per_s;
+                            if v.len() <= i {
+                                v.resize(i + 1, 0);
+                            }
+                            if let Some(n) = v.get_mut(i) {
+                                *n = (*n).max(self.share_sum);
+                            }
+                        }
                         if self.share_sum > self.out.worst_share_sum_per_mille {
                             self.out.worst_share_sum_per_mille = self.share_sum;
                             self.out.worst_share_sum_at = self.now;
@@ -551,6 +571,7 @@ impl<'a> Sim<'a> {
             return;
         };
         let admission = node.book.admit(&ticket, now);
+        let zero_share = node.share_per_mille == 0;
         let status = match admission {
             Admission::Through { .. } => None,
             _ => Some(node.book.status(&ticket, admission, now, jitter)),
@@ -567,6 +588,9 @@ impl<'a> Sim<'a> {
         match admission {
             Admission::NotYet => {
                 self.out.polls_not_yet += 1;
+                if zero_share {
+                    self.out.polls_not_yet_at_zero_share += 1;
+                }
                 if self.room.release.cursor.admits(ticket_order) {
                     self.out.polls_not_yet_eligible_at_room += 1;
                 }
@@ -684,6 +708,18 @@ impl<'a> Sim<'a> {
                 }
                 if let Some(n) = self.out.coordinator_per_s.get_mut(i) {
                     *n += 1;
+                }
+            }
+            // What the room will charge as late places (behind its cursor), and how many of
+            // those are renewals (the same second given up in another slot in this batch).
+            let cursor = self.room.release.cursor.bucket();
+            for &(second, _, delta) in &report.places {
+                if delta > 0 && second < cursor {
+                    let n = delta.unsigned_abs();
+                    self.out.late_places_charged += n;
+                    if report.places.iter().any(|&(s, _, d)| s == second && d < 0) {
+                        self.out.renewals_charged_as_late += n;
+                    }
                 }
             }
             let synced = self.room.sync(report, UnixMs(self.now));

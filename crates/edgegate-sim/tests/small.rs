@@ -37,10 +37,10 @@ fn the_small_night_keeps_every_place_and_the_rate_after_the_rush() {
         s.citizens
     );
     // The rate. In the rush of the first seconds the isolates' shares of the rate, each handed
-    // out when its isolate synced, add up to far more than the rate (3.7 times, measured) and
-    // the worst window overshoots even one token per isolate: 162 against 111 + 10 (measured).
-    // Afterwards every second is within the one-isolate bound plus one per isolate.
-    assert!(s.rate.worst_share_sum_per_mille > 1000, "{s:?}");
+    // out when its isolate synced, add up to far more than the rate (2.3 times in the worst
+    // second, measured) and the worst window overshoots even one token per isolate: 162
+    // against 111 + 10 (measured). Afterwards every second is within the one-isolate bound
+    // plus one per isolate.
     assert!(
         s.rate.worst_window <= 170,
         "worst window {}",
@@ -58,6 +58,9 @@ fn the_small_night_keeps_every_place_and_the_rate_after_the_rush() {
     // inside at the first poll, measured: the range leaves out the settle time and the polls).
     assert!(s.eta.first_poll_early <= 0.01, "{:?}", s.eta);
     assert!(s.eta.first_poll_inside >= 0.10, "{:?}", s.eta);
+    // With ten isolates no isolate's share of the rate rounds down to nothing. (With a
+    // thousand, in the Korea scenario, most do, and their eligible citizens are shut out.)
+    assert_eq!(s.crowd.polls_not_yet_at_zero_share, 0);
     // The coordinator hears from each isolate about once a second (resends included).
     assert!(
         s.coordinator.worst_requests_per_second <= u64::from(sc.isolates) * 12 / 10 + 1,
