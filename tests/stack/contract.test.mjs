@@ -226,8 +226,9 @@ test('status polls make no coordinator call: only the periodic sync reaches it',
  * the live queue's, not the key's forced place: a real ticket is issued, and that ticket is told
  * the same place, a number, with the key as without it (a forced place would stay put while the
  * live one is whatever the queue says). Polled until the two agree, since a sync between the two
- * requests may refine the estimate. The first answer may not know the place yet; if it does, it
- * is no nearer than the live one, since a place never grows.
+ * requests may refine the estimate. The first answer is for a ticket not counted yet (it takes
+ * its place when it comes back), so its place may be missing or provisional: it is held only to
+ * being a real answer, which the new ticket shows, with a number if it gives one.
  */
 async function assertKeyIgnored(key, what) {
   const visitor = new Citizen(gate.url);
@@ -242,8 +243,8 @@ async function assertKeyIgnored(key, what) {
     const without = (await poll()).place;
     return Number.isInteger(without) && without >= 1 && withKey === without ? without : null;
   }, `${what}: the ticket's place with the key to be its live place`);
-  assert.ok(first.place === null || (Number.isInteger(first.place) && first.place >= live),
-    `${what}: the first answer ${first.place} is the ticket's place (now ${live})`);
+  assert.ok(first.place === null || (Number.isInteger(first.place) && first.place >= 1),
+    `${what}: the first answer's place ${first.place} (live ${live})`);
 }
 
 test('test keys: ignored while test mode is off; when on, they force a state or pass through without touching the counts', async () => {
