@@ -402,7 +402,12 @@ impl Isolate {
             }
             Turn::Wait { retry_at } => retry_at,
             // Frozen as this isolate last heard: nobody goes through until a sync says more.
-            Turn::Shut => return Admission::NotYet,
+            Turn::Shut if self.room.as_ref().is_some_and(|r| r.config.frozen(now)) => {
+                return Admission::NotYet
+            }
+            // Open, but this isolate's share is nothing: count the refusal, so the demand
+            // reaches the coordinator and earns a share, and ask again after a sync.
+            Turn::Shut => now.plus_ms(self.timing.sync_interval_ms),
         };
         self.owed.refused = self.owed.refused.saturating_add(1);
         Admission::Throttled { retry_at }

@@ -204,15 +204,21 @@ impl Room {
         let applied = seen.is_none_or(|s| report.seq > s.seq);
         let mut places = Vec::new();
         if applied {
+            // New places per second are the batch's net change there: a renewal moves a place
+            // between slots of its second (−1, +1) and is no arrival, so it is neither charged
+            // as a late one nor counted as seated.
+            let mut net: BTreeMap<u64, i64> = BTreeMap::new();
             for &(second, slot, delta) in &report.places {
                 let key = PlaceKey { second, slot };
-                if delta > 0 {
-                    let released = self.release.charge_late(second, delta.unsigned_abs());
-                    self.ledger.record_released(now, released);
-                    self.totals.seated = self.totals.seated.saturating_add(delta.unsigned_abs());
-                }
+                let n = net.entry(second).or_insert(0);
+                *n = n.saturating_add(delta);
                 self.places.apply(key, delta, now);
                 places.push((key, delta));
+            }
+            for (second, n) in net.into_iter().filter(|(_, n)| *n > 0) {
+                let released = self.release.charge_late(second, n.unsigned_abs());
+                self.ledger.record_released(now, released);
+                self.totals.seated = self.totals.seated.saturating_add(n.unsigned_abs());
             }
             let mut demand = report.refused;
             for &(second, n) in &report.let_through {
@@ -311,8 +317,19 @@ impl Room {
         let total = active.fold(0u64, |sum, s| sum.saturating_add(weight(s)));
         let mine = self.isolates.get(isolate).map_or(1, weight);
         let total = total.max(mine);
-        u32::try_from(u64::try_from(u128::from(mine) * 1000 / u128::from(total)).unwrap_or(0))
-            .unwrap_or(1000)
+        let share =
+            u32::try_from(u64::try_from(u128::from(mine) * 1000 / u128::from(total)).unwrap_or(0))
+                .unwrap_or(1000);
+        // An isolate that has people to let through never rounds down to nothing: a share of
+        // zero would shut its limiter, and it could never show the demand that earns more.
+        // (Among many busy isolates the shares may then add up to a little over the whole:
+        // one thousandth of the rate per isolate at most.)
+        let busy = self.isolates.get(isolate).is_some_and(|s| s.demand > 0);
+        if busy {
+            share.max(1)
+        } else {
+            share
+        }
     }
 
     /// The room as `isolate` should see it: config, cursor, a bounded summary of the places.
@@ -458,6 +475,34 @@ mod tests {
 
     fn batch_for(isolate: &str) -> SyncReport {
         report(isolate, 1, vec![])
+    }
+
+    #[test]
+    fn a_renewal_is_no_arrival() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let (old, new) = (slot_of(T0.plus_ms(300_000)), slot_of(T0.plus_ms(450_000)));
+        let second = T0.secs() - 100; // behind the cursor: a late arrival there would be charged
+        room.sync(&report("a", 1, vec![(second, old, 1)]), T0);
+        let (allowance, seated) = (room.release.allowance, room.totals.seated);
+        room.sync(
+            &report("a", 2, vec![(second, old, -1), (second, new, 1)]),
+            T0.plus_ms(1),
+        );
+        assert_eq!(room.totals.seated, seated);
+        assert!(room.release.allowance >= allowance, "a renewal was charged");
+        assert_eq!(room.places.total(), 1);
+    }
+
+    #[test]
+    fn a_busy_isolate_never_gets_a_zero_share() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let mut busy = report("busy", 1, vec![]);
+        busy.let_through = vec![(T0.secs(), 5_000)];
+        room.sync(&busy, T0);
+        let mut small = report("small", 1, vec![]);
+        small.refused = 1;
+        room.sync(&small, T0);
+        assert_eq!(room.share_per_mille("small", T0), 1);
     }
 
     #[test]
