@@ -115,6 +115,9 @@ pub struct CrowdFigures {
     /// renewals (a place moved to a later slot, its second already passed).
     pub late_places_charged: u64,
     pub renewals_charged_as_late: u64,
+    /// The lowest the coordinator's release allowance went, in citizens (negative: a debt
+    /// that must be paid before the cursor moves).
+    pub lowest_allowance_citizens: i64,
     pub stale_answers: u64,
     /// Places the coordinator gave up after the grace period (holders gone).
     pub coordinator_lapsed: u64,
@@ -403,6 +406,7 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             fetches: out.fetches,
             late_places_charged: out.late_places_charged,
             renewals_charged_as_late: out.renewals_charged_as_late,
+            lowest_allowance_citizens: out.lowest_allowance / crate::sim::ALLOWANCE_PER_CITIZEN,
             stale_answers: out.stale_answers,
             coordinator_lapsed: out.lapsed_total,
             drain_s: ms_after(last_through, midnight) as f64 / 1000.0,

@@ -23,6 +23,10 @@ use edgegate_core::{ConfigPatch, OrderKey, RoomTag, Ticket, UnixMs};
 use crate::rng::Rng;
 use crate::scenario::Scenario;
 
+/// The release allowance's units per citizen (a citizen is a whole second's worth of order
+/// keys, 2³²).
+pub const ALLOWANCE_PER_CITIZEN: i64 = 1 << 32;
+
 /// What happened to one citizen, for the report.
 #[derive(Clone, Debug)]
 pub struct Citizen {
@@ -121,6 +125,8 @@ pub struct Outcome {
     /// renewals moving a place to a later slot.
     pub late_places_charged: u64,
     pub renewals_charged_as_late: u64,
+    /// The lowest the release allowance went (negative: a debt), in the core's units.
+    pub lowest_allowance: i64,
     pub stale_answers: u64,
     pub syncs_sent: u64,
     pub syncs_failed: u64,
@@ -455,11 +461,13 @@ impl<'a> Sim<'a> {
         if self.progress {
             let report = self.room.report(UnixMs(self.now));
             eprintln!(
-                "sim {:>6} s | wall {:>6.1} s | events {:>10} | waiting {:>7} | let through {:>7} | still to resolve {:>7}",
+                "sim {:>6} s | wall {:>6.1} s | events {:>10} | waiting {:>7} | unclaimed {:>7} | allowance {:>8} | let through {:>7} | still to resolve {:>7}",
                 i128::from(self.now) / 1000 - i128::from(self.sc.midnight_ms / 1000),
                 self.started.elapsed().as_secs_f64(),
                 self.out.events,
                 report.counters.waiting,
+                report.counters.unclaimed,
+                self.room.release.allowance / ALLOWANCE_PER_CITIZEN,
                 self.out.let_through_at.len(),
                 self.pending_citizens,
             );
@@ -723,6 +731,7 @@ impl<'a> Sim<'a> {
                 }
             }
             let synced = self.room.sync(report, UnixMs(self.now));
+            self.out.lowest_allowance = self.out.lowest_allowance.min(self.room.release.allowance);
             if self.rng.chance(self.sc.network.loss_per_mille) {
                 None
             } else {
