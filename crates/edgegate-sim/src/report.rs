@@ -108,13 +108,13 @@ pub struct CrowdFigures {
     /// Polls told "not yet" by an isolate although the coordinator's cursor had passed them.
     pub polls_not_yet_eligible_at_room: u64,
     pub polls_throttled: u64,
-    /// Polls told "not yet" by an isolate whose share of the rate was zero (its limiter shut).
-    pub polls_not_yet_at_zero_share: u64,
+    /// Polls not let through by an isolate whose share of the rate was zero (its limiter shut).
+    pub polls_refused_at_zero_share: u64,
     pub fetches: u64,
-    /// Places the coordinator charged as late (counted behind its cursor), and of those the
-    /// renewals (a place moved to a later slot, its second already passed).
+    /// Places the coordinator charged as late (a net new place in a second behind its cursor),
+    /// and renewals of places behind the cursor (before 81fe44e each was charged as late).
     pub late_places_charged: u64,
-    pub renewals_charged_as_late: u64,
+    pub renewals_behind_cursor: u64,
     /// The lowest the coordinator's release allowance went, in citizens (negative: a debt
     /// that must be paid before the cursor moves).
     pub lowest_allowance_citizens: i64,
@@ -402,10 +402,10 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             polls_not_yet: out.polls_not_yet,
             polls_not_yet_eligible_at_room: out.polls_not_yet_eligible_at_room,
             polls_throttled: out.polls_throttled,
-            polls_not_yet_at_zero_share: out.polls_not_yet_at_zero_share,
+            polls_refused_at_zero_share: out.polls_refused_at_zero_share,
             fetches: out.fetches,
             late_places_charged: out.late_places_charged,
-            renewals_charged_as_late: out.renewals_charged_as_late,
+            renewals_behind_cursor: out.renewals_behind_cursor,
             lowest_allowance_citizens: out.lowest_allowance / crate::sim::ALLOWANCE_PER_CITIZEN,
             stale_answers: out.stale_answers,
             coordinator_lapsed: out.lapsed_total,

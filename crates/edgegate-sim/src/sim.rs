@@ -118,13 +118,13 @@ pub struct Outcome {
     pub polls_not_yet: u64,
     pub polls_not_yet_eligible_at_room: u64,
     pub polls_throttled: u64,
-    /// Polls told "not yet" by an isolate whose last share of the rate was zero.
-    pub polls_not_yet_at_zero_share: u64,
+    /// Polls not let through by an isolate whose last share of the rate was zero.
+    pub polls_refused_at_zero_share: u64,
     pub fetches: u64,
-    /// Places the room charged as late (a `+1` behind its cursor), and of those, the `+1`s of
-    /// renewals moving a place to a later slot.
+    /// Places the room charged as late (a net `+1` in a second behind its cursor), and the
+    /// renewals of places behind the cursor (a `−1` and a `+1` in one second of a batch).
     pub late_places_charged: u64,
-    pub renewals_charged_as_late: u64,
+    pub renewals_behind_cursor: u64,
     /// The lowest the release allowance went (negative: a debt), in the core's units.
     pub lowest_allowance: i64,
     pub stale_answers: u64,
@@ -596,15 +596,15 @@ impl<'a> Sim<'a> {
         match admission {
             Admission::NotYet => {
                 self.out.polls_not_yet += 1;
-                if zero_share {
-                    self.out.polls_not_yet_at_zero_share += 1;
-                }
                 if self.room.release.cursor.admits(ticket_order) {
                     self.out.polls_not_yet_eligible_at_room += 1;
                 }
             }
             Admission::Throttled { .. } => self.out.polls_throttled += 1,
             Admission::Through { .. } => {}
+        }
+        if zero_share && !matches!(admission, Admission::Through { .. }) {
+            self.out.polls_refused_at_zero_share += 1;
         }
         let mut next = None;
         match (admission, status) {
@@ -720,15 +720,19 @@ impl<'a> Sim<'a> {
             }
             // What the room will charge as late places (behind its cursor), and how many of
             // those are renewals (the same second given up in another slot in this batch).
+            // The room charges each second's net change (a renewal, −1 and +1 in one second,
+            // nets to nothing).
             let cursor = self.room.release.cursor.bucket();
-            for &(second, _, delta) in &report.places {
-                if delta > 0 && second < cursor {
-                    let n = delta.unsigned_abs();
-                    self.out.late_places_charged += n;
-                    if report.places.iter().any(|&(s, _, d)| s == second && d < 0) {
-                        self.out.renewals_charged_as_late += n;
-                    }
+            let mut net: std::collections::BTreeMap<u64, i64> = std::collections::BTreeMap::new();
+            for &(second, _, delta) in report.places.iter().filter(|p| p.0 < cursor) {
+                let n = net.entry(second).or_insert(0);
+                *n = n.saturating_add(delta);
+                if delta > 0 && report.places.iter().any(|&(s, _, d)| s == second && d < 0) {
+                    self.out.renewals_behind_cursor += delta.unsigned_abs();
                 }
+            }
+            for n in net.values().filter(|n| **n > 0) {
+                self.out.late_places_charged += n.unsigned_abs();
             }
             let synced = self.room.sync(report, UnixMs(self.now));
             self.out.lowest_allowance = self.out.lowest_allowance.min(self.room.release.allowance);

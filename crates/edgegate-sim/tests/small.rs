@@ -60,7 +60,7 @@ fn the_small_night_keeps_every_place_and_the_rate_after_the_rush() {
     assert!(s.eta.first_poll_inside >= 0.10, "{:?}", s.eta);
     // With ten isolates no isolate's share of the rate rounds down to nothing. (With a
     // thousand, in the Korea scenario, most do, and their eligible citizens are shut out.)
-    assert_eq!(s.crowd.polls_not_yet_at_zero_share, 0);
+    assert_eq!(s.crowd.polls_refused_at_zero_share, 0);
     // The coordinator hears from each isolate about once a second (resends included).
     assert!(
         s.coordinator.worst_requests_per_second <= u64::from(sc.isolates) * 12 / 10 + 1,
