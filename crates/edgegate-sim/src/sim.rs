@@ -99,6 +99,95 @@ impl Ord for Entry {
     }
 }
 
+/// How far ahead the agenda keeps events in one-millisecond buckets, in ms (about 17 minutes:
+/// every delay a scenario draws fits; later events wait in a heap).
+const WHEEL_MS: u64 = 1 << 20;
+
+/// The events to come, in `(time, sequence)` order: one-millisecond buckets for the next
+/// [`WHEEL_MS`] and a heap for anything later or earlier than the buckets' start. A plain
+/// binary heap of hundreds of thousands of events spent most of a run in cache misses.
+struct Agenda {
+    /// Bucket `at % WHEEL_MS` holds the events at `at`, for `at` in `[start, start + WHEEL_MS)`,
+    /// in the order they were scheduled (which is sequence order).
+    wheel: Vec<Vec<(u64, Event)>>,
+    /// The bucket at `start`, taken out of the wheel, being drained from the front.
+    current: std::collections::VecDeque<(u64, Event)>,
+    in_wheel: usize,
+    start: u64,
+    far: BinaryHeap<Reverse<Entry>>,
+}
+
+impl Agenda {
+    fn new(start: u64) -> Agenda {
+        Agenda {
+            wheel: (0..WHEEL_MS).map(|_| Vec::new()).collect(),
+            current: std::collections::VecDeque::new(),
+            in_wheel: 0,
+            start,
+            far: BinaryHeap::new(),
+        }
+    }
+
+    fn slot(at: u64) -> usize {
+        usize::try_from(at % WHEEL_MS).unwrap_or(0)
+    }
+
+    fn push(&mut self, at: u64, seq: u64, event: Event) {
+        if at >= self.start && at < self.start.saturating_add(WHEEL_MS) {
+            if let Some(bucket) = self.wheel.get_mut(Agenda::slot(at)) {
+                bucket.push((seq, event));
+                self.in_wheel += 1;
+                return;
+            }
+        }
+        self.far.push(Reverse(Entry { at, seq, event }));
+    }
+
+    /// The `(time, sequence)` of the next event in the wheel, moving `start` on to it.
+    fn wheel_front(&mut self) -> Option<(u64, u64)> {
+        loop {
+            if let Some((seq, _)) = self.current.front() {
+                return Some((self.start, *seq));
+            }
+            let bucket = self.wheel.get_mut(Agenda::slot(self.start))?;
+            if !bucket.is_empty() {
+                self.current = std::mem::take(bucket).into();
+                continue;
+            }
+            if self.in_wheel == 0 {
+                return None;
+            }
+            self.start += 1;
+        }
+    }
+
+    /// The time of the next event.
+    fn peek(&mut self) -> Option<u64> {
+        let near = self.wheel_front();
+        let far = self.far.peek().map(|Reverse(e)| (e.at, e.seq));
+        match (near, far) {
+            (Some(a), Some(b)) => Some(a.min(b).0),
+            (a, b) => a.or(b).map(|x| x.0),
+        }
+    }
+
+    fn pop(&mut self) -> Option<(u64, Event)> {
+        let near = self.wheel_front();
+        let far = self.far.peek().map(|Reverse(e)| (e.at, e.seq));
+        let from_wheel = match (near, far) {
+            (Some(a), Some(b)) => a < b,
+            (a, _) => a.is_some(),
+        };
+        if from_wheel {
+            let (_, event) = self.current.pop_front()?;
+            self.in_wheel -= 1;
+            Some((self.start, event))
+        } else {
+            self.far.pop().map(|Reverse(e)| (e.at, e.event))
+        }
+    }
+}
+
 /// Everything a run measured; [`crate::report`] turns it into figures.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -153,7 +242,7 @@ pub struct Sim<'a> {
     rng: Rng,
     now: u64,
     seq: u64,
-    queue: BinaryHeap<Reverse<Entry>>,
+    queue: Agenda,
     room: Room,
     nodes: Vec<Node>,
     /// For each location, the first isolate index and how many it has.
@@ -310,7 +399,7 @@ impl<'a> Sim<'a> {
             rng,
             now: start,
             seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Agenda::new(start),
             room,
             nodes,
             location_isolates,
@@ -340,11 +429,7 @@ impl<'a> Sim<'a> {
 
     fn schedule(&mut self, at: u64, event: Event) {
         self.seq = self.seq.wrapping_add(1);
-        self.queue.push(Reverse(Entry {
-            at,
-            seq: self.seq,
-            event,
-        }));
+        self.queue.push(at, self.seq, event);
     }
 
     /// The time isolate `i` reads from its clock.
@@ -373,7 +458,7 @@ impl<'a> Sim<'a> {
                 .citizens
                 .get(self.next_arrival)
                 .map(|c| c.arrive_ms);
-            let next_event = self.queue.peek().map(|Reverse(e)| e.at);
+            let next_event = self.queue.peek();
             let arrival_first = match (next_arrival, next_event) {
                 (Some(a), Some(e)) => a <= e,
                 (Some(_), None) => true,
@@ -388,10 +473,10 @@ impl<'a> Sim<'a> {
                 }
                 self.out.events += 1;
                 self.arrive(u32::try_from(c).unwrap_or(u32::MAX));
-            } else if let Some(Reverse(entry)) = self.queue.pop() {
-                self.now = entry.at;
+            } else if let Some((at, event)) = self.queue.pop() {
+                self.now = at;
                 self.out.events += 1;
-                self.handle(entry.event);
+                self.handle(event);
             }
             if self.now >= stop || (self.pending_citizens == 0 && next_arrival.is_none()) {
                 break;
