@@ -24,7 +24,8 @@
 //! An isolate is stale only when syncs are failing (not merely when it has been idle) and its
 //! last good sync is older than `stale_after_ms`. While stale it keeps the order, admits nobody
 //! whose second the coordinator had not counted in full (`snapshot.at − settle`), and moves its
-//! own cursor over those counted places at `fail_static_per_mille` of its share of the rate.
+//! own cursor over those counted places at `fail_static_per_mille` of the room's rate (it
+//! admits only its own citizens among them, and its limiter holds it to its share).
 //! On recovery the coordinator's answer takes over, and the isolate's view never moves back
 //! past what it already admitted.
 
@@ -358,10 +359,15 @@ impl Isolate {
         if self.stale(now) && !room.config.frozen(now) {
             if let Some(since) = self.last_ok {
                 let stale_from = since.plus_ms(self.timing.stale_after_ms);
+                // The cursor moves over the whole room's line, but this isolate admits only its
+                // own citizens in the stretch it passes, about its share of them. So it moves
+                // at the fail-static fraction of the room's full rate, not of its share: every
+                // isolate doing so lets through that fraction of the rate in all (at a share of
+                // it, moving at the share would give the room only share² of the rate). Its
+                // limiter still holds it to its share.
                 let per_minute = u128::from(room.config.new_users_per_minute)
-                    * u128::from(room.share_per_mille)
                     * u128::from(self.timing.fail_static_per_mille)
-                    / 1_000_000;
+                    / 1_000;
                 let budget =
                     per_minute * u128::from(now.since(stale_from)) * u128::from(SUB_RANGE) / 60_000;
                 // Only what the coordinator had counted in full: a second it had no complete
@@ -853,6 +859,35 @@ mod tests {
         );
         assert_eq!(b.admit(&late, much_later), Admission::NotYet);
         assert!(b.status(&late, Admission::NotYet, much_later, 0).stale);
+    }
+
+    #[test]
+    fn a_stale_isolate_with_a_small_share_still_moves_at_the_fail_static_rate() {
+        // One isolate of ten (a tenth of the rate): its cursor passes the room's line at the
+        // fail-static fraction of the full rate, since it admits only its own tenth of the
+        // people it passes. At its share it would give the room a hundredth of that.
+        let mut b = book();
+        let s = T0.secs() - 60;
+        let at = UnixMs((s + 35) * 1000);
+        let r = b.begin_sync(at).unwrap();
+        let mut snap = answer(
+            &r,
+            RoomConfig {
+                new_users_per_minute: 60,
+                ..RoomConfig::default()
+            },
+            Cursor::at_bucket(s),
+            Summary::from_counts([(s, 100)], s),
+            at,
+        );
+        snap.share_per_mille = 100;
+        b.finish_sync(r.seq, Some(snap), at);
+        let r = b.begin_sync(at.plus_ms(1_000)).unwrap();
+        b.finish_sync(r.seq, None, at.plus_ms(1_000));
+        let later = at.plus_ms(25_000);
+        let cursor = b.cursor(later).unwrap();
+        let moved = b.view.between(Cursor::at_bucket(s), OrderKey(cursor.0));
+        assert!((9..=10).contains(&moved), "{moved}");
     }
 
     #[test]
