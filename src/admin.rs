@@ -41,26 +41,11 @@ pub async fn handle(
         return mint_test_key(&body, settings, now);
     }
     if req.path() == "/admin/faults" && settings.faults {
-        // Fault injection for the stack tests (EDGEGATE_FAULTS = "on"): cut this isolate off
-        // from the coordinator for a while, to watch fail-static and recovery.
         if req.method() != Method::Put {
             return json_response(405, r#"{"error":"method not allowed"}"#);
         }
         let body = req.text().await?;
-        let ms = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("coordinator_unreachable_ms").and_then(Value::as_u64));
-        let Some(ms) = ms.filter(|ms| *ms <= 3_600_000) else {
-            return json_response(
-                400,
-                r#"{"error":"coordinator_unreachable_ms: must be a whole number of ms up to an hour","field":"coordinator_unreachable_ms"}"#,
-            );
-        };
-        crate::edge::cut_off(now, ms);
-        return json_response(
-            200,
-            &json!({ "unreachable_until": now.plus_ms(ms) }).to_string(),
-        );
+        return inject_fault(&body, env, settings, now).await;
     }
     let (method, path) = match (req.method(), req.path().as_str()) {
         (Method::Get, "/admin/state") => (Method::Get, "/state"),
@@ -88,6 +73,54 @@ pub async fn handle(
     let status = resp.status_code();
     let text = resp.text().await?;
     json_response(status, &text)
+}
+
+/// `PUT /admin/faults`, for the stack tests of fail-static (`EDGEGATE_FAULTS = "on"`):
+/// `{"coordinator_unreachable_ms": n}` cuts this isolate off from its aggregators for a while
+/// (every location, or the one named by `"location"`); `{"room_unreachable_ms": n, "location":
+/// l}` cuts location `l`'s aggregator off from the room coordinator.
+async fn inject_fault(
+    body: &str,
+    env: &Env,
+    settings: &Settings,
+    now: UnixMs,
+) -> Result<Response, GateError> {
+    let fault = serde_json::from_str::<Value>(body).unwrap_or_default();
+    let location = fault.get("location").and_then(Value::as_str);
+    if location.is_some_and(|l| !crate::settings::valid_location(l)) {
+        return json_response(
+            400,
+            r#"{"error":"location: 1-16 letters, digits or -","field":"location"}"#,
+        );
+    }
+    let ms = |field: &str| {
+        fault
+            .get(field)
+            .and_then(Value::as_u64)
+            .filter(|ms| *ms <= 3_600_000)
+    };
+    if let Some(ms) = ms("coordinator_unreachable_ms") {
+        crate::edge::cut_off(location, now, ms);
+        return json_response(
+            200,
+            &json!({ "unreachable_until": now.plus_ms(ms) }).to_string(),
+        );
+    }
+    if let (Some(ms), Some(location)) = (ms("room_unreachable_ms"), location) {
+        let stub = crate::edge::aggregator(env, settings, location)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Put).with_body(Some(
+            json!({ "room_unreachable_ms": ms }).to_string().into(),
+        ));
+        let inner = Request::new_with_init("https://aggregator/faults", &init)?;
+        let mut resp = stub.fetch_with_request(inner).await?;
+        let status = resp.status_code();
+        return json_response(status, &resp.text().await?);
+    }
+    json_response(
+        400,
+        r#"{"error":"give coordinator_unreachable_ms, or room_unreachable_ms with a location: whole ms up to an hour","field":"coordinator_unreachable_ms"}"#,
+    )
 }
 
 /// `POST /admin/test-key` with `{"mode": "through"|"waiting"|"paused"|"closed"|"prequeue"|

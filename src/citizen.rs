@@ -40,8 +40,8 @@ pub async fn protected(
     if visitor.pass.is_some() && visitor.test_key.is_none() {
         return forward::to_origin(req, visitor, settings, now).await;
     }
-    if !edge::knows_room() {
-        edge::sync_first(env, settings, now).await;
+    if !edge::knows_room(&visitor.location) {
+        edge::sync_first(env, settings, &visitor.location, now).await;
     }
     if let Some(key) = visitor.honoured_test_key().cloned() {
         if !key.mode.goes_through() {
@@ -147,18 +147,18 @@ async fn evaluate(
     now: UnixMs,
 ) -> Result<(Visitor, QueueStatus), GateError> {
     let mut visitor = Visitor::read(req, settings, now);
-    if !edge::knows_room() {
-        edge::sync_first(env, settings, now).await;
+    if !edge::knows_room(&visitor.location) {
+        edge::sync_first(env, settings, &visitor.location, now).await;
     }
     let jitter = jitter();
     if let Some(key) = visitor.honoured_test_key() {
-        let config = edge::config().unwrap_or_default();
+        let config = edge::config(&visitor.location).unwrap_or_default();
         let status = edgegate_core::status::forced(key.mode, &config, now, jitter);
         return Ok((visitor, status));
     }
     let ticket = visitor.place(settings, now)?;
     let admission = visitor.admit(&ticket, settings, now);
-    let mut status = edge::with_book(settings, |book| {
+    let mut status = edge::with_book(settings, &visitor.location, |book| {
         book.status(&ticket, admission, now, jitter)
     });
     status.rejoined = visitor.rejoined;

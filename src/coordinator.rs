@@ -11,13 +11,12 @@ use std::cell::{Cell, RefCell};
 
 use edgegate_core::isolate::{settle_ms, SyncReport};
 use edgegate_core::places::PlaceKey;
-use edgegate_core::room::{
-    decode, encode, Restored, Room, Seen, ISOLATE_FORGET_MS, KEEP_BEHIND_CURSOR_S,
-};
+use edgegate_core::room::{Restored, Room, Seen, ISOLATE_FORGET_MS, KEEP_BEHIND_CURSOR_S};
 use edgegate_core::{ConfigPatch, UnixMs};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::store::{int, read_meta, run, save_meta, META_DDL};
 use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
@@ -49,16 +48,11 @@ struct IsolateRow {
     demand: i64,
 }
 
-#[derive(Deserialize)]
-struct MetaRow {
-    v: String,
-}
-
 impl DurableObject for RoomCoordinator {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         for ddl in [
-            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+            META_DDL,
             "CREATE TABLE IF NOT EXISTS places (second INTEGER NOT NULL, slot INTEGER NOT NULL, \
              n INTEGER NOT NULL, PRIMARY KEY (second, slot))",
             "CREATE TABLE IF NOT EXISTS isolates (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, \
@@ -144,8 +138,8 @@ impl DurableObject for RoomCoordinator {
                 };
                 let changed = self.with_room(now, |room, sql| {
                     let config = room.configure(&patch, now)?.clone();
-                    save_meta(sql, "config", &encode(&config));
-                    save_meta(sql, "problem", &encode(&room.problem));
+                    save_meta(sql, "config", &config);
+                    save_meta(sql, "problem", &room.problem);
                     save_progress(sql, room, now);
                     Ok::<_, edgegate_core::ConfigError>(config)
                 })?;
@@ -182,8 +176,8 @@ impl RoomCoordinator {
                     worker::console_error!(
                         "coordinator: stored state unreadable, room kept paused: {problem}"
                     );
-                    save_meta(&sql, "config", &encode(&room.config));
-                    save_meta(&sql, "problem", &encode(&room.problem));
+                    save_meta(&sql, "config", &room.config);
+                    save_meta(&sql, "problem", &room.problem);
                 }
                 slot.insert(room)
             }
@@ -193,15 +187,6 @@ impl RoomCoordinator {
 }
 
 fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
-    fn record<T: DeserializeOwned>(
-        sql: &SqlStorage,
-        key: &str,
-    ) -> Result<Option<std::result::Result<T, String>>> {
-        let rows: Vec<MetaRow> = sql
-            .exec("SELECT v FROM meta WHERE k = ?", vec![key.into()])?
-            .to_array()?;
-        Ok(rows.into_iter().next().map(|r| decode(&r.v)))
-    }
     let places = sql
         .exec("SELECT second, slot, n FROM places", None)?
         .to_array::<PlaceRow>()?
@@ -225,21 +210,23 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
                 seq: u64::try_from(r.seq).unwrap_or(0),
                 at: UnixMs(u64::try_from(r.at).unwrap_or(0)),
                 demand: u64::try_from(r.demand).unwrap_or(0),
+                // Both learnt again at the sender's next sync, within a second.
                 waiting: 0,
+                isolates: 0,
             };
             (r.id, seen)
         })
         .collect();
-    let problem = match record::<Option<String>>(sql, "problem")? {
+    let problem = match read_meta::<Option<String>>(sql, "problem")? {
         Some(Ok(p)) => p,
         Some(Err(e)) => Some(format!("problem: {e}")),
         None => None,
     };
     let stored = Restored {
-        config: record(sql, "config")?,
-        release: record(sql, "release")?,
-        ledger: record(sql, "ledger")?,
-        totals: record(sql, "totals")?,
+        config: read_meta(sql, "config")?,
+        release: read_meta(sql, "release")?,
+        ledger: read_meta(sql, "ledger")?,
+        totals: read_meta(sql, "totals")?,
         problem,
         places,
         isolates,
@@ -250,9 +237,9 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
 /// Writes what every call may change: the cursor, the ledger, the totals, and the forgetting of
 /// places given up or long behind the cursor.
 fn save_progress(sql: &SqlStorage, room: &Room, now: UnixMs) {
-    save_meta(sql, "release", &encode(&room.release));
-    save_meta(sql, "ledger", &encode(&room.ledger));
-    save_meta(sql, "totals", &encode(&room.totals));
+    save_meta(sql, "release", &room.release);
+    save_meta(sql, "ledger", &room.ledger);
+    save_meta(sql, "totals", &room.totals);
     let keep_from = room
         .release
         .cursor
@@ -261,12 +248,12 @@ fn save_progress(sql: &SqlStorage, room: &Room, now: UnixMs) {
     run(
         sql,
         "DELETE FROM places WHERE slot <= ? OR second < ?",
-        vec![sql_int(now.secs()), sql_int(keep_from)],
+        vec![int(now.secs()), int(keep_from)],
     );
     run(
         sql,
         "DELETE FROM isolates WHERE at < ?",
-        vec![sql_int(now.0.saturating_sub(ISOLATE_FORGET_MS))],
+        vec![int(now.0.saturating_sub(ISOLATE_FORGET_MS))],
     );
 }
 
@@ -275,13 +262,13 @@ fn save_place(sql: &SqlStorage, key: PlaceKey, delta: i64) {
         sql,
         "INSERT INTO places (second, slot, n) VALUES (?, ?, MAX(?, 0)) \
          ON CONFLICT(second, slot) DO UPDATE SET n = MAX(n + excluded.n, 0)",
-        vec![sql_int(key.second), sql_int(key.slot), delta.into()],
+        vec![int(key.second), int(key.slot), delta.into()],
     );
     if delta < 0 {
         run(
             sql,
             "DELETE FROM places WHERE second = ? AND slot = ? AND n <= 0",
-            vec![sql_int(key.second), sql_int(key.slot)],
+            vec![int(key.second), int(key.slot)],
         );
     }
 }
@@ -294,29 +281,11 @@ fn save_isolate(sql: &SqlStorage, id: &str, seen: Option<&Seen>) {
          ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, at = excluded.at, demand = excluded.demand",
         vec![
             id.into(),
-            sql_int(seen.seq),
-            sql_int(seen.at.0),
-            sql_int(seen.demand),
+            int(seen.seq),
+            int(seen.at.0),
+            int(seen.demand),
         ],
     );
-}
-
-fn save_meta(sql: &SqlStorage, key: &str, text: &str) {
-    run(
-        sql,
-        "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-        vec![key.into(), text.into()],
-    );
-}
-
-fn run(sql: &SqlStorage, query: &str, args: Vec<worker::SqlStorageValue>) {
-    if let Err(e) = sql.exec(query, args) {
-        worker::console_error!("coordinator: {query}: {e}");
-    }
-}
-
-fn sql_int(n: u64) -> worker::SqlStorageValue {
-    i64::try_from(n).unwrap_or(i64::MAX).into()
 }
 
 /// The platform clock, in unix milliseconds.

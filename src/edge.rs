@@ -1,36 +1,67 @@
 //! The isolate's book (`edgegate_core::isolate`) and the syncs that keep it current: the only
-//! I/O the citizen's side of the gate does with the coordinator.
+//! I/O the citizen's side of the gate does with the room.
 //!
 //! Every status poll and page view is answered from the book: no subrequest on the citizen's
-//! path. After answering, a request that finds a sync due starts one in `ctx.wait_until`. The
-//! book keeps the batch until the coordinator acknowledges it, so a cancelled, failed or timed-out
-//! sync loses nothing and a retried one counts nothing twice.
+//! path. After answering, a request that finds a sync due starts one in `ctx.wait_until`, with
+//! the aggregator of the isolate's location (`aggregator.rs`), never with the room coordinator
+//! itself. The book keeps the batch until the aggregator acknowledges it, so a cancelled, failed
+//! or timed-out sync loses nothing and a retried one counts nothing twice.
+//!
+//! An isolate keeps one book per location it serves. On the platform that is one: an isolate
+//! runs in one location. Locally, the stack tests name several with a header.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use edgegate_core::isolate::{Isolate, RoomSnapshot, SyncReport, Timing};
 use edgegate_core::{RoomConfig, UnixMs};
-use worker::{Context, Env, Method, Request, RequestInit};
+use worker::{Context, Env, Method, Request, RequestInit, Stub};
 
 use crate::coordinator::now_ms;
-use crate::settings::Settings;
+use crate::settings::{valid_location, Settings};
 use crate::timeout::with_timeout;
 
+/// The header that names a request's location where the deployment allows it.
+pub const LOCATION_HEADER: &str = "X-Edgegate-Location";
+
+/// Books kept at most, whatever the requests name (only the local header can name more than one).
+const MAX_BOOKS: usize = 64;
+
 thread_local! {
-    static BOOK: RefCell<Option<Isolate>> = const { RefCell::new(None) };
-    /// Until when syncs fail without being sent (fault injection for the stack tests; only
-    /// reachable when the deployment enables it).
-    static UNREACHABLE_UNTIL: Cell<u64> = const { Cell::new(0) };
+    static BOOKS: RefCell<BTreeMap<String, Isolate>> = const { RefCell::new(BTreeMap::new()) };
+    /// Until when syncs fail without being sent, for every location (`""`) or one (fault
+    /// injection for the stack tests; only reachable when the deployment enables it).
+    static UNREACHABLE_UNTIL: RefCell<BTreeMap<String, u64>> =
+        const { RefCell::new(BTreeMap::new()) };
 }
 
-/// Runs `f` on this isolate's book, creating it on first use.
-pub fn with_book<T>(settings: &Settings, f: impl FnOnce(&mut Isolate) -> T) -> T {
-    BOOK.with_borrow_mut(|slot| {
-        let book = slot.get_or_insert_with(|| {
+/// The location `req` is served in: its `X-Edgegate-Location` header where the deployment
+/// allows it (local stack tests), else the platform's `cf.colo`, else the `LOCATION` setting.
+pub fn location(req: &Request, settings: &Settings) -> String {
+    if settings.location_header {
+        let named = req.headers().get(LOCATION_HEADER).ok().flatten();
+        if let Some(name) = named.filter(|n| valid_location(n)) {
+            return name;
+        }
+    }
+    req.cf()
+        .map(worker::Cf::colo)
+        .filter(|c| valid_location(c))
+        .unwrap_or_else(|| settings.location.clone())
+}
+
+/// Runs `f` on this isolate's book for `location`, creating it on first use.
+pub fn with_book<T>(settings: &Settings, location: &str, f: impl FnOnce(&mut Isolate) -> T) -> T {
+    BOOKS.with_borrow_mut(|books| {
+        if !books.contains_key(location) && books.len() >= MAX_BOOKS {
+            // Never reached on the platform; locally, the oldest-named book makes room.
+            books.pop_first();
+        }
+        let book = books.entry(location.to_owned()).or_insert_with(|| {
             let mut id = [0u8; 8];
             // An isolate id only has to differ from the others'; a failed draw leaves zeros,
-            // which the coordinator still tells apart by batch numbers.
+            // which the aggregator still tells apart by batch numbers.
             let _ = getrandom::fill(&mut id);
             Isolate::new(
                 edgegate_core::keys::hex(&id),
@@ -46,71 +77,104 @@ pub fn with_book<T>(settings: &Settings, f: impl FnOnce(&mut Isolate) -> T) -> T
     })
 }
 
-pub fn knows_room() -> bool {
-    BOOK.with_borrow(|b| b.as_ref().is_some_and(Isolate::knows_room))
+pub fn knows_room(location: &str) -> bool {
+    BOOKS.with_borrow(|b| b.get(location).is_some_and(Isolate::knows_room))
 }
 
-/// The room config as last seen, if any.
-pub fn config() -> Option<RoomConfig> {
-    BOOK.with_borrow(|b| b.as_ref().and_then(|b| b.config().cloned()))
+/// The room config as last seen in `location`, if any.
+pub fn config(location: &str) -> Option<RoomConfig> {
+    BOOKS.with_borrow(|b| b.get(location).and_then(|b| b.config().cloned()))
 }
 
-/// Makes this isolate's syncs fail for `ms` milliseconds from `now` (stack tests of fail-static).
-pub fn cut_off(now: UnixMs, ms: u64) {
-    UNREACHABLE_UNTIL.set(now.plus_ms(ms).0);
+/// Makes this isolate's syncs in `location` (every location for `None`) fail for `ms`
+/// milliseconds from `now`, without being sent (stack tests of fail-static).
+pub fn cut_off(location: Option<&str>, now: UnixMs, ms: u64) {
+    UNREACHABLE_UNTIL
+        .with_borrow_mut(|u| u.insert(location.unwrap_or("").to_owned(), now.plus_ms(ms).0));
 }
 
-/// Starts a background sync if one is due and none is running.
-pub fn sync_if_due(env: &Env, ctx: &Context, settings: &Rc<Settings>, now: UnixMs) {
-    if let Some(report) = with_book(settings, |b| b.begin_sync(now)) {
+fn cut_off_now(location: &str) -> bool {
+    let now = now_ms();
+    UNREACHABLE_UNTIL.with_borrow(|u| {
+        [location, ""]
+            .iter()
+            .any(|l| u.get(*l).is_some_and(|until| now < *until))
+    })
+}
+
+/// Starts a background sync for `location` if one is due and none is running.
+pub fn sync_if_due(
+    env: &Env,
+    ctx: &Context,
+    settings: &Rc<Settings>,
+    location: String,
+    now: UnixMs,
+) {
+    if let Some(report) = with_book(settings, &location, |b| b.begin_sync(now)) {
         let env = env.clone();
         let settings = Rc::clone(settings);
-        ctx.wait_until(async move { run_sync(&env, &settings, report).await });
+        ctx.wait_until(async move { run_sync(&env, &settings, &location, report).await });
     }
 }
 
 /// Syncs now and waits: for an isolate that has never seen the room. If the citizen's request
 /// is cancelled half-way, the batch stays in the book and goes again after the timeout.
-pub async fn sync_first(env: &Env, settings: &Settings, now: UnixMs) {
-    if let Some(report) = with_book(settings, |b| b.begin_sync(now)) {
-        run_sync(env, settings, report).await;
+pub async fn sync_first(env: &Env, settings: &Settings, location: &str, now: UnixMs) {
+    if let Some(report) = with_book(settings, location, |b| b.begin_sync(now)) {
+        run_sync(env, settings, location, report).await;
     }
 }
 
-async fn run_sync(env: &Env, settings: &Settings, report: SyncReport) {
+async fn run_sync(env: &Env, settings: &Settings, location: &str, report: SyncReport) {
     let seq = report.seq;
-    let answer = if now_ms() < UNREACHABLE_UNTIL.get() {
+    let answer = if cut_off_now(location) {
         None
     } else {
-        match with_timeout(call(env, settings, &report), settings.sync_timeout_ms).await {
+        match with_timeout(
+            call(env, settings, location, &report),
+            settings.sync_timeout_ms,
+        )
+        .await
+        {
             Some(Ok(snapshot)) => Some(snapshot),
             Some(Err(err)) => {
-                worker::console_warn!("sync with the coordinator failed: {err}");
+                worker::console_warn!("sync with the {location} aggregator failed: {err}");
                 None
             }
             None => {
-                worker::console_warn!("sync with the coordinator timed out");
+                worker::console_warn!("sync with the {location} aggregator timed out");
                 None
             }
         }
     };
     let now = UnixMs(now_ms());
-    with_book(settings, |b| b.finish_sync(seq, answer, now));
+    with_book(settings, location, |b| b.finish_sync(seq, answer, now));
 }
 
-async fn call(env: &Env, settings: &Settings, report: &SyncReport) -> worker::Result<RoomSnapshot> {
-    let stub = env
-        .durable_object("ROOMS")?
-        .id_from_name(&settings.room)?
-        .get_stub()?;
+/// The Durable Object of `location`'s aggregator for this deployment's room.
+pub fn aggregator(env: &Env, settings: &Settings, location: &str) -> worker::Result<Stub> {
+    env.durable_object("LOCATIONS")?
+        .id_from_name(&format!("{}@{location}", settings.room))?
+        .get_stub()
+}
+
+async fn call(
+    env: &Env,
+    settings: &Settings,
+    location: &str,
+    report: &SyncReport,
+) -> worker::Result<RoomSnapshot> {
+    let stub = aggregator(env, settings, location)?;
+    let query = serde_urlencoded::to_string([("location", location), ("room", &settings.room)])
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let body = serde_json::to_string(report)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://coordinator/sync", &init)?;
+    let req = Request::new_with_init(&format!("https://aggregator/sync?{query}"), &init)?;
     let mut resp = stub.fetch_with_request(req).await?;
     if resp.status_code() != 200 {
         return Err(worker::Error::RustError(format!(
-            "coordinator answered {}",
+            "aggregator answered {}",
             resp.status_code()
         )));
     }

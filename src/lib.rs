@@ -3,6 +3,7 @@
 //! is the only one that knows Cloudflare (see ARCHITECTURE.md).
 
 mod admin;
+mod aggregator;
 mod citizen;
 mod cookies;
 mod coordinator;
@@ -12,6 +13,7 @@ mod forward;
 mod fragment;
 mod pages;
 mod settings;
+mod store;
 mod timeout;
 mod trust;
 
@@ -21,6 +23,7 @@ use std::rc::Rc;
 use edgegate_core::UnixMs;
 use worker::{event, Context, Env, Method, Request, Response};
 
+pub use aggregator::LocationAggregator;
 pub use coordinator::RoomCoordinator;
 use error::GateError;
 use settings::Settings;
@@ -40,6 +43,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateE
     let settings = settings(env)?;
     let now = UnixMs(coordinator::now_ms());
     let path = req.path();
+    let location = edge::location(&req, &settings);
     let answer = match (req.method(), path.as_str()) {
         (Method::Get | Method::Head, "/queue/status") => {
             citizen::status(req, env, &settings, now).await
@@ -55,7 +59,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateE
     // Every citizen request, whatever its path (waiting, forwarded, test key), keeps this
     // isolate in touch with the room, and only after it has counted its ticket or pass, so a
     // due sync carries them at once. The sync runs in `wait_until`, off the citizen's path.
-    edge::sync_if_due(env, ctx, &settings, now);
+    edge::sync_if_due(env, ctx, &settings, location, now);
     answer
 }
 

@@ -33,6 +33,17 @@ pub struct Settings {
     /// `EDGEGATE_FAULTS = "on"`: the admin API may cut this isolate off from the coordinator,
     /// for the stack tests of fail-static. Never set in production.
     pub faults: bool,
+    /// `LOCATION`: the location this deployment's isolates report under when the platform
+    /// names none (`request.cf.colo` is used when present). `local` if unset.
+    pub location: String,
+    /// `LOCATION_HEADER = "on"`: a request's `X-Edgegate-Location` header picks its location,
+    /// so the stack tests can run several locations on loopback. Never set in production.
+    pub location_header: bool,
+}
+
+/// Is `name` usable as a location: 1 to 16 ASCII letters, digits or `-`?
+pub fn valid_location(name: &str) -> bool {
+    (1..=16).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// `SYNC_TIMEOUT_MS`, read by both the isolates and the coordinator (which derives the settle
@@ -98,6 +109,12 @@ impl Settings {
             fail_static_per_mille: u32::try_from(number("FAIL_STATIC_PER_MILLE", 100)?.min(1000))
                 .unwrap_or(100),
             faults: text("EDGEGATE_FAULTS").is_some_and(|v| v.trim() == "on"),
+            location: match text("LOCATION") {
+                None => "local".to_owned(),
+                Some(l) if valid_location(l.trim()) => l.trim().to_owned(),
+                Some(_) => return Err("LOCATION must be 1-16 letters, digits or -".into()),
+            },
+            location_header: text("LOCATION_HEADER").is_some_and(|v| v.trim() == "on"),
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct Visitor {
     pub rejoined: Option<Rejoined>,
     /// `Set-Cookie` values to send back.
     pub set_cookies: Vec<String>,
+    /// The location the visitor is served in: whose book counts them.
+    pub location: String,
 }
 
 impl Visitor {
@@ -69,6 +71,7 @@ impl Visitor {
             pass_for_test: false,
             rejoined: None,
             set_cookies: Vec::new(),
+            location: edge::location(req, settings),
         }
     }
 
@@ -76,7 +79,7 @@ impl Visitor {
     pub fn honoured_test_key(&self) -> Option<&TestKey> {
         self.test_key
             .as_ref()
-            .filter(|_| edge::config().is_some_and(|c| c.test_mode))
+            .filter(|_| edge::config(&self.location).is_some_and(|c| c.test_mode))
     }
 
     /// The visitor's place in line. A returning ticket is counted (the first time), renewed or
@@ -85,7 +88,9 @@ impl Visitor {
     pub fn place(&mut self, settings: &Settings, now: UnixMs) -> Result<Ticket, GateError> {
         if let Some(ticket) = self.ticket.clone() {
             let ttl = settings.ticket_ttl_ms;
-            match edge::with_book(settings, |book| book.visit(&ticket, now, ttl)) {
+            match edge::with_book(settings, &self.location, |book| {
+                book.visit(&ticket, now, ttl)
+            }) {
                 Visit::Keep => return Ok(ticket),
                 Visit::Update(updated) => {
                     self.set_ticket(updated.clone(), settings);
@@ -105,7 +110,7 @@ impl Visitor {
             sub.try_into()
                 .map_err(|_| GateError::Internal("sub".into()))?,
         );
-        let ticket = edge::with_book(settings, |book| {
+        let ticket = edge::with_book(settings, &self.location, |book| {
             book.issue(
                 id,
                 sub,
@@ -133,14 +138,16 @@ impl Visitor {
     /// Decides whether `ticket` goes through now, and if so makes sure the visitor holds a pass
     /// for it (a pass already held for this ticket is kept).
     pub fn admit(&mut self, ticket: &Ticket, settings: &Settings, now: UnixMs) -> Admission {
-        let admission = edge::with_book(settings, |book| book.admit(ticket, now));
+        let admission = edge::with_book(settings, &self.location, |book| book.admit(ticket, now));
         if let Admission::Through { .. } = admission {
             let held = self
                 .pass
                 .as_ref()
                 .is_some_and(|(pass, _)| pass.ticket_id == ticket.id);
             if !held {
-                let session_ms = edge::config().unwrap_or_default().session_duration_ms();
+                let session_ms = edge::config(&self.location)
+                    .unwrap_or_default()
+                    .session_duration_ms();
                 self.mint_pass(ticket.id, settings, now, session_ms);
             }
         }
@@ -196,7 +203,9 @@ impl Visitor {
         if self.pass_for_test {
             return Some(text);
         }
-        let session_ms = edge::config().unwrap_or_default().session_duration_ms();
+        let session_ms = edge::config(&self.location)
+            .unwrap_or_default()
+            .session_duration_ms();
         if pass.expires_at.since(now) < session_ms / 2 {
             return Some(self.mint_pass(pass.ticket_id, settings, now, session_ms));
         }
@@ -213,7 +222,9 @@ impl Visitor {
         if self.pass_for_test {
             return;
         }
-        edge::with_book(settings, |book| book.end_session(&pass.ticket_id, now));
+        edge::with_book(settings, &self.location, |book| {
+            book.end_session(&pass.ticket_id, now)
+        });
         if let Some(ticket) = self.ticket.clone().filter(|t| t.id == pass.ticket_id) {
             self.set_ticket(
                 Ticket {

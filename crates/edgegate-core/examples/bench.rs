@@ -81,6 +81,8 @@ fn main() {
         cursor: Cursor::at_bucket(now.secs() - 3_600),
         arrivals: &arrivals,
         stale: false,
+        settle_ms: 0,
+        view_lag_ms: 0,
     };
     per_op("status (1 h of arrivals queued)", 20_000, |i| {
         black_box(view.status(

@@ -29,13 +29,15 @@
 //! On recovery the coordinator's answer takes over, and the isolate's view never moves back
 //! past what it already admitted.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::RoomConfig;
 use crate::limiter::{Limiter, Turn};
 use crate::order::{Cursor, OrderKey, SUB_RANGE};
+use crate::outbox::Outbox;
+pub use crate::outbox::SyncReport;
 use crate::places::{slot_of, PlaceKey};
 use crate::status::{jittered, QueueState, QueueStatus, RoomView};
 use crate::summary::Summary;
@@ -50,12 +52,18 @@ pub const CLOCK_MARGIN_MS: u64 = 1_000;
 /// Ticket ids each isolate remembers per kind of event, to count each ticket once.
 pub const RECENT_IDS: usize = 16_384;
 
-/// How far behind `now` the cursor stays so that no count still on its way is skipped: one
-/// interval for the count to be taken, one timeout for the request carrying it, and a margin for
-/// clocks. Derived, so a change to the interval or the timeout can never leave it too short.
+/// Hops a count makes from the isolate that takes it to the coordinator: to its location's
+/// aggregator, and from there to the room.
+pub const HOPS: u64 = 2;
+
+/// How far behind `now` the cursor stays so that no count still on its way is skipped: at each
+/// hop one interval for the count to be cut into a batch and one timeout for the request
+/// carrying it, and a margin for clocks. Derived, so a change to the interval or the timeout
+/// can never leave it too short.
 pub fn settle_ms(sync_interval_ms: u64, sync_timeout_ms: u64) -> u64 {
     sync_interval_ms
         .saturating_add(sync_timeout_ms)
+        .saturating_mul(HOPS)
         .saturating_add(CLOCK_MARGIN_MS)
 }
 
@@ -71,27 +79,6 @@ pub struct Timing {
     pub fail_static_per_mille: u32,
 }
 
-/// What an isolate sends the coordinator: counts only, never tickets.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncReport {
-    /// The isolate's random id.
-    pub isolate: String,
-    /// Batch number; the coordinator applies each number once per isolate.
-    pub seq: u64,
-    /// Place changes: `(second, slot, delta)`.
-    pub places: Vec<(u64, u64, i64)>,
-    /// Citizens let through, per second.
-    pub let_through: Vec<(u64, u64)>,
-    /// Sessions the origin ended, per second.
-    pub ended: Vec<(u64, u64)>,
-    /// Let-throughs the limiter had to refuse since the last batch: demand not yet served.
-    pub refused: u64,
-    /// Eligible citizens waiting their turn at this isolate's limiter when the batch was cut:
-    /// still coming, so the cursor must not take them for no-shows.
-    #[serde(default)]
-    pub waiting: u64,
-}
-
 /// The room as the coordinator sends it back on every sync.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSnapshot {
@@ -99,14 +86,18 @@ pub struct RoomSnapshot {
     pub cursor: Cursor,
     /// Places held from the cursor's second on (exact near the front).
     pub arrivals: Summary,
-    /// This isolate's share of the room's rate, per mille.
-    pub share_per_mille: u32,
+    /// This isolate's share of the room's rate, in millionths.
+    pub share_ppm: u32,
     /// The last batch number applied for this isolate.
     pub acked: u64,
     /// The coordinator's clock when it answered.
     pub at: UnixMs,
     /// The cursor never passes `at − settle_ms`: counts before it are complete.
     pub settle_ms: u64,
+    /// How old the room's view already was when this answer left: `0` from the coordinator,
+    /// the time since the coordinator last answered when an aggregator passes it on.
+    #[serde(default)]
+    pub age_ms: u64,
 }
 
 /// What a returning ticket's visit changed.
@@ -135,23 +126,6 @@ pub enum Admission {
     /// The cursor has passed the ticket but the let-through rate is spent for now; ask again at
     /// `retry_at`.
     Throttled { retry_at: UnixMs },
-}
-
-#[derive(Clone, Debug, Default)]
-struct Counts {
-    places: BTreeMap<PlaceKey, i64>,
-    let_through: BTreeMap<u64, u64>,
-    ended: BTreeMap<u64, u64>,
-    refused: u64,
-}
-
-impl Counts {
-    fn is_empty(&self) -> bool {
-        self.places.values().all(|n| *n == 0)
-            && self.let_through.is_empty()
-            && self.ended.is_empty()
-            && self.refused == 0
-    }
 }
 
 /// A bounded set of recently seen ticket ids (the first 8 bytes suffice: they are random).
@@ -195,13 +169,11 @@ pub struct Isolate {
     room: Option<RoomSnapshot>,
     /// The coordinator's summary with this isolate's unacknowledged place changes laid over it.
     view: Summary,
-    owed: Counts,
-    pending: Option<SyncReport>,
-    next_seq: u64,
-    in_flight_since: Option<UnixMs>,
-    last_attempt: Option<UnixMs>,
+    outbox: Outbox,
+    /// When the room's view this isolate holds was current (the answer's time less its age).
     last_ok: Option<UnixMs>,
-    failing: bool,
+    /// The last answer's view was already old: the coordinator is out of reach upstream.
+    lagging: bool,
     /// The furthest cursor this isolate has admitted under; its view never moves back past it.
     floor: Cursor,
     limiter: Limiter,
@@ -218,13 +190,9 @@ impl Isolate {
             timing,
             room: None,
             view: Summary::default(),
-            owed: Counts::default(),
-            pending: None,
-            next_seq: 1,
-            in_flight_since: None,
-            last_attempt: None,
+            outbox: Outbox::default(),
             last_ok: None,
-            failing: false,
+            lagging: false,
             floor: Cursor::default(),
             limiter: Limiter::default(),
             seated: RecentIds::default(),
@@ -342,12 +310,7 @@ impl Isolate {
     }
 
     fn count_place(&mut self, second: u64, slot: u64, delta: i64) {
-        let slot_count = self
-            .owed
-            .places
-            .entry(PlaceKey { second, slot })
-            .or_insert(0);
-        *slot_count = slot_count.saturating_add(delta);
+        self.outbox.owed.add_place(PlaceKey { second, slot }, delta);
         self.view.add(second, delta);
     }
 
@@ -402,8 +365,7 @@ impl Isolate {
             Turn::Through => {
                 self.through.insert(id);
                 self.floor = self.floor.max(cursor);
-                let n = self.owed.let_through.entry(now.secs()).or_insert(0);
-                *n = n.saturating_add(1);
+                self.outbox.owed.add_let_through(now.secs(), 1);
                 return Admission::Through { first: true };
             }
             Turn::Wait { retry_at } => retry_at,
@@ -415,7 +377,7 @@ impl Isolate {
             // reaches the coordinator and earns a share, and ask again after a sync.
             Turn::Shut => now.plus_ms(self.timing.sync_interval_ms),
         };
-        self.owed.refused = self.owed.refused.saturating_add(1);
+        self.outbox.owed.refused = self.outbox.owed.refused.saturating_add(1);
         Admission::Throttled { retry_at }
     }
 
@@ -447,6 +409,8 @@ impl Isolate {
                 cursor,
                 arrivals: &self.view,
                 stale,
+                settle_ms: room.settle_ms,
+                view_lag_ms: self.view_lag_ms(),
             }
             .status(ticket.order, now, jitter),
             Admission::Throttled { retry_at } => {
@@ -472,6 +436,8 @@ impl Isolate {
                     cursor,
                     arrivals: &self.view,
                     stale,
+                    settle_ms: room.settle_ms,
+                    view_lag_ms: self.view_lag_ms(),
                 }
                 .status(ticket.order, now, jitter);
                 if status.state == QueueState::Admitted {
@@ -492,24 +458,27 @@ impl Isolate {
         }
     }
 
+    /// How much later than the coordinator this isolate may learn of the cursor: an interval
+    /// at each hop.
+    fn view_lag_ms(&self) -> u64 {
+        self.timing.sync_interval_ms.saturating_mul(HOPS)
+    }
+
     /// The origin ended the session of the ticket `ticket_id`. Counted once per ticket here;
     /// false if it was already.
     pub fn end_session(&mut self, ticket_id: &[u8; 16], now: UnixMs) -> bool {
         if !self.ended.insert(short(ticket_id)) {
             return false;
         }
-        let n = self.owed.ended.entry(now.secs()).or_insert(0);
-        *n = n.saturating_add(1);
+        self.outbox.owed.add_ended(now.secs(), 1);
         true
     }
 
-    /// Is this isolate cut off from the coordinator at `now`? Only failing syncs make it so:
-    /// an isolate that was merely idle is not stale.
+    /// Is this isolate cut off from the coordinator at `now`? Only failing syncs make it so —
+    /// its own, or its aggregator's with the coordinator, which its answers show by their
+    /// age: an isolate that was merely idle is not stale.
     pub fn stale(&self, now: UnixMs) -> bool {
-        let failing = self.failing
-            || self
-                .in_flight_since
-                .is_some_and(|t| now.since(t) >= self.timing.sync_timeout_ms);
+        let failing = self.lagging || self.outbox.failing(now, self.timing.sync_timeout_ms);
         failing
             && self
                 .last_ok
@@ -520,86 +489,53 @@ impl Isolate {
     /// for longer than the sync timeout is given up: its batch goes again, under the same
     /// number).
     pub fn begin_sync(&mut self, now: UnixMs) -> Option<SyncReport> {
-        if let Some(since) = self.in_flight_since {
-            if now.since(since) < self.timing.sync_timeout_ms && now >= since {
-                return None;
-            }
-            self.failing = true;
-        }
-        let due = self
-            .last_attempt
-            .is_none_or(|t| now.since(t) >= self.timing.sync_interval_ms || now < t);
-        if !due {
-            return None;
-        }
-        if self.pending.is_none() {
-            let counts = std::mem::take(&mut self.owed);
-            let seq = self.next_seq;
-            self.next_seq = self.next_seq.saturating_add(1);
-            self.pending = Some(SyncReport {
-                isolate: self.id.clone(),
-                seq,
-                places: counts
-                    .places
-                    .into_iter()
-                    .filter(|(_, n)| *n != 0)
-                    .map(|(k, n)| (k.second, k.slot, n))
-                    .collect(),
-                let_through: counts.let_through.into_iter().collect(),
-                ended: counts.ended.into_iter().collect(),
-                refused: counts.refused,
-                waiting: u64::try_from(self.limiter.waiting(now)).unwrap_or(u64::MAX),
-            });
-        }
-        self.in_flight_since = Some(now);
-        self.last_attempt = Some(now);
-        self.pending.clone()
+        let waiting = u64::try_from(self.limiter.waiting(now)).unwrap_or(u64::MAX);
+        self.outbox.begin(
+            &self.id,
+            now,
+            self.timing.sync_interval_ms,
+            self.timing.sync_timeout_ms,
+            (waiting, 0),
+        )
     }
 
     /// The answer to the batch numbered `seq`: the room, or `None` for a failure or a timeout.
     /// An answer to a batch given up earlier is still used if it acknowledges the pending one.
     pub fn finish_sync(&mut self, seq: u64, answer: Option<RoomSnapshot>, now: UnixMs) {
-        let current = self.pending.as_ref().is_none_or(|p| p.seq == seq);
-        if current {
-            self.in_flight_since = None;
-        }
+        self.outbox.finish(seq, answer.as_ref().map(|a| a.acked));
         let Some(snapshot) = answer else {
-            if current {
-                self.failing = true;
-            }
             return;
         };
-        if self
-            .pending
-            .as_ref()
-            .is_some_and(|p| snapshot.acked >= p.seq)
-        {
-            self.pending = None;
-        }
         if self.room.as_ref().is_some_and(|r| r.at > snapshot.at) {
             return; // a late answer older than what this isolate already knows
         }
         self.limiter
-            .follow(&snapshot.config, snapshot.share_per_mille, now);
+            .follow(&snapshot.config, snapshot.share_ppm, now);
         // The view: what the coordinator counted, plus what it has not acknowledged yet.
         self.view = snapshot.arrivals.clone();
-        let unacked = self.pending.iter().flat_map(|p| p.places.iter().copied());
-        let owed = self.owed.places.iter().map(|(k, n)| (k.second, k.slot, *n));
-        for (second, _, delta) in unacked.chain(owed).collect::<Vec<_>>() {
+        for (second, delta) in self.outbox.unacked_places().collect::<Vec<_>>() {
             self.view.add(second, delta);
         }
         if snapshot.cursor >= self.floor {
             self.floor = Cursor::default();
         }
+        self.last_ok = Some(now.minus_ms(snapshot.age_ms));
+        self.lagging = snapshot.age_ms > upstream_lag_ms(&self.timing);
         self.room = Some(snapshot);
-        self.last_ok = Some(now);
-        self.failing = false;
     }
 
     /// Counts gathered but not yet acknowledged (for tests and reports).
     pub fn owes_nothing(&self) -> bool {
-        self.pending.is_none() && self.owed.is_empty()
+        self.outbox.is_empty()
     }
+}
+
+/// An answer whose view is older than this came through an aggregator that cannot reach the
+/// coordinator: one interval for the aggregator's own sync to come due, one timeout for it.
+fn upstream_lag_ms(timing: &Timing) -> u64 {
+    timing
+        .sync_interval_ms
+        .saturating_add(timing.sync_timeout_ms)
 }
 
 fn grace_ms(config: &RoomConfig) -> u64 {
@@ -649,10 +585,11 @@ mod tests {
             config,
             cursor,
             arrivals,
-            share_per_mille: 1000,
+            share_ppm: 1_000_000,
             acked: report.seq,
             at,
             settle_ms: settle_ms(1_000, 3_000),
+            age_ms: 0,
         }
     }
 
@@ -811,6 +748,41 @@ mod tests {
     }
 
     #[test]
+    fn answers_grown_old_upstream_make_an_isolate_stale() {
+        // Its aggregator answers every second, but has not heard from the coordinator since T0.
+        let mut b = book();
+        for s in 0..=6u64 {
+            let now = T0.plus_ms(s * 1_000);
+            let r = b.begin_sync(now).unwrap();
+            let mut old = answer(&r, open_room(), Cursor::default(), Summary::default(), T0);
+            old.age_ms = s * 1_000;
+            b.finish_sync(r.seq, Some(old), now);
+            assert!(
+                b.owes_nothing(),
+                "the aggregator acknowledged batch {}",
+                r.seq
+            );
+            // Stale once the view is older than stale_after_ms (5 s here), not before.
+            assert_eq!(b.stale(now), s > 5, "after {s} s");
+        }
+        // The coordinator is back: the next fresh answer ends it.
+        let now = T0.plus_ms(7_000);
+        let r = b.begin_sync(now).unwrap();
+        b.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                open_room(),
+                Cursor::default(),
+                Summary::default(),
+                now,
+            )),
+            now,
+        );
+        assert!(!b.stale(now));
+    }
+
+    #[test]
     fn fail_static_keeps_the_order_and_admits_only_counted_seconds_at_a_share() {
         let mut b = book();
         // 20 people wait in second S (counted in full by the coordinator), 20 more in S + 30
@@ -880,7 +852,7 @@ mod tests {
             Summary::from_counts([(s, 100)], s),
             at,
         );
-        snap.share_per_mille = 100;
+        snap.share_ppm = 100_000;
         b.finish_sync(r.seq, Some(snap), at);
         let r = b.begin_sync(at.plus_ms(1_000)).unwrap();
         b.finish_sync(r.seq, None, at.plus_ms(1_000));

@@ -6,12 +6,14 @@
 //! a pure function that tests can pin to exact values. The worker, the origin and the tools are
 //! thin shells around it (see ARCHITECTURE.md).
 
+pub mod aggregate;
 pub mod config;
 pub mod isolate;
 pub mod keys;
 pub mod ledger;
 pub mod limiter;
 pub mod order;
+pub mod outbox;
 pub mod places;
 pub mod release;
 pub mod room;

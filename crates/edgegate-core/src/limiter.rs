@@ -79,6 +79,9 @@ pub const LINE_MAX: usize = 4_096;
 /// the whole line.
 const PURGE_EVERY_MS: u64 = 250;
 
+/// The whole rate, as a share in millionths.
+pub const PPM: u32 = 1_000_000;
+
 /// The answer to one citizen asking to go through ([`Limiter::take_turn`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Turn {
@@ -142,19 +145,20 @@ impl Limiter {
         self.tokens = self.tokens.min(self.capacity());
     }
 
-    /// Configures this limiter for an isolate holding `share_per_mille` thousandths of the
-    /// room's rate and burst (1000 when it is the only one): a rate of zero while the room is
+    /// Configures this limiter for an isolate holding `share_ppm` millionths of the room's
+    /// rate and burst (1,000,000 when it is the only one): a rate of zero while the room is
     /// frozen at `now` (paused, closed, before its opening), so time frozen earns nothing and
     /// anything saved is forfeit; otherwise `new_users_per_minute × share` thousandths per
-    /// minute and `⌊effective_burst × share / 1000⌋` burst. Shares above 1000 count as 1000.
-    pub fn follow(&mut self, config: &RoomConfig, share_per_mille: u32, now: UnixMs) {
-        let share = u64::from(share_per_mille.min(1000));
+    /// minute and `⌊effective_burst × share⌋` burst. Shares above the whole count as the whole.
+    /// Millionths, because thousands of isolates share one rate at internet scale.
+    pub fn follow(&mut self, config: &RoomConfig, share_ppm: u32, now: UnixMs) {
+        let share = u64::from(share_ppm.min(PPM));
         if config.frozen(now) {
             self.configure(0, 0, now);
             return;
         }
-        let rate = u64::from(config.new_users_per_minute) * share;
-        let burst = u64::from(config.effective_burst()) * share / 1000;
+        let rate = u64::from(config.new_users_per_minute) * share / 1_000;
+        let burst = u64::from(config.effective_burst()) * share / u64::from(PPM);
         self.configure(rate, u32::try_from(burst).unwrap_or(u32::MAX), now);
     }
 
@@ -354,7 +358,7 @@ mod tests {
             paused: true,
             ..RoomConfig::default()
         };
-        limiter.follow(&paused, 1000, at(180_000));
+        limiter.follow(&paused, PPM, at(180_000));
         assert!(!limiter.try_take(at(240_000)));
         assert_eq!(limiter.next_at(at(240_000)), None);
         // Reopened after an hour: nothing saved from before or during the pause.
@@ -363,7 +367,7 @@ mod tests {
                 paused: false,
                 ..paused
             },
-            1000,
+            PPM,
             at(3_600_000),
         );
         assert!(!limiter.try_take(at(3_600_000)));
@@ -394,7 +398,7 @@ mod tests {
             ..RoomConfig::default()
         };
         let mut limiter = Limiter::new();
-        limiter.follow(&config, 100, at(0));
+        limiter.follow(&config, 100_000, at(0));
         // A tenth of 6 per minute: one citizen every 100 s, exactly.
         assert_eq!(limiter.rate_milli_per_minute(), 600);
         assert_eq!(limiter.next_at(at(0)), Some(at(100_000)));
@@ -403,15 +407,15 @@ mod tests {
             burst: 100,
             ..RoomConfig::default()
         };
-        limiter.follow(&bursty, 250, at(0));
+        limiter.follow(&bursty, 250_000, at(0));
         assert_eq!(limiter.burst(), 25);
         let scheduled = RoomConfig {
             opens_at: Some(at(5_000)),
             ..bursty
         };
-        limiter.follow(&scheduled, 1000, at(4_999));
+        limiter.follow(&scheduled, PPM, at(4_999));
         assert_eq!(limiter.rate_milli_per_minute(), 0);
-        limiter.follow(&scheduled, 1000, at(5_000));
+        limiter.follow(&scheduled, PPM, at(5_000));
         assert_eq!(limiter.rate_milli_per_minute(), 6_000_000);
     }
 

@@ -79,9 +79,72 @@ pub struct Seen {
     pub at: UnixMs,
     /// Let-throughs plus refusals in its last batch: how much of the rate it could use.
     pub demand: u64,
-    /// Eligible citizens waiting at its limiter when it last reported.
+    /// Eligible citizens waiting at its limiters when it last reported.
     #[serde(default)]
     pub waiting: u64,
+    /// Isolates behind it (an aggregator's count; `0` for a lone isolate).
+    #[serde(default)]
+    pub isolates: u64,
+}
+
+impl Seen {
+    /// What a receiver knows of a sender after applying its batch `report` at `now`.
+    pub fn after(report: &SyncReport, now: UnixMs) -> Seen {
+        let let_through = report
+            .let_through
+            .iter()
+            .fold(0u64, |sum, &(_, n)| sum.saturating_add(n));
+        Seen {
+            seq: report.seq,
+            at: now,
+            demand: report.refused.saturating_add(let_through),
+            waiting: report.waiting,
+            isolates: report.isolates,
+        }
+    }
+
+    /// Is `report` a batch not applied before? Numbers only grow, so an old copy is not.
+    pub fn is_new(seen: Option<&Seen>, report: &SyncReport) -> bool {
+        seen.is_none_or(|s| report.seq > s.seq)
+    }
+
+    /// Has it synced within [`ISOLATE_ACTIVE_MS`] of `now`?
+    pub fn active(&self, now: UnixMs) -> bool {
+        now.since(self.at) < ISOLATE_ACTIVE_MS
+    }
+
+    /// Its weight in sharing the rate: its demand, plus one so that a sender with none yet
+    /// still gets a little.
+    fn weight(&self) -> u64 {
+        self.demand.saturating_add(1)
+    }
+}
+
+/// The share, in millionths of `whole_ppm`, for `sender` among `senders` at `now`: in
+/// proportion to what each active one could use. A sender with people to let through never
+/// rounds down to nothing: a share of zero would shut its limiter, and it could never show the
+/// demand that earns more. (Among many busy senders the shares may then add up to a little over
+/// the whole: one millionth of the rate per sender at most.)
+pub fn share_ppm(
+    senders: &BTreeMap<String, Seen>,
+    sender: &str,
+    whole_ppm: u32,
+    now: UnixMs,
+) -> u32 {
+    let total = senders
+        .values()
+        .filter(|s| s.active(now))
+        .fold(0u64, |sum, s| sum.saturating_add(s.weight()));
+    let seen = senders.get(sender);
+    let mine = seen.map_or(1, Seen::weight);
+    let total = total.max(mine);
+    let share = u128::from(mine) * u128::from(whole_ppm) / u128::from(total);
+    let share = u32::try_from(share).unwrap_or(whole_ppm);
+    if seen.is_some_and(|s| s.demand > 0) && whole_ppm > 0 {
+        share.max(1)
+    } else {
+        share
+    }
 }
 
 /// Running totals for the operator.
@@ -200,8 +263,7 @@ impl Room {
     /// Applies an isolate's batch (once per batch number), advances the room to `now`, and
     /// answers with the room as that isolate should see it.
     pub fn sync(&mut self, report: &SyncReport, now: UnixMs) -> Synced {
-        let seen = self.isolates.get(&report.isolate).copied();
-        let applied = seen.is_none_or(|s| report.seq > s.seq);
+        let applied = Seen::is_new(self.isolates.get(&report.isolate), report);
         let mut places = Vec::new();
         if applied {
             // New places per second are the batch's net change there: a renewal moves a place
@@ -220,25 +282,16 @@ impl Room {
                 self.ledger.record_released(now, released);
                 self.totals.seated = self.totals.seated.saturating_add(n.unsigned_abs());
             }
-            let mut demand = report.refused;
             for &(second, n) in &report.let_through {
                 self.ledger.record_let_through(second, n);
                 self.totals.let_through = self.totals.let_through.saturating_add(n);
-                demand = demand.saturating_add(n);
             }
             for &(second, n) in &report.ended {
                 self.ledger.record_ended(second, n);
                 self.totals.ended = self.totals.ended.saturating_add(n);
             }
-            self.isolates.insert(
-                report.isolate.clone(),
-                Seen {
-                    seq: report.seq,
-                    at: now,
-                    demand,
-                    waiting: report.waiting,
-                },
-            );
+            self.isolates
+                .insert(report.isolate.clone(), Seen::after(report, now));
         } else {
             self.totals.duplicate_syncs = self.totals.duplicate_syncs.saturating_add(1);
             if let Some(s) = self.isolates.get_mut(&report.isolate) {
@@ -267,7 +320,7 @@ impl Room {
             waiting: self
                 .isolates
                 .values()
-                .filter(|s| now.since(s.at) < ISOLATE_ACTIVE_MS)
+                .filter(|s| s.active(now))
                 .fold(0u64, |sum, s| sum.saturating_add(s.waiting)),
         };
         let step = self
@@ -305,31 +358,10 @@ impl Room {
         Ok(&self.config)
     }
 
-    /// The share of the rate, per mille, for `isolate`: in proportion to what each isolate
-    /// that synced lately could use (its let-throughs and refusals), plus one so an isolate
-    /// with no demand yet still gets a little. The shares add up to at most 1,000.
-    pub fn share_per_mille(&self, isolate: &str, now: UnixMs) -> u32 {
-        let weight = |s: &Seen| s.demand.saturating_add(1);
-        let active = self
-            .isolates
-            .values()
-            .filter(|s| now.since(s.at) < ISOLATE_ACTIVE_MS);
-        let total = active.fold(0u64, |sum, s| sum.saturating_add(weight(s)));
-        let mine = self.isolates.get(isolate).map_or(1, weight);
-        let total = total.max(mine);
-        let share =
-            u32::try_from(u64::try_from(u128::from(mine) * 1000 / u128::from(total)).unwrap_or(0))
-                .unwrap_or(1000);
-        // An isolate that has people to let through never rounds down to nothing: a share of
-        // zero would shut its limiter, and it could never show the demand that earns more.
-        // (Among many busy isolates the shares may then add up to a little over the whole:
-        // one thousandth of the rate per isolate at most.)
-        let busy = self.isolates.get(isolate).is_some_and(|s| s.demand > 0);
-        if busy {
-            share.max(1)
-        } else {
-            share
-        }
+    /// The share of the rate, in millionths, for the sender `isolate` (an aggregator, or a lone
+    /// isolate): see [`share_ppm`].
+    pub fn share_ppm(&self, isolate: &str, now: UnixMs) -> u32 {
+        share_ppm(&self.isolates, isolate, crate::limiter::PPM, now)
     }
 
     /// The room as `isolate` should see it: config, cursor, a bounded summary of the places.
@@ -339,10 +371,11 @@ impl Room {
             config: self.config.clone(),
             cursor: self.release.cursor,
             arrivals: Summary::from_counts(self.places.live_from(from), from),
-            share_per_mille: self.share_per_mille(isolate, now),
+            share_ppm: self.share_ppm(isolate, now),
             acked,
             at: now,
             settle_ms: self.settle_ms,
+            age_ms: 0,
         }
     }
 
@@ -373,6 +406,11 @@ impl Room {
                     .isolates
                     .values()
                     .filter(|s| now.since(s.at) < 60_000)
+                    .fold(0, |n, s| n.saturating_add(s.isolates.max(1))),
+                locations_last_minute: self
+                    .isolates
+                    .values()
+                    .filter(|s| now.since(s.at) < 60_000 && s.isolates > 0)
                     .count(),
             },
             storage: StorageReport {
@@ -426,7 +464,10 @@ pub struct Counters {
     /// Released by the cursor but not let through yet.
     pub unclaimed: u64,
     pub no_show_per_mille: u32,
-    pub isolates_last_minute: usize,
+    /// Edge isolates that synced in the last minute, through their locations' aggregators.
+    pub isolates_last_minute: u64,
+    /// Locations whose aggregator synced in the last minute.
+    pub locations_last_minute: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -497,12 +538,12 @@ mod tests {
     fn a_busy_isolate_never_gets_a_zero_share() {
         let mut room = Room::fresh(T0, SETTLE);
         let mut busy = report("busy", 1, vec![]);
-        busy.let_through = vec![(T0.secs(), 5_000)];
+        busy.let_through = vec![(T0.secs(), 5_000_000)];
         room.sync(&busy, T0);
         let mut small = report("small", 1, vec![]);
         small.refused = 1;
         room.sync(&small, T0);
-        assert_eq!(room.share_per_mille("small", T0), 1);
+        assert_eq!(room.share_ppm("small", T0), 1);
     }
 
     #[test]
@@ -582,11 +623,8 @@ mod tests {
         busy.let_through = vec![(T0.secs(), 9)];
         room.sync(&busy, T0);
         room.sync(&report("idle", 1, vec![]), T0);
-        let (a, b) = (
-            room.share_per_mille("busy", T0),
-            room.share_per_mille("idle", T0),
-        );
-        assert!(a > b && a + b <= 1000, "{a} + {b}");
-        assert_eq!(Room::fresh(T0, SETTLE).share_per_mille("alone", T0), 1000);
+        let (a, b) = (room.share_ppm("busy", T0), room.share_ppm("idle", T0));
+        assert!(a > b && a + b <= 1_000_000, "{a} + {b}");
+        assert_eq!(Room::fresh(T0, SETTLE).share_ppm("alone", T0), 1_000_000);
     }
 }

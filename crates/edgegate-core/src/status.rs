@@ -63,6 +63,11 @@ pub struct RoomView<'a> {
     /// edge's summary of it.
     pub arrivals: &'a dyn Arrivals,
     pub stale: bool,
+    /// How far behind `now` the coordinator keeps the cursor, in milliseconds: nobody is let
+    /// through before their own arrival second is that old.
+    pub settle_ms: u64,
+    /// How much later than the coordinator this view may learn of the cursor, in milliseconds.
+    pub view_lag_ms: u64,
 }
 
 impl RoomView<'_> {
@@ -108,7 +113,18 @@ impl RoomView<'_> {
             QueueState::Waiting
         };
         if status.state == QueueState::Waiting {
-            status.eta_s = eta_s(config, ahead);
+            // The cursor cannot reach this second before the second is `settle_ms` old, however
+            // short the line, and this view may hear of it a little later.
+            let reach_ms = |lag_ms: u64| {
+                key.bucket()
+                    .saturating_mul(1000)
+                    .saturating_add(lag_ms)
+                    .saturating_sub(now.0)
+            };
+            let earliest_s = reach_ms(self.settle_ms) / 1000;
+            let latest_s = reach_ms(self.settle_ms.saturating_add(self.view_lag_ms)).div_ceil(1000);
+            status.eta_s = eta_s(config, ahead)
+                .map(|[low, high]| [low.max(earliest_s), high.max(latest_s + ETA_SLACK_S)]);
         }
         let base = match (status.state, status.eta_s) {
             // A pause usually ends with the operator resuming: ask often enough that the
@@ -120,6 +136,11 @@ impl RoomView<'_> {
             _ => 30_000,
         };
         status.next_poll_ms = jittered(base, jitter);
+        // The citizen goes through at a poll, so the wait can run one poll interval past the
+        // moment their turn comes.
+        if let Some([_, high]) = status.eta_s.as_mut() {
+            *high = high.saturating_add(jittered(base, u16::MAX).div_ceil(1000));
+        }
         status
     }
 }
@@ -208,6 +229,8 @@ mod tests {
             cursor,
             arrivals,
             stale: false,
+            settle_ms: 0,
+            view_lag_ms: 0,
         }
     }
 
@@ -227,8 +250,26 @@ mod tests {
         assert_eq!(s.position, Some(61));
         let [low, high] = s.eta_s.unwrap();
         assert_eq!(low, 60);
-        assert!(high >= low && high <= 90, "{high}");
+        // 61 × 75 / 60 + 5 s of slack, and one poll interval (10 s, up to +15 %) at the end.
+        assert_eq!(high, 82 + 12);
         assert_eq!(s.next_poll_ms, 8_500); // ETA under 5 min: 10 s base, −15 % jitter
+    }
+
+    #[test]
+    fn nobody_is_promised_a_turn_before_the_cursor_can_reach_their_second() {
+        let config = RoomConfig {
+            new_users_per_minute: 6_000,
+            ..RoomConfig::default()
+        };
+        let arrivals = Histogram::new();
+        let mut v = view(&config, &arrivals, Cursor::at_bucket(NOW.secs() - 9));
+        v.settle_ms = 9_000;
+        v.view_lag_ms = 2_000;
+        // Just arrived, nobody ahead: still about nine seconds, not zero.
+        let s = v.status(OrderKey::fifo(NOW, 7), NOW, 0);
+        let [low, high] = s.eta_s.unwrap();
+        assert_eq!(low, 9);
+        assert!(high >= 11 + ETA_SLACK_S + 3, "{high}");
     }
 
     #[test]

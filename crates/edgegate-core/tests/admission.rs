@@ -347,7 +347,8 @@ impl Sim<'_> {
             })
             .count();
         self.out.eligible.push((self.now, eligible));
-        self.limiter.follow(&self.seen, 1000, now);
+        self.limiter
+            .follow(&self.seen, edgegate_core::limiter::PPM, now);
         self.schedule(self.now + SYNC_MS, Event::Sync);
     }
 
@@ -403,7 +404,8 @@ impl Sim<'_> {
         }
         // Eligible: the limiter decides, and it alone keeps a frozen room shut (the isolate
         // configures it with a rate of zero while the room is frozen).
-        self.limiter.follow(&self.seen, 1000, now);
+        self.limiter
+            .follow(&self.seen, edgegate_core::limiter::PPM, now);
         if !self.seen.frozen(now) {
             self.out.eligible_polls.push((self.now, c));
             self.out.polls_of[c].push(self.now);
@@ -473,7 +475,8 @@ fn simulate(sc: &Scenario) -> Outcome {
             ..Outcome::default()
         },
     };
-    sim.limiter.follow(&sim.seen, 1000, start);
+    sim.limiter
+        .follow(&sim.seen, edgegate_core::limiter::PPM, start);
     sim.schedule(SYNC_MS, Event::Sync);
     for (i, (at, _)) in sc.patches.iter().enumerate() {
         sim.schedule(*at, Event::Patch(i));

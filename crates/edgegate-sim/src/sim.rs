@@ -508,7 +508,7 @@ impl<'a> Sim<'a> {
                 if answer.is_none() {
                     self.out.syncs_failed += 1;
                 }
-                let share = answer.as_ref().map(|a| a.share_per_mille);
+                let share = answer.as_ref().map(|a| a.share_ppm / 1_000);
                 if let Some(node) = self.nodes.get_mut(isolate as usize) {
                     node.book.finish_sync(seq, answer.map(|a| *a), now);
                     if let Some(share) = share {

@@ -1,0 +1,305 @@
+//! A location's aggregator: the middle of the hierarchy, between the edge isolates of one
+//! location and the room coordinator.
+//!
+//! Isolates sync with the aggregator of their location about once a second each. It applies
+//! each isolate's batch once (by batch number, as the coordinator does), adds the counts to its
+//! own [`Outbox`], and answers at once with the room as it last heard it: the coordinator's
+//! config, cursor and summary of places, with its own counts not yet acknowledged laid over the
+//! summary, and the isolate's part of the location's share of the rate. About once a second it
+//! sends the coordinator one batch for the whole location. So the coordinator's load is one
+//! sync per location per second whatever the crowd, and an isolate's view is at most about two
+//! sync intervals old.
+//!
+//! ## What it keeps its promises with
+//! - **Counts are never lost or doubled.** A batch is acknowledged to its isolate only once its
+//!   counts are in the aggregator's outbox (the shell persists both before answering), and the
+//!   outbox sends them upstream under its own numbers until acknowledged.
+//! - **The rate holds.** The coordinator gives the location a share in proportion to its
+//!   demand; the aggregator splits that share among its isolates in proportion to theirs (the
+//!   same rule, one level down), so the shares it hands out add up to the location's.
+//! - **Fail-static sees through the hop.** Every answer carries the age of the room's view
+//!   (`age_ms`). An isolate whose answers grow old while its aggregator cannot reach the
+//!   coordinator goes stale just as if its own syncs failed, and runs fail-static; a location
+//!   whose aggregator is down degrades alone.
+
+use std::collections::BTreeMap;
+
+use crate::isolate::{RoomSnapshot, SyncReport};
+use crate::outbox::Outbox;
+use crate::places::PlaceKey;
+use crate::room::{share_ppm, Seen, ISOLATE_FORGET_MS};
+use crate::time::UnixMs;
+
+/// The prefix of an aggregator's sender id at the coordinator.
+pub const LOCATION_PREFIX: &str = "loc:";
+
+/// What receiving a batch changed, for the storage to persist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// False for a batch applied before.
+    pub applied: bool,
+    /// Place changes added to the outbox (empty for a duplicate).
+    pub places: Vec<(PlaceKey, i64)>,
+}
+
+/// One location's aggregator. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Aggregator {
+    id: String,
+    interval_ms: u64,
+    timeout_ms: u64,
+    senders: BTreeMap<String, Seen>,
+    outbox: Outbox,
+    room: Option<RoomSnapshot>,
+    /// When the coordinator's last answer arrived, on this aggregator's clock.
+    heard_at: UnixMs,
+}
+
+impl Aggregator {
+    /// The aggregator of `location`, with what it had stored: the isolates it has heard from
+    /// and its outbox. It knows nothing of the room until its first sync.
+    pub fn restore(
+        location: &str,
+        (interval_ms, timeout_ms): (u64, u64),
+        senders: impl IntoIterator<Item = (String, Seen)>,
+        outbox: Outbox,
+    ) -> Aggregator {
+        Aggregator {
+            id: format!("{LOCATION_PREFIX}{location}"),
+            interval_ms,
+            timeout_ms,
+            senders: senders.into_iter().collect(),
+            outbox,
+            room: None,
+            heard_at: UnixMs(0),
+        }
+    }
+
+    /// Its sender id at the coordinator.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn knows_room(&self) -> bool {
+        self.room.is_some()
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// What it knows of the isolate `id`.
+    pub fn sender(&self, id: &str) -> Option<&Seen> {
+        self.senders.get(id)
+    }
+
+    /// Applies an isolate's batch, once per batch number, at `now`.
+    pub fn receive(&mut self, report: &SyncReport, now: UnixMs) -> Received {
+        let applied = Seen::is_new(self.senders.get(&report.isolate), report);
+        if applied {
+            self.outbox.owed.add_report(report);
+            self.senders
+                .insert(report.isolate.clone(), Seen::after(report, now));
+        } else if let Some(seen) = self.senders.get_mut(&report.isolate) {
+            seen.at = now;
+        }
+        let places = if applied {
+            report
+                .places
+                .iter()
+                .map(|&(second, slot, delta)| (PlaceKey { second, slot }, delta))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Received { applied, places }
+    }
+
+    /// Forgets isolates not heard from for [`ISOLATE_FORGET_MS`]; returns their ids.
+    pub fn forget(&mut self, now: UnixMs) -> Vec<String> {
+        let gone: Vec<String> = self
+            .senders
+            .iter()
+            .filter(|(_, s)| now.since(s.at) >= ISOLATE_FORGET_MS)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &gone {
+            self.senders.remove(id);
+        }
+        gone
+    }
+
+    /// The answer for the isolate `sender` at `now`: the room as last heard, its counts still
+    /// on their way laid over the summary, the isolate's part of the location's share, and how
+    /// old the view is. `None` until the coordinator has answered once.
+    pub fn answer(&self, sender: &str, now: UnixMs) -> Option<RoomSnapshot> {
+        let room = self.room.as_ref()?;
+        let mut snapshot = room.clone();
+        for (second, delta) in self.outbox.unacked_places() {
+            snapshot.arrivals.add(second, delta);
+        }
+        snapshot.share_ppm = share_ppm(&self.senders, sender, room.share_ppm, now);
+        snapshot.acked = self.senders.get(sender).map_or(0, |s| s.seq);
+        snapshot.age_ms = room.age_ms.saturating_add(now.since(self.heard_at));
+        Some(snapshot)
+    }
+
+    /// The location's batch for the coordinator, if a sync is due at `now` (see
+    /// [`Outbox::begin`]).
+    pub fn begin_sync(&mut self, now: UnixMs) -> Option<SyncReport> {
+        let active = self.senders.values().filter(|s| s.active(now));
+        let (waiting, isolates) = active.fold((0u64, 0u64), |(w, n), s| {
+            (
+                w.saturating_add(s.waiting),
+                n.saturating_add(s.isolates.max(1)),
+            )
+        });
+        self.outbox.begin(
+            &self.id,
+            now,
+            self.interval_ms,
+            self.timeout_ms,
+            (waiting, isolates.max(1)),
+        )
+    }
+
+    /// The coordinator's answer to batch `seq` at `now`, or `None` for a failure or timeout.
+    pub fn finish_sync(&mut self, seq: u64, answer: Option<RoomSnapshot>, now: UnixMs) {
+        self.outbox.finish(seq, answer.as_ref().map(|a| a.acked));
+        let Some(snapshot) = answer else { return };
+        if self.room.as_ref().is_some_and(|r| r.at > snapshot.at) {
+            return; // a late answer older than what this aggregator already knows
+        }
+        self.room = Some(snapshot);
+        self.heard_at = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RoomConfig;
+    use crate::limiter::PPM;
+    use crate::places::slot_of;
+    use crate::room::Room;
+
+    const T0: UnixMs = UnixMs(1_700_000_000_000);
+    const SETTLE: u64 = 9_000;
+
+    fn aggregator() -> Aggregator {
+        Aggregator::restore("ICN", (1_000, 3_000), Vec::new(), Outbox::default())
+    }
+
+    fn batch(isolate: &str, seq: u64, places: Vec<(u64, u64, i64)>, through: u64) -> SyncReport {
+        SyncReport {
+            isolate: isolate.into(),
+            seq,
+            places,
+            let_through: if through > 0 {
+                vec![(T0.secs(), through)]
+            } else {
+                Vec::new()
+            },
+            ..SyncReport::default()
+        }
+    }
+
+    /// One aggregator sync with `room` at `now`.
+    fn sync(agg: &mut Aggregator, room: &mut Room, now: UnixMs) {
+        if let Some(report) = agg.begin_sync(now) {
+            let answer = room.sync(&report, now).snapshot;
+            agg.finish_sync(report.seq, Some(answer), now);
+        }
+    }
+
+    #[test]
+    fn counts_reach_the_room_once_however_often_isolates_resend() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let mut agg = aggregator();
+        let slot = slot_of(T0.plus_ms(300_000));
+        let a1 = batch("a", 1, vec![(T0.secs(), slot, 3)], 0);
+        assert!(agg.receive(&a1, T0).applied);
+        assert!(!agg.receive(&a1, T0.plus_ms(5)).applied, "a resent batch");
+        assert!(
+            agg.receive(&batch("b", 1, vec![(T0.secs(), slot, 2)], 0), T0)
+                .applied
+        );
+        // The coordinator's answer is lost: the location's batch goes again, unchanged.
+        let report = agg.begin_sync(T0).unwrap();
+        assert_eq!(report.isolate, "loc:ICN");
+        assert_eq!(report.places, vec![(T0.secs(), slot, 5)]);
+        room.sync(&report, T0);
+        agg.finish_sync(report.seq, None, T0.plus_ms(100));
+        agg.receive(
+            &batch("a", 2, vec![(T0.secs(), slot, 1)], 0),
+            T0.plus_ms(200),
+        );
+        sync(&mut agg, &mut room, T0.plus_ms(4_000));
+        sync(&mut agg, &mut room, T0.plus_ms(5_000));
+        assert_eq!(room.places.total(), 6);
+        assert_eq!(room.totals.duplicate_syncs, 1);
+        assert!(agg.outbox().is_empty());
+    }
+
+    #[test]
+    fn the_locations_share_is_split_by_demand_and_adds_up() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let (mut icn, mut nrt) = (
+            aggregator(),
+            Aggregator::restore("NRT", (1_000, 3_000), Vec::new(), Outbox::default()),
+        );
+        icn.receive(&batch("a", 1, vec![], 30), T0);
+        icn.receive(&batch("b", 1, vec![], 10), T0);
+        nrt.receive(&batch("c", 1, vec![], 40), T0);
+        sync(&mut icn, &mut room, T0);
+        sync(&mut nrt, &mut room, T0);
+        // Demand is what each batch shows: the next second looks like the first.
+        let now = T0.plus_ms(1_000);
+        icn.receive(&batch("a", 2, vec![], 30), now);
+        icn.receive(&batch("b", 2, vec![], 10), now);
+        nrt.receive(&batch("c", 2, vec![], 40), now);
+        sync(&mut icn, &mut room, now);
+        sync(&mut nrt, &mut room, now);
+        let (a, b) = (icn.answer("a", now).unwrap(), icn.answer("b", now).unwrap());
+        let c = nrt.answer("c", now).unwrap();
+        assert!(
+            a.share_ppm > b.share_ppm,
+            "{} vs {}",
+            a.share_ppm,
+            b.share_ppm
+        );
+        let sum = u64::from(a.share_ppm) + u64::from(b.share_ppm) + u64::from(c.share_ppm);
+        assert!(sum <= u64::from(PPM), "{sum}");
+        assert!(sum > u64::from(PPM) * 9 / 10, "{sum}");
+        assert_eq!(a.acked, 2);
+    }
+
+    #[test]
+    fn answers_show_sibling_counts_early_and_their_age() {
+        let mut room = Room::fresh(T0, SETTLE);
+        room.config = RoomConfig {
+            new_users_per_minute: 0,
+            ..RoomConfig::default()
+        };
+        let mut agg = aggregator();
+        assert_eq!(
+            agg.answer("a", T0),
+            None,
+            "nothing to say before the room answered"
+        );
+        sync(&mut agg, &mut room, T0);
+        let slot = slot_of(T0.plus_ms(300_000));
+        agg.receive(
+            &batch("b", 1, vec![(T0.secs() + 1, slot, 4)], 0),
+            T0.plus_ms(300),
+        );
+        let answer = agg.answer("a", T0.plus_ms(700)).unwrap();
+        assert_eq!(
+            answer.arrivals.total(),
+            4,
+            "b's places, not yet at the room"
+        );
+        assert_eq!(answer.age_ms, 700);
+        assert_eq!(answer.cursor, room.release.cursor);
+    }
+}

@@ -1,0 +1,282 @@
+//! Counts on their way upstream, in numbered batches that are sent until acknowledged.
+//!
+//! Both senders in the hierarchy use it: an edge isolate sending to its location's aggregator,
+//! and an aggregator sending to the room coordinator. Counts gather in `owed`; a sync cuts them
+//! into a batch with the next number, and that batch — the same number, the same counts — is
+//! sent until an answer acknowledges it. The receiver applies each number once per sender, so
+//! a retry, a duplicate or an answer lost after the batch was applied counts nothing twice,
+//! and a cancelled request loses nothing. At most one batch is in flight; one not answered
+//! within the timeout is given up and goes again.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::places::PlaceKey;
+use crate::time::UnixMs;
+
+/// What a sender sends upstream: counts only, never tickets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// The sender's id: an isolate's random id, or an aggregator's `loc:` name.
+    pub isolate: String,
+    /// Batch number; the receiver applies each number once per sender.
+    pub seq: u64,
+    /// Place changes: `(second, slot, delta)`.
+    pub places: Vec<(u64, u64, i64)>,
+    /// Citizens let through, per second.
+    pub let_through: Vec<(u64, u64)>,
+    /// Sessions the origin ended, per second.
+    pub ended: Vec<(u64, u64)>,
+    /// Let-throughs the limiters had to refuse since the last batch: demand not yet served.
+    pub refused: u64,
+    /// Eligible citizens waiting their turn at the sender's limiters when the batch was cut:
+    /// still coming, so the cursor must not take them for no-shows.
+    #[serde(default)]
+    pub waiting: u64,
+    /// Isolates behind this sender that synced lately (an aggregator's); `0` means the sender
+    /// is one isolate.
+    #[serde(default)]
+    pub isolates: u64,
+}
+
+/// Counts gathered and not yet cut into a batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub places: BTreeMap<PlaceKey, i64>,
+    pub let_through: BTreeMap<u64, u64>,
+    pub ended: BTreeMap<u64, u64>,
+    pub refused: u64,
+}
+
+impl Counts {
+    pub fn is_empty(&self) -> bool {
+        self.places.values().all(|n| *n == 0)
+            && self.let_through.is_empty()
+            && self.ended.is_empty()
+            && self.refused == 0
+    }
+
+    pub fn add_place(&mut self, key: PlaceKey, delta: i64) {
+        let n = self.places.entry(key).or_insert(0);
+        *n = n.saturating_add(delta);
+    }
+
+    pub fn add_let_through(&mut self, second: u64, n: u64) {
+        let count = self.let_through.entry(second).or_insert(0);
+        *count = count.saturating_add(n);
+    }
+
+    pub fn add_ended(&mut self, second: u64, n: u64) {
+        let count = self.ended.entry(second).or_insert(0);
+        *count = count.saturating_add(n);
+    }
+
+    /// Adds every count of `report` (a batch received from below).
+    pub fn add_report(&mut self, report: &SyncReport) {
+        for &(second, slot, delta) in &report.places {
+            self.add_place(PlaceKey { second, slot }, delta);
+        }
+        for &(second, n) in &report.let_through {
+            self.add_let_through(second, n);
+        }
+        for &(second, n) in &report.ended {
+            self.add_ended(second, n);
+        }
+        self.refused = self.refused.saturating_add(report.refused);
+    }
+
+    /// These counts as a batch (places that netted to nothing are left out).
+    fn into_report(self, sender: &str, seq: u64, waiting: u64, isolates: u64) -> SyncReport {
+        SyncReport {
+            isolate: sender.to_owned(),
+            seq,
+            places: self
+                .places
+                .into_iter()
+                .filter(|(_, n)| *n != 0)
+                .map(|(k, n)| (k.second, k.slot, n))
+                .collect(),
+            let_through: self.let_through.into_iter().collect(),
+            ended: self.ended.into_iter().collect(),
+            refused: self.refused,
+            waiting,
+            isolates,
+        }
+    }
+}
+
+/// One sender's outbox. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    pub owed: Counts,
+    pending: Option<SyncReport>,
+    next_seq: u64,
+    in_flight_since: Option<UnixMs>,
+    last_attempt: Option<UnixMs>,
+    failing: bool,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox::restore(Counts::default(), None, 1)
+    }
+}
+
+impl Outbox {
+    /// An outbox as stored: counts owed, the batch sent but not acknowledged, and the number
+    /// the next batch takes. A restored outbox sends at once.
+    pub fn restore(owed: Counts, pending: Option<SyncReport>, next_seq: u64) -> Outbox {
+        let next_seq = pending
+            .as_ref()
+            .map_or(next_seq, |p| next_seq.max(p.seq.saturating_add(1)));
+        Outbox {
+            owed,
+            pending,
+            next_seq: next_seq.max(1),
+            in_flight_since: None,
+            last_attempt: None,
+            failing: false,
+        }
+    }
+
+    /// The batch sent and not yet acknowledged, if any.
+    pub fn pending(&self) -> Option<&SyncReport> {
+        self.pending.as_ref()
+    }
+
+    /// The number the next new batch takes.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Nothing owed and nothing waiting for an acknowledgement.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_none() && self.owed.is_empty()
+    }
+
+    /// Place changes not yet acknowledged upstream: the pending batch's, then those owed.
+    pub fn unacked_places(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        let pending = self
+            .pending
+            .iter()
+            .flat_map(|p| p.places.iter().map(|&(second, _, n)| (second, n)));
+        let owed = self.owed.places.iter().map(|(k, n)| (k.second, *n));
+        pending.chain(owed)
+    }
+
+    /// Are syncs failing at `now`: the last one failed, or one has been in flight for longer
+    /// than `timeout_ms`?
+    pub fn failing(&self, now: UnixMs, timeout_ms: u64) -> bool {
+        self.failing
+            || self
+                .in_flight_since
+                .is_some_and(|t| now.since(t) >= timeout_ms)
+    }
+
+    /// The batch to send, if a sync is due at `now` (the last attempt at least `interval_ms`
+    /// ago) and none is in flight — one in flight for longer than `timeout_ms` is given up and
+    /// goes again under the same number. `waiting` and `isolates` describe the sender now.
+    pub fn begin(
+        &mut self,
+        sender: &str,
+        now: UnixMs,
+        interval_ms: u64,
+        timeout_ms: u64,
+        (waiting, isolates): (u64, u64),
+    ) -> Option<SyncReport> {
+        if let Some(since) = self.in_flight_since {
+            if now.since(since) < timeout_ms && now >= since {
+                return None;
+            }
+            self.failing = true;
+        }
+        let due = self
+            .last_attempt
+            .is_none_or(|t| now.since(t) >= interval_ms || now < t);
+        if !due {
+            return None;
+        }
+        if self.pending.is_none() {
+            let seq = self.next_seq;
+            self.next_seq = self.next_seq.saturating_add(1);
+            let counts = std::mem::take(&mut self.owed);
+            self.pending = Some(counts.into_report(sender, seq, waiting, isolates));
+        }
+        self.in_flight_since = Some(now);
+        self.last_attempt = Some(now);
+        self.pending.clone()
+    }
+
+    /// The answer to batch `seq`: `Some(acked)`, the last number the receiver has applied, or
+    /// `None` for a failure or a timeout. An answer to a batch given up earlier still counts if
+    /// it acknowledges the pending one.
+    pub fn finish(&mut self, seq: u64, acked: Option<u64>) {
+        let current = self.pending.as_ref().is_none_or(|p| p.seq == seq);
+        if current {
+            self.in_flight_since = None;
+        }
+        match acked {
+            None => {
+                if current {
+                    self.failing = true;
+                }
+            }
+            Some(acked) => {
+                if self.pending.as_ref().is_some_and(|p| acked >= p.seq) {
+                    self.pending = None;
+                }
+                self.failing = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: UnixMs = UnixMs(1_700_000_000_000);
+
+    #[test]
+    fn a_batch_goes_again_under_its_number_until_acknowledged() {
+        let mut o = Outbox::default();
+        o.owed.add_let_through(T0.secs(), 2);
+        let first = o.begin("a", T0, 1_000, 3_000, (0, 0)).unwrap();
+        assert_eq!(first.seq, 1);
+        // In flight: nothing more is sent until it answers or times out.
+        assert!(o
+            .begin("a", T0.plus_ms(1_500), 1_000, 3_000, (0, 0))
+            .is_none());
+        o.owed.add_let_through(T0.secs() + 1, 1);
+        o.finish(1, None);
+        assert!(o.failing(T0.plus_ms(1_600), 3_000));
+        let again = o
+            .begin("a", T0.plus_ms(2_000), 1_000, 3_000, (0, 0))
+            .unwrap();
+        assert_eq!(again, first, "the same batch, the same number");
+        o.finish(1, Some(1));
+        assert!(!o.failing(T0.plus_ms(2_100), 3_000));
+        let next = o
+            .begin("a", T0.plus_ms(3_000), 1_000, 3_000, (0, 0))
+            .unwrap();
+        assert_eq!((next.seq, next.let_through), (2, vec![(T0.secs() + 1, 1)]));
+    }
+
+    #[test]
+    fn a_restored_outbox_never_reuses_a_number() {
+        let pending = SyncReport {
+            seq: 7,
+            ..SyncReport::default()
+        };
+        let mut o = Outbox::restore(Counts::default(), Some(pending), 3);
+        assert_eq!(o.begin("a", T0, 1_000, 3_000, (0, 0)).unwrap().seq, 7);
+        o.finish(7, Some(7));
+        assert_eq!(
+            o.begin("a", T0.plus_ms(1_000), 1_000, 3_000, (0, 0))
+                .unwrap()
+                .seq,
+            8
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! What the two Durable Objects share in their SQLite storage: a `meta` table of versioned
+//! records (`room::encode`/`decode`), and statements whose failure is logged, not fatal — a
+//! write that fails leaves the in-memory state ahead of storage until the next write.
+
+use edgegate_core::room::{decode, encode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker::{SqlStorage, SqlStorageValue};
+
+/// The `meta` table's schema.
+pub const META_DDL: &str = "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)";
+
+#[derive(Deserialize)]
+struct MetaRow {
+    v: String,
+}
+
+/// The record `key`: `None` if absent, `Some(Err)` saying why if it cannot be read.
+pub fn read_meta<T: DeserializeOwned>(
+    sql: &SqlStorage,
+    key: &str,
+) -> worker::Result<Option<Result<T, String>>> {
+    let rows: Vec<MetaRow> = sql
+        .exec("SELECT v FROM meta WHERE k = ?", vec![key.into()])?
+        .to_array()?;
+    Ok(rows.into_iter().next().map(|r| decode(&r.v)))
+}
+
+/// Writes the record `key`, versioned.
+pub fn save_meta<T: Serialize>(sql: &SqlStorage, key: &str, value: &T) {
+    run(
+        sql,
+        "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+        vec![key.into(), encode(value).into()],
+    );
+}
+
+/// Runs a statement, logging a failure.
+pub fn run(sql: &SqlStorage, query: &str, args: Vec<SqlStorageValue>) {
+    if let Err(e) = sql.exec(query, args) {
+        worker::console_error!("storage: {query}: {e}");
+    }
+}
+
+/// A count as an SQLite integer (saturating: counts never come near 2^63).
+pub fn int(n: u64) -> SqlStorageValue {
+    i64::try_from(n).unwrap_or(i64::MAX).into()
+}
