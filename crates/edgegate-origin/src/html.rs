@@ -1,32 +1,19 @@
-//! The HTML pages, rendered as strings: no template engine, no scripts.
+//! The HTML pages, as maud templates: no scripts, and no hand-written escaping.
+//!
+//! maud escapes every spliced value (text and attributes alike), so a centre name or a form value
+//! can never become markup; the one raw splice is the stylesheet below, a constant of ours that
+//! must stay raw because `<style>` content is not entity-decoded by browsers.
 //!
 //! Every page has `<html lang>`, one `<h1>` inside `<main>`, a banner with a language switch and
 //! a footer (so all content sits in a landmark), a `<label for>` on every input, and colours with
-//! at least 7:1 contrast; pages are checked with axe-core. Every value from outside is escaped
-//! with [`escape`].
+//! at least 7:1 contrast; pages are checked with axe-core.
 
-use std::fmt::Write as _;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::booking::{Field, MAX_NAME_CHARS};
 use crate::date::Date;
 use crate::domain::{window, Booking, Centre, Slot, DOSES};
 use crate::lang::{Lang, LangChoice};
-
-/// Escapes text for element content and for double- or single-quoted attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "\
 :root{color-scheme:light}\
@@ -61,89 +48,99 @@ dd{margin:0;min-width:0;overflow-wrap:anywhere}\
 footer{margin-top:2.5rem;padding-top:.75rem;padding-bottom:1.5rem;border-top:1px solid #d0d0d0;color:#4a4a4a;font-size:.9rem}";
 
 /// The frame around every page. `switch_href` is this page in the other language.
-fn layout(lang: Lang, h1: &str, switch_href: &str, home_href: &str, main: &str) -> String {
+fn layout(lang: Lang, h1: &str, switch_href: &str, home_href: &str, content: Markup) -> String {
     let t = lang.texts();
-    let other = lang.other();
-    format!(
-        "<!doctype html>\n<html lang=\"{code}\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} · {site}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header>\n<a class=\"site\" href=\"{home}\">{site}</a>\n\
-         <nav aria-label=\"{lang_nav}\"><ul><li><a href=\"{switch}\" lang=\"{other_code}\" \
-         hreflang=\"{other_code}\">{switch_label}</a></li></ul></nav>\n</header>\n\
-         <main>\n<h1>{title}</h1>\n{main}</main>\n\
-         <footer><p>{footer}</p></footer>\n</body>\n</html>\n",
-        code = lang.code(),
-        title = escape(h1),
-        site = t.site,
-        home = escape(home_href),
-        lang_nav = t.lang_nav,
-        switch = escape(switch_href),
-        other_code = other.code(),
-        switch_label = t.switch_label,
-        footer = t.footer,
-    )
+    let other = lang.other().code();
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (h1) " · " (t.site) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    a.site href=(home_href) { (t.site) }
+                    nav aria-label=(t.lang_nav) {
+                        ul { li { a href=(switch_href) lang=(other) hreflang=(other) { (t.switch_label) } } }
+                    }
+                }
+                main {
+                    h1 { (h1) }
+                    (content)
+                }
+                footer { p { (t.footer) } }
+            }
+        }
+    }
+    .into_string()
 }
 
 fn home_href(choice: LangChoice) -> String {
     format!("/{}", choice.link_suffix(true))
 }
 
-fn centre_name(lang: Lang, centre: &Centre) -> &str {
+/// The Korean or the English form of a name.
+fn pick<'a>(lang: Lang, ko: &'a str, en: &'a str) -> &'a str {
     match lang {
-        Lang::Ko => &centre.name_ko,
-        Lang::En => &centre.name_en,
+        Lang::Ko => ko,
+        Lang::En => en,
     }
+}
+
+fn centre_name(lang: Lang, centre: &Centre) -> &str {
+    pick(lang, &centre.name_ko, &centre.name_en)
+}
+
+/// The centres grouped by city, cities in order of first appearance (the seed order).
+fn by_city(centres: &[Centre]) -> Vec<Vec<&Centre>> {
+    let mut groups: Vec<Vec<&Centre>> = Vec::new();
+    for centre in centres {
+        let same_city = |group: &&mut Vec<&Centre>| {
+            group
+                .first()
+                .is_some_and(|first| first.city_en == centre.city_en)
+        };
+        match groups.iter_mut().find(same_city) {
+            Some(group) => group.push(centre),
+            None => groups.push(vec![centre]),
+        }
+    }
+    groups
 }
 
 /// `GET /`: the centres, grouped by city in seed order.
 pub(crate) fn home(choice: LangChoice, centres: &[Centre]) -> String {
     let lang = choice.lang;
     let t = lang.texts();
-    let mut main = format!("<p>{}</p>\n", t.home_intro);
-    let mut cities: Vec<&str> = Vec::new();
-    for centre in centres {
-        if !cities.contains(&centre.city_en.as_str()) {
-            cities.push(&centre.city_en);
+    let suffix = choice.link_suffix(true);
+    let content = html! {
+        p { (t.home_intro) }
+        @for (n, group) in by_city(centres).iter().enumerate() {
+            @if let Some(first) = group.first() {
+                section aria-labelledby={ "city-" (n) } {
+                    h2 id={ "city-" (n) } { (pick(lang, &first.city_ko, &first.city_en)) }
+                    ul.centres {
+                        @for centre in group {
+                            li {
+                                a.centre href={ "/centres/" (centre.id) (suffix) } { (centre_name(lang, centre)) }
+                                " "
+                                span.muted { "· " (pick(lang, &centre.district_ko, &centre.district_en)) }
+                            }
+                        }
+                    }
+                }
+            }
         }
-    }
-    for (n, city) in cities.iter().enumerate() {
-        let in_city: Vec<&Centre> = centres.iter().filter(|c| c.city_en == *city).collect();
-        let Some(first) = in_city.first() else {
-            continue;
-        };
-        let city_name = match lang {
-            Lang::Ko => &first.city_ko,
-            Lang::En => &first.city_en,
-        };
-        let _ = write!(
-            main,
-            "<section aria-labelledby=\"city-{n}\">\n<h2 id=\"city-{n}\">{}</h2>\n<ul class=\"centres\">\n",
-            escape(city_name)
-        );
-        for centre in in_city {
-            let district = match lang {
-                Lang::Ko => &centre.district_ko,
-                Lang::En => &centre.district_en,
-            };
-            let _ = writeln!(
-                main,
-                "<li><a class=\"centre\" href=\"/centres/{id}{suffix}\">{name}</a> \
-                 <span class=\"muted\">· {district}</span></li>",
-                id = centre.id,
-                suffix = choice.link_suffix(true),
-                name = escape(centre_name(lang, centre)),
-                district = escape(district),
-            );
-        }
-        main.push_str("</ul>\n</section>\n");
-    }
+    };
     layout(
         lang,
         t.home_h1,
         &format!("/?lang={}", lang.other().code()),
         &home_href(choice),
-        &main,
+        content,
     )
 }
 
@@ -157,6 +154,13 @@ pub(crate) struct FormState {
     /// The message, and the field it is about (none: about the whole request).
     pub error: Option<(Option<Field>, String)>,
     pub idempotency_key: String,
+}
+
+impl FormState {
+    /// Whether the error is about `field`: its input is then marked invalid and points at it.
+    fn flags(&self, field: Field) -> bool {
+        matches!(&self.error, Some((Some(f), _)) if *f == field)
+    }
 }
 
 /// `GET /centres/{id}` and a `POST /book` that needs another try.
@@ -174,175 +178,144 @@ pub(crate) fn centre(page: &CentrePage<'_>) -> String {
         choice,
         centre,
         date,
-        today,
         slots,
         form,
+        ..
     } = page;
     let lang = choice.lang;
     let t = lang.texts();
-    let id = centre.id;
-    let (city, district) = match lang {
-        Lang::Ko => (&centre.city_ko, &centre.district_ko),
-        Lang::En => (&centre.city_en, &centre.district_en),
-    };
-    let mut main = format!(
-        "<p class=\"muted\">{} · {}</p>\n<p><a href=\"{}\">{}</a></p>\n",
-        escape(city),
-        escape(district),
-        escape(&home_href(*choice)),
-        t.back_to_centres
-    );
-
-    let _ = writeln!(
-        main,
-        "<nav class=\"dates\" aria-label=\"{}\"><ul>",
-        t.dates_nav
-    );
-    for day in window(*today) {
-        let current = if day == *date {
-            " aria-current=\"date\""
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            main,
-            "<li><a href=\"/centres/{id}?date={day}{suffix}\"{current}>{label}</a></li>",
-            suffix = escape(&choice.link_suffix(false)),
-            label = escape(&lang.short_date(day)),
-        );
-    }
-    main.push_str("</ul></nav>\n");
-
-    let _ = writeln!(
-        main,
-        "<h2>{} · {}</h2>",
-        t.times_heading,
-        escape(&lang.long_date(*date))
-    );
-    if let Some((_, message)) = &form.error {
-        let _ = writeln!(
-            main,
-            "<p class=\"error\" id=\"form-error\" role=\"alert\">{}</p>",
-            escape(message)
-        );
-    }
-    if slots.iter().all(|s| s.remaining() == 0) {
-        let _ = writeln!(main, "<p>{}</p>", t.no_slots);
-        return layout(
-            lang,
-            centre_name(lang, centre),
-            &switch_to_centre(page),
-            &home_href(*choice),
-            &main,
-        );
-    }
-
-    let error_on = |field: Field| match &form.error {
-        Some((Some(f), _)) if *f == field => {
-            " aria-invalid=\"true\" aria-describedby=\"form-error\""
+    let content = html! {
+        p.muted {
+            (pick(lang, &centre.city_ko, &centre.city_en)) " · "
+            (pick(lang, &centre.district_ko, &centre.district_en))
         }
-        _ => "",
-    };
-    let _ = writeln!(
-        main,
-        "<form method=\"post\" action=\"/book{}\">",
-        escape(&choice.link_suffix(true))
-    );
-    let _ = writeln!(
-        main,
-        "<input type=\"hidden\" name=\"idempotency_key\" value=\"{}\">\n\
-         <input type=\"hidden\" name=\"centre\" value=\"{id}\">\n\
-         <input type=\"hidden\" name=\"date\" value=\"{date}\">",
-        escape(&form.idempotency_key)
-    );
-    let _ = writeln!(main, "<fieldset><legend>{}</legend>", t.slot_legend);
-    for slot in slots.iter() {
-        let slot_id = slot.id.to_string();
-        if slot.remaining() == 0 {
-            let _ = writeln!(
-                main,
-                "<div class=\"slot full\">{} · {}</div>",
-                slot.id.time(),
-                t.full
-            );
-            continue;
+        p { a href=(home_href(*choice)) { (t.back_to_centres) } }
+        (date_nav(page))
+        h2 { (t.times_heading) " · " (lang.long_date(*date)) }
+        @if let Some((_, message)) = &form.error {
+            p.error #form-error role="alert" { (message) }
         }
-        let checked = if form.slot_id.as_deref() == Some(slot_id.as_str()) {
-            " checked"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            main,
-            "<div class=\"slot\"><input type=\"radio\" id=\"slot-{slot_id}\" name=\"slot_id\" \
-             value=\"{slot_id}\" required{checked}{invalid}> <label for=\"slot-{slot_id}\">{time} · {seats}</label></div>",
-            invalid = error_on(Field::SlotId),
-            time = slot.id.time(),
-            seats = escape(&lang.seats_left(slot.remaining())),
-        );
-    }
-    main.push_str("</fieldset>\n");
-
-    let _ = writeln!(main, "<h3>{}</h3>", t.details_heading);
-    let _ = writeln!(
-        main,
-        "<div class=\"field\"><label for=\"name\">{label}</label>\
-         <input type=\"text\" id=\"name\" name=\"name\" value=\"{value}\" maxlength=\"{MAX_NAME_CHARS}\" \
-         autocomplete=\"name\" required{invalid}></div>",
-        label = t.name_label,
-        value = escape(&form.name),
-        invalid = error_on(Field::Name),
-    );
-    let _ = writeln!(
-        main,
-        "<div class=\"field\"><label for=\"birth_date\">{label}</label>\
-         <input type=\"date\" id=\"birth_date\" name=\"birth_date\" value=\"{value}\" \
-         min=\"1900-01-01\" max=\"{today}\" autocomplete=\"bday\" required{invalid}></div>",
-        label = t.birth_label,
-        value = escape(&form.birth_date),
-        invalid = error_on(Field::BirthDate),
-    );
-    let _ = write!(
-        main,
-        "<div class=\"field\"><label for=\"dose\">{label}</label>\
-         <select id=\"dose\" name=\"dose\" required{invalid}>",
-        label = t.dose_label,
-        invalid = error_on(Field::Dose),
-    );
-    for dose in DOSES {
-        let selected = if form.dose == Some(dose) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            main,
-            "<option value=\"{dose}\"{selected}>{}</option>",
-            lang.dose(dose)
-        );
-    }
-    main.push_str("</select></div>\n");
-    let _ = writeln!(
-        main,
-        "<button type=\"submit\">{}</button>\n</form>",
-        t.submit
+        @if slots.iter().all(|s| s.remaining() == 0) {
+            p { (t.no_slots) }
+        } @else {
+            (booking_form(page))
+        }
+    };
+    let switch = format!(
+        "/centres/{}?date={date}&lang={}",
+        centre.id,
+        lang.other().code()
     );
     layout(
         lang,
         centre_name(lang, centre),
-        &switch_to_centre(page),
+        &switch,
         &home_href(*choice),
-        &main,
+        content,
     )
 }
 
-fn switch_to_centre(page: &CentrePage<'_>) -> String {
-    format!(
-        "/centres/{}?date={}&lang={}",
-        page.centre.id,
-        page.date,
-        page.choice.lang.other().code()
-    )
+/// The booking window's days, each a link to this centre on that day.
+fn date_nav(page: &CentrePage<'_>) -> Markup {
+    let lang = page.choice.lang;
+    let suffix = page.choice.link_suffix(false);
+    html! {
+        nav.dates aria-label=(lang.texts().dates_nav) {
+            ul {
+                @for day in window(page.today) {
+                    li {
+                        a href={ "/centres/" (page.centre.id) "?date=" (day) (suffix) }
+                            aria-current=[(day == page.date).then_some("date")] {
+                            (lang.short_date(day))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn booking_form(page: &CentrePage<'_>) -> Markup {
+    let CentrePage {
+        choice,
+        centre,
+        date,
+        slots,
+        form,
+        ..
+    } = page;
+    let t = choice.lang.texts();
+    html! {
+        form method="post" action={ "/book" (choice.link_suffix(true)) } {
+            input type="hidden" name="idempotency_key" value=(form.idempotency_key);
+            input type="hidden" name="centre" value=(centre.id);
+            input type="hidden" name="date" value=(date);
+            fieldset {
+                legend { (t.slot_legend) }
+                @for slot in slots.iter() {
+                    (slot_choice(page, slot))
+                }
+            }
+            h3 { (t.details_heading) }
+            (details(page))
+            button type="submit" { (t.submit) }
+        }
+    }
+}
+
+/// One slot: a labelled radio button, or a plain line when it is full.
+fn slot_choice(page: &CentrePage<'_>, slot: &Slot) -> Markup {
+    let lang = page.choice.lang;
+    let t = lang.texts();
+    let slot_id = slot.id.to_string();
+    let invalid = page.form.flags(Field::SlotId);
+    html! {
+        @if slot.remaining() == 0 {
+            div.slot.full { (slot.id.time()) " · " (t.full) }
+        } @else {
+            div.slot {
+                input type="radio" id={ "slot-" (slot_id) } name="slot_id" value=(slot_id) required
+                    checked[page.form.slot_id.as_deref() == Some(slot_id.as_str())]
+                    aria-invalid=[invalid.then_some("true")]
+                    aria-describedby=[invalid.then_some("form-error")];
+                " "
+                label for={ "slot-" (slot_id) } { (slot.id.time()) " · " (lang.seats_left(slot.remaining())) }
+            }
+        }
+    }
+}
+
+/// The citizen's name, birth date and dose, with the values of a previous try put back.
+fn details(page: &CentrePage<'_>) -> Markup {
+    let lang = page.choice.lang;
+    let t = lang.texts();
+    let form = &page.form;
+    let invalid = |field| form.flags(field).then_some("true");
+    let described = |field| form.flags(field).then_some("form-error");
+    html! {
+        div.field {
+            label for="name" { (t.name_label) }
+            input type="text" id="name" name="name" value=(form.name) maxlength=(MAX_NAME_CHARS)
+                autocomplete="name" required
+                aria-invalid=[invalid(Field::Name)] aria-describedby=[described(Field::Name)];
+        }
+        div.field {
+            label for="birth_date" { (t.birth_label) }
+            input type="date" id="birth_date" name="birth_date" value=(form.birth_date)
+                min="1900-01-01" max=(page.today) autocomplete="bday" required
+                aria-invalid=[invalid(Field::BirthDate)]
+                aria-describedby=[described(Field::BirthDate)];
+        }
+        div.field {
+            label for="dose" { (t.dose_label) }
+            select id="dose" name="dose" required
+                aria-invalid=[invalid(Field::Dose)] aria-describedby=[described(Field::Dose)] {
+                @for dose in DOSES {
+                    option value=(dose) selected[form.dose == Some(dose)] { (lang.dose(dose)) }
+                }
+            }
+        }
+    }
 }
 
 /// The confirmation after `POST /book` (`confirmed`) and `GET /bookings/{id}`.
@@ -354,68 +327,143 @@ pub(crate) fn booking(
 ) -> String {
     let lang = choice.lang;
     let t = lang.texts();
-    let main = format!(
-        "<dl>\n<dt>{booking_id}</dt><dd id=\"booking-id\">{id}</dd>\n\
-         <dt>{centre_label}</dt><dd>{centre}</dd>\n<dt>{date_label}</dt><dd>{date}</dd>\n\
-         <dt>{time_label}</dt><dd>{time}</dd>\n<dt>{dose_label}</dt><dd>{dose}</dd>\n</dl>\n\
-         <p>{keep}</p>\n",
-        booking_id = t.booking_id,
-        id = escape(&booking.id),
-        centre_label = t.centre,
-        centre = escape(centre_name(lang, centre)),
-        date_label = t.date,
-        date = escape(&lang.long_date(booking.slot.date)),
-        time_label = t.time,
-        time = booking.slot.time(),
-        dose_label = t.dose,
-        dose = lang.dose(booking.dose),
-        keep = t.keep_id,
-    );
+    let content = html! {
+        dl {
+            dt { (t.booking_id) } dd #booking-id { (booking.id) }
+            dt { (t.centre) } dd { (centre_name(lang, centre)) }
+            dt { (t.date) } dd { (lang.long_date(booking.slot.date)) }
+            dt { (t.time) } dd { (booking.slot.time()) }
+            dt { (t.dose) } dd { (lang.dose(booking.dose)) }
+        }
+        p { (t.keep_id) }
+    };
     let h1 = if confirmed {
         t.confirmed_h1
     } else {
         t.booking_h1
     };
-    layout(
-        lang,
-        h1,
-        &format!(
-            "/bookings/{}?lang={}",
-            escape(&booking.id),
-            lang.other().code()
-        ),
-        &home_href(choice),
-        &main,
-    )
+    let switch = format!("/bookings/{}?lang={}", booking.id, lang.other().code());
+    layout(lang, h1, &switch, &home_href(choice), content)
 }
 
 /// A page with a heading, one message and a way back: 404, 403, 400, 500.
 pub(crate) fn message(choice: LangChoice, h1: &str, text: &str) -> String {
     let lang = choice.lang;
-    let main = format!(
-        "<p>{}</p>\n<p><a href=\"{}\">{}</a></p>\n",
-        escape(text),
-        escape(&home_href(choice)),
-        lang.texts().back_to_centres
-    );
+    let content = html! {
+        p { (text) }
+        p { a href=(home_href(choice)) { (lang.texts().back_to_centres) } }
+    };
     layout(
         lang,
         h1,
         &format!("/?lang={}", lang.other().code()),
         &home_href(choice),
-        &main,
+        content,
     )
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
     use super::*;
+    use crate::domain::{seed_centres, SlotId};
+
+    const HOSTILE: &str = "<script>alert(\"x\")</script> & co";
+    const ESCAPED: &str = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co";
+
+    fn hostile_centre() -> Centre {
+        let mut centre = seed_centres().remove(0);
+        centre.name_ko = HOSTILE.to_owned();
+        centre.district_en = HOSTILE.to_owned();
+        centre
+    }
 
     #[test]
-    fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    fn a_centre_name_with_markup_is_text_on_every_page() {
+        let centre = hostile_centre();
+        let today = Date::new(2021, 7, 12).unwrap();
+        let ko = LangChoice {
+            lang: Lang::Ko,
+            explicit: false,
+        };
+        let en = LangChoice {
+            lang: Lang::En,
+            explicit: true,
+        };
+        let booking_page = booking(
+            ko,
+            &Booking {
+                id: "0123456789ABCDEF".to_owned(),
+                slot: SlotId {
+                    centre_id: centre.id,
+                    date: today,
+                    hour: 9,
+                },
+                dose: 1,
+            },
+            &centre,
+            true,
         );
+        let day = |choice| {
+            super::centre(&CentrePage {
+                choice,
+                centre: &centre,
+                date: today,
+                today,
+                slots: &[],
+                form: FormState::default(),
+            })
+        };
+        let pages = [
+            home(ko, std::slice::from_ref(&centre)),
+            home(en, std::slice::from_ref(&centre)),
+            day(ko),
+            day(en),
+            booking_page,
+        ];
+        for page in pages {
+            assert!(page.contains(ESCAPED), "{page}");
+            assert!(!page.contains("<script"), "{page}");
+            assert!(!page.contains("\"x\""), "{page}");
+        }
+    }
+
+    #[test]
+    fn form_values_put_back_cannot_leave_their_attribute() {
+        let centre = seed_centres().remove(0);
+        let today = Date::new(2021, 7, 12).unwrap();
+        let slots = [Slot {
+            id: SlotId {
+                centre_id: centre.id,
+                date: today,
+                hour: 9,
+            },
+            capacity: 2,
+            booked: 0,
+        }];
+        let page = super::centre(&CentrePage {
+            choice: LangChoice {
+                lang: Lang::En,
+                explicit: false,
+            },
+            centre: &centre,
+            date: today,
+            today,
+            slots: &slots,
+            form: FormState {
+                name: "\" autofocus onfocus=\"x".to_owned(),
+                birth_date: "<img>".to_owned(),
+                error: Some((Some(Field::Name), HOSTILE.to_owned())),
+                idempotency_key: "k".to_owned(),
+                ..FormState::default()
+            },
+        });
+        assert!(page.contains("value=\"&quot; autofocus onfocus=&quot;x\""));
+        assert!(page.contains("value=\"&lt;img&gt;\""));
+        assert!(page.contains(&format!("role=\"alert\">{ESCAPED}</p>")));
+        assert!(!page.contains("<img") && !page.contains("<script"));
+        // Only the field the error is about points at it.
+        assert_eq!(page.matches("aria-describedby=\"form-error\"").count(), 1);
     }
 }

@@ -847,3 +847,36 @@ async fn metrics_count_routes_statuses_bookings_and_refusals() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_scraper_that_offers_openmetrics_gets_it_whole() {
+    let h = Harness::new(Some(8));
+    h.send(get("/", &pass(1))).await;
+    let request = Request::get("/metrics")
+        .header(
+            header::ACCEPT,
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let response = operator_app(h.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(text.contains("# TYPE origin_requests counter\n"), "{text}");
+    assert!(text.contains("origin_requests_total{route=\"/\",method=\"GET\",status=\"200\"} 1\n"));
+    assert!(text.ends_with("\n# EOF\n"), "{text}");
+    // Without the offer, the classic format: the same lines, no end mark.
+    let (_, headers, text) = h.operator("/metrics").await;
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(!text.contains("# EOF"), "{text}");
+}
