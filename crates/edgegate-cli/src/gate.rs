@@ -223,8 +223,14 @@ impl Gate {
                 ErrorKind::ConnectionAborted => "connection aborted".to_owned(),
                 ErrorKind::TimedOut => format!("no answer within {} ms", self.timeout_ms),
                 ErrorKind::UnexpectedEof => "the connection closed before an answer".to_owned(),
+                // rustls reports a failed handshake as invalid data on the socket.
+                ErrorKind::InvalidData if url.starts_with("https://") => {
+                    format!("TLS failed: {e} (is it http rather than https?)")
+                }
                 _ => e.to_string(),
             },
+            ureq::Error::Tls(e) => format!("TLS failed: {e}"),
+            ureq::Error::Rustls(e) => format!("TLS failed: {e}"),
             ureq::Error::HostNotFound => "host not found".to_owned(),
             ureq::Error::ConnectionFailed => "connection failed".to_owned(),
             ureq::Error::BadUri(uri) => {

@@ -217,7 +217,7 @@ fn block(gate: &Gate, state: &Value, r: Rates, interval_ms: u64) -> Vec<String> 
     let every = interval_ms as f64 / 1000.0;
     vec![
         format!(
-            "edgegate {} · room {} · {} · every {every:.1} s · Ctrl-C stops",
+            "{} · room {} · {} · every {every:.1} s · Ctrl-C stops",
             gate.base(),
             room_name(gate, state),
             utc(clock(state))
@@ -253,7 +253,13 @@ fn block(gate: &Gate, state: &Value, r: Rates, interval_ms: u64) -> Vec<String> 
             c("isolates_last_minute"),
             cursor(state)
         ),
-        format!("  storage      {}", storage(state)),
+        format!(
+            "  storage      {}",
+            match flag(state, "/storage/readable") {
+                Some(false) => "UNREADABLE (edgegate status for why)".to_owned(),
+                _ => storage(state),
+            }
+        ),
     ]
 }
 
@@ -320,8 +326,12 @@ impl Screen {
 
 /// Moves back over the `drawn` lines, writes `lines` over them and clears what is left below.
 /// Returns how many lines are on screen now.
+///
+/// Auto-wrap is off while drawing, so a line wider than the terminal is clipped instead of
+/// taking two rows, which would leave the next redraw a row short. It is switched back on in
+/// the same write.
 fn redraw(drawn: usize, lines: &[String]) -> usize {
-    let mut text = String::new();
+    let mut text = String::from("\x1b[?7l");
     if drawn > 0 {
         text.push_str(&format!("\x1b[{drawn}F"));
     }
@@ -330,7 +340,7 @@ fn redraw(drawn: usize, lines: &[String]) -> usize {
         text.push_str(line);
         text.push('\n');
     }
-    text.push_str("\x1b[J");
+    text.push_str("\x1b[J\x1b[?7h");
     draw(&text);
     lines.len()
 }
