@@ -1,0 +1,140 @@
+//! `set KEY=VALUE…`: short names for the config fields, turned into the JSON patch that
+//! `PUT /admin/config` takes.
+//!
+//! Only the shape of a value is checked here (a whole number, a duration, on/off); the bounds
+//! belong to the gate, which refuses by field name, so there is one place that knows them.
+
+use serde_json::{Map, Value};
+
+use crate::gate::Failure;
+use crate::when::parse_seconds;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Count,
+    Seconds,
+    Switch,
+}
+
+/// (names accepted, the gate's field, what the value is).
+const KEYS: &[(&[&str], &str, Kind)] = &[
+    (
+        &["rate", "new_users_per_minute"],
+        "new_users_per_minute",
+        Kind::Count,
+    ),
+    (&["max_active", "max-active"], "max_active", Kind::Count),
+    (
+        &["session", "session_duration_s"],
+        "session_duration_s",
+        Kind::Seconds,
+    ),
+    (&["burst"], "burst", Kind::Count),
+    (&["grace", "place_grace_s"], "place_grace_s", Kind::Seconds),
+    (&["test_mode", "test-mode"], "test_mode", Kind::Switch),
+];
+
+/// The patch for `pairs`, or a usage error naming the pair at fault.
+pub fn patch(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
+    let mut patch = Map::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(Failure::usage(format!(
+                "{pair:?} is not KEY=VALUE (keys: rate, max_active, session, burst, grace, test_mode)"
+            )));
+        };
+        let key = key.trim();
+        let value = value.trim();
+        let Some((_, field, kind)) = KEYS
+            .iter()
+            .find(|(names, _, _)| names.iter().any(|n| n.eq_ignore_ascii_case(key)))
+        else {
+            return Err(Failure::usage(format!(
+                "{key:?} is not a setting (keys: rate, max_active, session, burst, grace, test_mode)"
+            )));
+        };
+        let parsed = match kind {
+            Kind::Count => value
+                .parse::<u64>()
+                .ok()
+                .map(Value::from)
+                .ok_or("a whole number"),
+            Kind::Seconds => parse_seconds(value)
+                .map(Value::from)
+                .ok_or("a number of seconds (or 10m, 1h)"),
+            Kind::Switch => match value.to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => Ok(Value::Bool(true)),
+                "off" | "false" | "no" | "0" => Ok(Value::Bool(false)),
+                _ => Err("on or off"),
+            },
+        }
+        .map_err(|want| Failure::usage(format!("{key}={value}: {key} must be {want}")))?;
+        if patch.insert((*field).to_owned(), parsed).is_some() {
+            return Err(Failure::usage(format!("{field} is set twice")));
+        }
+    }
+    Ok(patch)
+}
+
+/// Is going from `current` to `new` citizens per minute a jump big enough to ask first? More
+/// than three times the current rate is: that is where a typo (an extra zero) lands, and an
+/// origin sized for the old rate falls over. Starting from zero counts too.
+pub fn risky_rate(current: u64, new: u64) -> bool {
+    new > current.saturating_mul(3)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+    use serde_json::json;
+
+    fn strings(pairs: &[&str]) -> Vec<String> {
+        pairs.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    #[test]
+    fn short_names_map_to_the_gate_fields() {
+        let patch = patch(&strings(&[
+            "rate=600",
+            "max_active=200",
+            "session=10m",
+            "burst=10",
+            "grace=300",
+            "test_mode=on",
+        ]))
+        .unwrap();
+        assert_eq!(
+            Value::Object(patch),
+            json!({
+                "new_users_per_minute": 600, "max_active": 200, "session_duration_s": 600,
+                "burst": 10, "place_grace_s": 300, "test_mode": true,
+            })
+        );
+    }
+
+    #[test]
+    fn bad_pairs_are_usage_errors_that_say_what_was_wanted() {
+        for (pairs, says) in [
+            (&["rate"][..], "KEY=VALUE"),
+            (&["colour=red"][..], "not a setting"),
+            (&["rate=fast"][..], "whole number"),
+            (&["rate=-1"][..], "whole number"),
+            (&["test_mode=maybe"][..], "on or off"),
+            (&["rate=1", "new_users_per_minute=2"][..], "twice"),
+        ] {
+            let error = patch(&strings(pairs)).unwrap_err().message;
+            assert!(error.contains(says), "{pairs:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn more_than_three_times_up_is_risky() {
+        assert!(!risky_rate(60, 180));
+        assert!(risky_rate(60, 181));
+        assert!(risky_rate(60, 600));
+        assert!(!risky_rate(600, 60));
+        assert!(risky_rate(0, 1));
+        assert!(!risky_rate(0, 0));
+    }
+}
