@@ -1,13 +1,16 @@
-//! The operator's API: `GET /admin/state` and `PUT /admin/config`, behind a bearer token
-//! compared in constant time (as SHA-256 digests, so length leaks nothing either), forwarded to
-//! the room coordinator. Every change reaches every edge within one sync interval. It also mints
-//! test keys (`POST /admin/test-key`) for browser suites that test through the gate.
+//! The operator's API: `GET /admin/state`, `PUT /admin/config`, `POST /admin/revoke`,
+//! `GET /admin/audit` and `GET /admin/history`, behind a bearer token compared in constant time
+//! (as SHA-256 digests, so length leaks nothing either), forwarded to the room coordinator with
+//! the `Edgegate-Operator` header the audit log names. Every change reaches every edge within
+//! one sync interval. It also mints test keys (`POST /admin/test-key`) for browser suites that
+//! test through the gate.
 
+use edgegate_core::audit::OPERATOR_HEADER;
 use edgegate_core::{TestKey, TestMode, UnixMs};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
 use crate::citizen::personal_headers;
 use crate::error::GateError;
@@ -50,14 +53,25 @@ pub async fn handle(
     let (method, path) = match (req.method(), req.path().as_str()) {
         (Method::Get, "/admin/state") => (Method::Get, "/state"),
         (Method::Put, "/admin/config") => (Method::Put, "/config"),
-        (_, "/admin/state" | "/admin/config") => {
-            return json_response(405, r#"{"error":"method not allowed"}"#)
-        }
+        (Method::Post, "/admin/revoke") => (Method::Post, "/revoke"),
+        (Method::Get, "/admin/audit") => (Method::Get, "/audit"),
+        (Method::Get, "/admin/history") => (Method::Get, "/history"),
+        (
+            _,
+            "/admin/state" | "/admin/config" | "/admin/revoke" | "/admin/audit" | "/admin/history",
+        ) => return json_response(405, r#"{"error":"method not allowed"}"#),
         _ => return json_response(404, r#"{"error":"no such admin route"}"#),
     };
     let mut init = RequestInit::new();
     init.with_method(method.clone());
-    if method == Method::Put {
+    if let Some(who) = req.headers().get(OPERATOR_HEADER)? {
+        let headers = Headers::new();
+        // A name no header can carry was refused by the platform already; the coordinator
+        // decides whether what arrives is readable.
+        headers.set(OPERATOR_HEADER, &who)?;
+        init.with_headers(headers);
+    }
+    if matches!(method, Method::Put | Method::Post) {
         let body = req.text().await?;
         if body.len() > MAX_BODY {
             return json_response(413, r#"{"error":"body too large","field":"body"}"#);
@@ -68,10 +82,23 @@ pub async fn handle(
         .durable_object("ROOMS")?
         .id_from_name(&settings.room)?
         .get_stub()?;
-    let inner = Request::new_with_init(&format!("https://coordinator{path}"), &init)?;
+    // The query (`since`, `format`) goes along; the room name in it is the gate's business.
+    let query = req
+        .url()?
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let inner = Request::new_with_init(&format!("https://coordinator{path}{query}"), &init)?;
     let mut resp = stub.fetch_with_request(inner).await?;
     let status = resp.status_code();
+    let csv = resp
+        .headers()
+        .get("Content-Type")?
+        .is_some_and(|t| t.starts_with("text/csv"));
     let text = resp.text().await?;
+    if csv {
+        return typed_response(status, &text, "text/csv; charset=utf-8");
+    }
     json_response(status, &text)
 }
 
@@ -184,7 +211,11 @@ fn mint_test_key(body: &str, settings: &Settings, now: UnixMs) -> Result<Respons
 }
 
 fn json_response(status: u16, body: &str) -> Result<Response, GateError> {
-    let headers = personal_headers("application/json")?;
+    typed_response(status, body, "application/json")
+}
+
+fn typed_response(status: u16, body: &str, content_type: &str) -> Result<Response, GateError> {
+    let headers = personal_headers(content_type)?;
     Ok(Response::from_bytes(body.as_bytes().to_vec())?
         .with_status(status)
         .with_headers(headers))

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use edgegate_core::isolate::Admission;
+use edgegate_core::revocation::TicketRef;
 use edgegate_core::status::QueueStatus;
 use edgegate_core::{QueueState, Seat, UnixMs};
 use worker::{Env, Headers, Request, Response, ResponseBuilder};
@@ -17,6 +18,9 @@ use crate::trust::Visitor;
 
 /// Where the static waiting page lives among the assets.
 const WAITING_PAGE: &str = "https://assets.invalid/queue/static/waiting.html";
+
+/// The status poll's header with the ticket's ref (`XXXX-XXXX`).
+pub const TICKET_REF_HEADER: &str = "Edgegate-Ticket-Ref";
 
 /// The waiting page's security headers: nothing but our own files, never framed.
 const PAGE_CSP: &str =
@@ -36,12 +40,17 @@ pub async fn protected(
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let mut visitor = Visitor::read(&req, settings, now);
+    // Even a pass holder waits for an isolate's first sync, once: only the room knows which
+    // passes the operator revoked.
+    if !edge::knows_room(&visitor.location) {
+        edge::sync_first(env, settings, &visitor.location, now).await;
+    }
+    if let Some(r) = visitor.withdraw_if_revoked(settings) {
+        return Ok(forward::withdrawn(&visitor, r));
+    }
     // A pass holder never waits for the room: their pass is proof enough.
     if visitor.pass.is_some() && visitor.test_key.is_none() {
         return forward::to_origin(req, visitor, settings, now).await;
-    }
-    if !edge::knows_room(&visitor.location) {
-        edge::sync_first(env, settings, &visitor.location, now).await;
     }
     if let Some(key) = visitor.honoured_test_key().cloned() {
         if !key.mode.goes_through() {
@@ -104,6 +113,10 @@ pub async fn status(
 ) -> Result<Response, GateError> {
     let (visitor, status) = evaluate(&req, env, settings, now).await?;
     let headers = personal_headers("application/json")?;
+    // The ticket number a citizen reads to a call centre; a header, as the JSON is fixed.
+    if let Some(ticket) = &visitor.ticket {
+        headers.set(TICKET_REF_HEADER, &TicketRef::of(&ticket.id).to_string())?;
+    }
     if status.state == QueueState::Prequeue {
         // The gate's clock, which the countdown to the opening trusts over the phone's. Only
         // the countdown reads it, so the common poll is spared the clock read and the string.
@@ -150,6 +163,9 @@ async fn evaluate(
     if !edge::knows_room(&visitor.location) {
         edge::sync_first(env, settings, &visitor.location, now).await;
     }
+    // A revoked ticket's holder is answered as a newcomer: the status JSON is fixed, and the
+    // protected pages say why.
+    visitor.withdraw_if_revoked(settings);
     let jitter = jitter();
     if let Some(key) = visitor.honoured_test_key() {
         let config = edge::config(&visitor.location).unwrap_or_default();

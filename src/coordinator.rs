@@ -9,12 +9,15 @@
 
 use std::cell::{Cell, RefCell};
 
+use edgegate_core::audit::{self, AuditEntry, AUDIT_KEEP, OPERATOR_HEADER};
+use edgegate_core::history::{self, Minute};
 use edgegate_core::isolate::{settle_ms, SyncReport};
 use edgegate_core::places::PlaceKey;
+use edgegate_core::revocation::Revoke;
 use edgegate_core::room::{Restored, Room, Seen, ISOLATE_FORGET_MS, KEEP_BEHIND_CURSOR_S};
-use edgegate_core::{ConfigPatch, UnixMs};
+use edgegate_core::{ConfigError, ConfigPatch, UnixMs};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::store::{int, read_meta, run, save_meta, META_DDL};
 use worker::{
@@ -31,6 +34,9 @@ pub struct RoomCoordinator {
     room: RefCell<Option<Room>>,
     sync_calls: Cell<u64>,
     admin_calls: Cell<u64>,
+    /// The history minute last written, so old minutes are dropped once per minute, not on
+    /// every sync.
+    written_minute: Cell<u64>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +63,13 @@ impl DurableObject for RoomCoordinator {
              n INTEGER NOT NULL, PRIMARY KEY (second, slot))",
             "CREATE TABLE IF NOT EXISTS isolates (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, \
              at INTEGER NOT NULL, demand INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+             at INTEGER NOT NULL, who TEXT NOT NULL, what TEXT NOT NULL, \
+             from_v TEXT NOT NULL, to_v TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS history (minute INTEGER PRIMARY KEY, \
+             arrivals INTEGER NOT NULL, let_through INTEGER NOT NULL, released INTEGER NOT NULL, \
+             active INTEGER NOT NULL, waiting INTEGER NOT NULL, rate INTEGER NOT NULL, \
+             paused INTEGER NOT NULL)",
             // Counts of the layout before places were counted on return; tickets from then
             // are counted again when their holders come back.
             "DROP TABLE IF EXISTS arrivals",
@@ -72,12 +85,15 @@ impl DurableObject for RoomCoordinator {
             room: RefCell::new(None),
             sync_calls: Cell::new(0),
             admin_calls: Cell::new(0),
+            written_minute: Cell::new(0),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let now = UnixMs(now_ms());
         let path = req.path();
+        let who = audit::operator(req.headers().get(OPERATOR_HEADER)?.as_deref());
+        let query = req.url()?.query().map(str::to_owned).unwrap_or_default();
         let body = match req.method() {
             Method::Post | Method::Put => req.text().await?,
             _ => String::new(),
@@ -100,6 +116,7 @@ impl DurableObject for RoomCoordinator {
                         save_isolate(sql, &report.isolate, room.isolates.get(&report.isolate));
                     }
                     save_progress(sql, room, now);
+                    self.save_minute(sql, &room.minute);
                     synced.snapshot
                 })?;
                 Response::from_json(&snapshot)
@@ -110,6 +127,7 @@ impl DurableObject for RoomCoordinator {
                 let report = self.with_room(now, |room, sql| {
                     room.advance(now);
                     save_progress(sql, room, now);
+                    self.save_minute(sql, &room.minute);
                     room.report(now)
                 })?;
                 let mut state = serde_json::to_value(report)?;
@@ -137,22 +155,43 @@ impl DurableObject for RoomCoordinator {
                     }
                 };
                 let changed = self.with_room(now, |room, sql| {
+                    let before = room.config.clone();
                     let config = room.configure(&patch, now)?.clone();
                     save_meta(sql, "config", &config);
                     save_meta(sql, "problem", &room.problem);
                     save_progress(sql, room, now);
-                    Ok::<_, edgegate_core::ConfigError>(config)
-                })?;
-                let config = match changed {
-                    Ok(config) => config,
-                    Err(e) => {
-                        return Ok(Response::from_json(&json!({
-                            "error": e.to_string(), "field": e.field,
-                        }))?
-                        .with_status(400))
+                    self.save_minute(sql, &room.minute);
+                    for entry in audit::config_changes(&before, &config, &who, now) {
+                        save_audit(sql, &entry);
                     }
-                };
-                Response::from_json(&config)
+                    Ok::<_, ConfigError>(config)
+                })?;
+                match changed {
+                    Ok(config) => Response::from_json(&config),
+                    Err(e) => refused(&e),
+                }
+            }
+            (Method::Post, "/revoke") => {
+                self.admin_calls
+                    .set(self.admin_calls.get().saturating_add(1));
+                match Revoke::from_json(&body, now) {
+                    Ok(revoke) => Response::from_json(&self.revoke(revoke, &who, now)?),
+                    Err(e) => refused(&e),
+                }
+            }
+            (Method::Get, "/audit") => {
+                let since = query_value(&query, "since").and_then(|s| s.parse::<u64>().ok());
+                let entries = read_audit(&self.state.storage().sql(), since.unwrap_or(0))?;
+                Response::from_json(&json!({ "entries": entries }))
+            }
+            (Method::Get, "/history") => {
+                let minutes = read_history(&self.state.storage().sql())?;
+                if query_value(&query, "format").as_deref() == Some("csv") {
+                    history_csv(&minutes)
+                } else {
+                    let minutes: Vec<Value> = minutes.iter().map(Minute::report).collect();
+                    Response::from_json(&json!({ "minutes": minutes }))
+                }
             }
             _ => Response::error("not found", 404),
         }
@@ -160,6 +199,60 @@ impl DurableObject for RoomCoordinator {
 }
 
 impl RoomCoordinator {
+    /// Applies a revocation, stores it and audits it: `{"ticket": "XXXX-XXXX"}` or
+    /// `{"before": ms}` said back, with whether it was new.
+    fn revoke(&self, revoke: Revoke, who: &str, now: UnixMs) -> Result<Value> {
+        self.with_room(now, |room, sql| {
+            let (entry, said) = match revoke {
+                Revoke::Ticket(r) => {
+                    let entry = room.revoke(r, who, now);
+                    let new = entry.is_some();
+                    (entry, json!({ "ticket": r.to_string(), "new": new }))
+                }
+                Revoke::Before(at) => {
+                    let entry = room.revoke_before(at, who, now);
+                    let before = room.revocations.before;
+                    (Some(entry), json!({ "before": before }))
+                }
+            };
+            save_meta(sql, "revocations", &room.revocations);
+            if let Some(entry) = entry {
+                save_audit(sql, &entry);
+            }
+            json!({ "revoked": said })
+        })
+    }
+
+    /// Writes the history's row for the minute in progress (one upsert), and drops minutes past
+    /// [`history::HISTORY_KEEP_MINUTES`] when a new minute begins.
+    fn save_minute(&self, sql: &SqlStorage, m: &Minute) {
+        run(
+            sql,
+            "INSERT INTO history (minute, arrivals, let_through, released, active, waiting, rate, \
+             paused) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(minute) DO UPDATE SET \
+             arrivals = excluded.arrivals, let_through = excluded.let_through, \
+             released = excluded.released, active = excluded.active, \
+             waiting = excluded.waiting, rate = excluded.rate, paused = excluded.paused",
+            vec![
+                int(m.minute.0),
+                int(m.arrivals),
+                int(m.let_through),
+                int(m.released),
+                int(m.active),
+                int(m.waiting),
+                int(u64::from(m.rate_per_minute)),
+                i64::from(m.paused).into(),
+            ],
+        );
+        if self.written_minute.replace(m.minute.0) != m.minute.0 {
+            run(
+                sql,
+                "DELETE FROM history WHERE minute < ?",
+                vec![int(history::keep_from(m.minute).0)],
+            );
+        }
+    }
+
     /// Runs `f` on the loaded room (loading it from storage on first use).
     fn with_room<T>(&self, now: UnixMs, f: impl FnOnce(&mut Room, &SqlStorage) -> T) -> Result<T> {
         let sql = self.state.storage().sql();
@@ -222,7 +315,12 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
         Some(Err(e)) => Some(format!("problem: {e}")),
         None => None,
     };
+    let minute = read_history_from(sql, history::start_of_minute(now).0)?
+        .into_iter()
+        .next();
     let stored = Restored {
+        minute,
+        revocations: read_meta(sql, "revocations")?,
         config: read_meta(sql, "config")?,
         release: read_meta(sql, "release")?,
         ledger: read_meta(sql, "ledger")?,
@@ -255,6 +353,122 @@ fn save_progress(sql: &SqlStorage, room: &Room, now: UnixMs) {
         "DELETE FROM isolates WHERE at < ?",
         vec![int(now.0.saturating_sub(ISOLATE_FORGET_MS))],
     );
+}
+
+/// The 400 answer naming the field an operator got wrong.
+fn refused(e: &ConfigError) -> Result<Response> {
+    Ok(Response::from_json(&json!({ "error": e.to_string(), "field": e.field }))?.with_status(400))
+}
+
+/// The value of `key` in a URL query string, decoded.
+fn query_value(query: &str, key: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find_map(|(k, v)| (k == key).then_some(v))
+}
+
+#[derive(Deserialize)]
+struct AuditRow {
+    at: i64,
+    who: String,
+    what: String,
+    from_v: String,
+    to_v: String,
+}
+
+/// Appends an entry and drops those past the last [`AUDIT_KEEP`].
+fn save_audit(sql: &SqlStorage, e: &AuditEntry) {
+    run(
+        sql,
+        "INSERT INTO audit (at, who, what, from_v, to_v) VALUES (?, ?, ?, ?, ?)",
+        vec![
+            int(e.at.0),
+            e.who.as_str().into(),
+            e.what.as_str().into(),
+            e.from.to_string().into(),
+            e.to.to_string().into(),
+        ],
+    );
+    run(
+        sql,
+        "DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?",
+        vec![int(AUDIT_KEEP)],
+    );
+}
+
+/// The entries at or after `since`, oldest first.
+fn read_audit(sql: &SqlStorage, since: u64) -> Result<Vec<AuditEntry>> {
+    let rows: Vec<AuditRow> = sql
+        .exec(
+            "SELECT at, who, what, from_v, to_v FROM audit WHERE at >= ? ORDER BY id",
+            vec![int(since)],
+        )?
+        .to_array()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEntry {
+            at: UnixMs(u64::try_from(r.at).unwrap_or(0)),
+            who: r.who,
+            what: r.what,
+            from: serde_json::from_str(&r.from_v).unwrap_or(Value::Null),
+            to: serde_json::from_str(&r.to_v).unwrap_or(Value::Null),
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct HistoryRow {
+    minute: i64,
+    arrivals: i64,
+    let_through: i64,
+    released: i64,
+    active: i64,
+    waiting: i64,
+    rate: i64,
+    paused: i64,
+}
+
+fn read_history(sql: &SqlStorage) -> Result<Vec<Minute>> {
+    read_history_from(sql, 0)
+}
+
+/// The minutes from `from` on (unix ms), oldest first.
+fn read_history_from(sql: &SqlStorage, from: u64) -> Result<Vec<Minute>> {
+    let rows: Vec<HistoryRow> = sql
+        .exec(
+            "SELECT minute, arrivals, let_through, released, active, waiting, rate, paused \
+             FROM history WHERE minute >= ? ORDER BY minute",
+            vec![int(from)],
+        )?
+        .to_array()?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(rows
+        .into_iter()
+        .map(|r| Minute {
+            minute: UnixMs(n(r.minute)),
+            arrivals: n(r.arrivals),
+            let_through: n(r.let_through),
+            released: n(r.released),
+            active: n(r.active),
+            waiting: n(r.waiting),
+            rate_per_minute: u32::try_from(r.rate).unwrap_or(0),
+            paused: r.paused != 0,
+        })
+        .collect())
+}
+
+fn history_csv(minutes: &[Minute]) -> Result<Response> {
+    let mut text = String::from(history::CSV_HEADER);
+    text.push('\n');
+    for m in minutes {
+        text.push_str(&history::csv_row(m));
+        text.push('\n');
+    }
+    let resp = Response::ok(text)?;
+    resp.headers()
+        .set("Content-Type", "text/csv; charset=utf-8")?;
+    Ok(resp)
 }
 
 fn save_place(sql: &SqlStorage, key: PlaceKey, delta: i64) {

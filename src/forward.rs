@@ -6,6 +6,7 @@
 //! next citizen. If the origin is down or slow, the admitted citizen gets a clear page, never a
 //! hang, and nobody waiting notices.
 
+use edgegate_core::revocation::TicketRef;
 use edgegate_core::UnixMs;
 use worker::{
     AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
@@ -150,6 +151,25 @@ fn with_cookies(resp: Response, visitor: &Visitor) -> Response {
     // The page's headers are our own and mutable; a failure here only drops a renewal.
     let _ = visitor.cookie_headers(resp.headers());
     resp
+}
+
+/// The gate's answer to a ticket or pass the operator revoked: never forwarded, a 403 saying
+/// so in both languages, with the cookies cleared so that coming back starts a new place.
+pub fn withdrawn(visitor: &Visitor, r: TicketRef) -> Response {
+    let message = format!(
+        "운영자가 이 입장권(접수 번호 {r})을 취소했습니다. 다시 줄을 서려면 이 페이지를 새로 고치세요. \
+         잘못된 조치라고 생각되면 접수 번호를 준비해 고객센터에 문의해 주세요. · \
+         The operator has withdrawn this pass (ticket number {r}). To queue again, reload this \
+         page. If you think this is a mistake, contact the call centre with your ticket number."
+    );
+    with_cookies(
+        pages::plain(
+            403,
+            "입장이 취소되었습니다 · Your pass was withdrawn",
+            &message,
+        ),
+        visitor,
+    )
 }
 
 fn origin_trouble(status: u16) -> Response {

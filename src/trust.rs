@@ -7,6 +7,7 @@
 //! the rate allow it, a session end once.
 
 use edgegate_core::isolate::{Admission, Visit};
+use edgegate_core::revocation::TicketRef;
 use edgegate_core::status::Rejoined;
 use edgegate_core::{Pass, Seat, TestKey, Ticket, UnixMs};
 use worker::{Headers, Request};
@@ -35,6 +36,9 @@ pub struct Visitor {
     pub set_cookies: Vec<String>,
     /// The location the visitor is served in: whose book counts them.
     pub location: String,
+    /// The ref of the ticket the operator withdrew, once [`Visitor::withdraw_if_revoked`] has
+    /// taken it and its pass away.
+    pub revoked: Option<TicketRef>,
 }
 
 impl Visitor {
@@ -72,7 +76,44 @@ impl Visitor {
             rejoined: None,
             set_cookies: Vec::new(),
             location: edge::location(req, settings),
+            revoked: None,
         }
+    }
+
+    /// Drops the visitor's ticket and pass, and clears their cookies, if the operator revoked
+    /// the ticket (as this isolate last heard from the room); answers its ref if so. A pass is
+    /// checked against its ticket's issue time when the ticket cookie is there, else its own
+    /// (never earlier than the ticket's, so a pass alone is revoked by `before` only if minted
+    /// before it). A revoked ticket is never admitted again: its holder starts a new place.
+    pub fn withdraw_if_revoked(&mut self, settings: &Settings) -> Option<TicketRef> {
+        let from_ticket = self.ticket.as_ref().map(|t| (t.id, t.issued_at));
+        let from_pass = self.pass.as_ref().map(|(p, _)| {
+            let issued = from_ticket
+                .filter(|(id, _)| *id == p.ticket_id)
+                .map_or(p.issued_at, |(_, at)| at);
+            (p.ticket_id, issued)
+        });
+        let revoked = [from_pass, from_ticket]
+            .into_iter()
+            .flatten()
+            .find(|(id, issued_at)| {
+                edge::with_book(settings, &self.location, |book| {
+                    book.revoked(id, *issued_at)
+                })
+            })?;
+        self.ticket = None;
+        self.pass = None;
+        for name in [cookies::TICKET, cookies::PASS] {
+            self.set_cookies.push(cookies::set(
+                &cookies::name(name, self.https),
+                "",
+                0,
+                self.https,
+            ));
+        }
+        let r = TicketRef::of(&revoked.0);
+        self.revoked = Some(r);
+        Some(r)
     }
 
     /// The visitor's test key, if they have one and the room's test mode is on.

@@ -39,6 +39,7 @@ use crate::order::{Cursor, OrderKey, SUB_RANGE};
 use crate::outbox::Outbox;
 pub use crate::outbox::SyncReport;
 use crate::places::{slot_of, PlaceKey};
+use crate::revocation::is_revoked;
 use crate::status::{jittered, QueueState, QueueStatus, RoomView};
 use crate::summary::Summary;
 use crate::time::UnixMs;
@@ -98,6 +99,13 @@ pub struct RoomSnapshot {
     /// the time since the coordinator last answered when an aggregator passes it on.
     #[serde(default)]
     pub age_ms: u64,
+    /// Refs of tickets the operator revoked, compact and sorted (see `revocation`). Absent
+    /// when there are none, so the common snapshot carries nothing more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<String>,
+    /// Every ticket issued before this is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_before: Option<UnixMs>,
 }
 
 /// What a returning ticket's visit changed.
@@ -205,6 +213,15 @@ impl Isolate {
     /// The room config as last seen, if this isolate has ever synced.
     pub fn config(&self) -> Option<&RoomConfig> {
         self.room.as_ref().map(|r| &r.config)
+    }
+
+    /// Has the operator revoked the ticket `id`, issued at `issued_at`, as of the last snapshot?
+    /// Known within a sync interval or two of the revocation; an isolate that has never synced
+    /// knows of none.
+    pub fn revoked(&self, id: &[u8; 16], issued_at: UnixMs) -> bool {
+        self.room
+            .as_ref()
+            .is_some_and(|r| is_revoked(&r.revoked, r.revoked_before, id, issued_at))
     }
 
     pub fn knows_room(&self) -> bool {
@@ -590,6 +607,8 @@ mod tests {
             at,
             settle_ms: settle_ms(1_000, 3_000),
             age_ms: 0,
+            revoked: Vec::new(),
+            revoked_before: None,
         }
     }
 

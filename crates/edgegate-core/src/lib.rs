@@ -7,7 +7,9 @@
 //! thin shells around it (see ARCHITECTURE.md).
 
 pub mod aggregate;
+pub mod audit;
 pub mod config;
+pub mod history;
 pub mod isolate;
 pub mod keys;
 pub mod ledger;
@@ -16,6 +18,7 @@ pub mod order;
 pub mod outbox;
 pub mod places;
 pub mod release;
+pub mod revocation;
 pub mod room;
 pub mod status;
 pub mod summary;

@@ -17,12 +17,15 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditEntry;
 use crate::config::{ConfigError, ConfigPatch, RoomConfig};
+use crate::history::Minute;
 use crate::isolate::{RoomSnapshot, SyncReport};
 use crate::ledger::Ledger;
 use crate::order::{Cursor, OrderKey};
 use crate::places::{PlaceKey, Places};
 use crate::release::{Demand, ReleaseState};
+use crate::revocation::{Revocations, TicketRef};
 use crate::summary::Summary;
 use crate::time::UnixMs;
 
@@ -173,6 +176,10 @@ pub struct Room {
     /// resumes it.
     pub problem: Option<String>,
     pub settle_ms: u64,
+    /// The minute in progress, for the per-minute history.
+    pub minute: Minute,
+    /// Tickets the operator withdrew; every snapshot carries them.
+    pub revocations: Revocations,
 }
 
 /// What a sync changed, for the storage to persist.
@@ -195,6 +202,9 @@ pub struct Restored {
     pub problem: Option<String>,
     pub places: Vec<(PlaceKey, u64)>,
     pub isolates: Vec<(String, Seen)>,
+    /// The history's row for the minute in progress, if one was written.
+    pub minute: Option<Minute>,
+    pub revocations: Option<Result<Revocations, String>>,
 }
 
 impl Room {
@@ -209,6 +219,8 @@ impl Room {
             totals: Totals::default(),
             problem: None,
             settle_ms,
+            minute: Minute::at(now),
+            revocations: Revocations::default(),
         }
     }
 
@@ -253,6 +265,15 @@ impl Room {
             Some(Err(e)) => problems.push(format!("totals: {e}")),
             None => {}
         }
+        match stored.revocations {
+            Some(Ok(revocations)) => room.revocations = revocations,
+            // Forgetting revocations would let withdrawn passes back in.
+            Some(Err(e)) => problems.push(format!("revocations: {e}")),
+            None => {}
+        }
+        if let Some(minute) = stored.minute {
+            room.minute = minute.roll(now);
+        }
         if !problems.is_empty() {
             room.config.paused = true;
             room.problem = Some(problems.join("; "));
@@ -281,10 +302,12 @@ impl Room {
                 let released = self.release.charge_late(second, n.unsigned_abs());
                 self.ledger.record_released(now, released);
                 self.totals.seated = self.totals.seated.saturating_add(n.unsigned_abs());
+                self.minute.count(now, n.unsigned_abs(), 0, released);
             }
             for &(second, n) in &report.let_through {
                 self.ledger.record_let_through(second, n);
                 self.totals.let_through = self.totals.let_through.saturating_add(n);
+                self.minute.count(now, 0, n, 0);
             }
             for &(second, n) in &report.ended {
                 self.ledger.record_ended(second, n);
@@ -327,7 +350,11 @@ impl Room {
             .release
             .advance(&self.config, &live, demand, now, self.settle_ms);
         self.ledger.record_released(now, step.released);
+        self.minute.count(now, 0, 0, step.released);
         self.release = step.state;
+        let waiting = live.between(self.release.cursor, OrderKey(u64::MAX));
+        self.minute
+            .observe(now, demand.active, waiting, &self.config);
         self.ledger
             .prune(now, u64::from(self.config.session_duration_s));
         let keep_from = self
@@ -343,6 +370,7 @@ impl Room {
     /// Applies an operator's change at `now`, after settling the old policy up to `now` so a
     /// resume does not pay out time spent paused. Resuming a room clears a storage problem. A
     /// change the current config refuses (a burst above a second of the rate) changes nothing.
+    /// (The audit entries for it are `audit::config_changes` of the config before and after.)
     pub fn configure(
         &mut self,
         patch: &ConfigPatch,
@@ -355,7 +383,34 @@ impl Room {
         if patch.paused == Some(false) {
             self.problem = None;
         }
+        // The new config shows in this minute's row at once (a pause, a new rate).
+        self.minute.observe(now, 0, 0, &self.config);
         Ok(&self.config)
+    }
+
+    /// Withdraws one ticket by its ref; the entry for the audit log, or `None` if it was
+    /// revoked already.
+    pub fn revoke(&mut self, r: TicketRef, who: &str, now: UnixMs) -> Option<AuditEntry> {
+        self.revocations.revoke(r).then(|| AuditEntry {
+            at: now,
+            who: who.to_owned(),
+            what: "revoke".into(),
+            from: serde_json::Value::Null,
+            to: serde_json::json!({ "ticket": r.to_string() }),
+        })
+    }
+
+    /// Withdraws every ticket issued before `before`; the entry for the audit log.
+    pub fn revoke_before(&mut self, before: UnixMs, who: &str, now: UnixMs) -> AuditEntry {
+        let from = self.revocations.before;
+        self.revocations.revoke_before(before);
+        AuditEntry {
+            at: now,
+            who: who.to_owned(),
+            what: "revoke".into(),
+            from: serde_json::json!({ "before": from }),
+            to: serde_json::json!({ "before": self.revocations.before }),
+        }
     }
 
     /// The share of the rate, in millionths, for the sender `isolate` (an aggregator, or a lone
@@ -376,6 +431,8 @@ impl Room {
             at: now,
             settle_ms: self.settle_ms,
             age_ms: 0,
+            revoked: self.revocations.sorted(),
+            revoked_before: self.revocations.before,
         }
     }
 
@@ -544,6 +601,24 @@ mod tests {
         small.refused = 1;
         room.sync(&small, T0);
         assert_eq!(room.share_ppm("small", T0), 1);
+    }
+
+    #[test]
+    fn the_minute_counts_what_syncs_bring_and_revocations_reach_the_snapshot() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let mut batch = report("a", 1, vec![(T0.secs(), slot_of(T0.plus_ms(300_000)), 3)]);
+        batch.let_through = vec![(T0.secs(), 2)];
+        room.sync(&batch, T0);
+        assert_eq!((room.minute.arrivals, room.minute.let_through), (3, 2));
+        assert_eq!(room.minute.rate_per_minute, 60);
+        let id = [7u8; 16];
+        assert!(room.revoke(TicketRef::of(&id), "kim", T0).is_some());
+        assert!(room.revoke(TicketRef::of(&id), "kim", T0).is_none());
+        let entry = room.revoke_before(T0, "kim", T0);
+        assert_eq!(entry.to, serde_json::json!({ "before": T0.0 }));
+        let snap = room.sync(&report("a", 2, vec![]), T0.plus_ms(1)).snapshot;
+        assert_eq!(snap.revoked, vec![TicketRef::of(&id).compact()]);
+        assert_eq!(snap.revoked_before, Some(T0));
     }
 
     #[test]

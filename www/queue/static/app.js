@@ -34,7 +34,9 @@
         ended: '이전 이용이 끝나, 지금 새로 줄을 섰습니다.'
       },
       cookies: '입장이 허용되었지만 예약 페이지로 이동하지 못했습니다. 쿠키를 허용한 뒤 새로 고쳐 주세요.',
-      updated: function (t) { return '마지막 확인 ' + t; }
+      updated: function (t) { return '마지막 확인 ' + t; },
+      // Both languages: the number is read out to a call centre that may speak either.
+      ticketRef: function (r) { return '접수 번호 · Ticket number: ' + r; }
     },
     en: {
       title: 'Waiting room', brand: 'Booking waiting room', other: '한국어',
@@ -66,7 +68,8 @@
         ended: 'Your earlier visit to the booking site has ended. You have joined the line again as a new arrival.'
       },
       cookies: 'You were admitted but the booking page could not be opened. Please allow cookies for this site and refresh.',
-      updated: function (t) { return 'Last checked ' + t; }
+      updated: function (t) { return 'Last checked ' + t; },
+      ticketRef: function (r) { return 'Ticket number · 접수 번호: ' + r; }
     }
   };
   var STORE = 'edgegate.';
@@ -143,6 +146,8 @@
       text('updated', t.updated(new Date(s.at).toLocaleTimeString(lang === 'ko' ? 'ko-KR' : 'en-US')));
       show('updated', true);
     }
+    var ref = s && s.ref && state !== 'admitted' ? t.ticketRef(s.ref) : '';
+    text('ticket-ref', ref); show('ticket-ref', !!ref);
   }
 
   // Progress is measured from the first place this browser saw; reloads and other tabs share it.
@@ -187,7 +192,9 @@
         if (!r.ok) throw new Error('status ' + r.status);
         // The gate's clock, so a countdown does not trust a phone whose clock is off.
         var server = Date.parse(r.headers.get('Date') || '');
-        return r.json().then(function (s) { s.offset = server ? server - Date.now() : 0; return s; });
+        // The ticket number comes as a header: the status JSON is a fixed contract.
+        var ref = r.headers.get('Edgegate-Ticket-Ref') || '';
+        return r.json().then(function (s) { s.offset = server ? server - Date.now() : 0; s.ref = ref; return s; });
       })
       .then(function (s) {
         done();
