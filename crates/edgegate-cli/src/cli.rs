@@ -53,6 +53,10 @@ pub struct Global {
     /// The room to act on; without it, the gate's default room
     #[arg(long, global = true, env = "EDGEGATE_ROOM", value_name = "NAME")]
     pub room: Option<String>,
+    /// Your name in the gate's audit log (sent as the Edgegate-Operator header); defaults to
+    /// $USER
+    #[arg(long, global = true, env = "EDGEGATE_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
     /// Print JSON for machines (errors too, on stderr)
     #[arg(long, global = true)]
     pub json: bool,

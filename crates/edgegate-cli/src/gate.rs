@@ -108,6 +108,8 @@ pub struct Gate {
     room: Option<String>,
     timeout_ms: u64,
     agent: Agent,
+    /// Who the audit log names for changes made through this gate handle.
+    operator: String,
 }
 
 impl Gate {
@@ -140,7 +142,14 @@ impl Gate {
             room: room.filter(|r| !r.is_empty()),
             timeout_ms,
             agent: config.into(),
+            operator: String::new(),
         })
+    }
+
+    /// Names the operator in the gate's audit log (the `Edgegate-Operator` header).
+    pub fn with_operator(mut self, name: Option<String>) -> Gate {
+        self.operator = name.unwrap_or_default().trim().to_owned();
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -183,12 +192,14 @@ impl Gate {
                 .agent
                 .get(&url)
                 .header("Authorization", &auth)
+                .header("Edgegate-Operator", &self.operator)
                 .header("Accept", "application/json")
                 .call(),
             Method::Put => self
                 .agent
                 .put(&url)
                 .header("Authorization", &auth)
+                .header("Edgegate-Operator", &self.operator)
                 .header("Accept", "application/json")
                 .content_type("application/json")
                 .send(&body),
@@ -196,6 +207,7 @@ impl Gate {
                 .agent
                 .post(&url)
                 .header("Authorization", &auth)
+                .header("Edgegate-Operator", &self.operator)
                 .header("Accept", "application/json")
                 .content_type("application/json")
                 .send(&body),

@@ -64,7 +64,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         token(global)?,
         global.room.clone(),
         global.timeout_ms,
-    )?;
+    )?
+    .with_operator(
+        global
+            .operator
+            .clone()
+            .or_else(|| std::env::var("USER").ok()),
+    );
     let json = global.json;
     match cli.command {
         Command::Status(args) if args.watch => status::watch(&gate, &args, json),

@@ -100,7 +100,7 @@ fn set_maps_the_short_names_to_the_config_fields_and_names_the_room() {
             "--room",
             "night shift",
         ],
-        &[],
+        &[("USER", "kim")],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let seen = gate.requests();
@@ -121,6 +121,8 @@ fn set_maps_the_short_names_to_the_config_fields_and_names_the_room() {
         Some(&*format!("Bearer {TOKEN}"))
     );
     assert_eq!(put.header("content-type"), Some("application/json"));
+    // The audit log names who made the change: $USER unless --operator says otherwise.
+    assert_eq!(put.header("edgegate-operator"), Some("kim"));
     assert_eq!(
         put.json(),
         json!({
