@@ -22,6 +22,9 @@ const WAITING_PAGE: &str = "https://assets.invalid/queue/static/waiting.html";
 /// The status poll's header with the ticket's ref (`XXXX-XXXX`).
 pub const TICKET_REF_HEADER: &str = "Edgegate-Ticket-Ref";
 
+/// The header a status answer carries the operator's closing message in.
+pub const NOTICE_HEADER: &str = "Edgegate-Notice";
+
 /// The waiting page's security headers: nothing but our own files, never framed.
 const PAGE_CSP: &str =
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -116,6 +119,18 @@ pub async fn status(
     // The ticket number a citizen reads to a call centre; a header, as the JSON is fixed.
     if let Some(ticket) = &visitor.ticket {
         headers.set(TICKET_REF_HEADER, &TicketRef::of(&ticket.id).to_string())?;
+    }
+    if status.state == QueueState::Closed {
+        // The operator's words for a closed room, as URI-encoded JSON ({"ko", "en"}): a header
+        // carries only ASCII, and the JSON body is fixed.
+        if let Some(notice) = edge::config(&visitor.location).and_then(|c| c.close_message) {
+            let json =
+                serde_json::to_string(&notice).map_err(|e| GateError::Internal(e.to_string()))?;
+            headers.set(
+                NOTICE_HEADER,
+                &String::from(js_sys::encode_uri_component(&json)),
+            )?;
+        }
     }
     if status.state == QueueState::Prequeue {
         // The gate's clock, which the countdown to the opening trusts over the phone's. Only

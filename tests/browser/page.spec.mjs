@@ -76,9 +76,14 @@ test('pause, close and a scheduled opening reach the page within the sync interv
   timings.resumed = (await change({ paused: false }, 'waiting')).ms;
   await expect(page.locator('#position')).toHaveText(position);
 
-  timings.closed = (await change({ closed: true }, 'closed')).ms;
+  const message = { ko: '내일 오전 9시에 다시 엽니다.', en: 'We open again at 9 tomorrow.' };
+  timings.closed = (await change({ closed: true, close_message: message }, 'closed')).ms;
   await expect(page.locator('#place')).toBeHidden();
-  timings.reopened = (await change({ closed: false }, 'waiting')).ms;
+  // The operator's own words replace the page's, in the page's language.
+  const lang = await page.evaluate(() => document.documentElement.lang);
+  await expect(page.locator('#live')).toHaveText(message[lang]);
+  timings.reopened = (await change({ closed: false, close_message: null }, 'waiting')).ms;
+  await expect(page.locator('#live')).not.toHaveText(message[lang]);
 
   const opensAt = Date.now() + 3_600_000;
   const pre = await change({ opens_at: opensAt }, 'prequeue');

@@ -137,3 +137,26 @@ test('a revoked pass is refused at the gate and never reaches the origin', async
   const again = await c.status();
   assert.notEqual(again.res.headers.get('edgegate-ticket-ref'), ref);
 });
+
+test('a closed room carries the operator\'s message to the waiting page, in both languages', async () => {
+  const message = { ko: '내일 오전 9시에 다시 엽니다.', en: 'We open again at 9 tomorrow.' };
+  let res = await asOperator('ops', 'PUT', '/admin/config', { closed: true, close_message: message });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const citizen = new Citizen(gate.url);
+  const notice = await eventually(async () => {
+    const { res: poll, body } = await citizen.status();
+    const header = poll.headers.get('edgegate-notice');
+    return body.state === 'closed' && header ? JSON.parse(decodeURIComponent(header)) : null;
+  }, 'the closing message on a status answer', 10_000, 100);
+  assert.deepEqual(notice, message);
+  // Refused by field when it is not plain text of a bounded length.
+  res = await asOperator('ops', 'PUT', '/admin/config', { close_message: { en: 'x'.repeat(301) } });
+  assert.equal(res.status, 400);
+  assert.equal(res.body.field, 'close_message');
+  // Open again: the message is not shown to a room that is open.
+  await asOperator('ops', 'PUT', '/admin/config', { closed: false });
+  await eventually(async () => {
+    const { res: poll, body } = await citizen.status();
+    return body.state !== 'closed' && !poll.headers.get('edgegate-notice');
+  }, 'the room open, without the message', 10_000, 100);
+});

@@ -50,7 +50,22 @@ pub struct RoomConfig {
     /// holder is a new arrival.
     #[serde(default = "default_place_grace_s")]
     pub place_grace_s: u32,
+    /// What the waiting page says, in each language, while the room is closed; the page's own
+    /// words when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_message: Option<Notice>,
 }
+
+/// An operator's message to the citizens, in Korean and English. Either may be empty; the page
+/// shows the other then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub ko: String,
+    pub en: String,
+}
+
+/// The longest a message may be in each language, in characters: a few sentences on a phone.
+pub const NOTICE_MAX_CHARS: usize = 300;
 
 /// What `place_grace_s` is when the operator has not set it: five minutes.
 pub const DEFAULT_PLACE_GRACE_S: u32 = 300;
@@ -72,6 +87,7 @@ impl Default for RoomConfig {
             prequeue_since: None,
             burst: 0,
             place_grace_s: DEFAULT_PLACE_GRACE_S,
+            close_message: None,
         }
     }
 }
@@ -98,6 +114,8 @@ pub struct ConfigPatch {
     pub test_mode: Option<bool>,
     pub burst: Option<u32>,
     pub place_grace_s: Option<u32>,
+    /// `Some(None)` clears the message.
+    pub close_message: Option<Option<Notice>>,
 }
 
 /// A refused change: which field, and why, in words an operator can act on.
@@ -148,6 +166,7 @@ impl ConfigPatch {
                 "test_mode" => patch.test_mode = Some(flag(field, value)?),
                 "burst" => patch.burst = Some(whole(field, value, BURST)?),
                 "place_grace_s" => patch.place_grace_s = Some(whole(field, value, PLACE_GRACE_S)?),
+                "close_message" => patch.close_message = Some(notice(field, value)?),
                 other => return Err(refuse(other, "is not a setting")),
             }
         }
@@ -176,6 +195,48 @@ fn flag(field: &str, value: &Value) -> Result<bool, ConfigError> {
     value
         .as_bool()
         .ok_or_else(|| refuse(field, "must be true or false"))
+}
+
+/// `{"ko": "…", "en": "…"}` (either may be missing or empty, not both), or `null` to clear.
+/// Plain text only: no control characters but line breaks, at most [`NOTICE_MAX_CHARS`] each.
+fn notice(field: &str, value: &Value) -> Result<Option<Notice>, ConfigError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let Value::Object(map) = value else {
+        return Err(refuse(field, r#"must be {"ko": "…", "en": "…"}, or null"#));
+    };
+    if let Some(other) = map.keys().find(|k| *k != "ko" && *k != "en") {
+        return Err(refuse(
+            field,
+            format!("has no language {other:?}: only ko and en"),
+        ));
+    }
+    let text = |lang: &str| -> Result<String, ConfigError> {
+        let text = match map.get(lang) {
+            None | Some(Value::Null) => "",
+            Some(Value::String(t)) => t.trim(),
+            Some(_) => return Err(refuse(field, format!("{lang} must be text"))),
+        };
+        if text.chars().count() > NOTICE_MAX_CHARS {
+            return Err(refuse(
+                field,
+                format!("{lang} is longer than {NOTICE_MAX_CHARS} characters"),
+            ));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(refuse(
+                field,
+                format!("{lang} may hold no control characters"),
+            ));
+        }
+        Ok(text.to_owned())
+    };
+    let (ko, en) = (text("ko")?, text("en")?);
+    if ko.is_empty() && en.is_empty() {
+        return Err(refuse(field, "needs text in ko or en (null clears it)"));
+    }
+    Ok(Some(Notice { ko, en }))
 }
 
 fn instant(field: &str, value: &Value) -> Result<Option<UnixMs>, ConfigError> {
@@ -252,6 +313,10 @@ impl RoomConfig {
             prequeue_since,
             burst: patch.burst.unwrap_or(self.burst),
             place_grace_s: patch.place_grace_s.unwrap_or(self.place_grace_s),
+            close_message: patch
+                .close_message
+                .clone()
+                .unwrap_or_else(|| self.close_message.clone()),
         }
     }
 
@@ -279,6 +344,41 @@ fn one_second_of(per_minute: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_close_message_is_plain_bounded_text_in_two_languages() {
+        let set = |json: &str| ConfigPatch::from_json(json).map(|p| p.close_message);
+        assert_eq!(
+            set(r#"{"close_message": {"ko": " 내일 9시에 다시 엽니다 ", "en": ""}}"#),
+            Ok(Some(Some(Notice {
+                ko: "내일 9시에 다시 엽니다".into(),
+                en: String::new()
+            })))
+        );
+        assert_eq!(set(r#"{"close_message": null}"#), Ok(Some(None)));
+        for bad in [
+            r#"{"close_message": "closed"}"#,
+            r#"{"close_message": {"ko": "", "en": " "}}"#,
+            r#"{"close_message": {"ja": "x"}}"#,
+            r#"{"close_message": {"ko": 5}}"#,
+            "{\"close_message\": {\"en\": \"a\\u0007b\"}}",
+        ] {
+            assert_eq!(set(bad).unwrap_err().field, "close_message", "{bad}");
+        }
+        let long = format!(r#"{{"close_message": {{"en": "{}"}}}}"#, "x".repeat(301));
+        assert!(set(&long).is_err());
+        // Kept across other changes, cleared by null.
+        let closed = RoomConfig::default().apply(
+            &ConfigPatch::from_json(r#"{"closed": true, "close_message": {"en": "Back at 9"}}"#)
+                .unwrap(),
+            UnixMs(1),
+        );
+        let later = closed.apply(
+            &ConfigPatch::from_json(r#"{"closed": false}"#).unwrap(),
+            UnixMs(2),
+        );
+        assert_eq!(later.close_message, closed.close_message);
+    }
 
     #[test]
     fn a_patch_changes_only_what_it_names() {

@@ -130,6 +130,8 @@
     var say = t.say[state];
     if (typeof say === 'function') say = say(hasPlace ? num(s.position) : '–');
     if (state === 'waiting' && !hasPlace) say = t.say.loading;
+    // In the chosen language if the operator wrote it, else in the other; as text, never HTML.
+    if (state === 'closed' && s.notice) say = s.notice[lang] || s.notice[lang === 'ko' ? 'en' : 'ko'] || say;
     if (blocked) say = t.cookies;
     // The live region speaks only when its words change, so screen readers are not flooded.
     if (say !== spoken) { text('live', say); spoken = say; }
@@ -175,6 +177,15 @@
     tick = setInterval(step, 1000);
   }
 
+  // The operator's message for a closed room: URI-encoded JSON {"ko", "en"} in a header.
+  function readNotice(header) {
+    if (!header) return null;
+    try {
+      var n = JSON.parse(decodeURIComponent(header));
+      return n && typeof n === 'object' ? { ko: String(n.ko || ''), en: String(n.en || '') } : null;
+    } catch (e) { return null; }
+  }
+
   function schedule(ms) {
     clearTimeout(timer);
     if (document.hidden) return; // polled again when the tab is shown
@@ -194,7 +205,10 @@
         var server = Date.parse(r.headers.get('Date') || '');
         // The ticket number comes as a header: the status JSON is a fixed contract.
         var ref = r.headers.get('Edgegate-Ticket-Ref') || '';
-        return r.json().then(function (s) { s.offset = server ? server - Date.now() : 0; s.ref = ref; return s; });
+        var notice = readNotice(r.headers.get('Edgegate-Notice'));
+        return r.json().then(function (s) {
+          s.offset = server ? server - Date.now() : 0; s.ref = ref; s.notice = notice; return s;
+        });
       })
       .then(function (s) {
         done();
