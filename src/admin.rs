@@ -8,8 +8,6 @@
 use edgegate_core::audit::OPERATOR_HEADER;
 use edgegate_core::{TestKey, TestMode, UnixMs};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
 use crate::citizen::personal_headers;
@@ -27,11 +25,11 @@ pub async fn handle(
     settings: &Settings,
     now: UnixMs,
 ) -> Result<Response, GateError> {
-    if !authorized(&req, settings) {
-        let resp = json_response(401, r#"{"error":"missing or wrong bearer token"}"#)?;
-        resp.headers()
-            .set("WWW-Authenticate", "Bearer realm=\"edgegate\"")?;
+    if let Some(resp) = crate::console::route(&mut req, env, settings, now).await? {
         return Ok(resp);
+    }
+    if let Err(refusal) = authorized(&req, settings, now) {
+        return refusal.into_response();
     }
     if req.path() == "/admin/test-key" {
         if req.method() != Method::Post {
@@ -221,19 +219,11 @@ fn typed_response(status: u16, body: &str, content_type: &str) -> Result<Respons
         .with_headers(headers))
 }
 
-fn authorized(req: &Request, settings: &Settings) -> bool {
-    let Some(expected) = settings.admin_token_digest else {
-        return false;
-    };
-    let header = req
-        .headers()
-        .get("Authorization")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let Some(token) = header.strip_prefix("Bearer ") else {
-        return false;
-    };
-    let given: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-    given.ct_eq(&expected).into()
+/// The bearer token as before, or the operator console's session cookie (see `console`).
+fn authorized(
+    req: &Request,
+    settings: &Settings,
+    now: UnixMs,
+) -> Result<(), crate::console::Refusal> {
+    crate::console::authorize(req, settings, now)
 }

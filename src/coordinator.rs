@@ -92,7 +92,15 @@ impl DurableObject for RoomCoordinator {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let now = UnixMs(now_ms());
         let path = req.path();
-        let who = audit::operator(req.headers().get(OPERATOR_HEADER)?.as_deref());
+        // A name a header cannot carry as it is (Korean, say) comes percent-encoded.
+        let header = req.headers().get(OPERATOR_HEADER)?.map(|h| {
+            if h.contains('%') {
+                js_sys::decode_uri_component(&h).map_or(h, String::from)
+            } else {
+                h
+            }
+        });
+        let who = audit::operator(header.as_deref());
         let query = req.url()?.query().map(str::to_owned).unwrap_or_default();
         let body = match req.method() {
             Method::Post | Method::Put => req.text().await?,

@@ -5,6 +5,7 @@
 mod admin;
 mod aggregator;
 mod citizen;
+mod console;
 mod cookies;
 mod coordinator;
 mod edge;
@@ -12,6 +13,7 @@ mod error;
 mod forward;
 mod fragment;
 mod pages;
+mod session;
 mod settings;
 mod store;
 mod timeout;

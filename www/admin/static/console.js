@@ -1,0 +1,513 @@
+// edgegate operator console: signs in by trading the admin token for an HttpOnly session
+// cookie, then shows the room's live figures and charts, its controls and its audit log.
+// No framework, no third-party requests; Korean or English, chosen as on the waiting page.
+'use strict';
+(function () {
+  var T = {
+    ko: {
+      brand: 'edgegate 운영 콘솔', other: 'English', title: '운영 콘솔',
+      signOut: '로그아웃', signInTitle: '로그인',
+      signInHelp: '관리자 토큰을 입력하세요. 토큰은 30분짜리 세션으로 바뀌며 이 페이지에 남지 않습니다.',
+      token: '관리자 토큰', operator: '운영자 이름 (선택, 변경 기록에 남습니다)', signIn: '로그인',
+      wrongToken: '토큰이 맞지 않습니다. 다시 확인해 주세요.', ended: '세션이 끝났습니다. 다시 로그인해 주세요.',
+      unreachable: '게이트에 연결할 수 없습니다.',
+      consoleTitle: '대기실 운영', live: '현재 상황', waiting: '대기 중', held: '보유 중인 자리',
+      arrivals: '도착 /초', letThrough: '입장 /초 (설정 속도 대비)', active: '이용 중 (최대 대비)',
+      serving: '현재 입장 순서', isolates: '최근 1분 아이솔레이트', locations: '최근 1분 지역',
+      age: function (s) { return '수치는 ' + s + '초 전 기준'; },
+      stale: function (s) { return '수치가 ' + s + '초 동안 갱신되지 않았습니다. 연결을 확인하는 중입니다.'; },
+      servingAt: function (t, behind) { return t + ' 도착분 입장 중 (조정자 시계보다 ' + behind + '초 뒤)'; },
+      of: function (a, b) { return a + ' / ' + b; },
+      state: { open: '운영 중', paused: '입장 일시 중지', closed: '닫힘', prequeue: function (t) { return '접수 시작 예정: ' + t; } },
+      storage: function (p) { return '저장소 문제: ' + p; },
+      charts: '최근 1시간', chartThrough: '입장 /초 (점선: 설정 속도)', chartArrivals: '도착 /초', chartWaiting: '대기 중',
+      historyLive: '이 페이지를 연 뒤 모은 초 단위 수치입니다.',
+      historyBoth: '이 페이지를 열기 전은 분 단위 기록, 이후는 초 단위 수치입니다.',
+      asTable: '표로 보기 (최근 분 단위)', tableCaption: '분 단위 합계 (최근 10분)', minute: '분',
+      colArrivals: '도착', colThrough: '입장', colWaiting: '대기 중 (분 끝)',
+      axisNow: '지금', axisHour: '60분 전',
+      controls: '설정', rate: '분당 입장 인원', maxActive: '최대 동시 이용자', session: '이용 시간 (초)',
+      burst: '순간 추가 입장 (burst)', apply: '적용', pause: '입장 일시 중지', resume: '입장 재개',
+      close: '대기실 닫기', open: '대기실 열기', opensAt: '접수 시작 예약 (이 컴퓨터의 시간대)',
+      schedule: '예약', clearSchedule: '예약 취소', cancel: '취소', confirm: '계속',
+      confirmRate: function (a, b) { return '분당 입장 인원을 ' + a + '에서 ' + b + '(으)로 10배 이상 올립니다. 계속할까요?'; },
+      confirmClose: '대기실을 닫으면 새로 입장하는 사람이 없고, 대기 중인 사람들에게 나중에 다시 오라고 안내합니다. 계속할까요?',
+      confirmClear: '예약된 접수 시작을 취소합니다. 사전 대기열은 바로 일반 대기열이 됩니다. 계속할까요?',
+      noChange: '바뀐 값이 없습니다.', done: '적용했습니다.', pickTime: '시각을 골라 주세요.',
+      audit: '변경 기록', auditMissing: '이 게이트에서는 변경 기록을 볼 수 없습니다.', auditEmpty: '아직 기록이 없습니다.',
+      unknown: '알 수 없음'
+    },
+    en: {
+      brand: 'edgegate operator console', other: '한국어', title: 'Operator console',
+      signOut: 'Sign out', signInTitle: 'Sign in',
+      signInHelp: 'Enter the admin token. It is exchanged for a 30-minute session and not kept in this page.',
+      token: 'Admin token', operator: 'Your name (optional, recorded in the audit log)', signIn: 'Sign in',
+      wrongToken: 'That token is not right. Please check it and try again.', ended: 'Your session has ended. Please sign in again.',
+      unreachable: 'The gate cannot be reached.',
+      consoleTitle: 'Running the waiting room', live: 'Now', waiting: 'Waiting', held: 'Places held',
+      arrivals: 'Arrivals /s', letThrough: 'Let through /s (against the rate)', active: 'Active (against the maximum)',
+      serving: 'Now serving', isolates: 'Isolates, last minute', locations: 'Locations, last minute',
+      age: function (s) { return 'Figures are ' + s + ' s old'; },
+      stale: function (s) { return 'No fresh figures for ' + s + ' s. Checking the connection.'; },
+      servingAt: function (t, behind) { return 'arrivals of ' + t + ' (' + behind + ' s behind the coordinator clock)'; },
+      of: function (a, b) { return a + ' of ' + b; },
+      state: { open: 'Open', paused: 'Entry paused', closed: 'Closed', prequeue: function (t) { return 'Opens at ' + t; } },
+      storage: function (p) { return 'Storage problem: ' + p; },
+      charts: 'The last hour', chartThrough: 'Let through /s (dashed: the rate)', chartArrivals: 'Arrivals /s', chartWaiting: 'Waiting',
+      historyLive: 'Per-second figures collected since this page was opened.',
+      historyBoth: 'Per-minute history before this page was opened, per-second figures since.',
+      asTable: 'Show as a table (recent minutes)', tableCaption: 'Per-minute totals (last 10 minutes)', minute: 'Minute',
+      colArrivals: 'Arrivals', colThrough: 'Let through', colWaiting: 'Waiting at its end',
+      axisNow: 'now', axisHour: '60 min ago',
+      controls: 'Settings', rate: 'New users per minute', maxActive: 'Most active at once', session: 'Session duration (s)',
+      burst: 'Burst', apply: 'Apply', pause: 'Pause entry', resume: 'Resume entry',
+      close: 'Close the room', open: 'Open the room', opensAt: 'Schedule the opening (this computer\u2019s time zone)',
+      schedule: 'Schedule', clearSchedule: 'Clear schedule', cancel: 'Cancel', confirm: 'Go ahead',
+      confirmRate: function (a, b) { return 'This raises new users per minute from ' + a + ' to ' + b + ', ten times or more. Go ahead?'; },
+      confirmClose: 'Closing the room admits nobody new and tells everyone waiting to come back later. Go ahead?',
+      confirmClear: 'This clears the scheduled opening: the pre-queue becomes the ordinary line at once. Go ahead?',
+      noChange: 'Nothing was changed.', done: 'Applied.', pickTime: 'Please pick a time.',
+      audit: 'Audit log', auditMissing: 'Not available on this gate.', auditEmpty: 'No entries yet.',
+      unknown: 'unknown'
+    }
+  };
+  var STORE = 'edgegate.';
+  // One request per second per open tab is the console's cost to the room coordinator (each
+  // /admin/state call is answered by the one coordinator of the room); it keeps the figures
+  // under 2 s old. Keep it at 1 s.
+  var POLL_MS = 1000;
+  var AUDIT_MS = 15000;
+  var HOUR_MS = 3600 * 1000;
+  var LIMITS = ['new_users_per_minute', 'max_active', 'session_duration_s', 'burst'];
+  var $ = function (id) { return document.getElementById(id); };
+  var lang = pickLanguage();
+  var last = null;          // the last /admin/state answer
+  var lastAt = 0;           // when it arrived (performance.now())
+  var lastRtt = 0;          // its round trip, in ms
+  var samples = [];         // per-second samples: {t, arr, thr, waiting}
+  var history = null;       // per-minute history from /admin/history, if the gate has it
+  var auditEntries = null;  // null: not asked yet; false: not on this gate
+  var pollTimer = 0, auditTimer = 0, ageTimer = 0, signedIn = false, dirty = {};
+  var failed = '';
+
+  function get(k) { try { return localStorage.getItem(STORE + k); } catch (e) { return null; } }
+  function put(k, v) { try { localStorage.setItem(STORE + k, v); } catch (e) { /* private mode */ } }
+  function sget(k) { try { return sessionStorage.getItem(STORE + k); } catch (e) { return null; } }
+  function sput(k, v) { try { sessionStorage.setItem(STORE + k, v); } catch (e) { /* private mode */ } }
+
+  function pickLanguage() {
+    var saved = get('lang');
+    if (saved === 'ko' || saved === 'en') return saved;
+    var wanted = navigator.languages || [navigator.language || 'ko'];
+    for (var i = 0; i < wanted.length; i++) {
+      var l = String(wanted[i]).toLowerCase();
+      if (l.indexOf('ko') === 0) return 'ko';
+      if (l.indexOf('en') === 0) return 'en';
+    }
+    return 'ko';
+  }
+  function locale() { return lang === 'ko' ? 'ko-KR' : 'en-US'; }
+  function num(n, digits) {
+    return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits || 0, minimumFractionDigits: digits || 0 }).format(n);
+  }
+  /** HH:MM:SS on this computer's clock, the same in both languages (no "1시 50분 0초"). */
+  function clock(ms) {
+    var d = new Date(ms), p = function (n) { return (n < 10 ? '0' : '') + n; };
+    return p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
+  }
+  function when(ms) {
+    return new Date(ms).toLocaleString(locale(), { hour12: false, year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+  function text(id, value) { var el = $(id); if (el.textContent !== value) el.textContent = value; }
+
+  // --- talking to the gate ---------------------------------------------------------------
+
+  /** A call to the admin API with the session cookie, the console's header and the operator. */
+  function call(method, path, body) {
+    var headers = { 'X-Edgegate-Console': '1' };
+    var who = sget('operator');
+    // Header values must be Latin-1: a Korean name travels percent-encoded.
+    if (who) headers['Edgegate-Operator'] = /^[\x20-\x7e]*$/.test(who) ? who : encodeURIComponent(who);
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    return fetch(path, {
+      method: method, headers: headers, credentials: 'same-origin', cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (res) {
+      return res.text().then(function (t) {
+        var data = null;
+        try { data = t ? JSON.parse(t) : null; } catch (e) { data = null; }
+        if (res.status === 401 && path !== '/admin/session') signOutLocally(T[lang].ended);
+        return { status: res.status, data: data };
+      });
+    });
+  }
+
+  function signIn(ev) {
+    ev.preventDefault();
+    var input = $('token');
+    var name = $('operator').value.trim();
+    text('signin-error', '');
+    // The token goes out in the body once, and the field is emptied at once: it is not kept.
+    var body = { token: input.value };
+    input.value = '';
+    call('POST', '/admin/session', body).then(function (r) {
+      body = null;
+      if (r.status === 204) {
+        sput('operator', name);
+        start();
+      } else {
+        text('signin-error', r.status === 401 ? T[lang].wrongToken : T[lang].unreachable + ' (' + r.status + ')');
+        input.focus();
+      }
+    }, function () { body = null; text('signin-error', T[lang].unreachable); });
+  }
+
+  function signOut() {
+    call('POST', '/admin/session/end').then(function () { signOutLocally(''); }, function () { signOutLocally(''); });
+  }
+
+  function signOutLocally(message) {
+    signedIn = false;
+    clearTimeout(pollTimer); clearInterval(auditTimer); clearInterval(ageTimer);
+    $('console').hidden = true; $('signout').hidden = true; $('signin').hidden = false;
+    text('signin-error', message);
+  }
+
+  function start() {
+    signedIn = true;
+    $('signin').hidden = true; $('console').hidden = false; $('signout').hidden = false;
+    samples = []; last = null; dirty = {};
+    call('GET', '/admin/history').then(function (r) {
+      history = r.status === 200 && r.data && Array.isArray(r.data.minutes) ? r.data.minutes : null;
+      draw();
+    }, function () { history = null; });
+    loadAudit();
+    clearInterval(auditTimer); auditTimer = setInterval(loadAudit, AUDIT_MS);
+    clearInterval(ageTimer); ageTimer = setInterval(showAge, 250);
+    poll();
+  }
+
+  function poll() {
+    clearTimeout(pollTimer);
+    if (!signedIn) return;
+    var sent = performance.now();
+    call('GET', '/admin/state').then(function (r) {
+      if (r.status === 200 && r.data) {
+        lastRtt = performance.now() - sent;
+        lastAt = performance.now();
+        failed = '';
+        take(r.data);
+      } else if (r.status !== 401) {
+        failed = T[lang].unreachable + ' (' + r.status + ')';
+      }
+    }, function () { failed = T[lang].unreachable; }).then(function () {
+      if (signedIn) pollTimer = setTimeout(poll, POLL_MS);
+      showAge();
+    });
+  }
+
+  /** Keeps one sample per answer: rates are differences of the coordinator's running totals. */
+  function take(s) {
+    var prev = last;
+    last = s;
+    if (prev && s.now > prev.now) {
+      var dt = (s.now - prev.now) / 1000;
+      samples.push({
+        t: s.now,
+        arr: Math.max(0, s.counters.seated_total - prev.counters.seated_total) / dt,
+        thr: Math.max(0, s.counters.let_through_total - prev.counters.let_through_total) / dt,
+        arrN: Math.max(0, s.counters.seated_total - prev.counters.seated_total),
+        thrN: Math.max(0, s.counters.let_through_total - prev.counters.let_through_total),
+        waiting: s.counters.waiting
+      });
+      while (samples.length && samples[0].t < s.now - HOUR_MS) samples.shift();
+    }
+    render();
+  }
+
+  // --- showing it ---------------------------------------------------------------------------
+
+  function render() {
+    var t = T[lang];
+    document.documentElement.lang = lang;
+    document.title = t.title + ' · edgegate';
+    var toggle = $('lang');
+    toggle.hidden = false;
+    toggle.lang = lang === 'ko' ? 'en' : 'ko';
+    text('lang', t.other);
+    var labelled = document.querySelectorAll('[data-t]');
+    for (var i = 0; i < labelled.length; i++) {
+      var v = t[labelled[i].getAttribute('data-t')];
+      if (typeof v === 'string' && labelled[i].textContent !== v) labelled[i].textContent = v;
+    }
+    var s = last;
+    if (!s) { showAge(); return; }
+    var c = s.counters, cfg = s.config;
+    var latest = samples.length ? samples[samples.length - 1] : null;
+    text('f-waiting', num(c.waiting));
+    text('f-held', num(c.held));
+    text('f-arrivals', latest ? num(latest.arr, 1) : '–');
+    text('f-through', t.of(latest ? num(latest.thr, 1) : '–', num(cfg.new_users_per_minute / 60, 1)));
+    text('f-active', t.of(num(c.active), num(cfg.max_active)));
+    text('f-serving', t.servingAt(clock(s.cursor.bucket * 1000), num(Math.max(0, Math.round(s.now / 1000 - s.cursor.bucket)))));
+    text('f-isolates', num(c.isolates_last_minute));
+    text('f-locations', num(c.locations_last_minute));
+    var state = cfg.closed ? 'closed' : cfg.opens_at && cfg.opens_at > s.now ? 'prequeue' : cfg.paused ? 'paused' : 'open';
+    var words = state === 'prequeue' ? t.state.prequeue(when(cfg.opens_at)) : t.state[state];
+    if (cfg.paused && state !== 'paused') words += ' · ' + t.state.paused;
+    $('room-state').setAttribute('data-state', state);
+    text('room-state', words);
+    text('pause', cfg.paused ? t.resume : t.pause);
+    text('close', cfg.closed ? t.open : t.close);
+    for (var j = 0; j < LIMITS.length; j++) {
+      var input = $(LIMITS[j]);
+      if (!dirty[LIMITS[j]] && document.activeElement !== input) input.value = String(cfg[LIMITS[j]]);
+    }
+    if (!dirty.opens_at && document.activeElement !== $('opens_at')) $('opens_at').value = cfg.opens_at ? localInput(cfg.opens_at) : '';
+    text('history-note', history && history.length ? t.historyBoth : t.historyLive);
+    showAge();
+    draw();
+    renderAudit();
+  }
+
+  /**
+   * How old the figures are: the coordinator read its clock (`now`) at most one round trip
+   * before the answer arrived, so the age is counted on this computer's own clock from then,
+   * which a skewed clock here cannot distort.
+   */
+  function showAge() {
+    var t = T[lang];
+    var problems = [];
+    if (last && last.storage && last.storage.problem) problems.push(t.storage(last.storage.problem));
+    if (!last) { text('age', ''); }
+    else {
+      var age = (performance.now() - lastAt + lastRtt / 2) / 1000;
+      text('age', t.age(num(age, 1)));
+      $('age').classList.toggle('old', age > 2);
+      if (age > 2) problems.push(t.stale(num(Math.floor(age))));
+    }
+    if (failed) problems.push(failed);
+    $('trouble').hidden = problems.length === 0;
+    text('trouble', problems.join(' '));
+  }
+
+  /** Points of one series over the last hour: the history's minutes first, then the samples. */
+  function series(key) {
+    var pts = [];
+    var first = samples.length ? samples[0].t : Infinity;
+    if (history) {
+      for (var i = 0; i < history.length; i++) {
+        var m = history[i];
+        if (m.minute + 60000 > first) continue;
+        var v = key === 'waiting' ? m.waiting : key === 'arr' ? m.arrivals / 60 : m.let_through / 60;
+        pts.push([m.minute + 30000, v]);
+      }
+    }
+    for (var j = 0; j < samples.length; j++) pts.push([samples[j].t, samples[j][key]]);
+    return pts;
+  }
+
+  function draw() {
+    if (!last) return;
+    var rate = last.config.new_users_per_minute / 60;
+    chart('c-through', series('thr'), rate);
+    chart('c-arrivals', series('arr'), null);
+    chart('c-waiting', series('waiting'), null);
+    table();
+  }
+
+  var SVG = 'http://www.w3.org/2000/svg';
+  function el(name, attrs, body) {
+    var e = document.createElementNS(SVG, name);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (body !== undefined) e.textContent = body;
+    return e;
+  }
+
+  /** A line over the last hour (x: time, y: from 0), with its scale written on the axes. */
+  function chart(id, pts, level) {
+    var svg = $(id), W = 600, H = 150, L = 48, R = 8, TOP = 12, B = 24;
+    var end = last.now, begin = end - HOUR_MS;
+    var max = level || 0;
+    for (var i = 0; i < pts.length; i++) if (pts[i][1] > max) max = pts[i][1];
+    max = max > 0 ? max * 1.1 : 1;
+    var x = function (t) { return L + (W - L - R) * Math.max(0, t - begin) / HOUR_MS; };
+    var y = function (v) { return TOP + (H - TOP - B) * (1 - v / max); };
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    svg.appendChild(el('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, 'class': 'axis' }));
+    svg.appendChild(el('line', { x1: L, x2: L, y1: TOP, y2: H - B, 'class': 'axis' }));
+    svg.appendChild(el('text', { x: L - 4, y: TOP + 4, 'text-anchor': 'end', 'class': 'tick' }, num(max, max < 10 ? 1 : 0)));
+    svg.appendChild(el('text', { x: L - 4, y: H - B, 'text-anchor': 'end', 'class': 'tick' }, '0'));
+    svg.appendChild(el('text', { x: L, y: H - 6, 'class': 'tick' }, T[lang].axisHour));
+    svg.appendChild(el('text', { x: W - R, y: H - 6, 'text-anchor': 'end', 'class': 'tick' }, T[lang].axisNow));
+    if (level !== null) {
+      svg.appendChild(el('line', { x1: L, x2: W - R, y1: y(level), y2: y(level), 'class': 'level' }));
+    }
+    var d = [];
+    for (var j = 0; j < pts.length; j++) if (pts[j][0] >= begin) d.push(x(pts[j][0]).toFixed(1) + ',' + y(pts[j][1]).toFixed(1));
+    if (d.length) svg.appendChild(el('polyline', { points: d.join(' '), 'class': 'line' }));
+  }
+
+  /** The text alternative to the charts: per-minute totals of the last ten minutes. */
+  function table() {
+    var minutes = {};
+    if (history) {
+      for (var i = 0; i < history.length; i++) {
+        var m = history[i];
+        minutes[m.minute] = { arr: m.arrivals, thr: m.let_through, waiting: m.waiting };
+      }
+    }
+    var firstLive = samples.length ? Math.floor(samples[0].t / 60000) * 60000 : Infinity;
+    for (var j = 0; j < samples.length; j++) {
+      var key = Math.floor(samples[j].t / 60000) * 60000;
+      if (!minutes[key] || key >= firstLive) {
+        if (!minutes[key] || minutes[key].live !== true) minutes[key] = { arr: 0, thr: 0, waiting: 0, live: true };
+        minutes[key].arr += samples[j].arrN; minutes[key].thr += samples[j].thrN; minutes[key].waiting = samples[j].waiting;
+      }
+    }
+    var keys = Object.keys(minutes).map(Number).sort(function (a, b) { return b - a; }).slice(0, 10);
+    var body = $('minutes').tBodies[0];
+    var rows = keys.map(function (k) {
+      var r = minutes[k];
+      return [clock(k).slice(0, 5), num(r.arr), num(r.thr), num(r.waiting)];
+    });
+    var html = JSON.stringify(rows);
+    if (body.getAttribute('data-rows') === html) return;
+    body.setAttribute('data-rows', html);
+    while (body.firstChild) body.removeChild(body.firstChild);
+    rows.forEach(function (cells) {
+      var tr = document.createElement('tr');
+      cells.forEach(function (c, n) {
+        var td = document.createElement(n === 0 ? 'th' : 'td');
+        if (n === 0) td.setAttribute('scope', 'row');
+        td.textContent = c;
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+  }
+
+  // --- controls ----------------------------------------------------------------------------
+
+  /** Sends a change; a 400 naming a field is shown next to that field. */
+  function change(patch, then) {
+    clearErrors();
+    return call('PUT', '/admin/config', patch).then(function (r) {
+      if (r.status === 200) {
+        text('control-done', T[lang].done);
+        if (then) then();
+        last = last ? Object.assign({}, last, { config: r.data }) : last;
+        poll();
+        loadAudit();
+      } else if (r.status !== 401) {
+        var msg = r.data && r.data.error ? r.data.error : String(r.status);
+        var field = r.data && r.data.field && $('err-' + r.data.field);
+        if (field) { field.textContent = msg; $(r.data.field).setAttribute('aria-invalid', 'true'); $(r.data.field).focus(); }
+        else text('control-error', msg);
+      }
+    }, function () { text('control-error', T[lang].unreachable); });
+  }
+
+  function clearErrors() {
+    text('control-error', ''); text('control-done', '');
+    var fields = LIMITS.concat(['opens_at']);
+    for (var i = 0; i < fields.length; i++) { text('err-' + fields[i], ''); $(fields[i]).removeAttribute('aria-invalid'); }
+  }
+
+  /** Asks in a native dialog; resolves to whether the operator went ahead. */
+  function confirmFirst(message, go) {
+    var dialog = $('confirm');
+    text('confirm-text', message);
+    dialog.returnValue = '';
+    dialog.addEventListener('close', function done() {
+      dialog.removeEventListener('close', done);
+      if (dialog.returnValue === 'ok') go();
+    });
+    dialog.showModal();
+  }
+
+  function applyLimits(ev) {
+    ev.preventDefault();
+    if (!last) return;
+    var patch = {}, any = false;
+    for (var i = 0; i < LIMITS.length; i++) {
+      var raw = $(LIMITS[i]).value.trim();
+      var v = raw === '' ? NaN : Number(raw);
+      // Anything not a whole number goes as typed, for the gate to name what is wrong.
+      var value = Number.isInteger(v) ? v : raw;
+      if (value !== last.config[LIMITS[i]]) { patch[LIMITS[i]] = value; any = true; }
+    }
+    if (!any) { clearErrors(); text('control-done', T[lang].noChange); return; }
+    var go = function () { change(patch, function () { dirty = {}; }); };
+    var old = last.config.new_users_per_minute, now = patch.new_users_per_minute;
+    if (typeof now === 'number' && now >= 10 * Math.max(old, 1)) confirmFirst(T[lang].confirmRate(num(old), num(now)), go);
+    else go();
+  }
+
+  function localInput(ms) {
+    var d = new Date(ms), p = function (n) { return (n < 10 ? '0' : '') + n; };
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + 'T' + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
+  }
+
+  function schedule(ev) {
+    ev.preventDefault();
+    var value = $('opens_at').value;
+    // A datetime-local value without a zone is read in this computer's time zone.
+    var ms = value ? new Date(value).getTime() : NaN;
+    if (!isFinite(ms)) { clearErrors(); text('err-opens_at', T[lang].pickTime); return; }
+    change({ opens_at: ms }, function () { dirty.opens_at = false; });
+  }
+
+  function loadAudit() {
+    call('GET', '/admin/audit').then(function (r) {
+      auditEntries = r.status === 200 && r.data && Array.isArray(r.data.entries) ? r.data.entries : r.status === 404 ? false : auditEntries;
+      renderAudit();
+    }, function () { /* shown as before */ });
+  }
+
+  function renderAudit() {
+    var t = T[lang], list = $('audit');
+    text('audit-note', auditEntries === false ? t.auditMissing : auditEntries && !auditEntries.length ? t.auditEmpty : '');
+    var entries = auditEntries || [];
+    var show = function (v) { return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v); };
+    var rows = entries.slice(-50).reverse().map(function (e) {
+      return (e.at ? when(e.at) : '') + ' · ' + show(e.who || t.unknown) + ' · ' + show(e.what) + ': ' + show(e.from) + ' → ' + show(e.to);
+    });
+    var key = JSON.stringify(rows);
+    if (list.getAttribute('data-rows') === key) return;
+    list.setAttribute('data-rows', key);
+    while (list.firstChild) list.removeChild(list.firstChild);
+    rows.forEach(function (r) { var li = document.createElement('li'); li.textContent = r; list.appendChild(li); });
+  }
+
+  // --- wiring --------------------------------------------------------------------------------
+
+  $('signin-form').addEventListener('submit', signIn);
+  $('signout').addEventListener('click', signOut);
+  $('limits').addEventListener('submit', applyLimits);
+  $('schedule').addEventListener('submit', schedule);
+  LIMITS.concat(['opens_at']).forEach(function (f) { $(f).addEventListener('input', function () { dirty[f] = true; }); });
+  $('pause').addEventListener('click', function () { if (last) change({ paused: !last.config.paused }); });
+  $('close').addEventListener('click', function () {
+    if (!last) return;
+    if (last.config.closed) change({ closed: false });
+    else confirmFirst(T[lang].confirmClose, function () { change({ closed: true }); });
+  });
+  $('clear-schedule').addEventListener('click', function () {
+    if (!last || !last.config.opens_at) { $('opens_at').value = ''; return; }
+    confirmFirst(T[lang].confirmClear, function () { change({ opens_at: null }, function () { dirty.opens_at = false; }); });
+  });
+  $('lang').addEventListener('click', function () {
+    lang = lang === 'ko' ? 'en' : 'ko';
+    put('lang', lang);
+    render();
+  });
+  $('operator').value = sget('operator') || '';
+  render();
+  // Already signed in (a session cookie from earlier in this half hour)? Then straight in.
+  call('GET', '/admin/state').then(function (r) {
+    if (r.status === 200) { lastAt = performance.now(); start(); take(r.data); }
+    else { $('signin').hidden = false; text('signin-error', ''); $('token').focus(); }
+  }, function () { $('signin').hidden = false; text('signin-error', T[lang].unreachable); });
+})();
