@@ -75,6 +75,30 @@ test('pausing from the console shows in its figures within 2 s and on a citizen\
   await context.close();
 });
 
+test('a change at the coordinator reaches the console within 2 s; an open console costs about one call a second', async ({ browser, baseURL, stack, admin }) => {
+  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  await expect(page.locator('#f-active')).toContainText(String(QUIET.max_active));
+  // Staleness: from the coordinator's answer to a change made elsewhere to the figure on screen.
+  await admin.config({ max_active: 499 });
+  const changed = Date.now();
+  await expect(page.locator('#f-active')).toContainText('499', { timeout: 2_000 });
+  const staleMs = Date.now() - changed;
+  // Cost: the coordinator's own count of admin calls while only the console asks (our two
+  // reads are taken off). Measured over a window, not waited on for an event.
+  const first = await admin.state();
+  const windowStart = Date.now();
+  await page.waitForTimeout(5_000);
+  const last = await admin.state();
+  const seconds = (Date.now() - windowStart) / 1000;
+  const calls = last.coordinator.admin_calls - first.coordinator.admin_calls - 1;
+  const perSecond = calls / seconds;
+  console.log(`console: change on screen ${staleMs} ms after the coordinator took it; ${calls} coordinator calls in ${seconds.toFixed(1)} s (${perSecond.toFixed(2)}/s) for one open tab`);
+  expect(staleMs).toBeLessThanOrEqual(2_000);
+  expect(perSecond).toBeLessThanOrEqual(1.5);
+  expect(perSecond).toBeGreaterThan(0.5);
+  await context.close();
+});
+
 test('the gate\'s refusal is shown next to its field, and a tenfold rate asks first', async ({ browser, baseURL, stack, admin }) => {
   const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
   await page.locator('#max_active').fill('-5');
