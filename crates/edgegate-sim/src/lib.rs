@@ -1,8 +1,10 @@
 //! edgegate-sim: a deterministic discrete-event simulator of a night at the gate that drives the
 //! real core (issue 10). Citizens arrive by a scenario's schedule across edge locations, fetch a
 //! ticket from a real [`edgegate_core::isolate::Isolate`], poll as the waiting page does, and
-//! are let through by the same code the worker runs; the isolates sync with one real
-//! [`edgegate_core::room::Room`] over a simulated network that delays, loses, and goes dark.
+//! are let through by the same code the worker runs. The hierarchy is the one deployed: the
+//! isolates of each location sync with that location's real
+//! [`edgegate_core::aggregate::Aggregator`], and the aggregators with one real
+//! [`edgegate_core::room::Room`], over a simulated network that delays, loses, and goes dark.
 //! Only I/O is simulated: a seeded random source and a simulated clock make every run
 //! reproducible.
 //!
@@ -10,18 +12,23 @@
 //! ([`report::Summary`]) as JSON; the picture goes to `target/sim/SCENARIO.svg`.
 //!
 //! ## What is modelled, and what is not yet
-//! Modelled: locations with Zipf demand; a fixed number of isolates, one per location and the
-//! rest dealt out by demand; each isolate's clock skew; syncs started after requests, as the
-//! worker does, with a one-way delay, losses (a lost request or answer is a sync that times
-//! out) and coordinator outages; citizens who arrive in bunches at the top of each second,
-//! poll at the `next_poll_ms` served (never sooner than a second, as the page does, plus a round
-//! trip), move to another isolate of their location, give up, never come back (phantoms), and
-//! end their sessions at the origin after a while.
+//! Modelled: locations with Zipf demand; isolates that start as a location's load grows (one
+//! per so many requests a second, within a minimum and a maximum), each cold until its first
+//! sync, which its first request waits for; one aggregator per location, which waits for the
+//! coordinator before its first answer and then answers at once and syncs upstream when due;
+//! each isolate's and each aggregator's clock skew; syncs started after requests, as the
+//! worker does, with a one-way delay and losses on each hop (a lost request or answer is a sync
+//! that times out); the coordinator out of reach from every aggregator, or one location's
+//! aggregator out of reach from its isolates; citizens who arrive in bunches at the top of each
+//! second, poll at the `next_poll_ms` served (never sooner than a second, as the page does,
+//! plus a round trip), move to another isolate of their location, give up, never come back
+//! (phantoms), and end their sessions at the origin after a while.
 //!
-//! Not yet: isolates that start with load (and die, losing their unsent counts); per-location
-//! aggregators (the core has none yet); hidden tabs, second tabs, cookie-refusing clients;
-//! an origin with a capacity, latency and 5xx; one location's aggregator failing. Tickets are
-//! kept as values, never signed: signing is tested elsewhere and costs the model nothing.
+//! Not yet: isolates that die (losing their unsent counts) or are retired when the load falls;
+//! an aggregator that restarts (losing nothing, as it stores before it answers, but syncing
+//! first again); hidden tabs, second tabs, cookie-refusing clients; an origin with a capacity,
+//! latency and 5xx (so "origin 5xx" is not a figure yet). Tickets are kept as values, never
+//! signed: signing is tested elsewhere and costs the model nothing.
 
 pub mod report;
 pub mod rng;
@@ -34,7 +41,7 @@ pub fn simulate(scenario: &scenario::Scenario, progress: bool) -> (report::Summa
     let outcome = sim::Sim::new(scenario, progress).run();
     let summary = report::summarise(scenario, &outcome);
     let let_through = report::per_second(&outcome, scenario.midnight_ms);
-    // The coordinator's count starts a minute before midnight: drop that minute for the picture.
+    // The per-second loads start a minute before midnight: drop that minute for the picture.
     let skip = usize::try_from(-outcome.start_s).unwrap_or(0);
     let coordinator: Vec<u64> = outcome
         .coordinator_per_s
@@ -42,6 +49,10 @@ pub fn simulate(scenario: &scenario::Scenario, progress: bool) -> (report::Summa
         .skip(skip)
         .copied()
         .collect();
-    let picture = svg::picture(scenario, &summary, &let_through, &coordinator);
+    let aggregator: Vec<u64> = report::busiest_aggregator_per_second(&outcome)
+        .into_iter()
+        .skip(skip)
+        .collect();
+    let picture = svg::picture(scenario, &summary, &let_through, &coordinator, &aggregator);
     (summary, picture)
 }

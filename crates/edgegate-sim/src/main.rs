@@ -21,11 +21,13 @@ fn main() -> ExitCode {
         }
     };
     eprintln!(
-        "simulating {}: {} citizens, {} locations, {} isolates",
+        "simulating {}: {} citizens, {} locations, {}–{} isolates each (one per {} requests/s)",
         scenario.name,
         scenario.citizens(),
         scenario.locations,
-        scenario.isolates
+        scenario.isolates.min_per_location,
+        scenario.isolates.max_per_location,
+        scenario.isolates.requests_per_isolate,
     );
     let (summary, picture) = edgegate_sim::simulate(&scenario, true);
     let json = match serde_json::to_string_pretty(&summary) {

@@ -1,5 +1,6 @@
 //! What a run reports: the figures of issue 10, as a JSON summary, and a picture of the
-//! let-through per second against the rate (`svg`).
+//! let-through per second against the rate and of the load on the coordinator and the
+//! aggregators (`svg`).
 
 use serde::Serialize;
 
@@ -14,14 +15,17 @@ pub struct Summary {
     pub seed: u64,
     pub citizens: u64,
     pub locations: u32,
+    /// Isolates started by the end (never retired during a run: the peak).
     pub isolates: u32,
     pub rate_per_minute: u32,
     pub rate: RateFigures,
     pub coordinator: CoordinatorFigures,
+    pub aggregators: AggregatorFigures,
     pub order: OrderFigures,
     pub eta: EtaFigures,
     pub crowd: CrowdFigures,
     pub outages: Vec<OutageFigures>,
+    pub location_outages: Vec<LocationOutageFigures>,
     pub run: RunFigures,
 }
 
@@ -47,27 +51,58 @@ pub struct RateFigures {
     pub worst_second: u64,
     /// Mean let-through per second from the first let-through to the drain, against rate/60.
     pub mean_per_second_while_draining: f64,
-    /// The most the isolates' shares of the rate added up to at one time, per mille: each
-    /// share is computed when its isolate syncs, from the demand the coordinator knew then, so
-    /// shares handed out at different times can add up to more than the rate.
-    pub worst_share_sum_per_mille: u64,
+    /// The most the shares of the rate the isolates' limiters held added up to at one time,
+    /// as a fraction of the rate (1.0 = the rate): each share is handed out when its isolate
+    /// syncs, from what its aggregator knew then, so shares handed out at different times can
+    /// add up to more than the rate.
+    pub worst_share_sum: f64,
     pub worst_share_sum_at_ms: i64,
     /// The most the shares added up to from the 10th second after midnight on.
-    pub worst_share_sum_after_10_s_per_mille: u64,
+    pub worst_share_sum_after_10_s: f64,
     /// The most they added up to in the second the worst window began in.
-    pub share_sum_at_worst_window_per_mille: u64,
+    pub share_sum_at_worst_window: f64,
+    /// The same for the locations' shares, as the coordinator last gave them to each
+    /// aggregator: the first of the two splits.
+    pub worst_location_share_sum: f64,
+    pub worst_location_share_sum_after_10_s: f64,
 }
 
+/// The issue's target for the load on each aggregator, in requests per second.
+pub const AGGREGATOR_TARGET_PER_S: u64 = 1_000;
+
+/// The room coordinator's load: the aggregators' syncs.
 #[derive(Clone, Debug, Serialize)]
 pub struct CoordinatorFigures {
+    /// The most syncs that reached it in one calendar second, and which (after midnight).
     pub worst_requests_per_second: u64,
+    pub worst_at_s: i64,
     pub mean_requests_per_second: f64,
     pub total_requests: u64,
+    /// The most syncs one aggregator sent it in one calendar second.
+    pub most_from_one_location_per_second: u64,
     pub syncs_sent: u64,
     pub syncs_failed: u64,
     pub duplicate_syncs: u64,
     /// The issue's target: at most one per location per second.
     pub target_per_second: u32,
+}
+
+/// The aggregators' load: their isolates' syncs.
+#[derive(Clone, Debug, Serialize)]
+pub struct AggregatorFigures {
+    /// The most isolate syncs that reached one aggregator in one calendar second, which
+    /// location's (0 is the busiest) and when (after midnight).
+    pub worst_requests_per_second: u64,
+    pub worst_location: u32,
+    pub worst_at_s: i64,
+    /// The issue's target: at most this many per aggregator per second.
+    pub target_per_second: u64,
+    /// Isolates in the busiest location and in the quietest, by the end.
+    pub isolates_most: u32,
+    pub isolates_fewest: u32,
+    pub syncs_sent: u64,
+    pub syncs_failed: u64,
+    pub duplicate_syncs: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -118,7 +153,14 @@ pub struct CrowdFigures {
     /// The lowest the coordinator's release allowance went, in citizens (negative: a debt
     /// that must be paid before the cursor moves).
     pub lowest_allowance_citizens: i64,
+    /// Answers marked stale (by an isolate that knew the room), and in how many locations.
     pub stale_answers: u64,
+    pub locations_with_stale_answers: u64,
+    /// The first and the last second after midnight in which any answer was stale.
+    pub stale_from_s: Option<u64>,
+    pub stale_to_s: Option<u64>,
+    /// Answers from an isolate that had not heard the room yet (no position, no ETA).
+    pub cold_answers: u64,
     /// Places the coordinator gave up after the grace period (holders gone).
     pub coordinator_lapsed: u64,
     /// Seconds from midnight to the last let-through.
@@ -136,6 +178,26 @@ pub struct OutageFigures {
     pub let_through_minute_after: u64,
     /// Worst calendar second from its start to a minute after its end.
     pub worst_second: u64,
+}
+
+/// One location's aggregator out of reach.
+#[derive(Clone, Debug, Serialize)]
+pub struct LocationOutageFigures {
+    pub location: u32,
+    pub from_s: u64,
+    pub for_s: u64,
+    pub isolates: u32,
+    pub citizens: u64,
+    /// Stale answers to citizens of that location, and of every other (in all, and from the
+    /// outage's start to a minute after its end).
+    pub stale_answers_there: u64,
+    pub stale_answers_elsewhere: u64,
+    pub stale_answers_elsewhere_during: u64,
+    /// That location's citizens let through during the outage and the minute after it.
+    pub let_through_there_during: u64,
+    pub let_through_there_minute_after: u64,
+    /// Places lost by that location's citizens.
+    pub places_lost_there: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -214,6 +276,37 @@ fn share(part: u64, whole: u64) -> f64 {
     part as f64 / whole as f64
 }
 
+/// Millionths of the rate as a fraction of it.
+#[allow(clippy::cast_precision_loss, reason = "figures for people")]
+fn fraction(ppm: u64) -> f64 {
+    ppm as f64 / crate::sim::PPM as f64
+}
+
+/// The most in any of `per_s` (indexed from `start_s` after midnight) and at which second.
+fn worst_second(per_s: &[u64], start_s: i64) -> (u64, i64) {
+    per_s.iter().zip(start_s..).fold(
+        (0, start_s),
+        |best, (n, s)| if *n > best.0 { (*n, s) } else { best },
+    )
+}
+
+/// The most isolate syncs that reached any one aggregator in each second (indexed as
+/// `Outcome::coordinator_per_s`).
+pub fn busiest_aggregator_per_second(out: &Outcome) -> Vec<u64> {
+    let mut v: Vec<u64> = Vec::new();
+    for per_s in &out.aggregator_per_s {
+        for (i, n) in per_s.iter().enumerate() {
+            if v.len() <= i {
+                v.resize(i + 1, 0);
+            }
+            if let Some(m) = v.get_mut(i) {
+                *m = (*m).max(u64::from(*n));
+            }
+        }
+    }
+    v
+}
+
 fn ms_after(t: u64, midnight: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX) - i64::try_from(midnight).unwrap_or(0)
 }
@@ -234,6 +327,31 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
 
     let coordinator_total: u64 = out.coordinator_per_s.iter().sum();
     let busy_seconds = out.coordinator_per_s.iter().filter(|n| **n > 0).count();
+    let (coordinator_worst, coordinator_worst_at) =
+        worst_second(&out.coordinator_per_s, out.start_s);
+    let (mut agg_worst, mut agg_worst_location, mut agg_worst_at) = (0u64, 0u32, out.start_s);
+    for (location, per_s) in (0u32..).zip(&out.aggregator_per_s) {
+        let widened: Vec<u64> = per_s.iter().map(|n| u64::from(*n)).collect();
+        let (n, at) = worst_second(&widened, out.start_s);
+        if n > agg_worst {
+            (agg_worst, agg_worst_location, agg_worst_at) = (n, location, at);
+        }
+    }
+    let stale_by_location: Vec<u64> = out
+        .stale_per_s
+        .iter()
+        .map(|v| v.iter().map(|n| u64::from(*n)).sum())
+        .collect();
+    let stale_total: u64 = stale_by_location.iter().sum();
+    // The seconds in which any stale answer was given, first and last.
+    let stale_seconds = out.stale_per_s.iter().flat_map(|v| {
+        v.iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(i, _)| u64::try_from(i).ok())
+    });
+    let stale_from_s = stale_seconds.clone().min();
+    let stale_to_s = stale_seconds.max();
 
     // Order: a deterministic sample of those let through.
     let through: Vec<&crate::sim::Citizen> = out
@@ -322,12 +440,56 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
     let count = |f: &dyn Fn(&crate::sim::Citizen) -> bool| {
         u64::try_from(out.citizens.iter().filter(|c| f(c)).count()).unwrap_or(0)
     };
+    let location_outages = sc
+        .location_outages
+        .iter()
+        .map(|o| {
+            let from = midnight + o.from_s * 1000;
+            let to = from + o.for_s * 1000;
+            let there = |c: &crate::sim::Citizen| c.location == o.location;
+            let through_there = |a: u64, b: u64| {
+                count(&|c| there(c) && c.through_at.is_some_and(|t| t >= a && t < b))
+            };
+            let stale_there = stale_by_location
+                .get(o.location as usize)
+                .copied()
+                .unwrap_or(0);
+            let window = usize::try_from(o.from_s).unwrap_or(usize::MAX)
+                ..usize::try_from(o.from_s + o.for_s + 60).unwrap_or(usize::MAX);
+            let stale_elsewhere_during = (0u32..)
+                .zip(&out.stale_per_s)
+                .filter(|(l, _)| *l != o.location)
+                .flat_map(|(_, v)| v.get(window.clone()).unwrap_or(&[]))
+                .fold(0u64, |n, s| n.saturating_add(u64::from(*s)));
+            LocationOutageFigures {
+                location: o.location,
+                from_s: o.from_s,
+                for_s: o.for_s,
+                isolates: out
+                    .isolates_per_location
+                    .get(o.location as usize)
+                    .copied()
+                    .unwrap_or(0),
+                citizens: count(&there),
+                stale_answers_there: stale_there,
+                stale_answers_elsewhere: stale_total - stale_there,
+                stale_answers_elsewhere_during: stale_elsewhere_during,
+                let_through_there_during: through_there(from, to),
+                let_through_there_minute_after: through_there(to, to + 60_000),
+                places_lost_there: out
+                    .citizens
+                    .iter()
+                    .filter(|c| there(c))
+                    .fold(0u64, |n, c| n.saturating_add(u64::from(c.lost))),
+            }
+        })
+        .collect();
     Summary {
         scenario: sc.name.clone(),
         seed: sc.seed,
         citizens: sc.citizens(),
         locations: sc.locations,
-        isolates: out.isolates,
+        isolates: out.isolates(),
         rate_per_minute: sc.room.new_users_per_minute,
         rate: RateFigures {
             let_through_total: total,
@@ -335,7 +497,7 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             worst_window_at_ms: ms_after(worst_at, midnight),
             bound_one_isolate: bound,
             target,
-            bound_with_isolates: bound + f64::from(out.isolates),
+            bound_with_isolates: bound + f64::from(out.isolates()),
             seconds_over_bound: u64::try_from(
                 seconds.iter().filter(|n| **n as f64 > bound).count(),
             )
@@ -346,31 +508,54 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             .unwrap_or(0),
             worst_second: seconds.iter().copied().max().unwrap_or(0),
             mean_per_second_while_draining: total as f64 / draining_s,
-            worst_share_sum_per_mille: out.worst_share_sum_per_mille,
+            worst_share_sum: fraction(out.worst_share_sum_ppm),
             worst_share_sum_at_ms: ms_after(out.worst_share_sum_at, midnight),
-            worst_share_sum_after_10_s_per_mille: out
-                .share_sum_per_s
-                .iter()
-                .skip(10)
-                .copied()
-                .max()
-                .unwrap_or(0),
-            share_sum_at_worst_window_per_mille: usize::try_from(
-                worst_at.saturating_sub(midnight) / 1000,
-            )
-            .ok()
-            .and_then(|i| out.share_sum_per_s.get(i))
-            .copied()
-            .unwrap_or(0),
+            worst_share_sum_after_10_s: fraction(
+                out.share_sum_per_s
+                    .iter()
+                    .skip(10)
+                    .copied()
+                    .max()
+                    .unwrap_or(0),
+            ),
+            share_sum_at_worst_window: fraction(
+                usize::try_from(worst_at.saturating_sub(midnight) / 1000)
+                    .ok()
+                    .and_then(|i| out.share_sum_per_s.get(i))
+                    .copied()
+                    .unwrap_or(0),
+            ),
+            worst_location_share_sum: fraction(out.worst_location_share_sum_ppm),
+            worst_location_share_sum_after_10_s: fraction(
+                out.location_share_sum_per_s
+                    .iter()
+                    .skip(10)
+                    .copied()
+                    .max()
+                    .unwrap_or(0),
+            ),
         },
         coordinator: CoordinatorFigures {
-            worst_requests_per_second: out.coordinator_per_s.iter().copied().max().unwrap_or(0),
+            worst_requests_per_second: coordinator_worst,
+            worst_at_s: coordinator_worst_at,
             mean_requests_per_second: coordinator_total as f64 / (busy_seconds.max(1) as f64),
             total_requests: coordinator_total,
-            syncs_sent: out.syncs_sent,
-            syncs_failed: out.syncs_failed,
+            most_from_one_location_per_second: out.most_room_syncs_one_location_s,
+            syncs_sent: out.room_syncs_sent,
+            syncs_failed: out.room_syncs_failed,
             duplicate_syncs: out.duplicate_syncs,
             target_per_second: sc.locations,
+        },
+        aggregators: AggregatorFigures {
+            worst_requests_per_second: agg_worst,
+            worst_location: agg_worst_location,
+            worst_at_s: agg_worst_at,
+            target_per_second: AGGREGATOR_TARGET_PER_S,
+            isolates_most: out.isolates_per_location.iter().copied().max().unwrap_or(0),
+            isolates_fewest: out.isolates_per_location.iter().copied().min().unwrap_or(0),
+            syncs_sent: out.syncs_sent,
+            syncs_failed: out.syncs_failed,
+            duplicate_syncs: out.duplicate_isolate_syncs,
         },
         order: OrderFigures {
             kendall_tau_by_second: by(&|c| c.first_key.bucket()),
@@ -407,12 +592,20 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             late_places_charged: out.late_places_charged,
             renewals_behind_cursor: out.renewals_behind_cursor,
             lowest_allowance_citizens: out.lowest_allowance / crate::sim::ALLOWANCE_PER_CITIZEN,
-            stale_answers: out.stale_answers,
+            stale_answers: stale_total,
+            locations_with_stale_answers: u64::try_from(
+                stale_by_location.iter().filter(|n| **n > 0).count(),
+            )
+            .unwrap_or(0),
+            stale_from_s,
+            stale_to_s,
+            cold_answers: out.cold_answers,
             coordinator_lapsed: out.lapsed_total,
             drain_s: ms_after(last_through, midnight) as f64 / 1000.0,
             unresolved: out.unresolved,
         },
         outages,
+        location_outages,
         run: RunFigures {
             wall_s: out.wall_ms as f64 / 1000.0,
             simulated_s: ms_after(out.end_ms, midnight) as f64 / 1000.0,

@@ -15,18 +15,25 @@ pub struct Scenario {
     /// Edge locations; demand over them follows Zipf's law with `zipf_exponent`.
     pub locations: u32,
     pub zipf_exponent: f64,
-    /// Edge isolates in all: one per location, the rest dealt out in proportion to demand.
-    pub isolates: u32,
+    /// How many edge isolates each location runs: they start as the load comes.
+    pub isolates: Isolates,
     pub arrivals: Vec<Segment>,
     pub room: RoomSettings,
     pub timing: TimingSettings,
+    /// Between a location's aggregator and the room coordinator (across the world).
     pub network: Network,
-    /// Each isolate's clock is off the true time by a fixed amount drawn in `±skew_ms`.
+    /// Between an isolate and its location's aggregator (inside one location).
+    pub location_network: Network,
+    /// Each isolate's and each aggregator's clock is off the true time by a fixed amount drawn
+    /// in `±skew_ms`.
     pub skew_ms: u64,
     pub crowd: Crowd,
-    /// Times the room coordinator is out of reach: every sync in the window fails.
+    /// Times the room coordinator is out of reach: every aggregator's sync in the window fails.
     #[serde(default)]
     pub outages: Vec<Outage>,
+    /// Times one location's aggregator is out of reach: every sync of its isolates fails.
+    #[serde(default)]
+    pub location_outages: Vec<LocationOutage>,
     /// The run stops here even if someone is still waiting, in seconds after midnight.
     pub max_sim_s: u64,
     /// Citizens (per mille) whose every ETA is kept, for the every-poll honesty figure.
@@ -34,6 +41,19 @@ pub struct Scenario {
     pub trace_per_mille: u32,
     /// Let-through citizens sampled for Kendall's τ (quadratic in this).
     pub tau_sample: usize,
+}
+
+/// Edge isolates per location. The platform starts isolates as a location's load grows: here
+/// a location runs one more isolate for every `requests_per_isolate` requests (fetches and
+/// polls) it gets in one second, between `min_per_location` and `max_per_location`. Isolates
+/// are never retired during a run (a busy night keeps them warm), so the count at the end is
+/// the peak.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Isolates {
+    pub min_per_location: u32,
+    pub max_per_location: u32,
+    pub requests_per_isolate: u64,
 }
 
 /// `count` arrivals spread over the seconds `from_s..to_s` after midnight, each within the
@@ -69,7 +89,7 @@ pub struct TimingSettings {
     pub ticket_ttl_s: u64,
 }
 
-/// Between an isolate and the coordinator.
+/// One hop of the network.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
@@ -110,6 +130,16 @@ pub struct Outage {
     pub for_s: u64,
 }
 
+/// The aggregator of `location` (0 is the busiest, in Zipf order) out of reach from `from_s`
+/// for `for_s` seconds after midnight.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationOutage {
+    pub location: u32,
+    pub from_s: u64,
+    pub for_s: u64,
+}
+
 impl Scenario {
     /// Reads a scenario from JSON text, naming what is wrong.
     pub fn from_json(text: &str) -> Result<Scenario, String> {
@@ -117,11 +147,27 @@ impl Scenario {
         if sc.locations == 0 {
             return Err("locations: at least one".into());
         }
-        if sc.isolates < sc.locations {
-            return Err("isolates: at least one per location".into());
+        let iso = &sc.isolates;
+        if iso.min_per_location == 0 || iso.max_per_location < iso.min_per_location {
+            return Err("isolates: 1 <= min_per_location <= max_per_location".into());
         }
-        if sc.network.delay_ms[0] > sc.network.delay_ms[1] {
-            return Err("network.delay_ms: low above high".into());
+        if iso.requests_per_isolate == 0 {
+            return Err("isolates.requests_per_isolate: at least one".into());
+        }
+        for (name, net) in [
+            ("network", &sc.network),
+            ("location_network", &sc.location_network),
+        ] {
+            if net.delay_ms[0] > net.delay_ms[1] {
+                return Err(format!("{name}.delay_ms: low above high"));
+            }
+        }
+        if sc
+            .location_outages
+            .iter()
+            .any(|o| o.location >= sc.locations)
+        {
+            return Err("location_outages: location out of range".into());
         }
         if sc.arrivals.iter().any(|s| s.to_s <= s.from_s) {
             return Err("arrivals: each segment needs to_s > from_s".into());

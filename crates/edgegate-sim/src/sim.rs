@@ -1,37 +1,51 @@
-//! The discrete-event engine: a simulated clock, an event queue, one real [`Room`] as the
-//! coordinator and a real [`Isolate`] per edge isolate, and the citizens who drive them.
+//! The discrete-event engine: a simulated clock, an event queue, and the hierarchy as deployed —
+//! one real [`Room`] as the coordinator, one real [`Aggregator`] per location, and real
+//! [`Isolate`]s at the edge — driven by the citizens.
 //!
 //! Only I/O is simulated. A citizen's fetch is [`Isolate::issue`]; each poll is what
-//! `GET /queue/status` does in the worker (`Isolate::visit`, then `admit`, then `status`), and
-//! after every request the isolate starts a sync if one is due (`begin_sync`), as
-//! `edge::sync_if_due` does. The sync travels with a delay and may be lost; the coordinator
-//! applies it with [`Room::sync`] (or is out of reach), and the answer, or `None` for a failure
-//! or a timeout, comes back through `finish_sync`. Each isolate sees the true time plus its own
-//! fixed skew; the coordinator sees the true time; let-throughs are recorded at the true time.
+//! `GET /queue/status` does in the worker (`Isolate::visit`, then `admit`, then `status`).
+//! After every request the isolate starts a sync with its location's aggregator if one is due
+//! (`begin_sync`), as `edge::sync_if_due` does; a cold isolate's first request waits for its
+//! first sync, as `edge::sync_first` does. The aggregator applies the batch
+//! ([`Aggregator::receive`]), starts its own sync with the coordinator if one is due, and
+//! answers at once from what it last heard ([`Aggregator::answer`]); until it has heard the
+//! room once it waits for that first sync before answering, and answers other isolates with a
+//! failure (the worker's 503), as `aggregator.rs` does. Each hop has its own delay and losses
+//! (a lost request or answer is a sync that times out), and either end of the aggregator ↔
+//! coordinator hop, or one location's aggregator, can be out of reach. Every isolate and every
+//! aggregator sees the true time plus its own fixed skew; the coordinator sees the true time;
+//! let-throughs are recorded at the true time.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
+use edgegate_core::aggregate::Aggregator;
 use edgegate_core::isolate::{
     settle_ms, Admission, Isolate, RoomSnapshot, SyncReport, Timing, Visit,
 };
+use edgegate_core::outbox::Outbox;
 use edgegate_core::room::Room;
 use edgegate_core::status::QueueState;
 use edgegate_core::{ConfigPatch, OrderKey, RoomTag, Ticket, UnixMs};
 
 use crate::rng::Rng;
-use crate::scenario::Scenario;
+use crate::scenario::{Network, Scenario};
 
 /// The release allowance's units per citizen (a citizen is a whole second's worth of order
 /// keys, 2³²).
 pub const ALLOWANCE_PER_CITIZEN: i64 = 1 << 32;
+
+/// Millionths: the unit of a share of the rate.
+pub const PPM: u64 = 1_000_000;
 
 /// What happened to one citizen, for the report.
 #[derive(Clone, Debug)]
 pub struct Citizen {
     /// True arrival time, unix ms.
     pub arrive_ms: u64,
+    /// The location the citizen is served in (0 is the busiest).
+    pub location: u32,
     /// The order key of the first ticket (the arrival order the gate promises to keep).
     pub first_key: OrderKey,
     pub phantom: bool,
@@ -55,21 +69,63 @@ struct Node {
     book: Isolate,
     location: u32,
     skew_ms: i64,
-    /// The share of the rate this isolate's limiter last took, per mille.
-    share_per_mille: u32,
+    /// The share of the rate this isolate's limiter last took, in millionths.
+    share_ppm: u32,
+    /// Requests waiting for this cold isolate's first sync.
+    parked: Vec<Request>,
+}
+
+/// One location: its aggregator and its isolates.
+struct Location {
+    agg: Aggregator,
+    skew_ms: i64,
+    /// Indices into `Sim::nodes`.
+    isolates: Vec<u32>,
+    /// Requests in the true second `load_second`: what the location's isolates grow with.
+    load_second: u64,
+    load: u64,
+    /// Isolate syncs held until this aggregator's first answer from the coordinator:
+    /// (isolate, batch number, sender id, when the isolate sent it).
+    parked: Vec<(u32, u64, String, u64)>,
+    /// The share of the rate the coordinator last gave this location, in millionths.
+    share_ppm: u32,
+    /// Syncs sent to the coordinator in the true second `sent_second`.
+    sent_second: u64,
+    sent: u64,
+}
+
+/// A citizen's request to an isolate: the page's fetch, or a status poll.
+#[derive(Clone, Copy, Debug)]
+enum Request {
+    Fetch(u32),
+    Poll(u32),
 }
 
 #[derive(Debug)]
 enum Event {
     Poll(u32),
     EndSession(u32),
-    SyncArrive {
+    /// An isolate's batch reaches its location's aggregator.
+    ToAggregator {
         isolate: u32,
         sent_at: u64,
         report: Box<SyncReport>,
     },
-    SyncAnswer {
+    /// The aggregator's answer reaches the isolate (`None`: a failure or a timeout).
+    FromAggregator {
         isolate: u32,
+        seq: u64,
+        answer: Option<Box<RoomSnapshot>>,
+    },
+    /// A location's batch reaches the coordinator.
+    ToRoom {
+        location: u32,
+        sent_at: u64,
+        report: Box<SyncReport>,
+    },
+    /// The coordinator's answer reaches the aggregator (`None`: a failure or a timeout).
+    FromRoom {
+        location: u32,
         seq: u64,
         answer: Option<Box<RoomSnapshot>>,
     },
@@ -194,10 +250,16 @@ pub struct Outcome {
     pub citizens: Vec<Citizen>,
     /// True times of every let-through, in order.
     pub let_through_at: Vec<u64>,
-    /// Syncs that reached the coordinator, per true second after midnight (index 0 = the
-    /// first second of the run, `start_s`).
+    /// Syncs that reached the coordinator, per true second (index 0 = the first second of the
+    /// run, `start_s`).
     pub coordinator_per_s: Vec<u64>,
-    /// The first second `coordinator_per_s` counts, relative to midnight (may be negative).
+    /// For each location, isolate syncs that reached its aggregator per true second (indexed
+    /// as `coordinator_per_s`).
+    pub aggregator_per_s: Vec<Vec<u32>>,
+    /// The most syncs one aggregator sent the coordinator in one true second (resends
+    /// included).
+    pub most_room_syncs_one_location_s: u64,
+    /// The first second the per-second counts start at, relative to midnight (negative).
     pub start_s: i64,
     /// Every ETA range shown to traced citizens: (citizen, low, high) as true times.
     pub traced_etas: HashMap<u32, Vec<(u64, u64)>>,
@@ -216,24 +278,46 @@ pub struct Outcome {
     pub renewals_behind_cursor: u64,
     /// The lowest the release allowance went (negative: a debt), in the core's units.
     pub lowest_allowance: i64,
-    pub stale_answers: u64,
+    /// Answers marked stale by an isolate that knew the room, per location and true second
+    /// after midnight.
+    pub stale_per_s: Vec<Vec<u32>>,
+    /// Answers from an isolate that had not heard the room yet (a cold isolate whose first
+    /// sync was still on its way, or failed).
+    pub cold_answers: u64,
+    /// Isolate ↔ aggregator syncs: sent, failed (timed out, lost, refused), and batches an
+    /// aggregator had applied before.
     pub syncs_sent: u64,
     pub syncs_failed: u64,
+    pub duplicate_isolate_syncs: u64,
+    /// Aggregator ↔ coordinator syncs: sent, failed, and batches the room had applied before.
+    pub room_syncs_sent: u64,
+    pub room_syncs_failed: u64,
     pub duplicate_syncs: u64,
     pub lapsed_total: u64,
-    pub isolates: u32,
-    /// The most the shares of the rate the isolates' limiters held at one time added up to,
-    /// per mille (1000 = the rate), and when (true ms).
-    pub worst_share_sum_per_mille: u64,
+    /// Isolates each location ran by the end (isolates are never retired: the peak).
+    pub isolates_per_location: Vec<u32>,
+    /// The most the shares of the rate held by the isolates' limiters added up to at one time,
+    /// in millionths (1,000,000 = the rate), and when (true ms).
+    pub worst_share_sum_ppm: u64,
     pub worst_share_sum_at: u64,
     /// The same, the most in each second after midnight.
     pub share_sum_per_s: Vec<u64>,
+    /// The most the locations' shares, as the coordinator last gave them to each aggregator,
+    /// added up to, in millionths, and the most in each second after midnight.
+    pub worst_location_share_sum_ppm: u64,
+    pub location_share_sum_per_s: Vec<u64>,
     pub events: u64,
     pub wall_ms: u128,
     /// True time the run stopped.
     pub end_ms: u64,
     /// Citizens still waiting (not phantom, not given up, not through) when the run stopped.
     pub unresolved: u64,
+}
+
+impl Outcome {
+    pub fn isolates(&self) -> u32 {
+        self.isolates_per_location.iter().sum()
+    }
 }
 
 /// A run in progress.
@@ -244,9 +328,9 @@ pub struct Sim<'a> {
     seq: u64,
     queue: Agenda,
     room: Room,
+    timing: Timing,
     nodes: Vec<Node>,
-    /// For each location, the first isolate index and how many it has.
-    location_isolates: Vec<(u32, u32)>,
+    locations: Vec<Location>,
     /// Cumulative demand weights over locations, for drawing one.
     location_weights: Vec<u64>,
     next_arrival: usize,
@@ -254,8 +338,9 @@ pub struct Sim<'a> {
     tag: RoomTag,
     ttl_ms: u64,
     out: Outcome,
-    /// The sum of `Node::share_per_mille`.
+    /// The sums of `Node::share_ppm` and of `Location::share_ppm`.
     share_sum: u64,
+    location_share_sum: u64,
     progress: bool,
     started: Instant,
 }
@@ -276,7 +361,7 @@ fn to_u64(x: f64) -> u64 {
 
 #[allow(
     clippy::cast_precision_loss,
-    reason = "demand weights and shares: approximate by nature"
+    reason = "demand weights: approximate by nature"
 )]
 fn zipf_weights(locations: u32, exponent: f64) -> Vec<f64> {
     (1..=locations)
@@ -284,9 +369,36 @@ fn zipf_weights(locations: u32, exponent: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Adds one to `v[i]`, growing `v` as needed.
+fn bump<T: Copy + Default + std::ops::AddAssign + From<u8>>(v: &mut Vec<T>, i: usize) {
+    if v.len() <= i {
+        v.resize(i + 1, T::default());
+    }
+    if let Some(n) = v.get_mut(i) {
+        *n += T::from(1);
+    }
+}
+
+/// Raises `v[i]` to at least `x`, growing `v` as needed.
+fn raise(v: &mut Vec<u64>, i: usize, x: u64) {
+    if v.len() <= i {
+        v.resize(i + 1, 0);
+    }
+    if let Some(n) = v.get_mut(i) {
+        *n = (*n).max(x);
+    }
+}
+
+/// A skew in `±skew_ms`.
+fn draw_skew(rng: &mut Rng, skew_ms: u64) -> i64 {
+    i64::try_from(rng.between(0, skew_ms.saturating_mul(2)))
+        .unwrap_or(0)
+        .saturating_sub(i64::try_from(skew_ms).unwrap_or(0))
+}
+
 impl<'a> Sim<'a> {
-    /// Sets up the room, the isolates (each synced once, as a cold isolate does before its
-    /// first answer) and the crowd.
+    /// Sets up the room, the aggregators, each location's first isolates (each synced once
+    /// before midnight, as isolates warmed by the crowd gathering are) and the crowd.
     pub fn new(sc: &'a Scenario, progress: bool) -> Sim<'a> {
         let mut rng = Rng::new(sc.seed);
         let settle = settle_ms(sc.timing.sync_interval_ms, sc.timing.sync_timeout_ms);
@@ -304,45 +416,33 @@ impl<'a> Sim<'a> {
         if let Err(e) = room.configure(&patch, UnixMs(start)) {
             eprintln!("scenario room settings refused: {e}");
         }
-
-        // Isolates: one per location, the rest dealt out by demand (largest share first).
-        let weights = zipf_weights(sc.locations, sc.zipf_exponent);
-        let total: f64 = weights.iter().sum();
-        let spare = f64::from(sc.isolates.saturating_sub(sc.locations));
-        let mut per_location: Vec<u32> = weights
-            .iter()
-            .map(|w| 1 + u32::try_from(to_u64(spare * w / total)).unwrap_or(0))
-            .collect();
-        // What rounding down left over goes to the busiest locations first.
-        let dealt: u32 = per_location.iter().sum();
-        let left = sc.isolates.saturating_sub(dealt) as usize;
-        for n in per_location.iter_mut().take(left) {
-            *n += 1;
-        }
         let timing = Timing {
             sync_interval_ms: sc.timing.sync_interval_ms,
             sync_timeout_ms: sc.timing.sync_timeout_ms,
             stale_after_ms: sc.timing.stale_after_ms,
             fail_static_per_mille: sc.timing.fail_static_per_mille,
         };
-        let mut nodes = Vec::new();
-        let mut location_isolates = Vec::new();
-        for (location, n) in (0u32..).zip(per_location.iter()) {
-            let first = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
-            location_isolates.push((first, *n));
-            for _ in 0..*n {
-                let skew = i64::try_from(rng.between(0, sc.skew_ms.saturating_mul(2)))
-                    .unwrap_or(0)
-                    .saturating_sub(i64::try_from(sc.skew_ms).unwrap_or(0));
-                let id = format!("loc{location}-{}", nodes.len());
-                nodes.push(Node {
-                    book: Isolate::new(id, timing),
-                    location,
-                    skew_ms: skew,
-                    share_per_mille: 0,
-                });
-            }
-        }
+        let locations: Vec<Location> = (0..sc.locations)
+            .map(|l| Location {
+                agg: Aggregator::restore(
+                    &format!("L{l}"),
+                    (sc.timing.sync_interval_ms, sc.timing.sync_timeout_ms),
+                    Vec::new(),
+                    Outbox::default(),
+                ),
+                skew_ms: draw_skew(&mut rng, sc.skew_ms),
+                isolates: Vec::new(),
+                load_second: 0,
+                load: 0,
+                parked: Vec::new(),
+                share_ppm: 0,
+                sent_second: 0,
+                sent: 0,
+            })
+            .collect();
+
+        let weights = zipf_weights(sc.locations, sc.zipf_exponent);
+        let total: f64 = weights.iter().sum();
         let mut cumulative = 0u64;
         let location_weights = weights
             .iter()
@@ -378,6 +478,7 @@ impl<'a> Sim<'a> {
                 };
                 Citizen {
                     arrive_ms,
+                    location: 0,
                     first_key: OrderKey(0),
                     phantom,
                     give_up_at,
@@ -393,6 +494,7 @@ impl<'a> Sim<'a> {
             })
             .collect();
         let pending_citizens = u64::try_from(citizens.len()).unwrap_or(u64::MAX);
+        let n_locations = locations.len();
 
         let mut sim = Sim {
             sc,
@@ -401,8 +503,9 @@ impl<'a> Sim<'a> {
             seq: 0,
             queue: Agenda::new(start),
             room,
-            nodes,
-            location_isolates,
+            timing,
+            nodes: Vec::new(),
+            locations,
             location_weights,
             next_arrival: 0,
             pending_citizens,
@@ -411,17 +514,22 @@ impl<'a> Sim<'a> {
             out: Outcome {
                 citizens,
                 start_s: -60,
-                isolates: sc.isolates,
+                aggregator_per_s: vec![Vec::new(); n_locations],
+                stale_per_s: vec![Vec::new(); n_locations],
                 ..Outcome::default()
             },
             share_sum: 0,
+            location_share_sum: 0,
             progress,
             started: Instant::now(),
         };
-        // Every isolate has seen the room once before the crowd comes.
-        for i in 0..sim.nodes.len() {
-            let i = u32::try_from(i).unwrap_or(u32::MAX);
-            sim.after_request(i);
+        // Each location's first isolates have seen the room once before the crowd comes (their
+        // first sync is also their aggregator's first, which waits for the coordinator).
+        for l in 0..sc.locations {
+            for _ in 0..sc.isolates.min_per_location {
+                let i = sim.spawn(l);
+                sim.after_request(i);
+            }
         }
         sim.schedule(sc.midnight_ms, Event::Progress);
         sim
@@ -438,12 +546,61 @@ impl<'a> Sim<'a> {
         UnixMs(self.now.saturating_add_signed(skew))
     }
 
+    /// The time the aggregator of `location` reads from its clock.
+    fn agg_clock(&self, location: u32) -> UnixMs {
+        let skew = self
+            .locations
+            .get(location as usize)
+            .map_or(0, |l| l.skew_ms);
+        UnixMs(self.now.saturating_add_signed(skew))
+    }
+
+    /// The index of the true second `at` in the per-second counts that start a minute before
+    /// midnight.
+    fn run_second(&self, at: u64) -> Option<usize> {
+        let second = i64::try_from(at / 1000).unwrap_or(i64::MAX)
+            - i64::try_from(self.sc.midnight_ms / 1000).unwrap_or(0)
+            - self.out.start_s;
+        usize::try_from(second).ok()
+    }
+
+    fn in_window(&self, at: u64, from_s: u64, for_s: u64) -> bool {
+        let from = self
+            .sc
+            .midnight_ms
+            .saturating_add(from_s.saturating_mul(1000));
+        at >= from && at < from.saturating_add(for_s.saturating_mul(1000))
+    }
+
     fn coordinator_down(&self, at: u64) -> bool {
-        let midnight = self.sc.midnight_ms;
-        self.sc.outages.iter().any(|o| {
-            let from = midnight.saturating_add(o.from_s * 1000);
-            at >= from && at < from.saturating_add(o.for_s * 1000)
-        })
+        self.sc
+            .outages
+            .iter()
+            .any(|o| self.in_window(at, o.from_s, o.for_s))
+    }
+
+    fn aggregator_down(&self, location: u32, at: u64) -> bool {
+        self.sc
+            .location_outages
+            .iter()
+            .any(|o| o.location == location && self.in_window(at, o.from_s, o.for_s))
+    }
+
+    /// Starts a new (cold) isolate in `location`; returns its index.
+    fn spawn(&mut self, location: u32) -> u32 {
+        let i = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        let skew_ms = draw_skew(&mut self.rng, self.sc.skew_ms);
+        self.nodes.push(Node {
+            book: Isolate::new(format!("L{location}-{i}"), self.timing),
+            location,
+            skew_ms,
+            share_ppm: 0,
+            parked: Vec::new(),
+        });
+        if let Some(loc) = self.locations.get_mut(location as usize) {
+            loc.isolates.push(i);
+        }
+        i
     }
 
     /// Runs to the end: every citizen through, gone or given up, or `max_sim_s` reached.
@@ -486,6 +643,11 @@ impl<'a> Sim<'a> {
         self.out.unresolved = self.pending_citizens;
         self.out.duplicate_syncs = self.room.totals.duplicate_syncs;
         self.out.lapsed_total = self.room.totals.lapsed;
+        self.out.isolates_per_location = self
+            .locations
+            .iter()
+            .map(|l| u32::try_from(l.isolates.len()).unwrap_or(u32::MAX))
+            .collect();
         self.out.wall_ms = self.started.elapsed().as_millis();
         self.out
     }
@@ -494,50 +656,26 @@ impl<'a> Sim<'a> {
         match event {
             Event::Poll(c) => self.poll(c),
             Event::EndSession(c) => self.end_session(c),
-            Event::SyncArrive {
+            Event::ToAggregator {
                 isolate,
                 sent_at,
                 report,
-            } => self.sync_arrive(isolate, sent_at, &report),
-            Event::SyncAnswer {
+            } => self.aggregator_receives(isolate, sent_at, *report),
+            Event::FromAggregator {
                 isolate,
                 seq,
                 answer,
-            } => {
-                let now = self.clock(isolate);
-                if answer.is_none() {
-                    self.out.syncs_failed += 1;
-                }
-                let share = answer.as_ref().map(|a| a.share_ppm / 1_000);
-                if let Some(node) = self.nodes.get_mut(isolate as usize) {
-                    node.book.finish_sync(seq, answer.map(|a| *a), now);
-                    if let Some(share) = share {
-                        // What the limiter follows (a late answer older than the isolate's
-                        // room is ignored by it; close enough for a diagnostic).
-                        self.share_sum = self
-                            .share_sum
-                            .saturating_sub(u64::from(node.share_per_mille))
-                            .saturating_add(u64::from(share));
-                        node.share_per_mille = share;
-                        let second = self.now.saturating_sub(self.sc.midnight_ms) / 1000;
-                        if let (Ok(i), true) =
-                            (usize::try_from(second), self.now >= self.sc.midnight_ms)
-                        {
-                            let v = &mut self.out.share_sum_per_s;
-                            if v.len() <= i {
-                                v.resize(i + 1, 0);
-                            }
-                            if let Some(n) = v.get_mut(i) {
-                                *n = (*n).max(self.share_sum);
-                            }
-                        }
-                        if self.share_sum > self.out.worst_share_sum_per_mille {
-                            self.out.worst_share_sum_per_mille = self.share_sum;
-                            self.out.worst_share_sum_at = self.now;
-                        }
-                    }
-                }
-            }
+            } => self.isolate_hears(isolate, seq, answer.map(|a| *a)),
+            Event::ToRoom {
+                location,
+                sent_at,
+                report,
+            } => self.room_receives(location, sent_at, &report),
+            Event::FromRoom {
+                location,
+                seq,
+                answer,
+            } => self.aggregator_hears(location, seq, answer.map(|a| *a)),
             Event::Progress => self.progress(),
         }
     }
@@ -545,13 +683,19 @@ impl<'a> Sim<'a> {
     fn progress(&mut self) {
         if self.progress {
             let report = self.room.report(UnixMs(self.now));
+            let coordinator = self
+                .run_second(self.now.saturating_sub(1000))
+                .and_then(|i| self.out.coordinator_per_s.get(i))
+                .copied()
+                .unwrap_or(0);
             eprintln!(
-                "sim {:>6} s | wall {:>6.1} s | events {:>10} | waiting {:>7} | unclaimed {:>7} | allowance {:>8} | let through {:>7} | still to resolve {:>7}",
+                "sim {:>6} s | wall {:>6.1} s | events {:>10} | isolates {:>5} | coordinator {:>4}/s | waiting {:>7} | allowance {:>8} | let through {:>7} | still to resolve {:>7}",
                 i128::from(self.now) / 1000 - i128::from(self.sc.midnight_ms / 1000),
                 self.started.elapsed().as_secs_f64(),
                 self.out.events,
+                self.nodes.len(),
+                coordinator,
                 report.counters.waiting,
-                report.counters.unclaimed,
                 self.room.release.allowance / ALLOWANCE_PER_CITIZEN,
                 self.out.let_through_at.len(),
                 self.pending_citizens,
@@ -569,13 +713,39 @@ impl<'a> Sim<'a> {
         u32::try_from(i).unwrap_or(0)
     }
 
-    fn pick_isolate(&mut self, location: u32) -> u32 {
-        let (first, n) = self
-            .location_isolates
+    /// A request reaches `location`: counts its load, starts an isolate if the load has
+    /// outgrown those running, and picks the isolate that serves it.
+    fn route(&mut self, location: u32) -> u32 {
+        let second = self.now / 1000;
+        let (per, max) = (
+            self.sc.isolates.requests_per_isolate,
+            self.sc.isolates.max_per_location as usize,
+        );
+        let grow = match self.locations.get_mut(location as usize) {
+            Some(loc) => {
+                if loc.load_second != second {
+                    loc.load_second = second;
+                    loc.load = 0;
+                }
+                loc.load += 1;
+                let running = loc.isolates.len();
+                running < max && loc.load > per.saturating_mul(u64::try_from(running).unwrap_or(0))
+            }
+            None => false,
+        };
+        if grow {
+            self.spawn(location);
+        }
+        let n = self
+            .locations
             .get(location as usize)
+            .map_or(0, |l| l.isolates.len());
+        let k = usize::try_from(self.rng.below(u64::try_from(n).unwrap_or(0))).unwrap_or(0);
+        self.locations
+            .get(location as usize)
+            .and_then(|l| l.isolates.get(k))
             .copied()
-            .unwrap_or((0, 1));
-        first.saturating_add(u32::try_from(self.rng.below(u64::from(n))).unwrap_or(0))
+            .unwrap_or(0)
     }
 
     fn issue(&mut self, isolate: u32) -> Option<Ticket> {
@@ -589,7 +759,42 @@ impl<'a> Sim<'a> {
 
     fn arrive(&mut self, c: u32) {
         let location = self.pick_location();
-        let isolate = self.pick_isolate(location);
+        if let Some(citizen) = self.out.citizens.get_mut(c as usize) {
+            citizen.location = location;
+        }
+        let isolate = self.route(location);
+        self.request(isolate, Request::Fetch(c));
+    }
+
+    /// A request reaches `isolate`. An isolate that has never heard the room syncs first and
+    /// the request waits for it (`edge::sync_first`); a request that finds that first sync
+    /// already under way, or failed, is answered without the room, as in the worker.
+    fn request(&mut self, isolate: u32, request: Request) {
+        let now = self.clock(isolate);
+        let cold_sync = match self.nodes.get_mut(isolate as usize) {
+            Some(node) if !node.book.knows_room() => node.book.begin_sync(now),
+            _ => None,
+        };
+        match cold_sync {
+            Some(report) => {
+                if let Some(node) = self.nodes.get_mut(isolate as usize) {
+                    node.parked.push(request);
+                }
+                self.send_to_aggregator(isolate, report);
+            }
+            None => self.serve(isolate, request),
+        }
+    }
+
+    fn serve(&mut self, isolate: u32, request: Request) {
+        match request {
+            Request::Fetch(c) => self.fetch(c, isolate),
+            Request::Poll(c) => self.serve_poll(c, isolate),
+        }
+    }
+
+    /// The page's first request: a ticket.
+    fn fetch(&mut self, c: u32, isolate: u32) {
         let ticket = self.issue(isolate);
         self.out.fetches += 1;
         let first_poll = self.rng.between(
@@ -611,28 +816,34 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// `GET /queue/status`, as the worker answers it.
+    /// The page polls: to the isolate it was served by, or another of its location.
     fn poll(&mut self, c: u32) {
-        let now_true = self.now;
         let switch = self.rng.chance(self.sc.crowd.switch_per_mille);
-        let Some(citizen) = self.out.citizens.get(c as usize) else {
+        let Some(citizen) = self.out.citizens.get_mut(c as usize) else {
             return;
         };
-        if now_true >= citizen.give_up_at {
-            if let Some(citizen) = self.out.citizens.get_mut(c as usize) {
-                citizen.gave_up = true;
-            }
+        if self.now >= citizen.give_up_at {
+            citizen.gave_up = true;
             self.pending_citizens = self.pending_citizens.saturating_sub(1);
             return;
         }
-        let mut isolate = citizen.isolate;
-        let Some(mut ticket) = citizen.ticket.clone() else {
+        let (location, current) = (citizen.location, citizen.isolate);
+        let chosen = self.route(location);
+        let isolate = if switch { chosen } else { current };
+        self.request(isolate, Request::Poll(c));
+    }
+
+    /// `GET /queue/status`, as the worker answers it.
+    fn serve_poll(&mut self, c: u32, isolate: u32) {
+        let now_true = self.now;
+        let Some(mut ticket) = self
+            .out
+            .citizens
+            .get(c as usize)
+            .and_then(|c| c.ticket.clone())
+        else {
             return;
         };
-        if switch {
-            let location = self.nodes.get(isolate as usize).map_or(0, |n| n.location);
-            isolate = self.pick_isolate(location);
-        }
         self.out.polls += 1;
         let now = self.clock(isolate);
         let ttl = self.ttl_ms;
@@ -664,7 +875,9 @@ impl<'a> Sim<'a> {
             return;
         };
         let admission = node.book.admit(&ticket, now);
-        let zero_share = node.share_per_mille == 0;
+        let zero_share = node.share_ppm == 0;
+        let knows_room = node.book.knows_room();
+        let location = node.location;
         let status = match admission {
             Admission::Through { .. } => None,
             _ => Some(node.book.status(&ticket, admission, now, jitter)),
@@ -688,7 +901,7 @@ impl<'a> Sim<'a> {
             Admission::Throttled { .. } => self.out.polls_throttled += 1,
             Admission::Through { .. } => {}
         }
-        if zero_share && !matches!(admission, Admission::Through { .. }) {
+        if zero_share && knows_room && !matches!(admission, Admission::Through { .. }) {
             self.out.polls_refused_at_zero_share += 1;
         }
         let mut next = None;
@@ -705,8 +918,16 @@ impl<'a> Sim<'a> {
                 }
             }
             (_, Some(status)) => {
-                if status.stale {
-                    self.out.stale_answers += 1;
+                if !knows_room {
+                    self.out.cold_answers += 1;
+                } else if status.stale {
+                    let second = now_true.saturating_sub(self.sc.midnight_ms) / 1000;
+                    if let (Ok(i), Some(v)) = (
+                        usize::try_from(second),
+                        self.out.stale_per_s.get_mut(location as usize),
+                    ) {
+                        bump(v, i);
+                    }
                 }
                 if let (QueueState::Waiting, Some([low, high])) = (status.state, status.eta_s) {
                     let range = (
@@ -731,7 +952,8 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// The origin answered `Gate-Session: end` for this citizen's request.
+    /// The origin answered `Gate-Session: end` for this citizen's request (a pass holder's
+    /// request: it never waits for a sync).
     fn end_session(&mut self, c: u32) {
         let Some(citizen) = self.out.citizens.get(c as usize) else {
             return;
@@ -747,61 +969,212 @@ impl<'a> Sim<'a> {
         self.after_request(isolate);
     }
 
-    /// After any request: a sync, if one is due, goes out in the background.
+    /// After any request: a sync with the location's aggregator, if one is due, goes out in
+    /// the background.
     fn after_request(&mut self, isolate: u32) {
         let now = self.clock(isolate);
-        let Some(report) = self
+        if let Some(report) = self
             .nodes
             .get_mut(isolate as usize)
             .and_then(|n| n.book.begin_sync(now))
-        else {
-            return;
-        };
-        self.out.syncs_sent += 1;
-        let net = &self.sc.network;
+        {
+            self.send_to_aggregator(isolate, report);
+        }
+    }
+
+    /// A one-way trip over `net`: its delay, or `None` if the message is lost.
+    fn trip(&mut self, net: &Network) -> Option<u64> {
         if self.rng.chance(net.loss_per_mille) {
-            let at = self.now.saturating_add(self.sc.timing.sync_timeout_ms);
-            self.schedule(
-                at,
-                Event::SyncAnswer {
+            return None;
+        }
+        Some(self.rng.between(net.delay_ms[0], net.delay_ms[1]))
+    }
+
+    /// When an answer leaving now with `answer` reaches a caller that gives up at
+    /// `timeout_at`, and what it gets: an answer lost or later than the timeout is a failure
+    /// at the timeout; a refusal comes back as a failure as soon as it arrives.
+    fn answer_back<T>(
+        &mut self,
+        net: &Network,
+        timeout_at: u64,
+        answer: Option<T>,
+    ) -> (u64, Option<T>) {
+        match (self.trip(net), answer) {
+            (Some(delay), Some(a)) if self.now.saturating_add(delay) <= timeout_at => {
+                (self.now.saturating_add(delay), Some(a))
+            }
+            (Some(delay), None) => (self.now.saturating_add(delay).min(timeout_at), None),
+            _ => (timeout_at.max(self.now), None),
+        }
+    }
+
+    fn send_to_aggregator(&mut self, isolate: u32, report: SyncReport) {
+        self.out.syncs_sent += 1;
+        let net = self.sc.location_network.clone();
+        match self.trip(&net) {
+            Some(delay) => {
+                let sent_at = self.now;
+                self.schedule(
+                    self.now.saturating_add(delay),
+                    Event::ToAggregator {
+                        isolate,
+                        sent_at,
+                        report: Box::new(report),
+                    },
+                );
+            }
+            None => self.schedule(
+                self.now.saturating_add(self.sc.timing.sync_timeout_ms),
+                Event::FromAggregator {
                     isolate,
                     seq: report.seq,
                     answer: None,
                 },
-            );
+            ),
+        }
+    }
+
+    /// An isolate's batch reaches its location's aggregator (or finds it out of reach).
+    fn aggregator_receives(&mut self, isolate: u32, sent_at: u64, report: SyncReport) {
+        let location = self.nodes.get(isolate as usize).map_or(0, |n| n.location);
+        if self.aggregator_down(location, self.now) {
+            self.reply(isolate, report.seq, sent_at, None);
             return;
         }
-        let delay = self.rng.between(net.delay_ms[0], net.delay_ms[1]);
-        let sent_at = self.now;
+        if let (Some(i), Some(v)) = (
+            self.run_second(self.now),
+            self.out.aggregator_per_s.get_mut(location as usize),
+        ) {
+            bump(v, i);
+        }
+        let now = self.agg_clock(location);
+        let Some(loc) = self.locations.get_mut(location as usize) else {
+            return;
+        };
+        if !loc.agg.receive(&report, now).applied {
+            self.out.duplicate_isolate_syncs += 1;
+        }
+        let knew_room = loc.agg.knows_room();
+        let batch = loc.agg.begin_sync(now);
+        if !knew_room {
+            // A new aggregator hears from the room before answering; other isolates are
+            // refused meanwhile.
+            if let Some(batch) = batch {
+                loc.parked
+                    .push((isolate, report.seq, report.isolate, sent_at));
+                self.send_to_room(location, batch);
+            } else {
+                self.reply(isolate, report.seq, sent_at, None);
+            }
+            return;
+        }
+        let answer = loc.agg.answer(&report.isolate, now);
+        if let Some(batch) = batch {
+            self.send_to_room(location, batch);
+        }
+        self.reply(isolate, report.seq, sent_at, answer);
+    }
+
+    /// The aggregator's answer (`None`: a refusal) sets off back to the isolate.
+    fn reply(&mut self, isolate: u32, seq: u64, sent_at: u64, answer: Option<RoomSnapshot>) {
+        let timeout_at = sent_at.saturating_add(self.sc.timing.sync_timeout_ms);
+        let net = self.sc.location_network.clone();
+        let (at, answer) = self.answer_back(&net, timeout_at, answer.map(Box::new));
         self.schedule(
-            self.now.saturating_add(delay),
-            Event::SyncArrive {
+            at,
+            Event::FromAggregator {
                 isolate,
-                sent_at,
-                report: Box::new(report),
+                seq,
+                answer,
             },
         );
     }
 
-    /// The coordinator receives a batch (or is out of reach).
-    fn sync_arrive(&mut self, isolate: u32, sent_at: u64, report: &SyncReport) {
+    /// The aggregator's answer reaches the isolate; requests waiting for its first sync go on.
+    fn isolate_hears(&mut self, isolate: u32, seq: u64, answer: Option<RoomSnapshot>) {
+        let now = self.clock(isolate);
+        if answer.is_none() {
+            self.out.syncs_failed += 1;
+        }
+        let share = answer.as_ref().map(|a| a.share_ppm);
+        let second = self.second_after_midnight();
+        let Some(node) = self.nodes.get_mut(isolate as usize) else {
+            return;
+        };
+        node.book.finish_sync(seq, answer, now);
+        if let Some(share) = share {
+            // What the limiter follows (a late answer older than the isolate's room is ignored
+            // by it; close enough for a diagnostic).
+            self.share_sum = self
+                .share_sum
+                .saturating_sub(u64::from(node.share_ppm))
+                .saturating_add(u64::from(share));
+            node.share_ppm = share;
+            if let Some(i) = second {
+                raise(&mut self.out.share_sum_per_s, i, self.share_sum);
+            }
+            if self.share_sum > self.out.worst_share_sum_ppm {
+                self.out.worst_share_sum_ppm = self.share_sum;
+                self.out.worst_share_sum_at = self.now;
+            }
+        }
+        let parked = std::mem::take(&mut node.parked);
+        for request in parked {
+            self.serve(isolate, request);
+        }
+    }
+
+    /// The true second after midnight now, if it is after midnight.
+    fn second_after_midnight(&self) -> Option<usize> {
+        self.now
+            .checked_sub(self.sc.midnight_ms)
+            .and_then(|ms| usize::try_from(ms / 1000).ok())
+    }
+
+    fn send_to_room(&mut self, location: u32, report: SyncReport) {
+        self.out.room_syncs_sent += 1;
+        let second = self.now / 1000;
+        if let Some(loc) = self.locations.get_mut(location as usize) {
+            if loc.sent_second != second {
+                loc.sent_second = second;
+                loc.sent = 0;
+            }
+            loc.sent += 1;
+            self.out.most_room_syncs_one_location_s =
+                self.out.most_room_syncs_one_location_s.max(loc.sent);
+        }
+        let net = self.sc.network.clone();
+        match self.trip(&net) {
+            Some(delay) => {
+                let sent_at = self.now;
+                self.schedule(
+                    self.now.saturating_add(delay),
+                    Event::ToRoom {
+                        location,
+                        sent_at,
+                        report: Box::new(report),
+                    },
+                );
+            }
+            None => self.schedule(
+                self.now.saturating_add(self.sc.timing.sync_timeout_ms),
+                Event::FromRoom {
+                    location,
+                    seq: report.seq,
+                    answer: None,
+                },
+            ),
+        }
+    }
+
+    /// A location's batch reaches the coordinator (or finds it out of reach).
+    fn room_receives(&mut self, location: u32, sent_at: u64, report: &SyncReport) {
         let timeout_at = sent_at.saturating_add(self.sc.timing.sync_timeout_ms);
-        let delay = self
-            .rng
-            .between(self.sc.network.delay_ms[0], self.sc.network.delay_ms[1]);
         let answer = if self.coordinator_down(self.now) {
             None
         } else {
-            let second = i64::try_from(self.now / 1000).unwrap_or(i64::MAX)
-                - i64::try_from(self.sc.midnight_ms / 1000).unwrap_or(0)
-                - self.out.start_s;
-            if let Ok(i) = usize::try_from(second) {
-                if self.out.coordinator_per_s.len() <= i {
-                    self.out.coordinator_per_s.resize(i + 1, 0);
-                }
-                if let Some(n) = self.out.coordinator_per_s.get_mut(i) {
-                    *n += 1;
-                }
+            if let Some(i) = self.run_second(self.now) {
+                bump(&mut self.out.coordinator_per_s, i);
             }
             // What the room will charge as late places (behind its cursor), and how many of
             // those are renewals (the same second given up in another slot in this batch).
@@ -821,27 +1194,58 @@ impl<'a> Sim<'a> {
             }
             let synced = self.room.sync(report, UnixMs(self.now));
             self.out.lowest_allowance = self.out.lowest_allowance.min(self.room.release.allowance);
-            if self.rng.chance(self.sc.network.loss_per_mille) {
-                None
-            } else {
-                Some(Box::new(synced.snapshot))
-            }
+            Some(Box::new(synced.snapshot))
         };
-        let back = self.now.saturating_add(delay);
-        // An answer that would come after the timeout is given up by the isolate then.
-        let (at, answer) = match answer {
-            Some(a) if back <= timeout_at => (back, Some(a)),
-            Some(_) => (timeout_at, None),
-            None if self.coordinator_down(self.now) => (back.min(timeout_at), None),
-            None => (timeout_at, None),
-        };
+        let net = self.sc.network.clone();
+        let (at, answer) = self.answer_back(&net, timeout_at, answer);
         self.schedule(
             at,
-            Event::SyncAnswer {
-                isolate,
+            Event::FromRoom {
+                location,
                 seq: report.seq,
                 answer,
             },
         );
+    }
+
+    /// The coordinator's answer reaches the aggregator; isolates held for its first answer
+    /// are answered now (refused if it failed).
+    fn aggregator_hears(&mut self, location: u32, seq: u64, answer: Option<RoomSnapshot>) {
+        let now = self.agg_clock(location);
+        if answer.is_none() {
+            self.out.room_syncs_failed += 1;
+        }
+        let share = answer.as_ref().map(|a| a.share_ppm);
+        let second = self.second_after_midnight();
+        let Some(loc) = self.locations.get_mut(location as usize) else {
+            return;
+        };
+        loc.agg.finish_sync(seq, answer, now);
+        if let Some(share) = share {
+            self.location_share_sum = self
+                .location_share_sum
+                .saturating_sub(u64::from(loc.share_ppm))
+                .saturating_add(u64::from(share));
+            loc.share_ppm = share;
+            self.out.worst_location_share_sum_ppm = self
+                .out
+                .worst_location_share_sum_ppm
+                .max(self.location_share_sum);
+            if let Some(i) = second {
+                raise(
+                    &mut self.out.location_share_sum_per_s,
+                    i,
+                    self.location_share_sum,
+                );
+            }
+        }
+        let parked = std::mem::take(&mut loc.parked);
+        let answers: Vec<_> = parked
+            .into_iter()
+            .map(|(isolate, seq, id, sent_at)| (isolate, seq, sent_at, loc.agg.answer(&id, now)))
+            .collect();
+        for (isolate, seq, sent_at, answer) in answers {
+            self.reply(isolate, seq, sent_at, answer);
+        }
     }
 }

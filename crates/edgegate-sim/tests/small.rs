@@ -1,7 +1,8 @@
-//! The small scenarios, run in the suite: a few thousand citizens over five locations and ten
-//! isolates at 100 let-throughs a second, once calm and once with the room coordinator out of
-//! reach for two minutes. The bounds are the figures measured when the simulator was written
-//! (in the comments), with a little room, so that a regression breaks them.
+//! The small scenarios, run in the suite: a few thousand citizens over five locations, whose
+//! isolates start with the load (about ten in all), at 100 let-throughs a second: once calm,
+//! once with the room coordinator out of reach for two minutes, and once with the busiest
+//! location's aggregator out of reach for thirty seconds. The bounds are the figures measured
+//! on the hierarchy (in the comments), with a little room, so that a regression breaks them.
 
 #![allow(
     clippy::unwrap_used,
@@ -26,7 +27,7 @@ fn run(sc: &Scenario) -> (Summary, Vec<u64>) {
 }
 
 #[test]
-fn the_small_night_keeps_every_place_and_the_rate_after_the_rush() {
+fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location() {
     let sc = scenario("small");
     let (s, seconds) = run(&sc);
     // Everyone patient goes through, nobody who kept polling loses a place.
@@ -36,37 +37,65 @@ fn the_small_night_keeps_every_place_and_the_rate_after_the_rush() {
         s.rate.let_through_total + s.crowd.phantoms + s.crowd.gave_up,
         s.citizens
     );
-    // The rate. In the rush of the first seconds the isolates' shares of the rate, each handed
-    // out when its isolate synced, add up to far more than the rate (2.3 times in the worst
-    // second, measured) and the worst window overshoots even one token per isolate: 162
-    // against 111 + 10 (measured). Afterwards every second is within the one-isolate bound
-    // plus one per isolate.
-    assert!(
-        s.rate.worst_window <= 170,
-        "worst window {}",
-        s.rate.worst_window
-    );
-    let after_rush = seconds.iter().skip(15).copied().max().unwrap();
-    assert!(
-        (after_rush as f64) <= s.rate.bound_with_isolates,
-        "after the rush {after_rush} > {}",
-        s.rate.bound_with_isolates
-    );
-    // Order: FIFO between seconds, measured τ = 0.917.
-    assert!(s.order.kendall_tau_by_second >= 0.88, "{:?}", s.order);
-    // ETA: the low end is honest (nobody through before it); the high end is not yet (17.6 %
-    // inside at the first poll, measured: the range leaves out the settle time and the polls).
-    assert!(s.eta.first_poll_early <= 0.01, "{:?}", s.eta);
-    assert!(s.eta.first_poll_inside >= 0.10, "{:?}", s.eta);
-    // With ten isolates no isolate's share of the rate rounds down to nothing. (With a
-    // thousand, in the Korea scenario, most do, and their eligible citizens are shut out.)
-    assert_eq!(s.crowd.polls_refused_at_zero_share, 0);
-    // The coordinator hears from each isolate about once a second (resends included).
-    assert!(
-        s.coordinator.worst_requests_per_second <= u64::from(sc.isolates) * 12 / 10 + 1,
+    // The isolates grew with the load: the busiest location runs several, the quietest one.
+    assert!(s.isolates > sc.locations, "{} isolates", s.isolates);
+    assert!(s.aggregators.isolates_most > s.aggregators.isolates_fewest);
+    // The coordinator hears from each location's aggregator at most once a second: no
+    // aggregator ever sent two syncs in one second, and in no second did more than one per
+    // location arrive (plus one for a sync delayed across a second's edge). Measured: 1 and 5.
+    assert_eq!(
+        s.coordinator.most_from_one_location_per_second, 1,
         "{:?}",
         s.coordinator
     );
+    assert!(
+        s.coordinator.worst_requests_per_second <= u64::from(sc.locations) + 1,
+        "{:?}",
+        s.coordinator
+    );
+    // Each aggregator hears from each of its isolates about once a second (measured: 4 at
+    // the location with 4 isolates).
+    assert!(
+        s.aggregators.worst_requests_per_second <= u64::from(s.aggregators.isolates_most) + 1,
+        "{:?}",
+        s.aggregators
+    );
+    // The rate is not held yet. The coordinator shares the rate among locations by the demand
+    // each showed in its last batch, each share computed when that location syncs; while
+    // demand ramps up (the cursor reaching the rush) the shares add up to about twice the rate
+    // (1.99 measured after the 10th second) and the aggregators split them again the same way
+    // (1.95). The worst window is 174 against a target of 106 (measured), in the first
+    // seconds of the release (it starts at 9 s, after the settle time: 145 let through in the
+    // 12th second); from the 16th second on no second exceeds the target (101 measured).
+    assert!(
+        s.rate.worst_window <= 190,
+        "worst window {}",
+        s.rate.worst_window
+    );
+    assert!(
+        s.rate.worst_location_share_sum_after_10_s > 1.2,
+        "{:?}",
+        s.rate
+    );
+    let after_rush = seconds.iter().skip(16).copied().max().unwrap();
+    assert!(
+        (after_rush as f64) <= s.rate.target,
+        "after the rush {after_rush} > {}",
+        s.rate.target
+    );
+    // Order: FIFO between seconds, measured τ = 0.915.
+    assert!(s.order.kendall_tau_by_second >= 0.88, "{:?}", s.order);
+    // ETA: the low end is honest (0.14 % through before it, measured); 58 % inside the range
+    // shown at the first poll (measured), the rest late: the rate overshoot above lets the
+    // rush's citizens through unevenly.
+    assert!(s.eta.first_poll_early <= 0.01, "{:?}", s.eta);
+    assert!(s.eta.first_poll_inside >= 0.5, "{:?}", s.eta);
+    assert_eq!(s.crowd.polls_refused_at_zero_share, 0);
+    // A calm night shows nobody a stale answer once the crowd is in. Only at the opening, in
+    // the first two seconds, do isolates go stale: the aggregators were idle for the minute
+    // before it, and their first answers are a minute old (see FINDINGS.md).
+    assert_eq!(s.crowd.stale_to_s, Some(1), "{:?}", s.crowd);
+    assert_eq!(s.crowd.cold_answers, 0);
 }
 
 #[test]
@@ -75,13 +104,17 @@ fn a_two_minute_coordinator_outage_loses_no_place_and_admits_at_most_the_rate() 
     let (s, seconds) = run(&sc);
     assert_eq!(s.crowd.unresolved, 0);
     assert_eq!(s.crowd.places_lost, 0, "{:?}", s.crowd);
-    assert!(
-        s.crowd.stale_answers > 0,
-        "the page is told the place is kept"
+    // Every location goes stale through its aggregator's failing syncs, and is told so until
+    // the coordinator is back (measured: stale answers in all five, until second 132).
+    assert_eq!(
+        s.crowd.locations_with_stale_answers,
+        u64::from(sc.locations)
     );
+    assert!(s.crowd.stale_to_s >= Some(130), "{:?}", s.crowd);
     let outage = &s.outages[0];
     // Fail-static: the isolates go on at a tenth of their shares from counted seconds only;
-    // nothing is let through beyond the rate during the outage or at the recovery.
+    // nothing is let through beyond the one-isolate bound plus one per isolate during the
+    // outage or at the recovery (measured: 109 in the worst second).
     let window: Vec<u64> = seconds
         .iter()
         .skip(usize::try_from(outage.from_s + 15).unwrap())
@@ -94,8 +127,34 @@ fn a_two_minute_coordinator_outage_loses_no_place_and_admits_at_most_the_rate() 
         "{worst} in a second of the outage or the recovery"
     );
     assert!(outage.let_through_during > 0, "{outage:?}");
-    // The line still moves in order (measured τ = 0.899).
+    // The line still moves in order (measured τ = 0.907).
     assert!(s.order.kendall_tau_by_second >= 0.85, "{:?}", s.order);
+}
+
+#[test]
+fn one_locations_aggregator_out_of_reach_makes_only_that_location_stale() {
+    let sc = scenario("small-location-outage");
+    let (s, _) = run(&sc);
+    assert_eq!(s.crowd.unresolved, 0);
+    assert_eq!(s.crowd.places_lost, 0, "{:?}", s.crowd);
+    let o = &s.location_outages[0];
+    // The busiest location (0) loses its aggregator from 10 s to 40 s: its isolates' syncs
+    // fail, they go stale and run fail-static (measured: 6,340 stale answers there, 76 of its
+    // citizens let through during the outage). Nobody elsewhere is told anything stale from
+    // the outage's start to a minute after its end; the other locations' stale answers are
+    // the opening's (see the calm night).
+    assert!(o.stale_answers_there > 1_000, "{o:?}");
+    assert_eq!(o.stale_answers_elsewhere_during, 0, "{o:?}");
+    assert!(o.let_through_there_during > 0, "{o:?}");
+    assert_eq!(o.places_lost_there, 0, "{o:?}");
+    // Its places were counted at its isolates but could not reach the room, whose cursor went
+    // on: they are charged as late when the aggregator is back (607 measured), and those
+    // citizens go through after others who came later. The order suffers: τ = 0.478 measured.
+    assert!(s.crowd.late_places_charged > 0, "{:?}", s.crowd);
+    assert!(s.order.kendall_tau_by_second >= 0.4, "{:?}", s.order);
+    // The rest of the room is untouched: the coordinator still hears from every location at
+    // most once a second.
+    assert_eq!(s.coordinator.most_from_one_location_per_second, 1);
 }
 
 #[test]
