@@ -5,6 +5,8 @@
 //! one sync interval. It also mints test keys (`POST /admin/test-key`) for browser suites that
 //! test through the gate.
 
+use std::rc::Rc;
+
 use edgegate_core::audit::OPERATOR_HEADER;
 use edgegate_core::{TestKey, TestMode, UnixMs};
 use serde_json::{json, Value};
@@ -12,6 +14,7 @@ use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
 use crate::citizen::personal_headers;
 use crate::error::GateError;
+use crate::rooms::Site;
 use crate::settings::Settings;
 
 /// Largest config body accepted, in bytes.
@@ -31,6 +34,33 @@ pub async fn handle(
     if let Err(refusal) = authorized(&req, settings, now) {
         return refusal.into_response();
     }
+    // Every call acts on one room: the one `?room=` names, or the default.
+    let named = req
+        .url()?
+        .query_pairs()
+        .find(|(k, _)| k == "room")
+        .map(|(_, v)| v.into_owned());
+    let site = match named {
+        None => Rc::clone(settings.rooms.default_room()),
+        Some(name) => match settings.rooms.named(&name) {
+            Some(site) => Rc::clone(site),
+            None => {
+                return json_response(
+                    404,
+                    &json!({ "error": format!("no such room: {name}"), "field": "room" })
+                        .to_string(),
+                )
+            }
+        },
+    };
+    if req.path() == "/admin/rooms" {
+        let rooms: Vec<Value> = settings
+            .rooms
+            .names()
+            .map(|n| json!({ "name": n, "default": n == settings.room }))
+            .collect();
+        return json_response(200, &json!({ "rooms": rooms }).to_string());
+    }
     if req.path() == "/admin/test-key" {
         if req.method() != Method::Post {
             return json_response(405, r#"{"error":"method not allowed"}"#);
@@ -39,14 +69,14 @@ pub async fn handle(
         if body.len() > MAX_BODY {
             return json_response(413, r#"{"error":"body too large","field":"body"}"#);
         }
-        return mint_test_key(&body, settings, now);
+        return mint_test_key(&body, settings, &site, now);
     }
     if req.path() == "/admin/faults" && settings.faults {
         if req.method() != Method::Put {
             return json_response(405, r#"{"error":"method not allowed"}"#);
         }
         let body = req.text().await?;
-        return inject_fault(&body, env, settings, now).await;
+        return inject_fault(&body, env, &site, now).await;
     }
     let (method, path) = match (req.method(), req.path().as_str()) {
         (Method::Get, "/admin/state") => (Method::Get, "/state"),
@@ -78,7 +108,7 @@ pub async fn handle(
     }
     let stub = env
         .durable_object("ROOMS")?
-        .id_from_name(&settings.room)?
+        .id_from_name(&site.name)?
         .get_stub()?;
     // The query (`since`, `format`) goes along; the room name in it is the gate's business.
     let query = req
@@ -107,7 +137,7 @@ pub async fn handle(
 async fn inject_fault(
     body: &str,
     env: &Env,
-    settings: &Settings,
+    site: &Site,
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let fault = serde_json::from_str::<Value>(body).unwrap_or_default();
@@ -132,7 +162,7 @@ async fn inject_fault(
         );
     }
     if let (Some(ms), Some(location)) = (ms("room_unreachable_ms"), location) {
-        let stub = crate::edge::aggregator(env, settings, location)?;
+        let stub = crate::edge::aggregator(env, &site.name, location)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Put).with_body(Some(
             json!({ "room_unreachable_ms": ms }).to_string().into(),
@@ -151,7 +181,12 @@ async fn inject_fault(
 /// `POST /admin/test-key` with `{"mode": "through"|"waiting"|"paused"|"closed"|"prequeue"|
 /// "admitted", "position": n, "opens_at": unix-ms, "ttl_s": s}` → a signed test key. The key is
 /// honoured only while the room's `test_mode` is on.
-fn mint_test_key(body: &str, settings: &Settings, now: UnixMs) -> Result<Response, GateError> {
+fn mint_test_key(
+    body: &str,
+    settings: &Settings,
+    site: &Site,
+    now: UnixMs,
+) -> Result<Response, GateError> {
     let refuse = |field: &str, reason: &str| {
         json_response(
             400,
@@ -190,7 +225,7 @@ fn mint_test_key(body: &str, settings: &Settings, now: UnixMs) -> Result<Respons
     getrandom::fill(&mut id).map_err(|_| GateError::Internal("no randomness".into()))?;
     let key = TestKey {
         key_id: settings.test_keys.signing().id(),
-        room: settings.room_tag,
+        room: site.tag,
         id,
         mode,
         issued_at: now,

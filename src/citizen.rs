@@ -45,8 +45,8 @@ pub async fn protected(
     let mut visitor = Visitor::read(&req, settings, now);
     // Even a pass holder waits for an isolate's first sync, once: only the room knows which
     // passes the operator revoked.
-    if !edge::knows_room(&visitor.location) {
-        edge::sync_first(env, settings, &visitor.location, now).await;
+    if !edge::knows_room(&visitor.book) {
+        edge::sync_first(env, settings, (&visitor.site.name, &visitor.location), now).await;
     }
     if let Some(r) = visitor.withdraw_if_revoked(settings) {
         return Ok(forward::withdrawn(&visitor, r));
@@ -101,10 +101,29 @@ async fn waiting_page(env: &Env, visitor: &Visitor) -> Result<Response, GateErro
     let headers = personal_headers("text/html; charset=utf-8")?;
     headers.set("Content-Security-Policy", PAGE_CSP)?;
     visitor.cookie_headers(&headers)?;
+    let body = if visitor.site.cookie_suffix.is_empty() {
+        body.as_ref().clone()
+    } else {
+        for_room(&body, &visitor.site.name)
+    };
     Ok(ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)
-        .fixed(body.as_ref().clone()))
+        .fixed(body))
+}
+
+/// The waiting page for a room other than the default: it names its room, so its polls (and
+/// its no-JavaScript frame) reach that room whatever the page's own path. Room names are
+/// letters, digits and `-` (`rooms::valid_name`), so they need no escaping here.
+fn for_room(page: &[u8], room: &str) -> Vec<u8> {
+    String::from_utf8_lossy(page)
+        .replacen("<html ", &format!("<html data-room=\"{room}\" "), 1)
+        .replacen(
+            "/queue/status.html\"",
+            &format!("/queue/status.html?room={room}\""),
+            1,
+        )
+        .into_bytes()
 }
 
 /// `GET /queue/status`: the visitor's place, from this isolate's copy of the room.
@@ -123,7 +142,7 @@ pub async fn status(
     if status.state == QueueState::Closed {
         // The operator's words for a closed room, as URI-encoded JSON ({"ko", "en"}): a header
         // carries only ASCII, and the JSON body is fixed.
-        if let Some(notice) = edge::config(&visitor.location).and_then(|c| c.close_message) {
+        if let Some(notice) = edge::config(&visitor.book).and_then(|c| c.close_message) {
             let json =
                 serde_json::to_string(&notice).map_err(|e| GateError::Internal(e.to_string()))?;
             headers.set(
@@ -175,21 +194,21 @@ async fn evaluate(
     now: UnixMs,
 ) -> Result<(Visitor, QueueStatus), GateError> {
     let mut visitor = Visitor::read(req, settings, now);
-    if !edge::knows_room(&visitor.location) {
-        edge::sync_first(env, settings, &visitor.location, now).await;
+    if !edge::knows_room(&visitor.book) {
+        edge::sync_first(env, settings, (&visitor.site.name, &visitor.location), now).await;
     }
     // A revoked ticket's holder is answered as a newcomer: the status JSON is fixed, and the
     // protected pages say why.
     visitor.withdraw_if_revoked(settings);
     let jitter = jitter();
     if let Some(key) = visitor.honoured_test_key() {
-        let config = edge::config(&visitor.location).unwrap_or_default();
+        let config = edge::config(&visitor.book).unwrap_or_default();
         let status = edgegate_core::status::forced(key.mode, &config, now, jitter);
         return Ok((visitor, status));
     }
     let ticket = visitor.place(settings, now)?;
     let admission = visitor.admit(&ticket, settings, now);
-    let mut status = edge::with_book(settings, &visitor.location, |book| {
+    let mut status = edge::with_book(settings, &visitor.book, |book| {
         book.status(&ticket, admission, now, jitter)
     });
     status.rejoined = visitor.rejoined;

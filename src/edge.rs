@@ -7,8 +7,8 @@
 //! itself. The book keeps the batch until the aggregator acknowledges it, so a cancelled, failed
 //! or timed-out sync loses nothing and a retried one counts nothing twice.
 //!
-//! An isolate keeps one book per location it serves. On the platform that is one: an isolate
-//! runs in one location. Locally, the stack tests name several with a header.
+//! An isolate keeps one book per room and location it serves. On the platform an isolate runs
+//! in one location; locally, the stack tests name several with a header.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -19,6 +19,7 @@ use edgegate_core::{RoomConfig, UnixMs};
 use worker::{Context, Env, Method, Request, RequestInit, Stub};
 
 use crate::coordinator::now_ms;
+use crate::rooms::Site;
 use crate::settings::{valid_location, Settings};
 use crate::timeout::with_timeout;
 
@@ -51,14 +52,36 @@ pub fn location(req: &Request, settings: &Settings) -> String {
         .unwrap_or_else(|| settings.location.clone())
 }
 
-/// Runs `f` on this isolate's book for `location`, creating it on first use.
-pub fn with_book<T>(settings: &Settings, location: &str, f: impl FnOnce(&mut Isolate) -> T) -> T {
+/// The room `req` is for: on the gate's own routes the one its `?room=` names (the waiting page
+/// of a room sends it), else the one whose host or path prefix it matches, else the default.
+pub fn site(req: &Request, settings: &Settings) -> Rc<Site> {
+    let Ok(url) = req.url() else {
+        return Rc::clone(settings.rooms.default_room());
+    };
+    let path = url.path();
+    if path.starts_with("/queue/") {
+        let named = url.query_pairs().find(|(k, _)| k == "room");
+        if let Some(site) = named.and_then(|(_, v)| settings.rooms.named(&v).cloned()) {
+            return site;
+        }
+    }
+    Rc::clone(settings.rooms.route(url.host_str().unwrap_or(""), path))
+}
+
+/// The key of the book for `room` in `location`: one per room and location an isolate serves,
+/// and the name of that pair's aggregator.
+pub fn book_key(room: &str, location: &str) -> String {
+    format!("{room}@{location}")
+}
+
+/// Runs `f` on this isolate's book `key` ([`book_key`]), creating it on first use.
+pub fn with_book<T>(settings: &Settings, key: &str, f: impl FnOnce(&mut Isolate) -> T) -> T {
     BOOKS.with_borrow_mut(|books| {
-        if !books.contains_key(location) && books.len() >= MAX_BOOKS {
+        if !books.contains_key(key) && books.len() >= MAX_BOOKS {
             // Never reached on the platform; locally, the oldest-named book makes room.
             books.pop_first();
         }
-        let book = books.entry(location.to_owned()).or_insert_with(|| {
+        let book = books.entry(key.to_owned()).or_insert_with(|| {
             let mut id = [0u8; 8];
             // An isolate id only has to differ from the others'; a failed draw leaves zeros,
             // which the aggregator still tells apart by batch numbers.
@@ -77,13 +100,13 @@ pub fn with_book<T>(settings: &Settings, location: &str, f: impl FnOnce(&mut Iso
     })
 }
 
-pub fn knows_room(location: &str) -> bool {
-    BOOKS.with_borrow(|b| b.get(location).is_some_and(Isolate::knows_room))
+pub fn knows_room(key: &str) -> bool {
+    BOOKS.with_borrow(|b| b.get(key).is_some_and(Isolate::knows_room))
 }
 
-/// The room config as last seen in `location`, if any.
-pub fn config(location: &str) -> Option<RoomConfig> {
-    BOOKS.with_borrow(|b| b.get(location).and_then(|b| b.config().cloned()))
+/// The room config as last seen by the book `key`, if any.
+pub fn config(key: &str) -> Option<RoomConfig> {
+    BOOKS.with_borrow(|b| b.get(key).and_then(|b| b.config().cloned()))
 }
 
 /// Makes this isolate's syncs in `location` (every location for `None`) fail for `ms`
@@ -102,36 +125,47 @@ fn cut_off_now(location: &str) -> bool {
     })
 }
 
-/// Starts a background sync for `location` if one is due and none is running.
+/// Starts a background sync of `room`'s book in `location` if one is due and none is running.
 pub fn sync_if_due(
     env: &Env,
     ctx: &Context,
     settings: &Rc<Settings>,
-    location: String,
+    (room, location): (String, String),
     now: UnixMs,
 ) {
-    if let Some(report) = with_book(settings, &location, |b| b.begin_sync(now)) {
+    let key = book_key(&room, &location);
+    if let Some(report) = with_book(settings, &key, |b| b.begin_sync(now)) {
         let env = env.clone();
         let settings = Rc::clone(settings);
-        ctx.wait_until(async move { run_sync(&env, &settings, &location, report).await });
+        ctx.wait_until(async move { run_sync(&env, &settings, (&room, &location), report).await });
     }
 }
 
 /// Syncs now and waits: for an isolate that has never seen the room. If the citizen's request
 /// is cancelled half-way, the batch stays in the book and goes again after the timeout.
-pub async fn sync_first(env: &Env, settings: &Settings, location: &str, now: UnixMs) {
-    if let Some(report) = with_book(settings, location, |b| b.begin_sync(now)) {
-        run_sync(env, settings, location, report).await;
+pub async fn sync_first(
+    env: &Env,
+    settings: &Settings,
+    (room, location): (&str, &str),
+    now: UnixMs,
+) {
+    if let Some(report) = with_book(settings, &book_key(room, location), |b| b.begin_sync(now)) {
+        run_sync(env, settings, (room, location), report).await;
     }
 }
 
-async fn run_sync(env: &Env, settings: &Settings, location: &str, report: SyncReport) {
+async fn run_sync(
+    env: &Env,
+    settings: &Settings,
+    (room, location): (&str, &str),
+    report: SyncReport,
+) {
     let seq = report.seq;
     let answer = if cut_off_now(location) {
         None
     } else {
         match with_timeout(
-            call(env, settings, location, &report),
+            call(env, (room, location), &report),
             settings.sync_timeout_ms,
         )
         .await
@@ -148,24 +182,25 @@ async fn run_sync(env: &Env, settings: &Settings, location: &str, report: SyncRe
         }
     };
     let now = UnixMs(now_ms());
-    with_book(settings, location, |b| b.finish_sync(seq, answer, now));
+    with_book(settings, &book_key(room, location), |b| {
+        b.finish_sync(seq, answer, now);
+    });
 }
 
-/// The Durable Object of `location`'s aggregator for this deployment's room.
-pub fn aggregator(env: &Env, settings: &Settings, location: &str) -> worker::Result<Stub> {
+/// The Durable Object of `location`'s aggregator for `room`.
+pub fn aggregator(env: &Env, room: &str, location: &str) -> worker::Result<Stub> {
     env.durable_object("LOCATIONS")?
-        .id_from_name(&format!("{}@{location}", settings.room))?
+        .id_from_name(&book_key(room, location))?
         .get_stub()
 }
 
 async fn call(
     env: &Env,
-    settings: &Settings,
-    location: &str,
+    (room, location): (&str, &str),
     report: &SyncReport,
 ) -> worker::Result<RoomSnapshot> {
-    let stub = aggregator(env, settings, location)?;
-    let query = serde_urlencoded::to_string([("location", location), ("room", &settings.room)])
+    let stub = aggregator(env, room, location)?;
+    let query = serde_urlencoded::to_string([("location", location), ("room", room)])
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let body = serde_json::to_string(report)?;
     let mut init = RequestInit::new();

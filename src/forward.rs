@@ -57,8 +57,8 @@ pub async fn to_origin(
 
     let url = req.url()?;
     let target = match url.query() {
-        Some(q) => format!("{}{}?{}", settings.origin_url, url.path(), q),
-        None => format!("{}{}", settings.origin_url, url.path()),
+        Some(q) => format!("{}{}?{}", visitor.site.origin_url, url.path(), q),
+        None => format!("{}{}", visitor.site.origin_url, url.path()),
     };
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {

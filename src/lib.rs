@@ -13,6 +13,7 @@ mod error;
 mod forward;
 mod fragment;
 mod pages;
+mod rooms;
 mod session;
 mod settings;
 mod store;
@@ -45,7 +46,10 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateE
     let settings = settings(env)?;
     let now = UnixMs(coordinator::now_ms());
     let path = req.path();
-    let location = edge::location(&req, &settings);
+    let place = (
+        edge::site(&req, &settings).name.clone(),
+        edge::location(&req, &settings),
+    );
     let answer = match (req.method(), path.as_str()) {
         (Method::Get | Method::Head, "/queue/status") => {
             citizen::status(req, env, &settings, now).await
@@ -61,7 +65,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateE
     // Every citizen request, whatever its path (waiting, forwarded, test key), keeps this
     // isolate in touch with the room, and only after it has counted its ticket or pass, so a
     // due sync carries them at once. The sync runs in `wait_until`, off the citizen's path.
-    edge::sync_if_due(env, ctx, &settings, location, now);
+    edge::sync_if_due(env, ctx, &settings, place, now);
     answer
 }
 

@@ -5,20 +5,22 @@
 //! deployment mistake: it is logged by name and every request gets a plain 503, never a panic.
 
 use edgegate_core::keys::{ForPasses, ForTestKeys, ForTickets, SecretRing};
-use edgegate_core::{KeyRing, RoomTag};
+use edgegate_core::KeyRing;
 use sha2::{Digest, Sha256};
 use worker::Env;
 
+use crate::rooms::{Rooms, Site};
+
 pub struct Settings {
+    /// The default room's name.
     pub room: String,
-    pub room_tag: RoomTag,
+    /// Every room this deployment guards (`ROOM` and `ORIGIN_URL`, plus `ROOM_ROUTES`).
+    pub rooms: Rooms,
     pub ticket_keys: KeyRing<ForTickets>,
     pub pass_keys: KeyRing<ForPasses>,
     pub test_keys: KeyRing<ForTestKeys>,
     /// SHA-256 of the admin bearer token; `None` disables the admin API.
     pub admin_token_digest: Option<[u8; 32]>,
-    /// Origin base URL without a trailing slash.
-    pub origin_url: String,
     pub sync_interval_ms: u64,
     /// A sync not answered within this long is given up and sent again, in ms.
     pub sync_timeout_ms: u64,
@@ -89,7 +91,20 @@ impl Settings {
         number("SYNC_INTERVAL_MS", 1_000)?;
         let sync_interval_ms = sync_interval_ms(env);
         Ok(Settings {
-            room_tag: RoomTag::of(&room),
+            rooms: Rooms::parse(
+                Site::default_room(
+                    &room,
+                    text("ORIGIN_URL").ok_or("ORIGIN_URL is not set")?.trim(),
+                ),
+                // Text, or the JSON value itself where the platform parsed it already.
+                text("ROOM_ROUTES")
+                    .or_else(|| {
+                        env.object_var::<serde_json::Value>("ROOM_ROUTES")
+                            .ok()
+                            .map(|v| v.to_string())
+                    })
+                    .as_deref(),
+            )?,
             room,
             ticket_keys: secrets
                 .ticket_keys()
@@ -97,10 +112,6 @@ impl Settings {
             pass_keys: secrets.pass_keys().map_err(|e| format!("GATE_KEYS: {e}"))?,
             test_keys: secrets.test_keys().map_err(|e| format!("GATE_KEYS: {e}"))?,
             admin_token_digest: text("ADMIN_TOKEN").map(|t| Sha256::digest(t.as_bytes()).into()),
-            origin_url: text("ORIGIN_URL")
-                .ok_or("ORIGIN_URL is not set")?
-                .trim_end_matches('/')
-                .to_owned(),
             sync_interval_ms,
             sync_timeout_ms: sync_timeout_ms(env),
             ticket_ttl_ms: number("TICKET_TTL_S", 6 * 3600)?.saturating_mul(1000),

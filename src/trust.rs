@@ -10,11 +10,14 @@ use edgegate_core::isolate::{Admission, Visit};
 use edgegate_core::revocation::TicketRef;
 use edgegate_core::status::Rejoined;
 use edgegate_core::{Pass, Seat, TestKey, Ticket, UnixMs};
+use std::rc::Rc;
+
 use worker::{Headers, Request};
 
 use crate::cookies;
 use crate::edge;
 use crate::error::GateError;
+use crate::rooms::Site;
 use crate::settings::Settings;
 
 /// The header a browser test sends its test key in (or the `edgegate_test` cookie).
@@ -34,8 +37,12 @@ pub struct Visitor {
     pub rejoined: Option<Rejoined>,
     /// `Set-Cookie` values to send back.
     pub set_cookies: Vec<String>,
-    /// The location the visitor is served in: whose book counts them.
+    /// The room the visitor's request is for.
+    pub site: Rc<Site>,
+    /// The location the visitor is served in.
     pub location: String,
+    /// The book that counts them: their room's, in their location ([`edge::book_key`]).
+    pub book: String,
     /// The ref of the ticket the operator withdrew, once [`Visitor::withdraw_if_revoked`] has
     /// taken it and its pass away.
     pub revoked: Option<TicketRef>,
@@ -45,16 +52,19 @@ impl Visitor {
     /// Reads and verifies the visitor's cookies and test-key header.
     pub fn read(req: &Request, settings: &Settings, now: UnixMs) -> Visitor {
         let https = req.url().map(|u| u.scheme() == "https").unwrap_or(false);
+        let site = edge::site(req, settings);
+        let location = edge::location(req, settings);
+        let cookie = |base: &str| cookies::name(&format!("{base}{}", site.cookie_suffix), https);
         let header = req
             .headers()
             .get("Cookie")
             .ok()
             .flatten()
             .unwrap_or_default();
-        let ticket = cookies::read(&header, &cookies::name(cookies::TICKET, https))
-            .and_then(|t| Ticket::verify(t, &settings.ticket_keys, settings.room_tag, now).ok());
-        let pass = cookies::read(&header, &cookies::name(cookies::PASS, https)).and_then(|t| {
-            Pass::verify(t, &settings.pass_keys, settings.room_tag, now)
+        let ticket = cookies::read(&header, &cookie(cookies::TICKET))
+            .and_then(|t| Ticket::verify(t, &settings.ticket_keys, site.tag, now).ok());
+        let pass = cookies::read(&header, &cookie(cookies::PASS)).and_then(|t| {
+            Pass::verify(t, &settings.pass_keys, site.tag, now)
                 .ok()
                 .map(|p| (p, t.to_owned()))
         });
@@ -64,9 +74,7 @@ impl Visitor {
             .ok()
             .flatten()
             .or_else(|| cookies::read(&header, cookies::TEST_KEY).map(str::to_owned))
-            .and_then(|t| {
-                TestKey::verify(t.trim(), &settings.test_keys, settings.room_tag, now).ok()
-            });
+            .and_then(|t| TestKey::verify(t.trim(), &settings.test_keys, site.tag, now).ok());
         Visitor {
             https,
             ticket,
@@ -75,7 +83,9 @@ impl Visitor {
             pass_for_test: false,
             rejoined: None,
             set_cookies: Vec::new(),
-            location: edge::location(req, settings),
+            book: edge::book_key(&site.name, &location),
+            location,
+            site,
             revoked: None,
         }
     }
@@ -97,19 +107,13 @@ impl Visitor {
             .into_iter()
             .flatten()
             .find(|(id, issued_at)| {
-                edge::with_book(settings, &self.location, |book| {
-                    book.revoked(id, *issued_at)
-                })
+                edge::with_book(settings, &self.book, |book| book.revoked(id, *issued_at))
             })?;
         self.ticket = None;
         self.pass = None;
         for name in [cookies::TICKET, cookies::PASS] {
-            self.set_cookies.push(cookies::set(
-                &cookies::name(name, self.https),
-                "",
-                0,
-                self.https,
-            ));
+            self.set_cookies
+                .push(cookies::set(&self.cookie(name), "", 0, self.https));
         }
         let r = TicketRef::of(&revoked.0);
         self.revoked = Some(r);
@@ -120,7 +124,7 @@ impl Visitor {
     pub fn honoured_test_key(&self) -> Option<&TestKey> {
         self.test_key
             .as_ref()
-            .filter(|_| edge::config(&self.location).is_some_and(|c| c.test_mode))
+            .filter(|_| edge::config(&self.book).is_some_and(|c| c.test_mode))
     }
 
     /// The visitor's place in line. A returning ticket is counted (the first time), renewed or
@@ -129,9 +133,7 @@ impl Visitor {
     pub fn place(&mut self, settings: &Settings, now: UnixMs) -> Result<Ticket, GateError> {
         if let Some(ticket) = self.ticket.clone() {
             let ttl = settings.ticket_ttl_ms;
-            match edge::with_book(settings, &self.location, |book| {
-                book.visit(&ticket, now, ttl)
-            }) {
+            match edge::with_book(settings, &self.book, |book| book.visit(&ticket, now, ttl)) {
                 Visit::Keep => return Ok(ticket),
                 Visit::Update(updated) => {
                     self.set_ticket(updated.clone(), settings);
@@ -151,14 +153,14 @@ impl Visitor {
             sub.try_into()
                 .map_err(|_| GateError::Internal("sub".into()))?,
         );
-        let ticket = edge::with_book(settings, &self.location, |book| {
+        let ticket = edge::with_book(settings, &self.book, |book| {
             book.issue(
                 id,
                 sub,
                 now,
                 settings.ticket_ttl_ms,
                 settings.ticket_keys.signing().id(),
-                settings.room_tag,
+                self.site.tag,
             )
         });
         self.set_ticket(ticket.clone(), settings);
@@ -168,7 +170,7 @@ impl Visitor {
     fn set_ticket(&mut self, ticket: Ticket, settings: &Settings) {
         let text = ticket.sign(&settings.ticket_keys);
         self.set_cookies.push(cookies::set(
-            &cookies::name(cookies::TICKET, self.https),
+            &self.cookie(cookies::TICKET),
             &text,
             settings.ticket_ttl_ms / 1000,
             self.https,
@@ -179,14 +181,14 @@ impl Visitor {
     /// Decides whether `ticket` goes through now, and if so makes sure the visitor holds a pass
     /// for it (a pass already held for this ticket is kept).
     pub fn admit(&mut self, ticket: &Ticket, settings: &Settings, now: UnixMs) -> Admission {
-        let admission = edge::with_book(settings, &self.location, |book| book.admit(ticket, now));
+        let admission = edge::with_book(settings, &self.book, |book| book.admit(ticket, now));
         if let Admission::Through { .. } = admission {
             let held = self
                 .pass
                 .as_ref()
                 .is_some_and(|(pass, _)| pass.ticket_id == ticket.id);
             if !held {
-                let session_ms = edge::config(&self.location)
+                let session_ms = edge::config(&self.book)
                     .unwrap_or_default()
                     .session_duration_ms();
                 self.mint_pass(ticket.id, settings, now, session_ms);
@@ -200,7 +202,7 @@ impl Visitor {
     pub fn test_pass(&mut self, key: &TestKey, settings: &Settings, now: UnixMs) {
         let pass = Pass {
             key_id: settings.pass_keys.signing().id(),
-            room: settings.room_tag,
+            room: self.site.tag,
             ticket_id: key.id,
             issued_at: now,
             expires_at: key.expires_at,
@@ -221,14 +223,14 @@ impl Visitor {
     ) -> String {
         let pass = Pass {
             key_id: settings.pass_keys.signing().id(),
-            room: settings.room_tag,
+            room: self.site.tag,
             ticket_id,
             issued_at: now,
             expires_at: now.plus_ms(session_ms),
         };
         let text = pass.sign(&settings.pass_keys);
         self.set_cookies.push(cookies::set(
-            &cookies::name(cookies::PASS, self.https),
+            &self.cookie(cookies::PASS),
             &text,
             session_ms / 1000,
             self.https,
@@ -244,7 +246,7 @@ impl Visitor {
         if self.pass_for_test {
             return Some(text);
         }
-        let session_ms = edge::config(&self.location)
+        let session_ms = edge::config(&self.book)
             .unwrap_or_default()
             .session_duration_ms();
         if pass.expires_at.since(now) < session_ms / 2 {
@@ -263,7 +265,7 @@ impl Visitor {
         if self.pass_for_test {
             return;
         }
-        edge::with_book(settings, &self.location, |book| {
+        edge::with_book(settings, &self.book, |book| {
             book.end_session(&pass.ticket_id, now)
         });
         if let Some(ticket) = self.ticket.clone().filter(|t| t.id == pass.ticket_id) {
@@ -275,12 +277,13 @@ impl Visitor {
                 settings,
             );
         }
-        self.set_cookies.push(cookies::set(
-            &cookies::name(cookies::PASS, self.https),
-            "",
-            0,
-            self.https,
-        ));
+        self.set_cookies
+            .push(cookies::set(&self.cookie(cookies::PASS), "", 0, self.https));
+    }
+
+    /// The name of the gate's cookie `base` for this visitor's room and scheme.
+    fn cookie(&self, base: &str) -> String {
+        cookies::name(&format!("{base}{}", self.site.cookie_suffix), self.https)
     }
 
     /// Appends the queued `Set-Cookie` values to `headers`.

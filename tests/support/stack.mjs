@@ -96,7 +96,10 @@ export function randomSecrets() {
 export async function startGate({ vars, persistDir, port, logFile }) {
   const dir = mkdtempSync(join(tmpdir(), 'edgegate-gate-'));
   const envFile = join(dir, 'vars.env');
-  writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}="${v}"`).join('\n') + '\n');
+  // A value with double quotes in it (JSON, such as ROOM_ROUTES) goes unquoted: the env file has no
+  // escapes, and JSON holds no newline or `#` here.
+  const quoted = (v) => (String(v).includes('"') ? String(v) : `"${v}"`);
+  writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${quoted(v)}`).join('\n') + '\n');
   port ??= await freePort();
   const inspector = await freePort();
   const proc = launch(join(root, 'node_modules', '.bin', 'wrangler'), [

@@ -73,6 +73,9 @@
     }
   };
   var STORE = 'edgegate.';
+  // A room other than the gate's default names itself on the page, and its polls name it.
+  var ROOM = document.documentElement.getAttribute('data-room') || '';
+  var STATUS_URL = '/queue/status' + (ROOM ? '?room=' + encodeURIComponent(ROOM) : '');
   var $ = function (id) { return document.getElementById(id); };
   var lang = pickLanguage();
   var last = null;        // the last status answer
@@ -198,7 +201,7 @@
     var abort = typeof AbortController === 'function' ? new AbortController() : null;
     var guard = setTimeout(function () { if (abort) abort.abort(); }, 15000);
     var done = function () { clearTimeout(guard); inflight = null; };
-    inflight = fetch('/queue/status', { cache: 'no-store', credentials: 'same-origin', signal: abort && abort.signal })
+    inflight = fetch(STATUS_URL, { cache: 'no-store', credentials: 'same-origin', signal: abort && abort.signal })
       .then(function (r) {
         if (!r.ok) throw new Error('status ' + r.status);
         // The gate's clock, so a countdown does not trust a phone whose clock is off.
