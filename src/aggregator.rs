@@ -122,8 +122,9 @@ impl DurableObject for LocationAggregator {
                     return Response::error("bad sync report", 400);
                 };
                 self.inner.receive(&location, &room, &report, now)?;
-                if !self.inner.knows_room() {
-                    // A new or restarted aggregator: hear from the room before answering.
+                if self.inner.needs_room_first(now) {
+                    // A new or restarted aggregator, or one idle for a while: hear from the room
+                    // before answering, so the answer is not mistaken for an outage.
                     Rc::clone(&self.inner).sync_with_room(now).await;
                 } else if let Some(batch) = self.inner.begin_sync(now) {
                     let inner = Rc::clone(&self.inner);
@@ -152,11 +153,11 @@ impl DurableObject for LocationAggregator {
 }
 
 impl Inner {
-    fn knows_room(&self) -> bool {
+    fn needs_room_first(&self, now: UnixMs) -> bool {
         self.book
             .borrow()
             .as_ref()
-            .is_some_and(Aggregator::knows_room)
+            .is_none_or(|b| b.needs_room_first(now))
     }
 
     /// Applies an isolate's batch and stores what it changed, loading the book on first use.
@@ -187,7 +188,7 @@ impl Inner {
     }
 
     fn answer(&self, isolate: &str, now: UnixMs) -> Option<RoomSnapshot> {
-        self.book.borrow().as_ref()?.answer(isolate, now)
+        self.book.borrow_mut().as_mut()?.answer(isolate, now)
     }
 
     /// Cuts the location's next batch if a sync is due, and stores it before it is sent.
@@ -304,6 +305,9 @@ fn load(sql: &SqlStorage, location: &str, env: &Env) -> Result<Aggregator> {
                 demand: n(r.demand),
                 waiting: n(r.waiting),
                 isolates: n(r.isolates),
+                // Not stored: for one interval after a restart the shares granted may add up
+                // to more than the whole, until every sender has synced again.
+                share_ppm: 0,
             };
             (r.id, seen)
         });

@@ -314,6 +314,9 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
                 // Both learnt again at the sender's next sync, within a second.
                 waiting: 0,
                 isolates: 0,
+                // Not stored: for one interval after a restart the shares granted may add up
+                // to more than the whole, until every sender has synced again.
+                share_ppm: 0,
             };
             (r.id, seen)
         })

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use crate::isolate::{RoomSnapshot, SyncReport};
 use crate::outbox::Outbox;
 use crate::places::PlaceKey;
-use crate::room::{share_ppm, Seen, ISOLATE_FORGET_MS};
+use crate::room::{grant_share, Seen, ISOLATE_FORGET_MS};
 use crate::time::UnixMs;
 
 /// The prefix of an aggregator's sender id at the coordinator.
@@ -130,15 +130,16 @@ impl Aggregator {
     }
 
     /// The answer for the isolate `sender` at `now`: the room as last heard, its counts still
-    /// on their way laid over the summary, the isolate's part of the location's share, and how
-    /// old the view is. `None` until the coordinator has answered once.
-    pub fn answer(&self, sender: &str, now: UnixMs) -> Option<RoomSnapshot> {
+    /// on their way laid over the summary, the isolate's part of the location's share (granted
+    /// from what the location's other isolates leave, see [`grant_share`]), and how old the
+    /// view is. `None` until the coordinator has answered once.
+    pub fn answer(&mut self, sender: &str, now: UnixMs) -> Option<RoomSnapshot> {
         let room = self.room.as_ref()?;
         let mut snapshot = room.clone();
         for (second, delta) in self.outbox.unacked_places() {
             snapshot.arrivals.add(second, delta);
         }
-        snapshot.share_ppm = share_ppm(&self.senders, sender, room.share_ppm, now);
+        snapshot.share_ppm = grant_share(&mut self.senders, sender, room.share_ppm, now);
         snapshot.acked = self.senders.get(sender).map_or(0, |s| s.seq);
         snapshot.age_ms = room.age_ms.saturating_add(now.since(self.heard_at));
         Some(snapshot)
@@ -147,20 +148,30 @@ impl Aggregator {
     /// The location's batch for the coordinator, if a sync is due at `now` (see
     /// [`Outbox::begin`]).
     pub fn begin_sync(&mut self, now: UnixMs) -> Option<SyncReport> {
-        let active = self.senders.values().filter(|s| s.active(now));
-        let (waiting, isolates) = active.fold((0u64, 0u64), |(w, n), s| {
-            (
-                w.saturating_add(s.waiting),
-                n.saturating_add(s.isolates.max(1)),
-            )
-        });
-        self.outbox.begin(
-            &self.id,
-            now,
-            self.interval_ms,
-            self.timeout_ms,
-            (waiting, isolates.max(1)),
-        )
+        let senders = &self.senders;
+        let figures = || {
+            let active = senders.values().filter(|s| s.active(now));
+            let (waiting, isolates) = active.fold((0u64, 0u64), |(w, n), s| {
+                (
+                    w.saturating_add(s.waiting),
+                    n.saturating_add(s.isolates.max(1)),
+                )
+            });
+            (waiting, isolates.max(1))
+        };
+        self.outbox
+            .begin(&self.id, now, self.interval_ms, self.timeout_ms, figures)
+    }
+
+    /// Should the room be heard before answering an isolate at `now`? When the aggregator has
+    /// never heard it, and when it has merely been idle (no isolate synced, so it did not sync
+    /// either) for longer than an interval and a timeout: an answer that old would tell the
+    /// isolate the coordinator is out of reach when it is not. Not while syncs are failing:
+    /// then the age is the truth, and isolates go stale by it.
+    pub fn needs_room_first(&self, now: UnixMs) -> bool {
+        let idle_too_long =
+            now.since(self.heard_at) > self.interval_ms.saturating_add(self.timeout_ms);
+        self.room.is_none() || (idle_too_long && !self.outbox.failing(now, self.timeout_ms))
     }
 
     /// The coordinator's answer to batch `seq` at `now`, or `None` for a failure or timeout.

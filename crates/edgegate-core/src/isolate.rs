@@ -506,13 +506,13 @@ impl Isolate {
     /// for longer than the sync timeout is given up: its batch goes again, under the same
     /// number).
     pub fn begin_sync(&mut self, now: UnixMs) -> Option<SyncReport> {
-        let waiting = u64::try_from(self.limiter.waiting(now)).unwrap_or(u64::MAX);
+        let limiter = &self.limiter;
         self.outbox.begin(
             &self.id,
             now,
             self.timing.sync_interval_ms,
             self.timing.sync_timeout_ms,
-            (waiting, 0),
+            || (u64::try_from(limiter.waiting(now)).unwrap_or(u64::MAX), 0),
         )
     }
 

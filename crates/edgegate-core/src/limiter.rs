@@ -107,6 +107,9 @@ pub struct Limiter {
     tokens: u64,
     /// The latest `now` seen.
     clock: UnixMs,
+    /// The room's rate and burst as [`Limiter::follow`] last applied them, unfrozen: a change of
+    /// this isolate's share alone is not a change of configuration.
+    followed: Option<(u32, u32)>,
     /// Refused eligible citizens by order key → until when their place is held.
     line: BTreeMap<OrderKey, UnixMs>,
     /// When lapsed places were last removed from the line.
@@ -154,12 +157,34 @@ impl Limiter {
     pub fn follow(&mut self, config: &RoomConfig, share_ppm: u32, now: UnixMs) {
         let share = u64::from(share_ppm.min(PPM));
         if config.frozen(now) {
+            self.followed = None;
             self.configure(0, 0, now);
             return;
         }
         let rate = u64::from(config.new_users_per_minute) * share / 1_000;
         let burst = u64::from(config.effective_burst()) * share / u64::from(PPM);
-        self.configure(rate, u32::try_from(burst).unwrap_or(u32::MAX), now);
+        let burst = u32::try_from(burst).unwrap_or(u32::MAX);
+        let room = (config.new_users_per_minute, config.effective_burst());
+        if self.followed.replace(room) == Some(room) {
+            self.reshare(rate, burst, now);
+        } else {
+            self.configure(rate, burst, now);
+        }
+    }
+
+    /// The same room config at another share: the isolate's part of the rate moves with demand
+    /// at almost every sync, and forfeiting the saved tokens at each step down starved the
+    /// limiters (about half the rate let through in the simulated Korea night). Saved tokens are
+    /// kept up to the new capacity, so the window bound (at the highest rate in the window)
+    /// still holds.
+    fn reshare(&mut self, rate_milli_per_minute: u64, burst: u32, now: UnixMs) {
+        self.tick(now);
+        self.rate_milli_per_minute = rate_milli_per_minute;
+        self.burst = burst;
+        self.tokens = self.tokens.min(self.capacity());
+        if rate_milli_per_minute == 0 {
+            self.line.clear();
+        }
     }
 
     /// The most tokens the bucket holds: `1 + burst` citizens plus [`SLACK_MS`] of the rate,
@@ -388,6 +413,33 @@ mod tests {
         assert!(!limiter.try_take(at(20_050)));
         limiter.configure(TEN_A_SECOND + 1, 0, at(20_050));
         assert!(limiter.try_take(at(20_100)));
+    }
+
+    #[test]
+    fn a_new_share_keeps_saved_tokens_but_a_lower_room_rate_forfeits_them() {
+        let config = RoomConfig {
+            new_users_per_minute: 600,
+            ..RoomConfig::default()
+        };
+        let mut limiter = Limiter::new();
+        limiter.follow(&config, PPM / 2, at(0));
+        // Five a second at half the share; after two idle seconds the bucket is full.
+        limiter.follow(&config, PPM / 2, at(2_000));
+        let full = limiter.tokens;
+        assert!(full >= UNITS_PER_CITIZEN, "{full}");
+        // The share steps down (the room gave some to another isolate): tokens are kept, up to
+        // the smaller bucket.
+        limiter.follow(&config, PPM / 4, at(2_000));
+        assert_eq!(limiter.tokens, full.min(limiter.capacity()));
+        assert!(limiter.try_take(at(2_000)));
+        // The operator lowers the room's rate: everything saved is forfeit.
+        limiter.follow(&config, PPM / 4, at(4_000));
+        let lower = RoomConfig {
+            new_users_per_minute: 300,
+            ..config
+        };
+        limiter.follow(&lower, PPM / 4, at(4_000));
+        assert_eq!(limiter.tokens, 0);
     }
 
     #[test]

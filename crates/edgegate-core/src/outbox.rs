@@ -176,14 +176,15 @@ impl Outbox {
 
     /// The batch to send, if a sync is due at `now` (the last attempt at least `interval_ms`
     /// ago) and none is in flight — one in flight for longer than `timeout_ms` is given up and
-    /// goes again under the same number. `waiting` and `isolates` describe the sender now.
+    /// goes again under the same number. `figures` gives `(waiting, isolates)` for the sender
+    /// now; it is asked only when a new batch is cut, since counting them can cost a walk.
     pub fn begin(
         &mut self,
         sender: &str,
         now: UnixMs,
         interval_ms: u64,
         timeout_ms: u64,
-        (waiting, isolates): (u64, u64),
+        figures: impl FnOnce() -> (u64, u64),
     ) -> Option<SyncReport> {
         if let Some(since) = self.in_flight_since {
             if now.since(since) < timeout_ms && now >= since {
@@ -201,6 +202,7 @@ impl Outbox {
             let seq = self.next_seq;
             self.next_seq = self.next_seq.saturating_add(1);
             let counts = std::mem::take(&mut self.owed);
+            let (waiting, isolates) = figures();
             self.pending = Some(counts.into_report(sender, seq, waiting, isolates));
         }
         self.in_flight_since = Some(now);
@@ -242,23 +244,23 @@ mod tests {
     fn a_batch_goes_again_under_its_number_until_acknowledged() {
         let mut o = Outbox::default();
         o.owed.add_let_through(T0.secs(), 2);
-        let first = o.begin("a", T0, 1_000, 3_000, (0, 0)).unwrap();
+        let first = o.begin("a", T0, 1_000, 3_000, || (0, 0)).unwrap();
         assert_eq!(first.seq, 1);
         // In flight: nothing more is sent until it answers or times out.
         assert!(o
-            .begin("a", T0.plus_ms(1_500), 1_000, 3_000, (0, 0))
+            .begin("a", T0.plus_ms(1_500), 1_000, 3_000, || (0, 0))
             .is_none());
         o.owed.add_let_through(T0.secs() + 1, 1);
         o.finish(1, None);
         assert!(o.failing(T0.plus_ms(1_600), 3_000));
         let again = o
-            .begin("a", T0.plus_ms(2_000), 1_000, 3_000, (0, 0))
+            .begin("a", T0.plus_ms(2_000), 1_000, 3_000, || (0, 0))
             .unwrap();
         assert_eq!(again, first, "the same batch, the same number");
         o.finish(1, Some(1));
         assert!(!o.failing(T0.plus_ms(2_100), 3_000));
         let next = o
-            .begin("a", T0.plus_ms(3_000), 1_000, 3_000, (0, 0))
+            .begin("a", T0.plus_ms(3_000), 1_000, 3_000, || (0, 0))
             .unwrap();
         assert_eq!((next.seq, next.let_through), (2, vec![(T0.secs() + 1, 1)]));
     }
@@ -270,10 +272,10 @@ mod tests {
             ..SyncReport::default()
         };
         let mut o = Outbox::restore(Counts::default(), Some(pending), 3);
-        assert_eq!(o.begin("a", T0, 1_000, 3_000, (0, 0)).unwrap().seq, 7);
+        assert_eq!(o.begin("a", T0, 1_000, 3_000, || (0, 0)).unwrap().seq, 7);
         o.finish(7, Some(7));
         assert_eq!(
-            o.begin("a", T0.plus_ms(1_000), 1_000, 3_000, (0, 0))
+            o.begin("a", T0.plus_ms(1_000), 1_000, 3_000, || (0, 0))
                 .unwrap()
                 .seq,
             8

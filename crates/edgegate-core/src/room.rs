@@ -88,6 +88,10 @@ pub struct Seen {
     /// Isolates behind it (an aggregator's count; `0` for a lone isolate).
     #[serde(default)]
     pub isolates: u64,
+    /// The share of the rate last granted to it, in millionths: in force at its limiters until
+    /// it syncs again.
+    #[serde(default)]
+    pub share_ppm: u32,
 }
 
 impl Seen {
@@ -103,6 +107,7 @@ impl Seen {
             demand: report.refused.saturating_add(let_through),
             waiting: report.waiting,
             isolates: report.isolates,
+            share_ppm: 0,
         }
     }
 
@@ -121,6 +126,38 @@ impl Seen {
     fn weight(&self) -> u64 {
         self.demand.saturating_add(1)
     }
+}
+
+/// Grants `sender` its share of `whole_ppm` at `now` and records it: its [`share_ppm`], but
+/// never more than the shares still in force at the other active senders leave. Shares are
+/// handed out one sender at a time, each when it syncs, so shares computed against different
+/// moments' demand would add up to more than the whole while demand moves (more than twice the
+/// rate in the simulated rush); a sender whose fair share grew waits for the others to give
+/// theirs back at their next sync, about one interval. (A busy sender still gets at least one
+/// millionth.)
+pub fn grant_share(
+    senders: &mut BTreeMap<String, Seen>,
+    sender: &str,
+    whole_ppm: u32,
+    now: UnixMs,
+) -> u32 {
+    let target = share_ppm(senders, sender, whole_ppm, now);
+    let others = senders
+        .iter()
+        .filter(|(id, s)| id.as_str() != sender && s.active(now))
+        .fold(0u64, |sum, (_, s)| {
+            sum.saturating_add(u64::from(s.share_ppm))
+        });
+    let headroom = u32::try_from(u64::from(whole_ppm).saturating_sub(others)).unwrap_or(0);
+    let busy = senders.get(sender).is_some_and(|s| s.demand > 0);
+    let mut share = target.min(headroom);
+    if busy && whole_ppm > 0 {
+        share = share.max(1);
+    }
+    if let Some(seen) = senders.get_mut(sender) {
+        seen.share_ppm = share;
+    }
+    share
 }
 
 /// The share, in millionths of `whole_ppm`, for `sender` among `senders` at `now`: in
@@ -323,6 +360,12 @@ impl Room {
         }
         self.advance(now);
         let acked = self.isolates.get(&report.isolate).map_or(0, |s| s.seq);
+        grant_share(
+            &mut self.isolates,
+            &report.isolate,
+            crate::limiter::PPM,
+            now,
+        );
         Synced {
             snapshot: self.snapshot(&report.isolate, acked, now),
             places,
@@ -426,7 +469,11 @@ impl Room {
             config: self.config.clone(),
             cursor: self.release.cursor,
             arrivals: Summary::from_counts(self.places.live_from(from), from),
-            share_ppm: self.share_ppm(isolate, now),
+            // What was granted at this sender's sync; the fair share for one never seen.
+            share_ppm: self
+                .isolates
+                .get(isolate)
+                .map_or_else(|| self.share_ppm(isolate, now), |s| s.share_ppm),
             acked,
             at: now,
             settle_ms: self.settle_ms,

@@ -1054,17 +1054,18 @@ impl<'a> Sim<'a> {
         if !loc.agg.receive(&report, now).applied {
             self.out.duplicate_isolate_syncs += 1;
         }
-        let knew_room = loc.agg.knows_room();
+        let first = loc.agg.needs_room_first(now);
         let batch = loc.agg.begin_sync(now);
-        if !knew_room {
-            // A new aggregator hears from the room before answering; other isolates are
-            // refused meanwhile.
+        if first {
+            // A new aggregator, or one idle for a while, hears from the room before answering;
+            // while that sync is out, other isolates get what it has (a refusal if nothing).
             if let Some(batch) = batch {
                 loc.parked
                     .push((isolate, report.seq, report.isolate, sent_at));
                 self.send_to_room(location, batch);
             } else {
-                self.reply(isolate, report.seq, sent_at, None);
+                let answer = loc.agg.answer(&report.isolate, now);
+                self.reply(isolate, report.seq, sent_at, answer);
             }
             return;
         }

@@ -60,20 +60,18 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
         "{:?}",
         s.aggregators
     );
-    // The rate is not held yet. The coordinator shares the rate among locations by the demand
-    // each showed in its last batch, each share computed when that location syncs; while
-    // demand ramps up (the cursor reaching the rush) the shares add up to about twice the rate
-    // (1.99 measured after the 10th second) and the aggregators split them again the same way
-    // (1.95). The worst window is 174 against a target of 106 (measured), in the first
-    // seconds of the release (it starts at 9 s, after the settle time: 145 let through in the
-    // 12th second); from the 16th second on no second exceeds the target (101 measured).
+    // The rate. Shares are granted from the headroom the others' shares still in force leave
+    // (`room::grant_share`), so the locations' shares never add up to more than the rate after
+    // the first seconds (1.0 measured after the 10th second; 2.0 in the very first, before the
+    // first syncs gave anything back). The worst window is 108 against a target of 106
+    // (measured; it was 174 when each share was computed on its own).
     assert!(
-        s.rate.worst_window <= 190,
+        s.rate.worst_window <= 115,
         "worst window {}",
         s.rate.worst_window
     );
     assert!(
-        s.rate.worst_location_share_sum_after_10_s > 1.2,
+        s.rate.worst_location_share_sum_after_10_s <= 1.01,
         "{:?}",
         s.rate
     );
@@ -85,16 +83,23 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
     );
     // Order: FIFO between seconds, measured τ = 0.915.
     assert!(s.order.kendall_tau_by_second >= 0.88, "{:?}", s.order);
-    // ETA: the low end is honest (0.14 % through before it, measured); 58 % inside the range
-    // shown at the first poll (measured), the rest late: the rate overshoot above lets the
-    // rush's citizens through unevenly.
+    // ETA: the low end is honest (nobody through before it, measured); 43 % inside the range
+    // shown at the first poll (measured), the rest late: the release runs below the rate the
+    // range assumes (48 a second while draining, rate 100).
     assert!(s.eta.first_poll_early <= 0.01, "{:?}", s.eta);
-    assert!(s.eta.first_poll_inside >= 0.5, "{:?}", s.eta);
-    assert_eq!(s.crowd.polls_refused_at_zero_share, 0);
-    // A calm night shows nobody a stale answer once the crowd is in. Only at the opening, in
-    // the first two seconds, do isolates go stale: the aggregators were idle for the minute
-    // before it, and their first answers are a minute old (see FINDINGS.md).
-    assert_eq!(s.crowd.stale_to_s, Some(1), "{:?}", s.crowd);
+    assert!(s.eta.first_poll_inside >= 0.4, "{:?}", s.eta);
+    // An isolate whose fair share grew waits about a sync for the others to give theirs back
+    // (`room::grant_share`); its eligible citizens are told to come back meanwhile (829 polls
+    // of the night's, measured), and every patient one still goes through (above).
+    assert!(
+        s.crowd.polls_refused_at_zero_share <= 1_000,
+        "{:?}",
+        s.crowd
+    );
+    // A calm night shows nobody a stale answer, not even at the opening after a quiet minute:
+    // an aggregator that was idle hears from the room before it answers
+    // (`Aggregator::needs_room_first`).
+    assert_eq!(s.crowd.stale_answers, 0, "{:?}", s.crowd);
     assert_eq!(s.crowd.cold_answers, 0);
 }
 
