@@ -6,6 +6,7 @@
 //! next citizen. If the origin is down or slow, the admitted citizen gets a clear page, never a
 //! hang, and nobody waiting notices.
 
+use edgegate_core::origin::Outcome;
 use edgegate_core::revocation::TicketRef;
 use edgegate_core::UnixMs;
 use worker::{
@@ -14,6 +15,8 @@ use worker::{
 };
 
 use crate::cookies;
+use crate::coordinator::now_ms;
+use crate::edge;
 use crate::error::GateError;
 use crate::pages;
 use crate::settings::Settings;
@@ -100,6 +103,7 @@ pub async fn to_origin(
         init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
     }
     let outbound = Request::new_with_init(&target, &init)?;
+    let started = now_ms();
     let abort = AbortController::default();
     let signal = abort.signal();
     let outcome = with_timeout(
@@ -107,13 +111,23 @@ pub async fn to_origin(
         settings.origin_timeout_ms,
     )
     .await;
+    // Every forward is counted for the operator's view of the origin's health.
+    let record = |outcome: Outcome| {
+        let took = now_ms().saturating_sub(started);
+        edge::with_book(settings, &visitor.book, |b| b.record_origin(took, outcome));
+    };
     let resp = match outcome {
-        Some(Ok(resp)) => resp,
+        Some(Ok(resp)) => {
+            record(Outcome::Answered(resp.status_code()));
+            resp
+        }
         Some(Err(e)) => {
+            record(Outcome::Unreachable);
             worker::console_warn!("origin unreachable: {e}");
             return Ok(with_cookies(origin_trouble(502), &visitor));
         }
         None => {
+            record(Outcome::TimedOut);
             abort.abort();
             worker::console_warn!("origin timed out after {} ms", settings.origin_timeout_ms);
             return Ok(with_cookies(origin_trouble(504), &visitor));

@@ -160,3 +160,24 @@ test('a closed room carries the operator\'s message to the waiting page, in both
     return body.state !== 'closed' && !poll.headers.get('edgegate-notice');
   }, 'the room open, without the message', 10_000, 100);
 });
+
+test('the room reports the origin as the edges saw it and the locations reporting', async () => {
+  await asOperator('ops', 'PUT', '/admin/config', { new_users_per_minute: 60_000, paused: false, closed: false });
+  const citizen = new Citizen(gate.url);
+  await eventually(async () => (await citizen.status()).body.state === 'admitted', 'admission', 15_000, 100);
+  assert.equal((await citizen.get('/fine')).status, 200);
+  assert.equal((await citizen.get('/drop')).status, 502);
+  const state = await eventually(async () => {
+    await citizen.status();
+    const s = (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body;
+    return s.origin.requests >= 2 && s.origin.errors_5xx >= 1 ? s : null;
+  }, 'the forwards to reach the room', 10_000, 100);
+  console.log(`origin: ${JSON.stringify(state.origin)}; locations: ${JSON.stringify(state.locations)}`);
+  assert.equal(state.origin.window_s, 60);
+  assert.ok(state.origin.latency_ms.p50 > 0);
+  assert.equal(state.locations.length, 1);
+  // wrangler dev names a placeholder colo of its own (DFW when it cannot fetch the real one).
+  assert.match(state.locations[0].location, /^[A-Za-z0-9-]{1,16}$/);
+  assert.ok(state.locations[0].synced_ms_ago < 5_000);
+  await asOperator('ops', 'PUT', '/admin/config', { new_users_per_minute: 0 });
+});

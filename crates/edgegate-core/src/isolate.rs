@@ -491,6 +491,12 @@ impl Isolate {
         true
     }
 
+    /// A request forwarded to the origin took `latency_ms` and ended as `outcome`: counted for
+    /// the operator's view of the origin's health.
+    pub fn record_origin(&mut self, latency_ms: u64, outcome: crate::origin::Outcome) {
+        self.outbox.owed.origin.record(latency_ms, outcome);
+    }
+
     /// Is this isolate cut off from the coordinator at `now`? Only failing syncs make it so —
     /// its own, or its aggregator's with the coordinator, which its answers show by their
     /// age: an isolate that was merely idle is not stale.

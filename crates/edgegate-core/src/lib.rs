@@ -15,6 +15,7 @@ pub mod keys;
 pub mod ledger;
 pub mod limiter;
 pub mod order;
+pub mod origin;
 pub mod outbox;
 pub mod places;
 pub mod release;

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::origin::OriginCounts;
 use crate::places::PlaceKey;
 use crate::time::UnixMs;
 
@@ -38,6 +39,9 @@ pub struct SyncReport {
     /// is one isolate.
     #[serde(default)]
     pub isolates: u64,
+    /// Requests forwarded to the origin since the last batch, and how they went.
+    #[serde(default, skip_serializing_if = "OriginCounts::is_empty")]
+    pub origin: OriginCounts,
 }
 
 /// Counts gathered and not yet cut into a batch.
@@ -47,6 +51,7 @@ pub struct Counts {
     pub let_through: BTreeMap<u64, u64>,
     pub ended: BTreeMap<u64, u64>,
     pub refused: u64,
+    pub origin: OriginCounts,
 }
 
 impl Counts {
@@ -55,6 +60,7 @@ impl Counts {
             && self.let_through.is_empty()
             && self.ended.is_empty()
             && self.refused == 0
+            && self.origin.is_empty()
     }
 
     pub fn add_place(&mut self, key: PlaceKey, delta: i64) {
@@ -84,6 +90,7 @@ impl Counts {
             self.add_ended(second, n);
         }
         self.refused = self.refused.saturating_add(report.refused);
+        self.origin.add(&report.origin);
     }
 
     /// These counts as a batch (places that netted to nothing are left out).
@@ -102,6 +109,7 @@ impl Counts {
             refused: self.refused,
             waiting,
             isolates,
+            origin: self.origin,
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::history::Minute;
 use crate::isolate::{RoomSnapshot, SyncReport};
 use crate::ledger::Ledger;
 use crate::order::{Cursor, OrderKey};
+use crate::origin::{OriginReport, OriginWindow};
 use crate::places::{PlaceKey, Places};
 use crate::release::{Demand, ReleaseState};
 use crate::revocation::{Revocations, TicketRef};
@@ -215,6 +216,8 @@ pub struct Room {
     pub settle_ms: u64,
     /// The minute in progress, for the per-minute history.
     pub minute: Minute,
+    /// The origin's last minute as the edges saw it (kept in memory only).
+    pub origin: OriginWindow,
     /// Tickets the operator withdrew; every snapshot carries them.
     pub revocations: Revocations,
 }
@@ -258,6 +261,7 @@ impl Room {
             settle_ms,
             minute: Minute::at(now),
             revocations: Revocations::default(),
+            origin: OriginWindow::default(),
         }
     }
 
@@ -350,6 +354,7 @@ impl Room {
                 self.ledger.record_ended(second, n);
                 self.totals.ended = self.totals.ended.saturating_add(n);
             }
+            self.origin.add(&report.origin, now);
             self.isolates
                 .insert(report.isolate.clone(), Seen::after(report, now));
         } else {
@@ -521,6 +526,21 @@ impl Room {
                 readable: self.problem.is_none(),
                 problem: self.problem.clone(),
             },
+            locations: self
+                .isolates
+                .iter()
+                .filter(|(_, s)| now.since(s.at) < 60_000)
+                .filter_map(|(id, s)| {
+                    Some(LocationReport {
+                        location: id
+                            .strip_prefix(crate::aggregate::LOCATION_PREFIX)?
+                            .to_owned(),
+                        isolates: s.isolates,
+                        synced_ms_ago: now.since(s.at),
+                    })
+                })
+                .collect(),
+            origin: self.origin.report(now),
             settle_ms: self.settle_ms,
             now,
         }
@@ -542,8 +562,20 @@ pub struct RoomReport {
     pub cursor: CursorReport,
     pub counters: Counters,
     pub storage: StorageReport,
+    /// The locations whose aggregators synced in the last minute.
+    pub locations: Vec<LocationReport>,
+    /// The origin's last minute, as the edges saw it on forwarded requests.
+    pub origin: OriginReport,
     pub settle_ms: u64,
     pub now: UnixMs,
+}
+
+/// One location reporting (`GET /admin/state`'s `locations`).
+#[derive(Clone, Debug, Serialize)]
+pub struct LocationReport {
+    pub location: String,
+    pub isolates: u64,
+    pub synced_ms_ago: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
