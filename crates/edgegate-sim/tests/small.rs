@@ -81,7 +81,7 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
         "after the rush {after_rush} > {}",
         s.rate.target
     );
-    // Order: FIFO between seconds, measured τ = 0.915.
+    // Order: FIFO between seconds, measured τ = 0.908.
     assert!(s.order.kendall_tau_by_second >= 0.88, "{:?}", s.order);
     // ETA: the low end is honest (nobody through before it, measured); 43 % inside the range
     // shown at the first poll (measured), the rest late: the release runs below the rate the
@@ -119,7 +119,7 @@ fn a_two_minute_coordinator_outage_loses_no_place_and_admits_at_most_the_rate() 
     let outage = &s.outages[0];
     // Fail-static: the isolates go on at a tenth of their shares from counted seconds only;
     // nothing is let through beyond the one-isolate bound plus one per isolate during the
-    // outage or at the recovery (measured: 109 in the worst second).
+    // outage or at the recovery (measured: 89 in the worst second).
     let window: Vec<u64> = seconds
         .iter()
         .skip(usize::try_from(outage.from_s + 15).unwrap())
@@ -132,7 +132,16 @@ fn a_two_minute_coordinator_outage_loses_no_place_and_admits_at_most_the_rate() 
         "{worst} in a second of the outage or the recovery"
     );
     assert!(outage.let_through_during > 0, "{outage:?}");
-    // The line still moves in order (measured τ = 0.907).
+    // The target holds over the whole night, recovery included (measured: 101 in the
+    // worst 1-s window, target 106), although the locations' shares add up to 1.8 times the
+    // rate in the second the coordinator is back: the senders it has not heard from for two
+    // minutes no longer count against the headroom (see FINDINGS.md).
+    assert!(
+        (s.rate.worst_window as f64) <= s.rate.target,
+        "{:?}",
+        s.rate
+    );
+    // The line still moves in order (measured τ = 0.914).
     assert!(s.order.kendall_tau_by_second >= 0.85, "{:?}", s.order);
 }
 
@@ -144,19 +153,19 @@ fn one_locations_aggregator_out_of_reach_makes_only_that_location_stale() {
     assert_eq!(s.crowd.places_lost, 0, "{:?}", s.crowd);
     let o = &s.location_outages[0];
     // The busiest location (0) loses its aggregator from 10 s to 40 s: its isolates' syncs
-    // fail, they go stale and run fail-static (measured: 6,340 stale answers there, 76 of its
-    // citizens let through during the outage). Nobody elsewhere is told anything stale from
-    // the outage's start to a minute after its end; the other locations' stale answers are
-    // the opening's (see the calm night).
+    // fail, they go stale and run fail-static (measured: 5,921 stale answers there, 115 of its
+    // citizens let through during the outage). Nobody elsewhere is told anything stale, during
+    // the outage or at any other time (measured: all 5,921 stale answers were location 0's).
     assert!(o.stale_answers_there > 1_000, "{o:?}");
     assert_eq!(o.stale_answers_elsewhere_during, 0, "{o:?}");
+    assert_eq!(s.crowd.locations_with_stale_answers, 1, "{:?}", s.crowd);
     assert!(o.let_through_there_during > 0, "{o:?}");
     assert_eq!(o.places_lost_there, 0, "{o:?}");
     // Its places were counted at its isolates but could not reach the room, whose cursor went
-    // on: they are charged as late when the aggregator is back (607 measured), and those
-    // citizens go through after others who came later. The order suffers: τ = 0.478 measured.
+    // on: they are charged as late when the aggregator is back (634 measured), and those
+    // citizens go through after others who came later. The order suffers: τ = 0.511 measured.
     assert!(s.crowd.late_places_charged > 0, "{:?}", s.crowd);
-    assert!(s.order.kendall_tau_by_second >= 0.4, "{:?}", s.order);
+    assert!(s.order.kendall_tau_by_second >= 0.45, "{:?}", s.order);
     // The rest of the room is untouched: the coordinator still hears from every location at
     // most once a second.
     assert_eq!(s.coordinator.most_from_one_location_per_second, 1);
