@@ -298,7 +298,7 @@ for (const locale of ['ko-KR', 'en-US']) {
     await expect(signed.page.locator('#places-more')).toHaveText(ko ? '외 3곳 더' : '+3 more');
     await expect(signed.page.locator('#o-requests')).toHaveText('4,210');
     await expect(signed.page.locator('#o-latency')).toHaveText(ko ? '42ms / 118ms / 640ms' : '42 ms / 118 ms / 640 ms');
-    await expect(signed.page.locator('#origin-trouble')).toContainText(ko ? '5xx 오류 3건' : '3 5xx errors');
+    await expect(signed.page.locator('#origin-trouble')).toContainText(ko ? '5xx 오류 3건' : '5xx errors: 3, timeouts: 0');
     await expect(signed.page.locator('#h-origin')).toHaveText(ko ? '에지에서 본 원 서버 (최근 1분)' : 'The origin as the edge sees it (last minute)');
     // 1,234 waiting at 10 a second: about two minutes.
     await expect(signed.page.locator('#f-wait')).toHaveText(ko ? '약 2분' : 'about 2 min');
