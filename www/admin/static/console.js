@@ -515,7 +515,7 @@
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     svg.appendChild(el('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, 'class': 'axis' }));
     svg.appendChild(el('line', { x1: L, x2: L, y1: TOP, y2: H - B, 'class': 'axis' }));
-    svg.appendChild(el('text', { x: L - 4, y: TOP + 4, 'text-anchor': 'end', 'class': 'tick' }, num(max, max < 10 ? 1 : 0)));
+    svg.appendChild(el('text', { x: L - 4, y: TOP + 4, 'text-anchor': 'end', 'class': 'tick' }, num(max, max < 1 ? 2 : max < 10 ? 1 : 0)));
     svg.appendChild(el('text', { x: L - 4, y: H - B, 'text-anchor': 'end', 'class': 'tick' }, '0'));
     svg.appendChild(el('text', { x: L, y: H - 6, 'class': 'tick' }, T[lang].axisHour));
     svg.appendChild(el('text', { x: W - R, y: H - 6, 'text-anchor': 'end', 'class': 'tick' }, T[lang].axisNow));
