@@ -2,6 +2,7 @@
 // the live figures follow the room, a control reaches citizens' pages, a change that does not
 // come from the console is refused, and the page has no axe violations in either language.
 // Every test starts from the quiet room and leaves it so (the suite shares one room).
+import { readFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import { test, expect } from './fixtures.mjs';
 import { configure, QUIET, shoot, openWaitingPage, pollUntil } from './support.mjs';
@@ -11,10 +12,14 @@ test.afterEach(async ({ admin, baseURL }) => { await configure(admin, baseURL, Q
 
 const DESK = { width: 1280, height: 900 };
 
-/** A desktop context in `locale` with the console open and signed in as `operator`. */
-async function signedIn(browser, baseURL, token, locale = 'en-US', operator = 'tester') {
+/**
+ * A desktop context in `locale` with the console open and signed in as `operator`; `prepare`
+ * may set up routes on the page first.
+ */
+async function signedIn(browser, baseURL, token, locale = 'en-US', operator = 'tester', prepare = null) {
   const context = await browser.newContext({ baseURL, locale, viewport: DESK });
   const page = await context.newPage();
+  if (prepare) await prepare(page);
   await page.goto('/admin/');
   await page.locator('#token').fill(token);
   await page.locator('#operator').fill(operator);
@@ -144,6 +149,131 @@ test('a change with the session cookie but not from the console is refused', asy
   await context.close();
 });
 
+test('a ticket number read off a citizen\'s page is withdrawn from the console, and the audit shows it', async ({ browser, baseURL, stack }) => {
+  const citizen = await browser.newContext({ baseURL, locale: 'en-US' });
+  const waiting = await citizen.newPage();
+  expect((await openWaitingPage(waiting)).state).toBe('waiting');
+  await expect(waiting.locator('#ticket-ref')).toBeVisible();
+  const ref = (await waiting.locator('#ticket-ref').textContent()).match(/[0-9A-Z]{4}-[0-9A-Z]{4}/)[0];
+
+  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  const dialog = page.locator('dialog#confirm');
+  // Nothing typed: said at the field, nothing sent.
+  await page.getByRole('button', { name: 'Withdraw', exact: true }).click();
+  await expect(page.locator('#err-revoke_ticket')).toHaveText('Please enter a ticket number.');
+  await expect(dialog).toBeHidden();
+  // A number the gate cannot read: its refusal, next to the field.
+  await page.getByLabel(/^Ticket number/).fill('nope');
+  await page.getByRole('button', { name: 'Withdraw', exact: true }).click();
+  await dialog.getByRole('button', { name: 'Go ahead' }).click();
+  await expect(page.locator('#err-revoke_ticket')).toContainText('ticket number');
+  await expect(page.locator('#revoke_ticket')).toHaveAttribute('aria-invalid', 'true');
+  // The citizen's, cancelled once, then confirmed.
+  await page.getByLabel(/^Ticket number/).fill(ref.toLowerCase());
+  await page.getByRole('button', { name: 'Withdraw', exact: true }).click();
+  await expect(dialog).toContainText(`withdraws ticket ${ref}`);
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.locator('#done-revoke_ticket')).toBeHidden();
+  await page.getByRole('button', { name: 'Withdraw', exact: true }).click();
+  await dialog.getByRole('button', { name: 'Go ahead' }).click();
+  await expect(page.locator('#done-revoke_ticket')).toHaveText(`Withdrew ${ref}.`);
+  await expect(page.locator('#err-revoke_ticket')).toBeHidden();
+  await expect(page.locator('#audit li').first()).toContainText(`tester · revoke: ${ref}`);
+
+  // "Every pass issued before" a time still to come is refused here, before any dialog.
+  const soon = new Date(Date.now() + 3_600_000);
+  const pad = (n) => String(n).padStart(2, '0');
+  await page.getByLabel(/^Withdraw every pass issued before/).fill(
+    `${soon.getFullYear()}-${pad(soon.getMonth() + 1)}-${pad(soon.getDate())}T${pad(soon.getHours())}:${pad(soon.getMinutes())}:00`);
+  await page.getByRole('button', { name: 'Withdraw all' }).click();
+  await expect(page.locator('#err-revoke_before')).toContainText('in the future');
+  await expect(dialog).toBeHidden();
+  await citizen.close();
+  await context.close();
+});
+
+test('the history downloads as CSV and JSON, named for the room and the day', async ({ browser, baseURL, stack }) => {
+  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  const day = (d) => `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, '0')}${String(d.getDate()).padStart(2, '0')}`;
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+  expect(csv.suggestedFilename()).toMatch(new RegExp(`^edgegate-[A-Za-z0-9_.-]+-history-${day(new Date())}\\.csv$`));
+  const lines = readFileSync(await csv.path(), 'utf8').split('\n');
+  expect(lines[0]).toBe('minute,arrivals,let_through,active,waiting,rate_per_minute,paused,no_shows');
+  await expect(page.locator('#export-status')).toHaveText(`Downloaded ${csv.suggestedFilename()}.`);
+
+  const [json] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download JSON' }).click()]);
+  expect(json.suggestedFilename()).toMatch(/^edgegate-.+-history-\d{8}\.json$/);
+  expect(Array.isArray(JSON.parse(readFileSync(await json.path(), 'utf8')).minutes)).toBe(true);
+  await context.close();
+});
+
+test('with one room there is no picker and no ?room=; with several, the chosen one goes on every call', async ({ browser, baseURL, stack }) => {
+  // The suite's gate has one room.
+  const sent = [];
+  const one = await signedIn(browser, baseURL, stack.adminToken, 'en-US', 'tester', (page) => {
+    page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/admin/')) sent.push(r.url()); });
+  });
+  await expect(one.page.locator('#f-waiting')).not.toHaveText('–');
+  await one.page.waitForTimeout(1_500);
+  await expect(one.page.locator('#room-picker')).toBeHidden();
+  expect(sent.some((u) => u.endsWith('/admin/rooms'))).toBe(true);
+  expect(sent.filter((u) => u.includes('room='))).toEqual([]);
+  // Without the edge's figures in the answer, their panel stays hidden.
+  await expect(one.page.locator('#edge')).toBeHidden();
+  await one.context.close();
+
+  // Two rooms (the list stubbed): the calls that name one are answered by the suite's room.
+  const named = [];
+  const several = await signedIn(browser, baseURL, stack.adminToken, 'en-US', 'tester', async (page) => {
+    await page.route('**/admin/rooms', (route) => route.fulfill({
+      json: { rooms: [{ name: 'main', default: true }, { name: 'pass-check', default: false }] },
+    }));
+    await page.route((url) => url.pathname.startsWith('/admin/') && url.searchParams.has('room'), (route) => {
+      const url = new URL(route.request().url());
+      named.push(`${route.request().method()} ${url.pathname}${url.search}`);
+      url.searchParams.delete('room');
+      return route.continue({ url: url.toString() });
+    });
+  });
+  const pick = several.page.getByLabel('Room', { exact: true });
+  await expect(pick).toBeVisible();
+  await expect(pick).toHaveValue('main');
+  await expect(pick.locator('option')).toHaveText(['main (default)', 'pass-check']);
+  await expect.poll(() => named.some((n) => n.startsWith('GET /admin/state?room=main'))).toBe(true);
+  await pick.selectOption('pass-check');
+  for (const path of ['/admin/state', '/admin/history', '/admin/audit']) {
+    await expect.poll(() => named.some((n) => n.startsWith(`GET ${path}?room=pass-check`)), { message: path }).toBe(true);
+  }
+  expect(await several.page.evaluate(() => sessionStorage.getItem('edgegate.room'))).toBe('pass-check');
+  await expect(several.page.locator('#f-waiting')).not.toHaveText('–');
+  const [csv] = await Promise.all([several.page.waitForEvent('download'),
+    several.page.getByRole('button', { name: 'Download CSV' }).click()]);
+  expect(csv.suggestedFilename()).toMatch(/^edgegate-pass-check-history-\d{8}\.csv$/);
+  expect(named).toContain('GET /admin/history?format=csv&room=pass-check');
+  await several.page.getByLabel(/^Ticket number/).fill('nope');
+  await several.page.getByRole('button', { name: 'Withdraw', exact: true }).click();
+  await several.page.locator('dialog#confirm').getByRole('button', { name: 'Go ahead' }).click();
+  await expect(several.page.locator('#err-revoke_ticket')).toContainText('ticket number');
+  expect(named).toContain('POST /admin/revoke?room=pass-check');
+  // Kept for this tab's session.
+  await several.page.reload();
+  await expect(pick).toHaveValue('pass-check');
+  await several.context.close();
+});
+
+/** What the gate's /admin/state will carry besides: the edge's locations and its view of the origin. */
+function withEdgeFigures(state) {
+  const codes = ['NRT', 'ICN', 'HKG', 'SIN', 'LAX', 'FRA', 'AMS', 'CDG', 'LHR', 'SYD', 'GRU', 'ORD', 'IAD', 'SEA',
+    'KIX', 'TPE', 'MNL', 'BOM', 'DXB', 'JNB', 'YYZ', 'MAD', 'ARN'];
+  return {
+    ...state,
+    config: { ...state.config, new_users_per_minute: 600 },
+    counters: { ...state.counters, waiting: 1234 },
+    locations: codes.map((location, i) => ({ location, isolates: location === 'ICN' ? 9 : Math.max(1, 8 - i), synced_ms_ago: 120 + 37 * i })),
+    origin: { window_s: 60, requests: 4210, errors_5xx: 3, timeouts: 0, latency_ms: { p50: 42, p90: 118, p99: 640 } },
+  };
+}
+
 for (const locale of ['ko-KR', 'en-US']) {
   test(`the console has no axe violations and looks right (${locale})`, async ({ browser, baseURL, stack }) => {
     const context = await browser.newContext({ baseURL, locale, viewport: DESK });
@@ -154,7 +284,24 @@ for (const locale of ['ko-KR', 'en-US']) {
     await shoot(page, `console-signin-${locale}`);
     await context.close();
 
-    const signed = await signedIn(browser, baseURL, stack.adminToken, locale, locale === 'ko-KR' ? '김운영' : 'Kim');
+    const signed = await signedIn(browser, baseURL, stack.adminToken, locale, locale === 'ko-KR' ? '김운영' : 'Kim',
+      (page) => page.route('**/admin/state', async (route) => {
+        const response = await route.fetch();
+        if (response.status() !== 200) return route.fulfill({ response });
+        return route.fulfill({ response, json: withEdgeFigures(await response.json()) });
+      }));
+    const ko = locale === 'ko-KR';
+    // The edge's figures: most isolates first, twenty at most, the origin's errors said in words.
+    await expect(signed.page.locator('#edge')).toBeVisible();
+    await expect(signed.page.locator('#places tbody tr')).toHaveCount(20);
+    await expect(signed.page.locator('#places tbody tr').first()).toHaveText(/^ICN\s*9\s*0\.2$/);
+    await expect(signed.page.locator('#places-more')).toHaveText(ko ? '외 3곳 더' : '+3 more');
+    await expect(signed.page.locator('#o-requests')).toHaveText('4,210');
+    await expect(signed.page.locator('#o-latency')).toHaveText(ko ? '42ms / 118ms / 640ms' : '42 ms / 118 ms / 640 ms');
+    await expect(signed.page.locator('#origin-trouble')).toContainText(ko ? '5xx 오류 3건' : '5xx errors: 3, timeouts: 0');
+    await expect(signed.page.locator('#h-origin')).toHaveText(ko ? '에지에서 본 원 서버 (최근 1분)' : 'The origin as the edge sees it (last minute)');
+    // 1,234 waiting at 10 a second: about two minutes.
+    await expect(signed.page.locator('#f-wait')).toHaveText(ko ? '약 2분' : 'about 2 min');
     // A few seconds of samples, so the charts and the table have something in them.
     await signed.page.waitForTimeout(4_000);
     await signed.page.locator('details summary').click();

@@ -35,7 +35,30 @@
       confirmClear: '예약된 접수 시작을 취소합니다. 사전 대기열은 바로 일반 대기열이 됩니다. 계속할까요?',
       noChange: '바뀐 값이 없습니다.', done: '적용했습니다.', pickTime: '시각을 골라 주세요.',
       audit: '변경 기록', auditMissing: '이 게이트에서는 변경 기록을 볼 수 없습니다.', auditEmpty: '아직 기록이 없습니다.',
-      unknown: '알 수 없음'
+      unknown: '알 수 없음',
+      room: '방', roomDefault: function (n) { return n + ' (기본)'; },
+      newestWait: '가장 최근 도착자의 대기 시간 (추정)', newestWaitHow: '추정치: 대기 중 ÷ 초당 설정 속도',
+      aboutMin: function (n) { return '약 ' + n + '분'; }, underMin: '1분 미만',
+      edge: '에지 지역과 원 서버',
+      originHead: function (s) { return '에지에서 본 원 서버 (' + (s === 60 ? '최근 1분' : '최근 ' + s + '초') + ')'; },
+      oRequests: '요청', o5xx: '5xx 오류', oTimeouts: '시간 초과', oLatency: '응답 시간 p50 / p90 / p99',
+      ms: function (n) { return n + 'ms'; },
+      originBad: function (e, o) { return '주의: 원 서버에 문제가 있습니다. 5xx 오류 ' + e + '건, 시간 초과 ' + o + '건.'; },
+      placesCaption: '보고 중인 지역 (아이솔레이트가 많은 순)', placeName: '지역', placeIsolates: '아이솔레이트',
+      placeSync: '마지막 동기화 (초 전)', more: function (n) { return '외 ' + n + '곳 더'; }, noPlaces: '보고 중인 지역이 없습니다.',
+      exportLabel: '기록 내려받기 (분 단위, 최근 14일)', exportCsv: 'CSV 내려받기', exportJson: 'JSON 내려받기',
+      exported: function (f) { return f + ' 파일을 내려받았습니다.'; },
+      exportFailed: function (s) { return '내려받지 못했습니다 (' + s + ').'; },
+      revoke: '입장권 회수',
+      revokeHelp: '회수한 입장권과 대기 번호는 한두 번의 동기화 안에 모든 에지에서 거절되며 되돌릴 수 없습니다. 그 사람은 다시 줄을 설 수 있습니다.',
+      revokeTicket: '접수 번호 (대기 화면에 보이는 XXXX-XXXX)', revokeOne: '회수',
+      revokeBefore: '이 시각 전에 발급된 입장권 모두 회수 (이 컴퓨터의 시간대)', revokeAll: '모두 회수',
+      confirmRevokeOne: function (r) { return '접수 번호 ' + r + '의 대기 번호와 입장권을 회수합니다. 되돌릴 수 없습니다. 계속할까요?'; },
+      confirmRevokeAll: function (w) { return w + ' 전에 발급된 대기 번호와 입장권을 모두 회수합니다. 그 전에 온 사람은 모두 다시 줄을 서야 하며, 되돌릴 수 없습니다. 계속할까요?'; },
+      needTicket: '접수 번호를 입력해 주세요.', notFuture: '앞으로의 시각은 고를 수 없습니다. 이미 지난 시각을 골라 주세요.',
+      revokedOne: function (r, fresh) { return fresh ? r + ' 을(를) 회수했습니다.' : r + ' 은(는) 이미 회수되어 있었습니다.'; },
+      revokedAll: function (w) { return w + ' 전에 발급된 입장권을 모두 회수했습니다.'; },
+      auditBefore: function (w) { return w + ' 전 발급분'; }
     },
     en: {
       brand: 'edgegate operator console', other: '한국어', title: 'Operator console',
@@ -68,7 +91,30 @@
       confirmClear: 'This clears the scheduled opening: the pre-queue becomes the ordinary line at once. Go ahead?',
       noChange: 'Nothing was changed.', done: 'Applied.', pickTime: 'Please pick a time.',
       audit: 'Audit log', auditMissing: 'Not available on this gate.', auditEmpty: 'No entries yet.',
-      unknown: 'unknown'
+      unknown: 'unknown',
+      room: 'Room', roomDefault: function (n) { return n + ' (default)'; },
+      newestWait: 'Newest arrival\u2019s wait (estimate)', newestWaitHow: 'An estimate: waiting \u00f7 the set rate per second',
+      aboutMin: function (n) { return 'about ' + n + ' min'; }, underMin: 'under a minute',
+      edge: 'Edge locations and the origin',
+      originHead: function (s) { return 'The origin as the edge sees it (' + (s === 60 ? 'last minute' : 'last ' + s + ' s') + ')'; },
+      oRequests: 'Requests', o5xx: '5xx errors', oTimeouts: 'Timeouts', oLatency: 'Latency p50 / p90 / p99',
+      ms: function (n) { return n + ' ms'; },
+      originBad: function (e, o) { return 'Warning: the origin is failing. 5xx errors: ' + e + ', timeouts: ' + o + '.'; },
+      placesCaption: 'Locations reporting (most isolates first)', placeName: 'Location', placeIsolates: 'Isolates',
+      placeSync: 'Last sync (s ago)', more: function (n) { return '+' + n + ' more'; }, noPlaces: 'No location is reporting.',
+      exportLabel: 'Download the history (per minute, last 14 days)', exportCsv: 'Download CSV', exportJson: 'Download JSON',
+      exported: function (f) { return 'Downloaded ' + f + '.'; },
+      exportFailed: function (s) { return 'The download failed (' + s + ').'; },
+      revoke: 'Withdraw passes',
+      revokeHelp: 'A withdrawn ticket or pass is refused at every edge within a sync or two, and cannot be given back; its holder may queue again.',
+      revokeTicket: 'Ticket number (XXXX-XXXX, as the waiting page shows it)', revokeOne: 'Withdraw',
+      revokeBefore: 'Withdraw every pass issued before (this computer\u2019s time zone)', revokeAll: 'Withdraw all',
+      confirmRevokeOne: function (r) { return 'This withdraws ticket ' + r + ' and its pass. It cannot be undone. Go ahead?'; },
+      confirmRevokeAll: function (w) { return 'This withdraws every ticket and pass issued before ' + w + ': everyone who came before then must queue again. It cannot be undone. Go ahead?'; },
+      needTicket: 'Please enter a ticket number.', notFuture: 'That time is in the future: pick one that has passed.',
+      revokedOne: function (r, fresh) { return fresh ? 'Withdrew ' + r + '.' : r + ' was already withdrawn.'; },
+      revokedAll: function (w) { return 'Withdrew every pass issued before ' + w + '.'; },
+      auditBefore: function (w) { return 'issued before ' + w; }
     }
   };
   var STORE = 'edgegate.';
@@ -89,6 +135,12 @@
   var auditEntries = null;  // null: not asked yet; false: not on this gate
   var pollTimer = 0, auditTimer = 0, ageTimer = 0, signedIn = false, dirty = {};
   var failed = '';
+  // The room the console acts on when the gate has several (sent as ?room=); null: the default,
+  // named by no parameter. `gen` counts room switches, so a late answer about another is dropped.
+  var room = sget('room') || null;
+  var rooms = null;         // /admin/rooms' list, once asked
+  var gen = 0;
+  var MAX_PLACES = 20;
 
   function get(k) { try { return localStorage.getItem(STORE + k); } catch (e) { return null; } }
   function put(k, v) { try { localStorage.setItem(STORE + k, v); } catch (e) { /* private mode */ } }
@@ -130,7 +182,7 @@
     // Header values must be Latin-1: a Korean name travels percent-encoded.
     if (who) headers['Edgegate-Operator'] = /^[\x20-\x7e]*$/.test(who) ? who : encodeURIComponent(who);
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    return fetch(path, {
+    return fetch(withRoom(path), {
       method: method, headers: headers, credentials: 'same-origin', cache: 'no-store',
       body: body === undefined ? undefined : JSON.stringify(body)
     }).then(function (res) {
@@ -138,9 +190,57 @@
         var data = null;
         try { data = t ? JSON.parse(t) : null; } catch (e) { data = null; }
         if (res.status === 401 && path !== '/admin/session') signOutLocally(T[lang].ended);
-        return { status: res.status, data: data };
+        return { status: res.status, data: data, text: t };
       });
     });
+  }
+
+  /** `path` with the chosen room, for every call that acts on a room. */
+  function withRoom(path) {
+    if (!room || path.indexOf('/admin/session') === 0 || path === '/admin/rooms') return path;
+    return path + (path.indexOf('?') < 0 ? '?' : '&') + 'room=' + encodeURIComponent(room);
+  }
+
+  function defaultRoom() {
+    for (var i = 0; rooms && i < rooms.length; i++) if (rooms[i]['default']) return rooms[i].name;
+    return null;
+  }
+
+  /** Asks which rooms the gate has: a picker when there are several, none with one. */
+  function loadRooms() {
+    call('GET', '/admin/rooms').then(function (r) {
+      rooms = r.status === 200 && r.data && Array.isArray(r.data.rooms) ? r.data.rooms : null;
+      var was = room || defaultRoom();
+      if (!rooms || rooms.length < 2) {
+        if (room) { room = null; sput('room', ''); if (rooms) begin(); }
+      } else {
+        var known = rooms.some(function (x) { return x.name === room; });
+        if (!known) room = defaultRoom() || rooms[0].name;
+        sput('room', room);
+        if (room !== was) begin();
+      }
+      renderRooms();
+    }, function () { /* no picker */ });
+  }
+
+  function renderRooms() {
+    var box = $('room-picker'), pick = $('room-pick');
+    var several = !!(rooms && rooms.length > 1 && signedIn);
+    box.hidden = !several;
+    if (!several) return;
+    var t = T[lang];
+    var labels = rooms.map(function (x) { return x['default'] ? t.roomDefault(x.name) : x.name; });
+    var key = JSON.stringify(labels);
+    if (pick.getAttribute('data-rooms') !== key) {
+      pick.setAttribute('data-rooms', key);
+      while (pick.firstChild) pick.removeChild(pick.firstChild);
+      rooms.forEach(function (x, i) {
+        var o = document.createElement('option');
+        o.value = x.name; o.textContent = labels[i];
+        pick.appendChild(o);
+      });
+    }
+    pick.value = room || defaultRoom() || '';
   }
 
   function signIn(ev) {
@@ -171,28 +271,45 @@
     signedIn = false;
     clearTimeout(pollTimer); clearInterval(auditTimer); clearInterval(ageTimer);
     $('console').hidden = true; $('signout').hidden = true; $('signin').hidden = false;
+    $('room-picker').hidden = true;
     text('signin-error', message);
   }
 
   function start() {
     signedIn = true;
     $('signin').hidden = true; $('console').hidden = false; $('signout').hidden = false;
-    samples = []; last = null; dirty = {};
-    call('GET', '/admin/history').then(function (r) {
-      history = r.status === 200 && r.data && Array.isArray(r.data.minutes) ? r.data.minutes : null;
-      draw();
-    }, function () { history = null; });
-    loadAudit();
+    loadRooms();
     clearInterval(auditTimer); auditTimer = setInterval(loadAudit, AUDIT_MS);
     clearInterval(ageTimer); ageTimer = setInterval(showAge, 250);
+    begin();
+  }
+
+  /** Starts over on the chosen room: its figures, history and audit, with no samples yet. */
+  function begin() {
+    gen++;
+    var mine = gen;
+    samples = []; last = null; lastAt = 0; history = null; auditEntries = null; dirty = {}; failed = '';
+    ['f-waiting', 'f-held', 'f-arrivals', 'f-through', 'f-active', 'f-serving', 'f-isolates', 'f-locations', 'f-wait']
+      .forEach(function (id) { text(id, '–'); });
+    ['c-through', 'c-arrivals', 'c-waiting'].forEach(function (id) { var svg = $(id); while (svg.firstChild) svg.removeChild(svg.firstChild); });
+    $('edge').hidden = true;
+    clearErrors(); clearRevoke();
+    text('export-status', '');
+    call('GET', '/admin/history').then(function (r) {
+      if (mine !== gen) return;
+      history = r.status === 200 && r.data && Array.isArray(r.data.minutes) ? r.data.minutes : null;
+      draw();
+    }, function () { if (mine === gen) history = null; });
+    loadAudit();
     poll();
   }
 
   function poll() {
     clearTimeout(pollTimer);
     if (!signedIn) return;
-    var sent = performance.now();
+    var sent = performance.now(), mine = gen;
     call('GET', '/admin/state').then(function (r) {
+      if (mine !== gen) return;
       if (r.status === 200 && r.data) {
         lastRtt = performance.now() - sent;
         lastAt = performance.now();
@@ -201,8 +318,8 @@
       } else if (r.status !== 401) {
         failed = T[lang].unreachable + ' (' + r.status + ')';
       }
-    }, function () { failed = T[lang].unreachable; }).then(function () {
-      if (signedIn) pollTimer = setTimeout(poll, POLL_MS);
+    }, function () { if (mine === gen) failed = T[lang].unreachable; }).then(function () {
+      if (signedIn && mine === gen) pollTimer = setTimeout(poll, POLL_MS);
       showAge();
     });
   }
@@ -241,6 +358,7 @@
       var v = t[labelled[i].getAttribute('data-t')];
       if (typeof v === 'string' && labelled[i].textContent !== v) labelled[i].textContent = v;
     }
+    renderRooms();
     var s = last;
     if (!s) { showAge(); return; }
     var c = s.counters, cfg = s.config;
@@ -253,6 +371,12 @@
     text('f-serving', t.servingAt(clock(s.cursor.bucket * 1000), num(Math.max(0, Math.round(s.now / 1000 - s.cursor.bucket)))));
     text('f-isolates', num(c.isolates_last_minute));
     text('f-locations', num(c.locations_last_minute));
+    // The newest arrival waits for everyone ahead to go through at the set rate: an estimate,
+    // since no-shows shorten it and a cap on active users lengthens it.
+    var perSecond = cfg.paused || cfg.closed ? 0 : cfg.new_users_per_minute / 60;
+    var waitS = perSecond > 0 ? c.waiting / perSecond : NaN;
+    text('f-wait', !isFinite(waitS) ? '—' : waitS < 60 ? t.underMin : t.aboutMin(num(Math.round(waitS / 60))));
+    renderEdge(s);
     var state = cfg.closed ? 'closed' : cfg.opens_at && cfg.opens_at > s.now ? 'prequeue' : cfg.paused ? 'paused' : 'open';
     var words = state === 'prequeue' ? t.state.prequeue(when(cfg.opens_at)) : t.state[state];
     if (cfg.paused && state !== 'paused') words += ' · ' + t.state.paused;
@@ -269,6 +393,60 @@
     showAge();
     draw();
     renderAudit();
+  }
+
+  /** The origin's figures and the locations reporting, when the gate's answer carries them. */
+  function renderEdge(s) {
+    var t = T[lang];
+    var places = Array.isArray(s.locations) ? s.locations : null;
+    var o = s.origin && typeof s.origin === 'object' ? s.origin : null;
+    $('edge').hidden = !places && !o;
+    $('origin-panel').hidden = !o;
+    $('locations-panel').hidden = !places;
+    if (o) {
+      var n = function (v) { return typeof v === 'number' && isFinite(v) ? num(v) : '–'; };
+      var lat = o.latency_ms || {};
+      text('h-origin', t.originHead(typeof o.window_s === 'number' ? o.window_s : 60));
+      text('o-requests', n(o.requests));
+      text('o-5xx', n(o.errors_5xx));
+      text('o-timeouts', n(o.timeouts));
+      text('o-latency', [lat.p50, lat.p90, lat.p99].map(function (v) { return typeof v === 'number' ? t.ms(num(v)) : '–'; }).join(' / '));
+      var e5 = o.errors_5xx > 0, to = o.timeouts > 0;
+      $('o-5xx').classList.toggle('bad', e5);
+      $('o-timeouts').classList.toggle('bad', to);
+      $('origin-trouble').hidden = !e5 && !to;
+      text('origin-trouble', e5 || to ? t.originBad(n(o.errors_5xx || 0), n(o.timeouts || 0)) : '');
+    }
+    if (places) {
+      var sorted = places.slice().sort(function (a, b) {
+        return (b.isolates || 0) - (a.isolates || 0) || String(a.location).localeCompare(String(b.location));
+      });
+      var rows = sorted.slice(0, MAX_PLACES).map(function (p) {
+        return [String(p.location), num(p.isolates || 0),
+          typeof p.synced_ms_ago === 'number' ? num(p.synced_ms_ago / 1000, 1) : '–'];
+      });
+      fill($('places').tBodies[0], rows);
+      var more = sorted.length - rows.length;
+      text('places-more', more > 0 ? t.more(num(more)) : sorted.length ? '' : t.noPlaces);
+    }
+  }
+
+  /** Replaces a table body's rows (the first cell a row header), unless they are the same. */
+  function fill(body, rows) {
+    var key = JSON.stringify(rows);
+    if (body.getAttribute('data-rows') === key) return;
+    body.setAttribute('data-rows', key);
+    while (body.firstChild) body.removeChild(body.firstChild);
+    rows.forEach(function (cells) {
+      var tr = document.createElement('tr');
+      cells.forEach(function (c, n) {
+        var td = document.createElement(n === 0 ? 'th' : 'td');
+        if (n === 0) td.setAttribute('scope', 'row');
+        td.textContent = c;
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
   }
 
   /**
@@ -337,7 +515,7 @@
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     svg.appendChild(el('line', { x1: L, x2: W - R, y1: H - B, y2: H - B, 'class': 'axis' }));
     svg.appendChild(el('line', { x1: L, x2: L, y1: TOP, y2: H - B, 'class': 'axis' }));
-    svg.appendChild(el('text', { x: L - 4, y: TOP + 4, 'text-anchor': 'end', 'class': 'tick' }, num(max, max < 10 ? 1 : 0)));
+    svg.appendChild(el('text', { x: L - 4, y: TOP + 4, 'text-anchor': 'end', 'class': 'tick' }, num(max, max < 1 ? 2 : max < 10 ? 1 : 0)));
     svg.appendChild(el('text', { x: L - 4, y: H - B, 'text-anchor': 'end', 'class': 'tick' }, '0'));
     svg.appendChild(el('text', { x: L, y: H - 6, 'class': 'tick' }, T[lang].axisHour));
     svg.appendChild(el('text', { x: W - R, y: H - 6, 'text-anchor': 'end', 'class': 'tick' }, T[lang].axisNow));
@@ -372,20 +550,7 @@
       var r = minutes[k];
       return [clock(k).slice(0, 5), num(r.arr), num(r.thr), num(r.waiting)];
     });
-    var html = JSON.stringify(rows);
-    if (body.getAttribute('data-rows') === html) return;
-    body.setAttribute('data-rows', html);
-    while (body.firstChild) body.removeChild(body.firstChild);
-    rows.forEach(function (cells) {
-      var tr = document.createElement('tr');
-      cells.forEach(function (c, n) {
-        var td = document.createElement(n === 0 ? 'th' : 'td');
-        if (n === 0) td.setAttribute('scope', 'row');
-        td.textContent = c;
-        tr.appendChild(td);
-      });
-      body.appendChild(tr);
-    });
+    fill(body, rows);
   }
 
   // --- controls ----------------------------------------------------------------------------
@@ -459,8 +624,85 @@
     change({ opens_at: ms }, function () { dirty.opens_at = false; });
   }
 
+  // --- withdrawing passes -------------------------------------------------------------------
+
+  function clearRevoke() {
+    ['revoke_ticket', 'revoke_before'].forEach(function (f) {
+      text('err-' + f, ''); text('done-' + f, ''); $(f).removeAttribute('aria-invalid');
+    });
+  }
+
+  function revokeError(field, message) {
+    text('err-' + field, message);
+    $(field).setAttribute('aria-invalid', 'true');
+    $(field).focus();
+  }
+
+  function revokeOne(ev) {
+    ev.preventDefault();
+    clearRevoke();
+    var ref = $('revoke_ticket').value.trim().toUpperCase();
+    if (!ref) { revokeError('revoke_ticket', T[lang].needTicket); return; }
+    confirmFirst(T[lang].confirmRevokeOne(ref), function () { sendRevoke({ ticket: ref }, 'revoke_ticket'); });
+  }
+
+  function revokeAll(ev) {
+    ev.preventDefault();
+    clearRevoke();
+    var value = $('revoke_before').value;
+    var ms = value ? new Date(value).getTime() : NaN;
+    if (!isFinite(ms)) { revokeError('revoke_before', T[lang].pickTime); return; }
+    // The gate refuses a future time too: it would turn away citizens who have not come yet.
+    if (ms > Date.now()) { revokeError('revoke_before', T[lang].notFuture); return; }
+    confirmFirst(T[lang].confirmRevokeAll(when(ms)), function () { sendRevoke({ before: ms }, 'revoke_before'); });
+  }
+
+  /** Sends a revocation; says what the gate answered next to the field, or its refusal. */
+  function sendRevoke(body, field) {
+    call('POST', '/admin/revoke', body).then(function (r) {
+      var t = T[lang];
+      if (r.status === 200) {
+        var said = (r.data && r.data.revoked) || {};
+        if (field === 'revoke_ticket') {
+          text('done-' + field, t.revokedOne(said.ticket || body.ticket, said['new'] !== false));
+          $(field).value = '';
+        } else {
+          text('done-' + field, t.revokedAll(when(typeof said.before === 'number' ? said.before : body.before)));
+        }
+        loadAudit();
+      } else if (r.status !== 401) {
+        revokeError(field, r.data && r.data.error ? r.data.error : String(r.status));
+      }
+    }, function () { revokeError(field, T[lang].unreachable); });
+  }
+
+  // --- exporting the history -----------------------------------------------------------------
+
+  /** Fetches the history (with the session cookie and the console's header) and saves it. */
+  function exportHistory(kind) {
+    var t = T[lang];
+    text('export-status', '');
+    var named = String(room || defaultRoom() || 'room').replace(/[^A-Za-z0-9_.-]+/g, '-');
+    var d = new Date(), p = function (n) { return (n < 10 ? '0' : '') + n; };
+    var file = 'edgegate-' + named + '-history-' + d.getFullYear() + p(d.getMonth() + 1) + p(d.getDate()) + '.' + kind;
+    call('GET', kind === 'csv' ? '/admin/history?format=csv' : '/admin/history').then(function (r) {
+      if (r.status !== 200) { if (r.status !== 401) text('export-status', t.exportFailed(r.status)); return; }
+      var blob = new Blob([r.text], { type: kind === 'csv' ? 'text/csv;charset=utf-8' : 'application/json' });
+      var url = URL.createObjectURL(blob);
+      var a = document.createElement('a');
+      a.href = url; a.download = file; a.hidden = true;
+      document.body.appendChild(a);
+      a.click();
+      document.body.removeChild(a);
+      setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+      text('export-status', t.exported(file));
+    }, function () { text('export-status', t.exportFailed(t.unreachable)); });
+  }
+
   function loadAudit() {
+    var mine = gen;
     call('GET', '/admin/audit').then(function (r) {
+      if (mine !== gen) return;
       auditEntries = r.status === 200 && r.data && Array.isArray(r.data.entries) ? r.data.entries : r.status === 404 ? false : auditEntries;
       renderAudit();
     }, function () { /* shown as before */ });
@@ -472,7 +714,12 @@
     var entries = auditEntries || [];
     var show = function (v) { return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v); };
     var rows = entries.slice(-50).reverse().map(function (e) {
-      return (e.at ? when(e.at) : '') + ' · ' + show(e.who || t.unknown) + ' · ' + show(e.what) + ': ' + show(e.from) + ' → ' + show(e.to);
+      var head = (e.at ? when(e.at) : '') + ' · ' + show(e.who || t.unknown) + ' · ' + show(e.what) + ': ';
+      if (e.what === 'revoke' && e.to && typeof e.to === 'object') {
+        if (e.to.ticket) return head + e.to.ticket;
+        if (typeof e.to.before === 'number') return head + t.auditBefore(when(e.to.before));
+      }
+      return head + show(e.from) + ' → ' + show(e.to);
     });
     var key = JSON.stringify(rows);
     if (list.getAttribute('data-rows') === key) return;
@@ -497,6 +744,15 @@
   $('clear-schedule').addEventListener('click', function () {
     if (!last || !last.config.opens_at) { $('opens_at').value = ''; return; }
     confirmFirst(T[lang].confirmClear, function () { change({ opens_at: null }, function () { dirty.opens_at = false; }); });
+  });
+  $('revoke-one').addEventListener('submit', revokeOne);
+  $('revoke-all').addEventListener('submit', revokeAll);
+  $('export-csv').addEventListener('click', function () { exportHistory('csv'); });
+  $('export-json').addEventListener('click', function () { exportHistory('json'); });
+  $('room-pick').addEventListener('change', function () {
+    room = $('room-pick').value || null;
+    sput('room', room || '');
+    begin();
   });
   $('lang').addEventListener('click', function () {
     lang = lang === 'ko' ? 'en' : 'ko';
