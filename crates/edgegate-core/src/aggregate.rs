@@ -141,7 +141,16 @@ impl Aggregator {
         }
         snapshot.share_ppm = grant_share(&mut self.senders, sender, room.share_ppm, now);
         snapshot.acked = self.senders.get(sender).map_or(0, |s| s.seq);
-        snapshot.age_ms = room.age_ms.saturating_add(now.since(self.heard_at));
+        // Time spent idle is not an outage: unless this aggregator's syncs are failing, the age
+        // it passes on is at most one interval and one timeout, which no isolate takes for
+        // one. (Isolates that sync while the first sync after an idle spell is out get this.)
+        let idle = now.since(self.heard_at);
+        let age = if self.outbox.failing(now, self.timeout_ms) {
+            idle
+        } else {
+            idle.min(self.interval_ms.saturating_add(self.timeout_ms))
+        };
+        snapshot.age_ms = room.age_ms.saturating_add(age);
         Some(snapshot)
     }
 
@@ -311,6 +320,12 @@ mod tests {
             "b's places, not yet at the room"
         );
         assert_eq!(answer.age_ms, 700);
+        // Idle for a minute is not an outage; a failing sync is.
+        let idle = T0.plus_ms(60_000);
+        assert_eq!(agg.answer("a", idle).unwrap().age_ms, 4_000);
+        let batch = agg.begin_sync(idle).unwrap();
+        agg.finish_sync(batch.seq, None, idle.plus_ms(3_000));
+        assert_eq!(agg.answer("a", idle.plus_ms(3_000)).unwrap().age_ms, 63_000);
         assert_eq!(answer.cursor, room.release.cursor);
     }
 }
