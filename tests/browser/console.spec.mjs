@@ -218,8 +218,8 @@ test('with one room there is no picker and no ?room=; with several, the chosen o
   await expect(one.page.locator('#room-picker')).toBeHidden();
   expect(sent.some((u) => u.endsWith('/admin/rooms'))).toBe(true);
   expect(sent.filter((u) => u.includes('room='))).toEqual([]);
-  // Without the edge's figures in the answer, their panel stays hidden.
-  await expect(one.page.locator('#edge')).toBeHidden();
+  // The gate's answer carries the locations reporting and the origin's health: the panel shows.
+  await expect(one.page.locator('#edge')).toBeVisible();
   await one.context.close();
 
   // Two rooms (the list stubbed): the calls that name one are answered by the suite's room.
