@@ -24,8 +24,7 @@ use edgegate_core::UnixMs;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage,
-    State,
+    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
 
 use crate::coordinator::now_ms;
@@ -78,18 +77,17 @@ struct SenderRow {
 impl DurableObject for LocationAggregator {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        for ddl in [
-            META_DDL,
-            "CREATE TABLE IF NOT EXISTS owed_places (second INTEGER NOT NULL, \
+        crate::store::create(
+            &sql,
+            &[
+                META_DDL,
+                "CREATE TABLE IF NOT EXISTS owed_places (second INTEGER NOT NULL, \
              slot INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (second, slot))",
-            "CREATE TABLE IF NOT EXISTS senders (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, \
+                "CREATE TABLE IF NOT EXISTS senders (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, \
              at INTEGER NOT NULL, demand INTEGER NOT NULL, waiting INTEGER NOT NULL, \
              isolates INTEGER NOT NULL)",
-        ] {
-            if let Err(e) = sql.exec(ddl, None) {
-                worker::console_error!("aggregator: {ddl}: {e}");
-            }
-        }
+            ],
+        );
         LocationAggregator {
             inner: Rc::new(Inner {
                 state,
@@ -247,18 +245,7 @@ impl Inner {
             .durable_object("ROOMS")?
             .id_from_name(&room)?
             .get_stub()?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(serde_json::to_string(batch)?.into()));
-        let req = Request::new_with_init("https://coordinator/sync", &init)?;
-        let mut resp = stub.fetch_with_request(req).await?;
-        if resp.status_code() != 200 {
-            return Err(worker::Error::RustError(format!(
-                "coordinator answered {}",
-                resp.status_code()
-            )));
-        }
-        resp.json().await
+        crate::store::sync_with(&stub, "https://coordinator/sync", batch).await
     }
 }
 

@@ -10,7 +10,7 @@ use edgegate_core::status::QueueStatus;
 use edgegate_core::{QueueState, Seat, UnixMs};
 use worker::{Env, Headers, Request, Response, ResponseBuilder};
 
-use crate::edge;
+use crate::edge::{self, Place};
 use crate::error::GateError;
 use crate::forward;
 use crate::settings::Settings;
@@ -40,13 +40,14 @@ pub async fn protected(
     req: Request,
     env: &Env,
     settings: &Rc<Settings>,
+    place: Rc<Place>,
     now: UnixMs,
 ) -> Result<Response, GateError> {
-    let mut visitor = Visitor::read(&req, settings, now);
+    let mut visitor = Visitor::read(&req, settings, place, now);
     // Even a pass holder waits for an isolate's first sync, once: only the room knows which
     // passes the operator revoked.
-    if !edge::knows_room(&visitor.book) {
-        edge::sync_first(env, settings, (&visitor.site.name, &visitor.location), now).await;
+    if !edge::knows_room(&visitor.place.book) {
+        edge::sync_first(env, settings, &visitor.place, now).await;
     }
     if let Some(r) = visitor.withdraw_if_revoked(settings) {
         return Ok(forward::withdrawn(&visitor, r));
@@ -101,10 +102,10 @@ async fn waiting_page(env: &Env, visitor: &Visitor) -> Result<Response, GateErro
     let headers = personal_headers("text/html; charset=utf-8")?;
     headers.set("Content-Security-Policy", PAGE_CSP)?;
     visitor.cookie_headers(&headers)?;
-    let body = if visitor.site.cookie_suffix.is_empty() {
+    let body = if visitor.place.site.cookie_suffix.is_empty() {
         body.as_ref().clone()
     } else {
-        for_room(&body, &visitor.site.name)
+        for_room(&body, &visitor.place.site.name)
     };
     Ok(ResponseBuilder::new()
         .with_status(200)
@@ -131,9 +132,10 @@ pub async fn status(
     req: Request,
     env: &Env,
     settings: &Rc<Settings>,
+    place: Rc<Place>,
     now: UnixMs,
 ) -> Result<Response, GateError> {
-    let (visitor, status) = evaluate(&req, env, settings, now).await?;
+    let (visitor, status) = evaluate(&req, env, settings, place, now).await?;
     let headers = personal_headers("application/json")?;
     // The ticket number a citizen reads to a call centre; a header, as the JSON is fixed.
     if let Some(ticket) = &visitor.ticket {
@@ -142,7 +144,7 @@ pub async fn status(
     if status.state == QueueState::Closed {
         // The operator's words for a closed room, as URI-encoded JSON ({"ko", "en"}): a header
         // carries only ASCII, and the JSON body is fixed.
-        if let Some(notice) = edge::config(&visitor.book).and_then(|c| c.close_message) {
+        if let Some(notice) = edge::config(&visitor.place.book).and_then(|c| c.close_message) {
             let json =
                 serde_json::to_string(&notice).map_err(|e| GateError::Internal(e.to_string()))?;
             headers.set(
@@ -170,10 +172,11 @@ pub async fn status_html(
     req: Request,
     env: &Env,
     settings: &Rc<Settings>,
+    place: Rc<Place>,
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let korean = prefers_korean(&req);
-    let (visitor, status) = evaluate(&req, env, settings, now).await?;
+    let (visitor, status) = evaluate(&req, env, settings, place, now).await?;
     let headers = personal_headers("text/html; charset=utf-8")?;
     headers.set(
         "Content-Security-Policy",
@@ -191,24 +194,25 @@ async fn evaluate(
     req: &Request,
     env: &Env,
     settings: &Rc<Settings>,
+    place: Rc<Place>,
     now: UnixMs,
 ) -> Result<(Visitor, QueueStatus), GateError> {
-    let mut visitor = Visitor::read(req, settings, now);
-    if !edge::knows_room(&visitor.book) {
-        edge::sync_first(env, settings, (&visitor.site.name, &visitor.location), now).await;
+    let mut visitor = Visitor::read(req, settings, place, now);
+    if !edge::knows_room(&visitor.place.book) {
+        edge::sync_first(env, settings, &visitor.place, now).await;
     }
     // A revoked ticket's holder is answered as a newcomer: the status JSON is fixed, and the
     // protected pages say why.
     visitor.withdraw_if_revoked(settings);
     let jitter = jitter();
     if let Some(key) = visitor.honoured_test_key() {
-        let config = edge::config(&visitor.book).unwrap_or_default();
+        let config = edge::config(&visitor.place.book).unwrap_or_default();
         let status = edgegate_core::status::forced(key.mode, &config, now, jitter);
         return Ok((visitor, status));
     }
     let ticket = visitor.place(settings, now)?;
     let admission = visitor.admit(&ticket, settings, now);
-    let mut status = edge::with_book(settings, &visitor.book, |book| {
+    let mut status = edge::with_book(settings, &visitor.place.book, |book| {
         book.status(&ticket, admission, now, jitter)
     });
     status.rejoined = visitor.rejoined;

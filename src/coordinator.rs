@@ -57,7 +57,9 @@ struct IsolateRow {
 impl DurableObject for RoomCoordinator {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        for ddl in [
+        crate::store::create(
+            &sql,
+            &[
             META_DDL,
             "CREATE TABLE IF NOT EXISTS places (second INTEGER NOT NULL, slot INTEGER NOT NULL, \
              n INTEGER NOT NULL, PRIMARY KEY (second, slot))",
@@ -74,11 +76,8 @@ impl DurableObject for RoomCoordinator {
             // are counted again when their holders come back.
             "DROP TABLE IF EXISTS arrivals",
             "DROP TABLE IF EXISTS passes",
-        ] {
-            if let Err(e) = sql.exec(ddl, None) {
-                worker::console_error!("coordinator: {ddl}: {e}");
-            }
-        }
+            ],
+        );
         RoomCoordinator {
             state,
             env,

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use edgegate_core::isolate::{Isolate, RoomSnapshot, SyncReport, Timing};
 use edgegate_core::{RoomConfig, UnixMs};
-use worker::{Context, Env, Method, Request, RequestInit, Stub};
+use worker::{Context, Env, Request, Stub};
 
 use crate::coordinator::now_ms;
 use crate::rooms::Site;
@@ -52,20 +52,41 @@ pub fn location(req: &Request, settings: &Settings) -> String {
         .unwrap_or_else(|| settings.location.clone())
 }
 
-/// The room `req` is for: on the gate's own routes the one its `?room=` names (the waiting page
-/// of a room sends it), else the one whose host or path prefix it matches, else the default.
-pub fn site(req: &Request, settings: &Settings) -> Rc<Site> {
-    let Ok(url) = req.url() else {
-        return Rc::clone(settings.rooms.default_room());
-    };
-    let path = url.path();
-    if path.starts_with("/queue/") {
-        let named = url.query_pairs().find(|(k, _)| k == "room");
-        if let Some(site) = named.and_then(|(_, v)| settings.rooms.named(&v).cloned()) {
-            return site;
+/// Where a citizen's request is served: its room, its location, and the book that counts it
+/// there. Worked out once per request, in `route`, and shared by everything that handles it.
+pub struct Place {
+    pub site: Rc<Site>,
+    pub location: String,
+    /// The key of this room's book in this location ([`book_key`]), also its aggregator's name.
+    pub book: String,
+    pub https: bool,
+}
+
+impl Place {
+    /// The place of `req`: on the gate's own routes the room its `?room=` names (the waiting
+    /// page of a room sends it), else the one whose host or path prefix it matches, else the
+    /// default; the location as [`location`] finds it.
+    pub fn of(req: &Request, settings: &Settings) -> Place {
+        let url = req.url().ok();
+        let named = url
+            .as_ref()
+            .filter(|u| u.path().starts_with("/queue/"))
+            .and_then(|u| {
+                let (_, name) = u.query_pairs().find(|(k, _)| k == "room")?;
+                settings.rooms.named(&name).cloned()
+            });
+        let site = named.unwrap_or_else(|| match &url {
+            Some(u) => Rc::clone(settings.rooms.route(u.host_str().unwrap_or(""), u.path())),
+            None => Rc::clone(settings.rooms.default_room()),
+        });
+        let location = location(req, settings);
+        Place {
+            book: book_key(&site.name, &location),
+            https: url.is_some_and(|u| u.scheme() == "https"),
+            site,
+            location,
         }
     }
-    Rc::clone(settings.rooms.route(url.host_str().unwrap_or(""), path))
 }
 
 /// The key of the book for `room` in `location`: one per room and location an isolate serves,
@@ -77,7 +98,11 @@ pub fn book_key(room: &str, location: &str) -> String {
 /// Runs `f` on this isolate's book `key` ([`book_key`]), creating it on first use.
 pub fn with_book<T>(settings: &Settings, key: &str, f: impl FnOnce(&mut Isolate) -> T) -> T {
     BOOKS.with_borrow_mut(|books| {
-        if !books.contains_key(key) && books.len() >= MAX_BOOKS {
+        // The common case, on every request: the book is there, and its key is not copied.
+        if let Some(book) = books.get_mut(key) {
+            return f(book);
+        }
+        if books.len() >= MAX_BOOKS {
             // Never reached on the platform; locally, the oldest-named book makes room.
             books.pop_first();
         }
@@ -125,42 +150,32 @@ fn cut_off_now(location: &str) -> bool {
     })
 }
 
-/// Starts a background sync of `room`'s book in `location` if one is due and none is running.
+/// Starts a background sync of the book of `place` if one is due and none is running.
 pub fn sync_if_due(
     env: &Env,
     ctx: &Context,
     settings: &Rc<Settings>,
-    (room, location): (String, String),
+    place: Rc<Place>,
     now: UnixMs,
 ) {
-    let key = book_key(&room, &location);
-    if let Some(report) = with_book(settings, &key, |b| b.begin_sync(now)) {
+    if let Some(report) = with_book(settings, &place.book, |b| b.begin_sync(now)) {
         let env = env.clone();
         let settings = Rc::clone(settings);
-        ctx.wait_until(async move { run_sync(&env, &settings, (&room, &location), report).await });
+        ctx.wait_until(async move { run_sync(&env, &settings, &place, report).await });
     }
 }
 
 /// Syncs now and waits: for an isolate that has never seen the room. If the citizen's request
 /// is cancelled half-way, the batch stays in the book and goes again after the timeout.
-pub async fn sync_first(
-    env: &Env,
-    settings: &Settings,
-    (room, location): (&str, &str),
-    now: UnixMs,
-) {
-    if let Some(report) = with_book(settings, &book_key(room, location), |b| b.begin_sync(now)) {
-        run_sync(env, settings, (room, location), report).await;
+pub async fn sync_first(env: &Env, settings: &Settings, place: &Place, now: UnixMs) {
+    if let Some(report) = with_book(settings, &place.book, |b| b.begin_sync(now)) {
+        run_sync(env, settings, place, report).await;
     }
 }
 
-async fn run_sync(
-    env: &Env,
-    settings: &Settings,
-    (room, location): (&str, &str),
-    report: SyncReport,
-) {
+async fn run_sync(env: &Env, settings: &Settings, place: &Place, report: SyncReport) {
     let seq = report.seq;
+    let (room, location) = (place.site.name.as_str(), place.location.as_str());
     let answer = if cut_off_now(location) {
         None
     } else {
@@ -182,9 +197,7 @@ async fn run_sync(
         }
     };
     let now = UnixMs(now_ms());
-    with_book(settings, &book_key(room, location), |b| {
-        b.finish_sync(seq, answer, now);
-    });
+    with_book(settings, &place.book, |b| b.finish_sync(seq, answer, now));
 }
 
 /// The Durable Object of `location`'s aggregator for `room`.
@@ -202,16 +215,5 @@ async fn call(
     let stub = aggregator(env, room, location)?;
     let query = serde_urlencoded::to_string([("location", location), ("room", room)])
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let body = serde_json::to_string(report)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init(&format!("https://aggregator/sync?{query}"), &init)?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    if resp.status_code() != 200 {
-        return Err(worker::Error::RustError(format!(
-            "aggregator answered {}",
-            resp.status_code()
-        )));
-    }
-    resp.json().await
+    crate::store::sync_with(&stub, &format!("https://aggregator/sync?{query}"), report).await
 }

@@ -60,8 +60,8 @@ pub async fn to_origin(
 
     let url = req.url()?;
     let target = match url.query() {
-        Some(q) => format!("{}{}?{}", visitor.site.origin_url, url.path(), q),
-        None => format!("{}{}", visitor.site.origin_url, url.path()),
+        Some(q) => format!("{}{}?{}", visitor.place.site.origin_url, url.path(), q),
+        None => format!("{}{}", visitor.place.site.origin_url, url.path()),
     };
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
@@ -114,7 +114,9 @@ pub async fn to_origin(
     // Every forward is counted for the operator's view of the origin's health.
     let record = |outcome: Outcome| {
         let took = now_ms().saturating_sub(started);
-        edge::with_book(settings, &visitor.book, |b| b.record_origin(took, outcome));
+        edge::with_book(settings, &visitor.place.book, |b| {
+            b.record_origin(took, outcome)
+        });
     };
     let resp = match outcome {
         Some(Ok(resp)) => {

@@ -46,19 +46,22 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Result<Response, GateE
     let settings = settings(env)?;
     let now = UnixMs(coordinator::now_ms());
     let path = req.path();
-    let place = (
-        edge::site(&req, &settings).name.clone(),
-        edge::location(&req, &settings),
-    );
+    let citizen_route = matches!(path.as_str(), "/queue/status" | "/queue/status.html")
+        || (!path.starts_with("/queue/") && path != "/admin" && !path.starts_with("/admin/"));
+    if !citizen_route {
+        return gate_route(req, env, &settings, now).await;
+    }
+    let place = Rc::new(edge::Place::of(&req, &settings));
+    let here = Rc::clone(&place);
     let answer = match (req.method(), path.as_str()) {
         (Method::Get | Method::Head, "/queue/status") => {
-            citizen::status(req, env, &settings, now).await
+            citizen::status(req, env, &settings, here, now).await
         }
         (Method::Get | Method::Head, "/queue/status.html") => {
-            citizen::status_html(req, env, &settings, now).await
+            citizen::status_html(req, env, &settings, here, now).await
         }
-        (_, p) if !p.starts_with("/queue/") && p != "/admin" && !p.starts_with("/admin/") => {
-            citizen::protected(req, env, &settings, now).await
+        (_, p) if !p.starts_with("/queue/") => {
+            citizen::protected(req, env, &settings, here, now).await
         }
         _ => return gate_route(req, env, &settings, now).await,
     };

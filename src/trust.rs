@@ -16,8 +16,8 @@ use worker::{Headers, Request};
 
 use crate::cookies;
 use crate::edge;
+use crate::edge::Place;
 use crate::error::GateError;
-use crate::rooms::Site;
 use crate::settings::Settings;
 
 /// The header a browser test sends its test key in (or the `edgegate_test` cookie).
@@ -37,12 +37,8 @@ pub struct Visitor {
     pub rejoined: Option<Rejoined>,
     /// `Set-Cookie` values to send back.
     pub set_cookies: Vec<String>,
-    /// The room the visitor's request is for.
-    pub site: Rc<Site>,
-    /// The location the visitor is served in.
-    pub location: String,
-    /// The book that counts them: their room's, in their location ([`edge::book_key`]).
-    pub book: String,
+    /// Where the request is served: the room, the location, the book that counts them.
+    pub place: Rc<Place>,
     /// The ref of the ticket the operator withdrew, once [`Visitor::withdraw_if_revoked`] has
     /// taken it and its pass away.
     pub revoked: Option<TicketRef>,
@@ -50,10 +46,8 @@ pub struct Visitor {
 
 impl Visitor {
     /// Reads and verifies the visitor's cookies and test-key header.
-    pub fn read(req: &Request, settings: &Settings, now: UnixMs) -> Visitor {
-        let https = req.url().map(|u| u.scheme() == "https").unwrap_or(false);
-        let site = edge::site(req, settings);
-        let location = edge::location(req, settings);
+    pub fn read(req: &Request, settings: &Settings, place: Rc<Place>, now: UnixMs) -> Visitor {
+        let (https, site) = (place.https, &place.site);
         let cookie = |base: &str| cookies::name(&format!("{base}{}", site.cookie_suffix), https);
         let header = req
             .headers()
@@ -83,9 +77,7 @@ impl Visitor {
             pass_for_test: false,
             rejoined: None,
             set_cookies: Vec::new(),
-            book: edge::book_key(&site.name, &location),
-            location,
-            site,
+            place,
             revoked: None,
         }
     }
@@ -107,7 +99,9 @@ impl Visitor {
             .into_iter()
             .flatten()
             .find(|(id, issued_at)| {
-                edge::with_book(settings, &self.book, |book| book.revoked(id, *issued_at))
+                edge::with_book(settings, &self.place.book, |book| {
+                    book.revoked(id, *issued_at)
+                })
             })?;
         self.ticket = None;
         self.pass = None;
@@ -124,7 +118,7 @@ impl Visitor {
     pub fn honoured_test_key(&self) -> Option<&TestKey> {
         self.test_key
             .as_ref()
-            .filter(|_| edge::config(&self.book).is_some_and(|c| c.test_mode))
+            .filter(|_| edge::config(&self.place.book).is_some_and(|c| c.test_mode))
     }
 
     /// The visitor's place in line. A returning ticket is counted (the first time), renewed or
@@ -133,7 +127,9 @@ impl Visitor {
     pub fn place(&mut self, settings: &Settings, now: UnixMs) -> Result<Ticket, GateError> {
         if let Some(ticket) = self.ticket.clone() {
             let ttl = settings.ticket_ttl_ms;
-            match edge::with_book(settings, &self.book, |book| book.visit(&ticket, now, ttl)) {
+            match edge::with_book(settings, &self.place.book, |book| {
+                book.visit(&ticket, now, ttl)
+            }) {
                 Visit::Keep => return Ok(ticket),
                 Visit::Update(updated) => {
                     self.set_ticket(updated.clone(), settings);
@@ -153,14 +149,14 @@ impl Visitor {
             sub.try_into()
                 .map_err(|_| GateError::Internal("sub".into()))?,
         );
-        let ticket = edge::with_book(settings, &self.book, |book| {
+        let ticket = edge::with_book(settings, &self.place.book, |book| {
             book.issue(
                 id,
                 sub,
                 now,
                 settings.ticket_ttl_ms,
                 settings.ticket_keys.signing().id(),
-                self.site.tag,
+                self.place.site.tag,
             )
         });
         self.set_ticket(ticket.clone(), settings);
@@ -181,14 +177,14 @@ impl Visitor {
     /// Decides whether `ticket` goes through now, and if so makes sure the visitor holds a pass
     /// for it (a pass already held for this ticket is kept).
     pub fn admit(&mut self, ticket: &Ticket, settings: &Settings, now: UnixMs) -> Admission {
-        let admission = edge::with_book(settings, &self.book, |book| book.admit(ticket, now));
+        let admission = edge::with_book(settings, &self.place.book, |book| book.admit(ticket, now));
         if let Admission::Through { .. } = admission {
             let held = self
                 .pass
                 .as_ref()
                 .is_some_and(|(pass, _)| pass.ticket_id == ticket.id);
             if !held {
-                let session_ms = edge::config(&self.book)
+                let session_ms = edge::config(&self.place.book)
                     .unwrap_or_default()
                     .session_duration_ms();
                 self.mint_pass(ticket.id, settings, now, session_ms);
@@ -202,7 +198,7 @@ impl Visitor {
     pub fn test_pass(&mut self, key: &TestKey, settings: &Settings, now: UnixMs) {
         let pass = Pass {
             key_id: settings.pass_keys.signing().id(),
-            room: self.site.tag,
+            room: self.place.site.tag,
             ticket_id: key.id,
             issued_at: now,
             expires_at: key.expires_at,
@@ -223,7 +219,7 @@ impl Visitor {
     ) -> String {
         let pass = Pass {
             key_id: settings.pass_keys.signing().id(),
-            room: self.site.tag,
+            room: self.place.site.tag,
             ticket_id,
             issued_at: now,
             expires_at: now.plus_ms(session_ms),
@@ -246,7 +242,7 @@ impl Visitor {
         if self.pass_for_test {
             return Some(text);
         }
-        let session_ms = edge::config(&self.book)
+        let session_ms = edge::config(&self.place.book)
             .unwrap_or_default()
             .session_duration_ms();
         if pass.expires_at.since(now) < session_ms / 2 {
@@ -265,7 +261,7 @@ impl Visitor {
         if self.pass_for_test {
             return;
         }
-        edge::with_book(settings, &self.book, |book| {
+        edge::with_book(settings, &self.place.book, |book| {
             book.end_session(&pass.ticket_id, now)
         });
         if let Some(ticket) = self.ticket.clone().filter(|t| t.id == pass.ticket_id) {
@@ -283,7 +279,10 @@ impl Visitor {
 
     /// The name of the gate's cookie `base` for this visitor's room and scheme.
     fn cookie(&self, base: &str) -> String {
-        cookies::name(&format!("{base}{}", self.site.cookie_suffix), self.https)
+        cookies::name(
+            &format!("{base}{}", self.place.site.cookie_suffix),
+            self.https,
+        )
     }
 
     /// Appends the queued `Set-Cookie` values to `headers`.

@@ -214,7 +214,8 @@ test('with one room there is no picker and no ?room=; with several, the chosen o
     page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/admin/')) sent.push(r.url()); });
   });
   await expect(one.page.locator('#f-waiting')).not.toHaveText('–');
-  await one.page.waitForTimeout(1_500);
+  // Two polls of the state after the room list: every call the page makes on its own is in.
+  await expect.poll(() => sent.filter((u) => new URL(u).pathname === '/admin/state').length).toBeGreaterThanOrEqual(2);
   await expect(one.page.locator('#room-picker')).toBeHidden();
   expect(sent.some((u) => u.endsWith('/admin/rooms'))).toBe(true);
   expect(sent.filter((u) => u.includes('room='))).toEqual([]);
@@ -302,12 +303,16 @@ for (const locale of ['ko-KR', 'en-US']) {
     await expect(signed.page.locator('#h-origin')).toHaveText(ko ? '에지에서 본 원 서버 (최근 1분)' : 'The origin as the edge sees it (last minute)');
     // 1,234 waiting at 10 a second: about two minutes.
     await expect(signed.page.locator('#f-wait')).toHaveText(ko ? '약 2분' : 'about 2 min');
-    // A few seconds of samples, so the charts and the table have something in them.
-    await signed.page.waitForTimeout(4_000);
+    // A few polls' samples, so the charts and the table have something in them.
+    for (let i = 0; i < 3; i++) {
+      await signed.page.waitForResponse((r) => new URL(r.url()).pathname === '/admin/state');
+    }
     await signed.page.locator('details summary').click();
     await expect(signed.page.locator('#minutes tbody tr').first()).toBeVisible();
     await noViolations(signed.page, `console (${locale})`);
     await shoot(signed.page, `console-${locale}`);
+    // A poll still being stubbed when the page closes would fail on its disposed response.
+    await signed.page.unrouteAll({ behavior: 'ignoreErrors' });
     await signed.context.close();
   });
 }
