@@ -116,11 +116,15 @@ test('arrival order holds across locations: an earlier cohort goes through befor
   const second = [...await join('CCC', 5), ...await join('AAA', 5), ...await join('BBB', 5)];
   await configure({ paused: false });
   const admittedAt = new Map();
+  // A citizen goes through at a poll: the time between one's polls is part of what it waits.
+  let longestRound = 0;
   await eventually(async () => {
+    const started = Date.now();
     await Promise.all([...first, ...second].filter((c) => !admittedAt.has(c)).map(async (c) => {
       const { body } = await c.status();
       if (body.state === 'admitted') admittedAt.set(c, Date.now());
     }));
+    longestRound = Math.max(longestRound, Date.now() - started + 200);
     return admittedAt.size === first.length + second.length;
   }, 'all 30 admitted', 60_000, 200);
   const order = [...admittedAt].sort((x, y) => x[1] - y[1]).map(([c]) => (first.includes(c) ? '1' : '2') + c.location[0]).join(' ');
@@ -133,9 +137,13 @@ test('arrival order holds across locations: an earlier cohort goes through befor
   const lastOfFirst = Math.max(...first.map((c) => admittedAt.get(c)));
   const late = first.map((c) => admittedAt.get(c) - firstOfSecond).filter((ms) => ms > 0);
   const early = second.filter((c) => admittedAt.get(c) < lastOfFirst).length;
-  console.log(`first-cohort citizens admitted after the second cohort began: ${late.length} (by ${late.join(', ') || '-'} ms); second-cohort citizens ahead of the first's last: ${early}`);
-  // What holds is the time: nobody waits more than about a second behind a later arrival.
-  assert.ok(late.every((ms) => ms <= 1_500), `an earlier arrival waited ${Math.max(...late)} ms behind later ones`);
+  // What holds is the time: nobody waits more than about a second behind a later arrival,
+  // plus the time the shares take to follow the demand (a batch shows an interval's demand,
+  // and a share given back is free at the holder's next sync, at each of the two hops) and
+  // the time between two of one's polls, which a loaded machine stretches.
+  const bound = 1_000 + 4 * SYNC_INTERVAL_MS + longestRound;
+  console.log(`first-cohort citizens admitted after the second cohort began: ${late.length} (by ${late.join(', ') || '-'} ms, bound ${bound} ms with polls ${longestRound} ms apart at most); second-cohort citizens ahead of the first's last: ${early}`);
+  assert.ok(late.every((ms) => ms <= bound), `an earlier arrival waited ${Math.max(...late)} ms behind later ones`);
   assert.ok(early < second.length, 'the whole later cohort went ahead');
   await configure({ paused: true });
 });
