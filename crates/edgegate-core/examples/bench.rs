@@ -83,6 +83,7 @@ fn main() {
         stale: false,
         settle_ms: 0,
         view_lag_ms: 0,
+        through_per_minute: None,
     };
     per_op("status (1 h of arrivals queued)", 20_000, |i| {
         black_box(view.status(

@@ -106,6 +106,11 @@ pub struct RoomSnapshot {
     /// Every ticket issued before this is revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_before: Option<UnixMs>,
+    /// Citizens let through per minute, room-wide, as measured over the last minute whose
+    /// counts are in (`Ledger::through_per_minute`): what the ETA's far end assumes, since
+    /// no-shows and the limiters' slack keep it below the rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through_per_minute: Option<u64>,
 }
 
 /// What a returning ticket's visit changed.
@@ -428,6 +433,7 @@ impl Isolate {
                 stale,
                 settle_ms: room.settle_ms,
                 view_lag_ms: self.view_lag_ms(),
+                through_per_minute: room.through_per_minute,
             }
             .status(ticket.order, now, jitter),
             Admission::Throttled { retry_at } => {
@@ -455,6 +461,7 @@ impl Isolate {
                     stale,
                     settle_ms: room.settle_ms,
                     view_lag_ms: self.view_lag_ms(),
+                    through_per_minute: room.through_per_minute,
                 }
                 .status(ticket.order, now, jitter);
                 if status.state == QueueState::Admitted {
@@ -615,6 +622,7 @@ mod tests {
             age_ms: 0,
             revoked: Vec::new(),
             revoked_before: None,
+            through_per_minute: None,
         }
     }
 

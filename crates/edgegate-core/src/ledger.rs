@@ -40,6 +40,9 @@ pub const NO_SHOW_WINDOW_S: u64 = 60;
 /// ahead has dated in the future.
 pub const FUTURE_S: u64 = 5;
 
+/// [`Ledger::through_per_minute`] needs at least this many seconds of let-throughs.
+pub const MIN_MEASURED_S: u64 = 5;
+
 /// Counts in one second (or one minute, once folded).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Counts(
@@ -164,6 +167,25 @@ impl Ledger {
         )
     }
 
+    /// The let-through rate measured over the `window_s` seconds that ended at `until`, in
+    /// citizens per minute: from the first second in the window with anyone let through, so a
+    /// line that only just started moving is not averaged with the quiet before it. `None`
+    /// while fewer than [`MIN_MEASURED_S`] seconds have been measured.
+    pub fn through_per_minute(&self, until: UnixMs, window_s: u64) -> Option<u64> {
+        let last = until.secs();
+        let first = last.saturating_add(1).saturating_sub(window_s);
+        let started = self
+            .seconds
+            .range(first..=last)
+            .find(|(_, c)| c.1 > 0)
+            .map(|(s, _)| *s)?;
+        let measured_s = last.saturating_add(1).saturating_sub(started);
+        if measured_s < MIN_MEASURED_S {
+            return None;
+        }
+        Some(self.span(started, last).1.saturating_mul(60) / measured_s)
+    }
+
     /// Live passes as the coordinator counts them: citizens let through within the last
     /// `session_duration_s` seconds, never more than were released in that window, minus the
     /// sessions ended in it; zero rather than negative. This is what `max_active` caps: a
@@ -250,6 +272,22 @@ mod tests {
 
     fn at(s: u64) -> UnixMs {
         UnixMs(T0 + s * 1000)
+    }
+
+    #[test]
+    fn the_let_through_rate_is_measured_from_when_the_line_began_moving() {
+        let mut ledger = Ledger::new();
+        assert_eq!(ledger.through_per_minute(at(100), 60), None);
+        // Quiet until second 80, then 10 a second.
+        for s in 80..=100 {
+            ledger.record_let_through(at(s).secs(), 10);
+        }
+        // Four seconds are too few to say.
+        assert_eq!(ledger.through_per_minute(at(83), 60), None);
+        assert_eq!(ledger.through_per_minute(at(100), 60), Some(600));
+        // Forty seconds later with nobody let through since: the last minute held 200.
+        assert_eq!(ledger.through_per_minute(at(140), 60), Some(200));
+        assert_eq!(ledger.through_per_minute(at(161), 60), None);
     }
 
     #[test]

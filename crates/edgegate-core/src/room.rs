@@ -485,6 +485,10 @@ impl Room {
             age_ms: 0,
             revoked: self.revocations.sorted(),
             revoked_before: self.revocations.before,
+            // Counts reach the coordinator up to `settle_ms` late: the minute before that.
+            through_per_minute: self
+                .ledger
+                .through_per_minute(now.minus_ms(self.settle_ms), 60),
         }
     }
 

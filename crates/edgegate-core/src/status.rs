@@ -68,6 +68,8 @@ pub struct RoomView<'a> {
     pub settle_ms: u64,
     /// How much later than the coordinator this view may learn of the cursor, in milliseconds.
     pub view_lag_ms: u64,
+    /// Citizens let through per minute, as the coordinator last measured it, if it has.
+    pub through_per_minute: Option<u64>,
 }
 
 impl RoomView<'_> {
@@ -123,7 +125,7 @@ impl RoomView<'_> {
             };
             let earliest_s = reach_ms(self.settle_ms) / 1000;
             let latest_s = reach_ms(self.settle_ms.saturating_add(self.view_lag_ms)).div_ceil(1000);
-            status.eta_s = eta_s(config, ahead)
+            status.eta_s = eta_s(config, ahead, self.through_per_minute)
                 .map(|[low, high]| [low.max(earliest_s), high.max(latest_s + ETA_SLACK_S)]);
         }
         let base = match (status.state, status.eta_s) {
@@ -166,7 +168,7 @@ pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> 
             status.ahead = Some(ahead);
             if matches!(mode, TestMode::Waiting { .. }) {
                 status.state = QueueState::Waiting;
-                status.eta_s = eta_s(config, ahead);
+                status.eta_s = eta_s(config, ahead, None);
                 status.next_poll_ms = jittered(3_000, jitter);
             } else {
                 status.state = QueueState::Paused;
@@ -192,19 +194,24 @@ pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> 
 
 /// An ETA range in seconds for `ahead` people, or `None` when nobody is being admitted. The low
 /// end assumes the configured rate; the high end the rate that `max_active` and the session
-/// duration can sustain, less a quarter for no-shows and delays.
-pub fn eta_s(config: &RoomConfig, ahead: u64) -> Option<[u64; 2]> {
+/// duration can sustain, or the let-through rate `measured` (per minute) if lower, less a
+/// fifth for no-shows and delays. (Measured, the line moves at 79 % of the rate on the
+/// simulated Korea night: a far end that assumed 80 % of the rate missed a third of the
+/// citizens.)
+pub fn eta_s(config: &RoomConfig, ahead: u64, measured: Option<u64>) -> Option<[u64; 2]> {
     let rate = u64::from(config.new_users_per_minute);
     if rate == 0 {
         return None;
     }
     let sustainable = u64::from(config.max_active).saturating_mul(60)
         / u64::from(config.session_duration_s.max(1));
-    let effective = rate.min(sustainable.max(1));
+    let effective = rate
+        .min(sustainable.max(1))
+        .min(measured.map_or(u64::MAX, |m| m.max(1)));
     let low = ahead.saturating_mul(60) / rate;
     let high = ahead
         .saturating_add(1)
-        .saturating_mul(75)
+        .saturating_mul(if measured.is_some() { 75 } else { 90 })
         .div_ceil(effective)
         .saturating_add(ETA_SLACK_S);
     Some([low, high.max(low)])
@@ -231,6 +238,7 @@ mod tests {
             stale: false,
             settle_ms: 0,
             view_lag_ms: 0,
+            through_per_minute: None,
         }
     }
 
@@ -250,9 +258,20 @@ mod tests {
         assert_eq!(s.position, Some(61));
         let [low, high] = s.eta_s.unwrap();
         assert_eq!(low, 60);
-        // 61 × 75 / 60 + 5 s of slack, and one poll interval (10 s, up to +15 %) at the end.
-        assert_eq!(high, 82 + 12);
+        // Nothing measured yet: 61 × 90 / 60 + 5 s of slack, and one poll interval (10 s, up
+        // to +15 %) at the end.
+        assert_eq!(high, 97 + 12);
         assert_eq!(s.next_poll_ms, 8_500); // ETA under 5 min: 10 s base, −15 % jitter
+                                           // The line measured at half the rate: the far end follows it, with a quarter to spare
+                                           // (61 × 75 / 30 + 5); the near end still assumes the rate, so nobody goes before it.
+        let mut measured = view(&config, &arrivals, cursor);
+        measured.through_per_minute = Some(30);
+        let [low, high] = measured.status(me, NOW, 0).eta_s.unwrap();
+        assert_eq!((low, high), (60, 158 + 12));
+        // Measured above the rate, the rate still bounds it.
+        measured.through_per_minute = Some(6_000);
+        let [_, high] = measured.status(me, NOW, 0).eta_s.unwrap();
+        assert_eq!(high, 82 + 12);
     }
 
     #[test]
@@ -355,6 +374,6 @@ mod tests {
             new_users_per_minute: 0,
             ..RoomConfig::default()
         };
-        assert_eq!(eta_s(&stopped, 10), None);
+        assert_eq!(eta_s(&stopped, 10, None), None);
     }
 }
