@@ -295,6 +295,8 @@ fn load(sql: &SqlStorage, location: &str, env: &Env) -> Result<Aggregator> {
                 // Not stored: for one interval after a restart the shares granted may add up
                 // to more than the whole, until every sender has synced again.
                 share_ppm: 0,
+                cut_from_ppm: 0,
+                cut_until: UnixMs(0),
             };
             (r.id, seen)
         });

@@ -17,7 +17,7 @@ use crate::time::UnixMs;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomConfig {
     /// Citizens let through to the origin, per minute. In every 1-second window at most
-    /// `rate/60 × 1.1 + 1 + burst` get through (see `limiter`). `0` admits nobody.
+    /// `⌊rate/60⌋ + 1 + burst` get through (see `limiter`). `0` admits nobody.
     pub new_users_per_minute: u32,
     /// Upper bound on passes alive at once ("total active users").
     pub max_active: u32,

@@ -515,6 +515,12 @@ impl Isolate {
                 .is_none_or(|t| now.since(t) > self.timing.stale_after_ms)
     }
 
+    /// Let-throughs this isolate's limiter lost to a full bucket while citizens waited
+    /// ([`Limiter::lost_citizens`]).
+    pub fn lost_let_throughs(&self) -> u64 {
+        self.limiter.lost_citizens()
+    }
+
     /// The next batch to send, if a sync is due at `now` and none is in flight (one in flight
     /// for longer than the sync timeout is given up: its batch goes again, under the same
     /// number).

@@ -34,6 +34,10 @@ use crate::time::UnixMs;
 pub const STORED_VERSION: u32 = 1;
 /// Isolates that synced within this long share the rate, in milliseconds.
 pub const ISOLATE_ACTIVE_MS: u64 = 10_000;
+/// How long a sender's limiters may still run at a share after a smaller one was granted, in
+/// milliseconds: the answer carrying the cut is on its way (5–80 ms a hop in the simulator).
+/// A lost answer outlasts it; that costs one sync of excess at one answer in a hundred.
+pub const ANSWER_GRACE_MS: u64 = 250;
 /// Isolates not heard from for this long are forgotten, in milliseconds. Long, because the
 /// batch number is what stops a resent batch from counting twice: an isolate cut off for less
 /// than this may resend its last batch safely. Six hours of isolates is a few thousand rows.
@@ -93,11 +97,18 @@ pub struct Seen {
     /// it syncs again.
     #[serde(default)]
     pub share_ppm: u32,
+    /// The larger share it held before its last cut, and until when that one may still be in
+    /// force at its limiters ([`ANSWER_GRACE_MS`] after the cut).
+    #[serde(default)]
+    pub cut_from_ppm: u32,
+    #[serde(default)]
+    pub cut_until: UnixMs,
 }
 
 impl Seen {
-    /// What a receiver knows of a sender after applying its batch `report` at `now`.
-    pub fn after(report: &SyncReport, now: UnixMs) -> Seen {
+    /// What a receiver knows of a sender after applying its batch `report` at `now`, having
+    /// known it as `before`: the shares it was granted are still what it holds.
+    pub fn after(report: &SyncReport, now: UnixMs, before: Option<&Seen>) -> Seen {
         let let_through = report
             .let_through
             .iter()
@@ -108,7 +119,19 @@ impl Seen {
             demand: report.refused.saturating_add(let_through),
             waiting: report.waiting,
             isolates: report.isolates,
-            share_ppm: 0,
+            share_ppm: before.map_or(0, |s| s.share_ppm),
+            cut_from_ppm: before.map_or(0, |s| s.cut_from_ppm),
+            cut_until: before.map_or(UnixMs(0), |s| s.cut_until),
+        }
+    }
+
+    /// The largest share its limiters may be running at `now`: the last granted, or the one
+    /// before a cut whose answer may still be on its way.
+    pub fn in_force_ppm(&self, now: UnixMs) -> u32 {
+        if now < self.cut_until {
+            self.share_ppm.max(self.cut_from_ppm)
+        } else {
+            self.share_ppm
         }
     }
 
@@ -134,8 +157,10 @@ impl Seen {
 /// handed out one sender at a time, each when it syncs, so shares computed against different
 /// moments' demand would add up to more than the whole while demand moves (more than twice the
 /// rate in the simulated rush); a sender whose fair share grew waits for the others to give
-/// theirs back at their next sync, about one interval. (A busy sender still gets at least one
-/// millionth.)
+/// theirs back at their next sync, about one interval. A share given back counts as in force
+/// for [`ANSWER_GRACE_MS`] more, while the answer that cuts it is on its way: without that,
+/// answers arriving out of order let the limiters hold up to 1.12 of the rate for moments on
+/// the small simulated night. (A busy sender still gets at least one millionth.)
 pub fn grant_share(
     senders: &mut BTreeMap<String, Seen>,
     sender: &str,
@@ -147,7 +172,7 @@ pub fn grant_share(
         .iter()
         .filter(|(id, s)| id.as_str() != sender && s.active(now))
         .fold(0u64, |sum, (_, s)| {
-            sum.saturating_add(u64::from(s.share_ppm))
+            sum.saturating_add(u64::from(s.in_force_ppm(now)))
         });
     let headroom = u32::try_from(u64::from(whole_ppm).saturating_sub(others)).unwrap_or(0);
     let busy = senders.get(sender).is_some_and(|s| s.demand > 0);
@@ -156,6 +181,11 @@ pub fn grant_share(
         share = share.max(1);
     }
     if let Some(seen) = senders.get_mut(sender) {
+        let held = seen.in_force_ppm(now);
+        if share < held {
+            seen.cut_from_ppm = held;
+            seen.cut_until = now.plus_ms(ANSWER_GRACE_MS);
+        }
         seen.share_ppm = share;
     }
     share
@@ -355,8 +385,8 @@ impl Room {
                 self.totals.ended = self.totals.ended.saturating_add(n);
             }
             self.origin.add(&report.origin, now);
-            self.isolates
-                .insert(report.isolate.clone(), Seen::after(report, now));
+            let seen = Seen::after(report, now, self.isolates.get(&report.isolate));
+            self.isolates.insert(report.isolate.clone(), seen);
         } else {
             self.totals.duplicate_syncs = self.totals.duplicate_syncs.saturating_add(1);
             if let Some(s) = self.isolates.get_mut(&report.isolate) {
@@ -784,5 +814,33 @@ mod tests {
         let (a, b) = (room.share_ppm("busy", T0), room.share_ppm("idle", T0));
         assert!(a > b && a + b <= 1_000_000, "{a} + {b}");
         assert_eq!(Room::fresh(T0, SETTLE).share_ppm("alone", T0), 1_000_000);
+    }
+
+    #[test]
+    fn a_share_given_back_is_free_only_once_the_answer_can_have_arrived() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let busy = |name: &str, seq: u64| {
+            let mut r = report(name, seq, vec![]);
+            r.refused = 50;
+            r
+        };
+        // "a" alone takes the whole rate; then "b" turns up with the same demand.
+        assert_eq!(room.sync(&busy("a", 1), T0).snapshot.share_ppm, 1_000_000);
+        room.sync(&busy("b", 1), T0.plus_ms(10));
+        // "a" is cut to about half, but its limiters run at the whole until the answer lands.
+        let t = T0.plus_ms(1_000);
+        let cut = room.sync(&busy("a", 2), t).snapshot.share_ppm;
+        assert!(cut < 600_000, "{cut}");
+        let early = room.sync(&busy("b", 2), t.plus_ms(ANSWER_GRACE_MS - 1));
+        assert!(
+            early.snapshot.share_ppm <= 1,
+            "{}",
+            early.snapshot.share_ppm
+        );
+        // A copy of b's batch a moment later is granted the half a gave back.
+        let late = room.sync(&busy("b", 2), t.plus_ms(ANSWER_GRACE_MS));
+        let b = late.snapshot.share_ppm;
+        assert!(b >= 400_000, "{b}");
+        assert!(u64::from(cut) + u64::from(b) <= 1_000_000, "{cut} + {b}");
     }
 }

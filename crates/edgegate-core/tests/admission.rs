@@ -8,7 +8,7 @@
 //! key, the room is open as the isolate knows it, and the limiter gives it its turn. What the
 //! properties assert, precisely:
 //!
-//! - **(a) the rate**: in every window `[t, t + 1000 ms)`, let-throughs ≤ `r/60 × 1.1 + 1 + b`,
+//! - **(a) the rate**: in every window `[t, t + 1000 ms)`, let-throughs ≤ `⌊r/60⌋ + 1 + b`,
 //!   with `r` the highest rate and `b` the highest burst in force at the isolate at any time in
 //!   the window. (A change reaches the isolate at its next sync, so at the coordinator the same
 //!   bound holds with the window stretched one sync interval back.)
@@ -35,7 +35,7 @@
 //! The regression tests replay the issue's two scenarios and assert the worst window.
 //!
 //! The limiter is also tested alone, under random reconfigurations and a clock that jumps
-//! back and forth: every window of its clock within `r/60 × 1.1 + 1 + b`; nothing through
+//! back and forth: every window of its clock within `⌊r/60⌋ + 1 + b`; nothing through
 //! after a stricter configuration before one citizen has accrued; at most `1 + r/60` in the
 //! second after a looser one (no saved burst); turns answered sensibly.
 
@@ -500,10 +500,10 @@ fn simulate(sc: &Scenario) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // Judging an outcome
 
-/// The bound of (a) for one config, in citizens × 600 (so it stays whole):
-/// `r/60 × 1.1 + 1 + burst` = `(11 r + 600 (1 + burst)) / 600`.
+/// The bound of (a) for one config, in citizens × 600 (as it was when the bound had a tenth):
+/// `⌊r/60⌋ + 1 + burst`.
 fn bound_x600(config: &RoomConfig) -> u64 {
-    11 * u64::from(config.new_users_per_minute) + 600 * (1 + u64::from(config.effective_burst()))
+    600 * (u64::from(config.new_users_per_minute) / 60 + 1 + u64::from(config.effective_burst()))
 }
 
 /// The configs of `history` in force at any time in `[from, to)`. A config counts as in force
@@ -901,7 +901,7 @@ proptest! {
 /// "A room that had been open at a high rate was paused; 300 citizens joined; the operator
 /// reopened it at 20 per second. All 300 were admitted within 5 seconds." Now: open at
 /// 6,000 per minute for a minute with a trickle of arrivals, paused for a minute while 300
-/// join (in bunches), reopened at 1,200 per minute. No window lets more than 20 × 1.1 + 1 = 23
+/// join (in bunches), reopened at 1,200 per minute. No window lets more than 20 + 1 = 21
 /// through, and the 300 still go through at the rate.
 #[test]
 fn a_room_paused_after_a_high_rate_reopens_at_the_new_rate() {
@@ -973,7 +973,7 @@ fn a_room_paused_after_a_high_rate_reopens_at_the_new_rate() {
 
 /// "Arrivals come in tight bunches at the top of each second. At a rate of 10 per second, 60
 /// citizens were admitted in one second." Now: 40 arrivals in the first 5 ms of each second
-/// for a minute, at 600 per minute: no window lets more than 10 × 1.1 + 1 = 12 through.
+/// for a minute, at 600 per minute: no window lets more than 10 + 1 = 11 through.
 #[test]
 fn bunched_arrivals_at_ten_a_second_stay_at_ten_a_second() {
     let bunches: Vec<Bunch> = (0..60)
@@ -998,7 +998,7 @@ fn bunched_arrivals_at_ten_a_second_stay_at_ten_a_second() {
     let out = simulate(&sc);
     assert_the_rate(&out).unwrap();
     let (most, _, _) = windows(&out, &out.isolate_configs);
-    assert!((10..=12).contains(&most), "worst window: {most}");
+    assert!((10..=11).contains(&most), "worst window: {most}");
     // And the queue moves at the rate: 110 s after the first settle, about 1,100 through.
     let got = let_through_between(&out, 10_000, 120_000);
     assert!(got >= 1_000, "{got} let through in 110 s");
@@ -1135,7 +1135,7 @@ proptest! {
             u64::try_from(times.partition_point(|t| *t < to) - times.partition_point(|t| *t < from))
                 .unwrap()
         };
-        // Every window of the clock: r/60 × 1.1 + 1 + b, in units of 1/600,000 citizen.
+        // Every window of the clock: ⌊r/60⌋ + 1 + b (r in thousandths of a citizen a minute).
         let mut starts: Vec<u64> = Vec::new();
         for &t in times.iter().chain(changes.iter().map(|c| &c.1)) {
             starts.extend([t, t.saturating_sub(999), t + 1]);
@@ -1144,7 +1144,7 @@ proptest! {
             let (rate, burst) = in_force(t, t + 1000);
             let n = count(t, t + 1000);
             prop_assert!(
-                u128::from(n) * 600_000 <= 11 * u128::from(rate) + 600_000 * (1 + u128::from(burst)),
+                u128::from(n) <= u128::from(rate) / 60_000 + 1 + u128::from(burst),
                 "{} through in the window at {} (rate {} milli/min, burst {})", n, t, rate, burst
             );
         }

@@ -37,7 +37,7 @@ pub struct RateFigures {
     pub worst_window: u64,
     /// When that window began, ms after midnight.
     pub worst_window_at_ms: i64,
-    /// `rate / 60 × 1.1 + 1 + burst`: the one-isolate bound.
+    /// `⌊rate / 60⌋ + 1 + burst`: the one-isolate bound.
     pub bound_one_isolate: f64,
     /// `rate / 60 × 1.05 + 1`: the target for the whole room.
     pub target: f64,
@@ -143,6 +143,8 @@ pub struct CrowdFigures {
     /// Polls told "not yet" by an isolate although the coordinator's cursor had passed them.
     pub polls_not_yet_eligible_at_room: u64,
     pub polls_throttled: u64,
+    /// Let-throughs the limiters lost to a full bucket while citizens waited.
+    pub lost_let_throughs: u64,
     /// Polls not let through by an isolate whose share of the rate was zero (its limiter shut).
     pub polls_refused_at_zero_share: u64,
     pub fetches: u64,
@@ -316,7 +318,7 @@ fn ms_after(t: u64, midnight: u64) -> i64 {
 pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
     let midnight = sc.midnight_ms;
     let rate = f64::from(sc.room.new_users_per_minute);
-    let bound = rate / 60.0 * 1.1 + 1.0 + f64::from(sc.room.burst);
+    let bound = (rate / 60.0).floor() + 1.0 + f64::from(sc.room.burst);
     let target = rate / 60.0 * 1.05 + 1.0;
     let seconds = per_second(out, midnight);
     let (worst, worst_at) = worst_window(&out.let_through_at, 1_000);
@@ -587,6 +589,7 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             polls_not_yet: out.polls_not_yet,
             polls_not_yet_eligible_at_room: out.polls_not_yet_eligible_at_room,
             polls_throttled: out.polls_throttled,
+            lost_let_throughs: out.lost_let_throughs,
             polls_refused_at_zero_share: out.polls_refused_at_zero_share,
             fetches: out.fetches,
             late_places_charged: out.late_places_charged,

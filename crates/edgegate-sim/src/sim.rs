@@ -269,6 +269,9 @@ pub struct Outcome {
     pub polls_not_yet: u64,
     pub polls_not_yet_eligible_at_room: u64,
     pub polls_throttled: u64,
+    /// Let-throughs the isolates' limiters lost to a full bucket while citizens waited in
+    /// their lines (`Limiter::lost_citizens`, summed at the end of the run).
+    pub lost_let_throughs: u64,
     /// Polls not let through by an isolate whose last share of the rate was zero.
     pub polls_refused_at_zero_share: u64,
     pub fetches: u64,
@@ -640,6 +643,7 @@ impl<'a> Sim<'a> {
             }
         }
         self.out.end_ms = self.now;
+        self.out.lost_let_throughs = self.nodes.iter().map(|n| n.book.lost_let_throughs()).sum();
         self.out.unresolved = self.pending_citizens;
         self.out.duplicate_syncs = self.room.totals.duplicate_syncs;
         self.out.lapsed_total = self.room.totals.lapsed;
