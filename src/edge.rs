@@ -46,10 +46,16 @@ pub fn location(req: &Request, settings: &Settings) -> String {
             return name;
         }
     }
-    req.cf()
-        .map(worker::Cf::colo)
+    colo(req)
         .filter(|c| valid_location(c))
         .unwrap_or_else(|| settings.location.clone())
+}
+
+/// The platform's `request.cf.colo`, if it names one. Read by hand: workers-rs's `Cf::colo`
+/// panics where `cf` has no `colo` (bare `workerd serve`, as `scripts/bench --edge` runs it).
+fn colo(req: &Request) -> Option<String> {
+    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
+    js_sys::Reflect::get(&cf, &"colo".into()).ok()?.as_string()
 }
 
 /// Where a citizen's request is served: its room, its location, and the book that counts it
