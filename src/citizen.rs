@@ -277,11 +277,28 @@ pub fn status_of(
     Ok(status)
 }
 
+thread_local! {
+    /// The poll jitter's generator (xorshift64): it only spreads polls in time, so it is seeded
+    /// from the platform's randomness once per isolate instead of drawing from it every poll.
+    static JITTER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 fn jitter() -> u16 {
-    let mut b = [0u8; 2];
-    // A failed draw only makes this poll's interval unjittered.
-    let _ = getrandom::fill(&mut b);
-    u16::from_be_bytes(b)
+    JITTER.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            let mut seed = [0u8; 8];
+            // A failed draw leaves a fixed seed: polls are then jittered alike, never unjittered.
+            let _ = getrandom::fill(&mut seed);
+            x = u64::from_le_bytes(seed) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        let [a, b, ..] = x.to_be_bytes();
+        u16::from_be_bytes([a, b])
+    })
 }
 
 fn prefers_korean(req: &Request) -> bool {
