@@ -38,6 +38,7 @@ const NOT_FORWARDED = [
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'cookie',
   'gate-pass', 'gate-session', 'edgegate-test-key', 'x-forwarded-host', 'x-forwarded-proto',
 ];
+const STRIPPED = new Set(NOT_FORWARDED);
 const GATE_COOKIES = ['edgegate_ticket', 'edgegate_pass', 'edgegate_test'];
 
 export default {
@@ -168,8 +169,10 @@ function pageFor(room) {
  */
 async function forward(request, hostPort, https, pathAndQuery, f) {
   const [, handle, origin, pass, timeoutMs] = f;
-  const headers = new Headers(request.headers);
-  for (const name of NOT_FORWARDED) headers.delete(name);
+  // Headers are copied by walking them once: fewer calls into the runtime than a copy and a
+  // delete of each of the seventeen names, for the few headers a request carries.
+  const headers = new Headers();
+  for (const [name, value] of request.headers) if (!STRIPPED.has(name)) headers.append(name, value);
   const cookie = request.headers.get('cookie');
   if (cookie) {
     const kept = withoutGateCookies(cookie);
@@ -203,12 +206,9 @@ async function forward(request, hostPort, https, pathAndQuery, f) {
   if (res === null) {
     return plain(status === 1 ? 504 : 502, extra[0] ?? '', [...f.slice(5), ...extra.slice(1)], 0);
   }
-  const out = new Headers(res.headers);
-  for (const name of NOT_FORWARDED) out.delete(name);
-  const theirs = out.getSetCookie();
-  if (theirs.some(isGateCookie)) {
-    out.delete('set-cookie');
-    for (const line of theirs) if (!isGateCookie(line)) out.append('set-cookie', line);
+  const out = new Headers();
+  for (const [name, value] of res.headers) {
+    if (!STRIPPED.has(name) && !(name === 'set-cookie' && isGateCookie(value))) out.append(name, value);
   }
   for (let i = 5; i < f.length; i++) out.append('set-cookie', f[i]);
   for (const line of extra) out.append('set-cookie', line);
