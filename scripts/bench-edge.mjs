@@ -76,6 +76,7 @@ function wranglerFacts() {
   const dos = (sections['durable_objects.bindings'] ?? []);
   const sqlite = new Set((sections.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
   return {
+    main: top.main,
     compatibilityDate: top.compatibility_date,
     vars: one('vars'),
     assets: one('assets'),
@@ -100,8 +101,13 @@ const PROXY_JS = `export default {
  * own socket. The wasm and JS are copied beside the config (`embed` paths are relative to it).
  */
 function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
-  copyFileSync(join(root, 'build', 'index.js'), join(dir, 'index.js'));
-  copyFileSync(join(root, 'build', 'index_bg.wasm'), join(dir, 'index_bg.wasm'));
+  // worker-build's output, and wrangler.toml's `main` if it is an entry of the project's own
+  // that imports it (src/entry.mjs): every module under the path it has in the repository.
+  const modules = entryModules(facts);
+  for (const m of modules) {
+    mkdirSync(dirname(join(dir, m.name)), { recursive: true });
+    copyFileSync(join(root, m.name), join(dir, m.name));
+  }
   mkdirSync(join(dir, 'do'), { recursive: true });
   const services = [];
   const sockets = [];
@@ -121,8 +127,7 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
     socket('edgegate');
     workers.push(`const edgegate :Workerd.Worker = (
   modules = [
-    (name = "index.js", esModule = embed "index.js"),
-    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
+    ${modules.map((m) => `(name = ${str(m.name)}, ${m.kind} = embed ${str(m.name)})`).join(',\n    ')},
   ],
   compatibilityDate = ${str(facts.compatibilityDate)},
   bindings = [
@@ -171,6 +176,16 @@ ${workers.join('\n\n')}
   const file = join(dir, 'config.capnp');
   writeFileSync(file, text);
   return file;
+}
+
+/** The Worker's modules, the main one first: `main` unless it is worker-build's own shim. */
+function entryModules(facts) {
+  const built = [
+    { name: 'build/index.js', kind: 'esModule' },
+    { name: 'build/index_bg.wasm', kind: 'wasm' },
+  ];
+  const main = facts.main ?? 'build/worker/shim.mjs';
+  return main.startsWith('build/') ? built : [{ name: main, kind: 'esModule' }, ...built];
 }
 
 function freePort() {
@@ -573,10 +588,10 @@ async function main() {
   console.log(`coordinator calls per 1,000 polls: ${fmt((poll.syncCalls * 1000) / poll.requests, 2)} (${poll.syncCalls} syncs in ${fmt(poll.requests)} polls, SYNC_INTERVAL_MS ${facts.vars.SYNC_INTERVAL_MS})`);
   console.log(`origin, while timed: ${fmt(proxy.originHits)} requests over ${fmt(proxy.originConnections)} new connections from the proxy, ${fmt(results.pass.originHits)} over ${fmt(results.pass.originConnections)} from edgegate's pass-through`);
   console.log(`cold start, spawn to first 200 (a workerd of its own, median of ${COLD_LAUNCHES}): edgegate ${fmt(cold.edgegate)} ms, no-op JS ${fmt(cold.noop)} ms (+${fmt(cold.edgegate - cold.noop)} ms)`);
-  const size = (f) => { const b = readFileSync(join(root, 'build', f)); return [b.length, gzipSync(b, { level: 9 }).length]; };
-  const [wRaw, wGz] = size('index_bg.wasm');
-  const [jRaw, jGz] = size('index.js');
-  console.log(`bundle: index_bg.wasm ${fmt(wRaw)} B (${fmt(wGz)} gzip -9), index.js ${fmt(jRaw)} B (${fmt(jGz)}), together ${fmt((wRaw + jRaw) / 1024, 1)} KiB (${fmt((wGz + jGz) / 1024, 1)} KiB gzip)`);
+  const size = (f) => { const b = readFileSync(join(root, f)); return [b.length, gzipSync(b, { level: 9 }).length]; };
+  const parts = entryModules(facts).map((m) => [m.name, ...size(m.name)]);
+  const total = (i) => parts.reduce((sum, p) => sum + p[i], 0);
+  console.log(`bundle: ${parts.map(([name, raw, gz]) => `${name} ${fmt(raw)} B (${fmt(gz)} gzip -9)`).join(', ')}; together ${fmt(total(1) / 1024, 1)} KiB (${fmt(total(2) / 1024, 1)} KiB gzip)`);
   if (problems.length) {
     console.log();
     console.log('WRONG ANSWERS DURING TIMING; the figures above are not to be trusted:');

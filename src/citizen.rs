@@ -34,6 +34,16 @@ thread_local! {
     static PAGE: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
 }
 
+/// What a protected path answers a visitor.
+pub enum Door {
+    /// Forward to the origin, with the visitor's pass.
+    Forward,
+    /// The waiting page.
+    Page,
+    /// The operator withdrew the visitor's ticket: a 403 that says so.
+    Withdrawn(TicketRef),
+}
+
 /// Any protected path: forward with a valid pass, let through a ticket the cursor has passed
 /// (as the rate allows), else the waiting page.
 pub async fn protected(
@@ -49,22 +59,32 @@ pub async fn protected(
     if !edge::knows_room(&visitor.place.book) {
         edge::sync_first(env, settings, &visitor.place, now).await;
     }
+    match door(&mut visitor, settings, now)? {
+        Door::Forward => forward::to_origin(req, visitor, settings, now).await,
+        Door::Page => waiting_page(env, &visitor).await,
+        Door::Withdrawn(r) => Ok(forward::withdrawn(&visitor, r)),
+    }
+}
+
+/// The decision of [`protected`] once the book knows the room: the same on the workers-rs path
+/// and the JS entry's (`hot.rs`).
+pub fn door(visitor: &mut Visitor, settings: &Settings, now: UnixMs) -> Result<Door, GateError> {
     if let Some(r) = visitor.withdraw_if_revoked(settings) {
-        return Ok(forward::withdrawn(&visitor, r));
+        return Ok(Door::Withdrawn(r));
     }
     // A pass holder never waits for the room: their pass is proof enough.
     if visitor.pass.is_some() && visitor.test_key.is_none() {
-        return forward::to_origin(req, visitor, settings, now).await;
+        return Ok(Door::Forward);
     }
     if let Some(key) = visitor.honoured_test_key().cloned() {
         if !key.mode.goes_through() {
-            return waiting_page(env, &visitor).await;
+            return Ok(Door::Page);
         }
         visitor.test_pass(&key, settings, now);
-        return forward::to_origin(req, visitor, settings, now).await;
+        return Ok(Door::Forward);
     }
     if visitor.pass.is_some() {
-        return forward::to_origin(req, visitor, settings, now).await;
+        return Ok(Door::Forward);
     }
     // A place that lapsed or was used up is left in its cookie for the page's first status
     // poll to replace, so that answer can tell the citizen why they are starting again.
@@ -73,13 +93,13 @@ pub async fn protected(
         .as_ref()
         .is_some_and(|t| t.seat == Seat::Done || t.lapsed(now))
     {
-        return waiting_page(env, &visitor).await;
+        return Ok(Door::Page);
     }
     let ticket = visitor.place(settings, now)?;
     if let Admission::Through { .. } = visitor.admit(&ticket, settings, now) {
-        return forward::to_origin(req, visitor, settings, now).await;
+        return Ok(Door::Forward);
     }
-    waiting_page(env, &visitor).await
+    Ok(Door::Page)
 }
 
 async fn waiting_page(env: &Env, visitor: &Visitor) -> Result<Response, GateError> {
@@ -136,34 +156,60 @@ pub async fn status(
     now: UnixMs,
 ) -> Result<Response, GateError> {
     let (visitor, status) = evaluate(&req, env, settings, place, now).await?;
+    let answer = StatusAnswer::of(&visitor, &status)?;
     let headers = personal_headers("application/json")?;
-    // The ticket number a citizen reads to a call centre; a header, as the JSON is fixed.
-    if let Some(ticket) = &visitor.ticket {
-        headers.set(TICKET_REF_HEADER, &TicketRef::of(&ticket.id).to_string())?;
+    if let Some(r) = &answer.ticket_ref {
+        headers.set(TICKET_REF_HEADER, r)?;
     }
-    if status.state == QueueState::Closed {
-        // The operator's words for a closed room, as URI-encoded JSON ({"ko", "en"}): a header
-        // carries only ASCII, and the JSON body is fixed.
-        if let Some(notice) = edge::config(&visitor.place.book).and_then(|c| c.close_message) {
-            let json =
-                serde_json::to_string(&notice).map_err(|e| GateError::Internal(e.to_string()))?;
-            headers.set(
-                NOTICE_HEADER,
-                &String::from(js_sys::encode_uri_component(&json)),
-            )?;
-        }
+    if let Some(notice) = &answer.notice {
+        headers.set(NOTICE_HEADER, notice)?;
     }
-    if status.state == QueueState::Prequeue {
-        // The gate's clock, which the countdown to the opening trusts over the phone's. Only
-        // the countdown reads it, so the common poll is spared the clock read and the string.
+    if answer.date {
         headers.set("Date", &String::from(js_sys::Date::new_0().to_utc_string()))?;
     }
     visitor.cookie_headers(&headers)?;
-    let body = serde_json::to_vec(&status).map_err(|e| GateError::Internal(e.to_string()))?;
     Ok(ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)
-        .fixed(body))
+        .fixed(answer.body))
+}
+
+/// A status answer's parts beyond the personal headers and cookies, whoever builds the response.
+pub struct StatusAnswer {
+    /// The ticket number a citizen reads to a call centre; a header, as the JSON is fixed.
+    pub ticket_ref: Option<String>,
+    /// The operator's words for a closed room, as URI-encoded JSON ({"ko", "en"}): a header
+    /// carries only ASCII, and the JSON body is fixed.
+    pub notice: Option<String>,
+    /// Whether to send the gate's clock (`Date`), which the countdown to the opening trusts
+    /// over the phone's. Only the countdown reads it, so the common poll is spared it.
+    pub date: bool,
+    /// The JSON.
+    pub body: Vec<u8>,
+}
+
+impl StatusAnswer {
+    pub fn of(visitor: &Visitor, status: &QueueStatus) -> Result<StatusAnswer, GateError> {
+        let ticket_ref = visitor
+            .ticket
+            .as_ref()
+            .map(|t| TicketRef::of(&t.id).to_string());
+        let mut notice = None;
+        if status.state == QueueState::Closed {
+            if let Some(words) = edge::config(&visitor.place.book).and_then(|c| c.close_message) {
+                let json = serde_json::to_string(&words)
+                    .map_err(|e| GateError::Internal(e.to_string()))?;
+                notice = Some(String::from(js_sys::encode_uri_component(&json)));
+            }
+        }
+        let body = serde_json::to_vec(status).map_err(|e| GateError::Internal(e.to_string()))?;
+        Ok(StatusAnswer {
+            ticket_ref,
+            notice,
+            date: status.state == QueueState::Prequeue,
+            body,
+        })
+    }
 }
 
 /// `GET /queue/status.html`: the same answer as a tiny page, for the waiting page's
@@ -201,14 +247,26 @@ async fn evaluate(
     if !edge::knows_room(&visitor.place.book) {
         edge::sync_first(env, settings, &visitor.place, now).await;
     }
+    let status = status_of(&mut visitor, settings, now)?;
+    Ok((visitor, status))
+}
+
+/// The visitor's status once the book knows the room: the same on the workers-rs path and the
+/// JS entry's (`hot.rs`).
+pub fn status_of(
+    visitor: &mut Visitor,
+    settings: &Settings,
+    now: UnixMs,
+) -> Result<QueueStatus, GateError> {
     // A revoked ticket's holder is answered as a newcomer: the status JSON is fixed, and the
     // protected pages say why.
     visitor.withdraw_if_revoked(settings);
     let jitter = jitter();
     if let Some(key) = visitor.honoured_test_key() {
         let config = edge::config(&visitor.place.book).unwrap_or_default();
-        let status = edgegate_core::status::forced(key.mode, &config, now, jitter);
-        return Ok((visitor, status));
+        return Ok(edgegate_core::status::forced(
+            key.mode, &config, now, jitter,
+        ));
     }
     let ticket = visitor.place(settings, now)?;
     let admission = visitor.admit(&ticket, settings, now);
@@ -216,14 +274,31 @@ async fn evaluate(
         book.status(&ticket, admission, now, jitter)
     });
     status.rejoined = visitor.rejoined;
-    Ok((visitor, status))
+    Ok(status)
+}
+
+thread_local! {
+    /// The poll jitter's generator (xorshift64): it only spreads polls in time, so it is seeded
+    /// from the platform's randomness once per isolate instead of drawing from it every poll.
+    static JITTER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn jitter() -> u16 {
-    let mut b = [0u8; 2];
-    // A failed draw only makes this poll's interval unjittered.
-    let _ = getrandom::fill(&mut b);
-    u16::from_be_bytes(b)
+    JITTER.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            let mut seed = [0u8; 8];
+            // A failed draw leaves a fixed seed: polls are then jittered alike, never unjittered.
+            let _ = getrandom::fill(&mut seed);
+            x = u64::from_le_bytes(seed) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        let [a, b, ..] = x.to_be_bytes();
+        u16::from_be_bytes([a, b])
+    })
 }
 
 fn prefers_korean(req: &Request) -> bool {

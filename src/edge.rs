@@ -40,16 +40,30 @@ thread_local! {
 /// The location `req` is served in: its `X-Edgegate-Location` header where the deployment
 /// allows it (local stack tests), else the platform's `cf.colo`, else the `LOCATION` setting.
 pub fn location(req: &Request, settings: &Settings) -> String {
+    let named = if settings.location_header {
+        req.headers().get(LOCATION_HEADER).ok().flatten()
+    } else {
+        None
+    };
+    location_of(settings, named, colo(req))
+}
+
+/// [`location`] from the header's value and the platform's colo, as the JS entry reads them.
+pub fn location_of(settings: &Settings, header: Option<String>, colo: Option<String>) -> String {
     if settings.location_header {
-        let named = req.headers().get(LOCATION_HEADER).ok().flatten();
-        if let Some(name) = named.filter(|n| valid_location(n)) {
+        if let Some(name) = header.filter(|n| valid_location(n)) {
             return name;
         }
     }
-    req.cf()
-        .map(worker::Cf::colo)
-        .filter(|c| valid_location(c))
+    colo.filter(|c| valid_location(c))
         .unwrap_or_else(|| settings.location.clone())
+}
+
+/// The platform's `request.cf.colo`, if it names one. Read by hand: workers-rs's `Cf::colo`
+/// panics where `cf` has no `colo` (bare `workerd serve`, as `scripts/bench --edge` runs it).
+fn colo(req: &Request) -> Option<String> {
+    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
+    js_sys::Reflect::get(&cf, &"colo".into()).ok()?.as_string()
 }
 
 /// Where a citizen's request is served: its room, its location, and the book that counts it
@@ -63,26 +77,46 @@ pub struct Place {
 }
 
 impl Place {
-    /// The place of `req`: on the gate's own routes the room its `?room=` names (the waiting
-    /// page of a room sends it), else the one whose host or path prefix it matches, else the
-    /// default; the location as [`location`] finds it.
+    /// The place of `req`: see [`Place::new`].
     pub fn of(req: &Request, settings: &Settings) -> Place {
-        let url = req.url().ok();
-        let named = url
-            .as_ref()
-            .filter(|u| u.path().starts_with("/queue/"))
-            .and_then(|u| {
-                let (_, name) = u.query_pairs().find(|(k, _)| k == "room")?;
-                settings.rooms.named(&name).cloned()
-            });
-        let site = named.unwrap_or_else(|| match &url {
-            Some(u) => Rc::clone(settings.rooms.route(u.host_str().unwrap_or(""), u.path())),
-            None => Rc::clone(settings.rooms.default_room()),
-        });
         let location = location(req, settings);
+        match req.url() {
+            Ok(u) => Place::new(
+                settings,
+                u.host_str().unwrap_or(""),
+                u.path(),
+                u.query(),
+                u.scheme() == "https",
+                location,
+            ),
+            Err(_) => Place::of_site(Rc::clone(settings.rooms.default_room()), location, false),
+        }
+    }
+
+    /// On the gate's own routes the room the `?room=` of `query` names (the waiting page of a
+    /// room sends it), else the one whose `host` (without port) or `path` prefix it matches,
+    /// else the default; `location` as [`location`] found it.
+    pub fn new(
+        settings: &Settings,
+        host: &str,
+        path: &str,
+        query: Option<&str>,
+        https: bool,
+        location: String,
+    ) -> Place {
+        let named = query.filter(|_| path.starts_with("/queue/")).and_then(|q| {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).ok()?;
+            let (_, name) = pairs.into_iter().find(|(k, _)| k == "room")?;
+            settings.rooms.named(&name).cloned()
+        });
+        let site = named.unwrap_or_else(|| Rc::clone(settings.rooms.route(host, path)));
+        Place::of_site(site, location, https)
+    }
+
+    fn of_site(site: Rc<Site>, location: String, https: bool) -> Place {
         Place {
             book: book_key(&site.name, &location),
-            https: url.is_some_and(|u| u.scheme() == "https"),
+            https,
             site,
             location,
         }

@@ -172,29 +172,31 @@ fn with_cookies(resp: Response, visitor: &Visitor) -> Response {
 /// The gate's answer to a ticket or pass the operator revoked: never forwarded, a 403 saying
 /// so in both languages, with the cookies cleared so that coming back starts a new place.
 pub fn withdrawn(visitor: &Visitor, r: TicketRef) -> Response {
+    let (title, message) = withdrawn_words(r);
+    with_cookies(pages::plain(403, title, &message), visitor)
+}
+
+/// The title and message of [`withdrawn`].
+pub fn withdrawn_words(r: TicketRef) -> (&'static str, String) {
     let message = format!(
         "운영자가 이 입장권(접수 번호 {r})을 취소했습니다. 다시 줄을 서려면 이 페이지를 새로 고치세요. \
          잘못된 조치라고 생각되면 접수 번호를 준비해 고객센터에 문의해 주세요. · \
          The operator has withdrawn this pass (ticket number {r}). To queue again, reload this \
          page. If you think this is a mistake, contact the call centre with your ticket number."
     );
-    with_cookies(
-        pages::plain(
-            403,
-            "입장이 취소되었습니다 · Your pass was withdrawn",
-            &message,
-        ),
-        visitor,
-    )
+    ("입장이 취소되었습니다 · Your pass was withdrawn", message)
 }
 
 fn origin_trouble(status: u16) -> Response {
-    pages::plain(
-        status,
-        "예약 서버가 응답하지 않습니다 · The booking service is not answering",
-        "입장은 유효합니다. 잠시 후 다시 시도해 주세요. · Your admission is still valid. Please try again in a moment.",
-    )
+    let (title, message) = ORIGIN_TROUBLE;
+    pages::plain(status, title, message)
 }
+
+/// The title and message of the page for an origin that does not answer (502) or in time (504).
+pub const ORIGIN_TROUBLE: (&str, &str) = (
+    "예약 서버가 응답하지 않습니다 · The booking service is not answering",
+    "입장은 유효합니다. 잠시 후 다시 시도해 주세요. · Your admission is still valid. Please try again in a moment.",
+);
 
 fn too_large() -> Response {
     pages::plain(

@@ -12,6 +12,7 @@ mod edge;
 mod error;
 mod forward;
 mod fragment;
+mod hot;
 mod pages;
 mod rooms;
 mod session;
@@ -97,11 +98,17 @@ async fn gate_route(
     }
 }
 
-fn settings(env: &Env) -> Result<Rc<Settings>, GateError> {
+/// The settings parsed from `env`, once per isolate.
+pub(crate) fn settings(env: &Env) -> Result<Rc<Settings>, GateError> {
     if let Some(s) = SETTINGS.with_borrow(|s| s.clone()) {
         return Ok(s);
     }
     let parsed = Rc::new(Settings::from_env(env).map_err(GateError::Misconfigured)?);
     SETTINGS.with_borrow_mut(|s| *s = Some(Rc::clone(&parsed)));
     Ok(parsed)
+}
+
+/// The settings, if a request has parsed them already.
+pub(crate) fn cached_settings() -> Option<Rc<Settings>> {
+    SETTINGS.with_borrow(|s| s.clone())
 }

@@ -47,27 +47,31 @@ pub struct Visitor {
 impl Visitor {
     /// Reads and verifies the visitor's cookies and test-key header.
     pub fn read(req: &Request, settings: &Settings, place: Rc<Place>, now: UnixMs) -> Visitor {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let cookie = header("Cookie").unwrap_or_default();
+        Visitor::from_text(&cookie, header(TEST_KEY_HEADER), settings, place, now)
+    }
+
+    /// [`Visitor::read`] from the `Cookie` and `Edgegate-Test-Key` headers' text, as the JS
+    /// entry hands them over.
+    pub fn from_text(
+        header: &str,
+        test_key_header: Option<String>,
+        settings: &Settings,
+        place: Rc<Place>,
+        now: UnixMs,
+    ) -> Visitor {
         let (https, site) = (place.https, &place.site);
         let cookie = |base: &str| cookies::name(&format!("{base}{}", site.cookie_suffix), https);
-        let header = req
-            .headers()
-            .get("Cookie")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let ticket = cookies::read(&header, &cookie(cookies::TICKET))
+        let ticket = cookies::read(header, &cookie(cookies::TICKET))
             .and_then(|t| Ticket::verify(t, &settings.ticket_keys, site.tag, now).ok());
-        let pass = cookies::read(&header, &cookie(cookies::PASS)).and_then(|t| {
+        let pass = cookies::read(header, &cookie(cookies::PASS)).and_then(|t| {
             Pass::verify(t, &settings.pass_keys, site.tag, now)
                 .ok()
                 .map(|p| (p, t.to_owned()))
         });
-        let test_key = req
-            .headers()
-            .get(TEST_KEY_HEADER)
-            .ok()
-            .flatten()
-            .or_else(|| cookies::read(&header, cookies::TEST_KEY).map(str::to_owned))
+        let test_key = test_key_header
+            .or_else(|| cookies::read(header, cookies::TEST_KEY).map(str::to_owned))
             .and_then(|t| TestKey::verify(t.trim(), &settings.test_keys, site.tag, now).ok());
         Visitor {
             https,

@@ -335,3 +335,50 @@ fn forwarding_and_the_citizen_pages_do_not_import_each_other_both_ways() {
             && !text("trust.rs").contains("crate::forward")
     );
 }
+
+/// The quoted strings of `text` between `start` and the next `end` (a list literal).
+fn quoted_list(text: &str, start: &str, end: &str) -> Vec<String> {
+    let from = text.find(start).unwrap_or_else(|| panic!("no {start:?}")) + start.len();
+    let body = &text[from..];
+    let body = &body[..body.find(end).unwrap()];
+    body.split(['"', '\''])
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_js_entry_carries_bytes_and_decides_nothing() {
+    // wrangler's `main` is the JS entry, and it reaches the platform only beside the crate:
+    // it imports worker-build's output and nothing else.
+    let wrangler = read_toml(&root().join("wrangler.toml"));
+    assert_eq!(wrangler["main"].as_str(), Some("src/entry.mjs"));
+    let entry = std::fs::read_to_string(root().join("src/entry.mjs")).unwrap();
+    let imports: Vec<&str> = entry
+        .lines()
+        .filter(|l| l.starts_with("import ") || l.contains(" from '"))
+        .collect();
+    assert_eq!(
+        imports,
+        ["import Rust, { RoomCoordinator, LocationAggregator } from '../build/index.js';"],
+        "src/entry.mjs imports only the workers-rs build"
+    );
+    // Tokens are read and signed in trust.rs only (invariant 4); the admission policy is the
+    // core's (invariant 11). The entry handles neither: no crypto, no token or policy words.
+    for word in [
+        "crypto", "atob", "btoa", "verify", "sign(", "admit(", "cursor", "Limiter", "Ledger",
+    ] {
+        assert!(!entry.contains(word), "src/entry.mjs names {word:?}");
+    }
+    // Both paths forward alike: the entry strips exactly the headers forward.rs strips.
+    let forward = std::fs::read_to_string(root().join("src/forward.rs")).unwrap();
+    let mut rust = quoted_list(&forward, "const NOT_FORWARDED: &[&str] = &[", "];");
+    let mut js = quoted_list(&entry, "const NOT_FORWARDED = [", "];");
+    rust.sort();
+    js.sort();
+    assert_eq!(
+        js, rust,
+        "src/entry.mjs and forward.rs strip different headers"
+    );
+}
