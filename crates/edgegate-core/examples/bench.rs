@@ -84,6 +84,7 @@ fn main() {
         settle_ms: 0,
         view_lag_ms: 0,
         through_per_minute: None,
+        arrivals_per_minute: None,
     };
     per_op("status (1 h of arrivals queued)", 20_000, |i| {
         black_box(view.status(

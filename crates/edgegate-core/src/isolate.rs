@@ -111,6 +111,10 @@ pub struct RoomSnapshot {
     /// no-shows and the limiters' slack keep it below the rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub through_per_minute: Option<u64>,
+    /// Places taken per minute, room-wide, over the last minute whose counts are all in: how
+    /// many may stand ahead of a ticket in the seconds not yet counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrivals_per_minute: Option<u64>,
 }
 
 /// What a returning ticket's visit changed.
@@ -434,6 +438,7 @@ impl Isolate {
                 settle_ms: room.settle_ms,
                 view_lag_ms: self.view_lag_ms(),
                 through_per_minute: room.through_per_minute,
+                arrivals_per_minute: room.arrivals_per_minute,
             }
             .status(ticket.order, now, jitter),
             Admission::Throttled { retry_at } => {
@@ -462,6 +467,7 @@ impl Isolate {
                     settle_ms: room.settle_ms,
                     view_lag_ms: self.view_lag_ms(),
                     through_per_minute: room.through_per_minute,
+                    arrivals_per_minute: room.arrivals_per_minute,
                 }
                 .status(ticket.order, now, jitter);
                 if status.state == QueueState::Admitted {
@@ -629,6 +635,7 @@ mod tests {
             revoked: Vec::new(),
             revoked_before: None,
             through_per_minute: None,
+            arrivals_per_minute: None,
         }
     }
 

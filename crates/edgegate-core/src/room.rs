@@ -519,7 +519,24 @@ impl Room {
             through_per_minute: self
                 .ledger
                 .through_per_minute(now.minus_ms(self.settle_ms), 60),
+            arrivals_per_minute: self.arrivals_per_minute(now),
         }
+    }
+
+    /// The pace of places taken, per minute, over the minute ending `settle_ms` before `now`
+    /// (the last whose counts are all in), from its first second with any, so a rush that just
+    /// began is not averaged with the quiet before it; `None` when there are none.
+    fn arrivals_per_minute(&self, now: UnixMs) -> Option<u64> {
+        let complete = now.minus_ms(self.settle_ms).secs();
+        let mut seconds = self
+            .places
+            .live_from(complete.saturating_sub(59))
+            .take_while(|(second, _)| *second <= complete)
+            .peekable();
+        let first = seconds.peek()?.0;
+        let n = seconds.fold(0u64, |sum, (_, n)| sum.saturating_add(n));
+        let measured_s = complete.saturating_add(1).saturating_sub(first);
+        Some(n.saturating_mul(60) / measured_s.max(1))
     }
 
     /// The operator's view: config and live counters.

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::config::RoomConfig;
 use crate::order::{Cursor, OrderKey};
+use crate::release::OVER_RELEASE;
 use crate::summary::Arrivals;
 use crate::time::UnixMs;
 use crate::token::TestMode;
@@ -70,6 +71,8 @@ pub struct RoomView<'a> {
     pub view_lag_ms: u64,
     /// Citizens let through per minute, as the coordinator last measured it, if it has.
     pub through_per_minute: Option<u64>,
+    /// Places taken per minute over the last minute the coordinator has all counts of.
+    pub arrivals_per_minute: Option<u64>,
 }
 
 impl RoomView<'_> {
@@ -114,6 +117,7 @@ impl RoomView<'_> {
         } else {
             QueueState::Waiting
         };
+        let mut unsure = false;
         if status.state == QueueState::Waiting {
             // The cursor cannot reach this second before the second is `settle_ms` old, however
             // short the line, and this view may hear of it a little later.
@@ -125,13 +129,37 @@ impl RoomView<'_> {
             };
             let earliest_s = reach_ms(self.settle_ms) / 1000;
             let latest_s = reach_ms(self.settle_ms.saturating_add(self.view_lag_ms)).div_ceil(1000);
-            status.eta_s = eta_s(config, ahead, self.through_per_minute)
-                .map(|[low, high]| [low.max(earliest_s), high.max(latest_s + ETA_SLACK_S)]);
+            // Arrivals of the seconds not yet all counted (up to `settle_ms` and the view's lag
+            // before now) may stand ahead too: the far end counts them at the recent pace.
+            let counted_until = now
+                .minus_ms(self.settle_ms.saturating_add(self.view_lag_ms))
+                .secs()
+                .max(self.cursor.bucket());
+            // With no pace to go by (the first seconds of a rush), nobody can say yet how many
+            // came just before this ticket: no range, rather than a wrong one.
+            let uncounted_s = key.bucket().saturating_sub(counted_until);
+            let uncounted = match (uncounted_s, self.arrivals_per_minute) {
+                (0, _) => Some(0),
+                (s, Some(per_minute)) => Some(per_minute.saturating_mul(s) / 60),
+                (_, None) => None,
+            };
+            status.eta_s = uncounted.and_then(|uncounted| {
+                let [low, _] = eta_s(config, ahead, self.through_per_minute)?;
+                let [_, high] = eta_s(
+                    config,
+                    ahead.saturating_add(uncounted),
+                    self.through_per_minute,
+                )?;
+                Some([low.max(earliest_s), high.max(latest_s + ETA_SLACK_S)])
+            });
+            unsure = uncounted.is_none();
         }
         let base = match (status.state, status.eta_s) {
             // A pause usually ends with the operator resuming: ask often enough that the
             // line starts moving within seconds of it, not half a minute.
             (QueueState::Paused, _) => 15_000,
+            // Not known yet: it will be within seconds.
+            (QueueState::Waiting, None) if unsure => 3_000,
             (_, Some([_, high])) if high <= 30 => 3_000,
             (_, Some([_, high])) if high <= 300 => 10_000,
             (_, Some([_, high])) if high <= 1_800 => 20_000,
@@ -192,12 +220,13 @@ pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> 
     status
 }
 
-/// An ETA range in seconds for `ahead` people, or `None` when nobody is being admitted. The low
-/// end assumes the configured rate; the high end the rate that `max_active` and the session
-/// duration can sustain, or the let-through rate `measured` (per minute) if lower, less a
-/// fifth for no-shows and delays. (Measured, the line moves at 79 % of the rate on the
-/// simulated Korea night: a far end that assumed 80 % of the rate missed a third of the
-/// citizens.)
+/// An ETA range in seconds for `ahead` people, or `None` when nobody is being admitted. The near
+/// end assumes the line moves at up to 1.5 times the rate, as the release does when those ahead
+/// do not come (`release::OVER_RELEASE`); the far end the rate that `max_active` and the session
+/// duration can sustain, or the let-through rate `measured` (per minute) if lower, less a fifth
+/// for no-shows and delays, or a third while nothing is measured. (Measured, the line moves at
+/// 79–84 % of the rate on the simulated Korea night: a far end that assumed 80 % of the rate
+/// missed a third of the citizens.)
 pub fn eta_s(config: &RoomConfig, ahead: u64, measured: Option<u64>) -> Option<[u64; 2]> {
     let rate = u64::from(config.new_users_per_minute);
     if rate == 0 {
@@ -208,7 +237,7 @@ pub fn eta_s(config: &RoomConfig, ahead: u64, measured: Option<u64>) -> Option<[
     let effective = rate
         .min(sustainable.max(1))
         .min(measured.map_or(u64::MAX, |m| m.max(1)));
-    let low = ahead.saturating_mul(60) / rate;
+    let low = ahead.saturating_mul(60) * OVER_RELEASE.1 / OVER_RELEASE.0 / rate;
     let high = ahead
         .saturating_add(1)
         .saturating_mul(if measured.is_some() { 75 } else { 90 })
@@ -239,6 +268,7 @@ mod tests {
             settle_ms: 0,
             view_lag_ms: 0,
             through_per_minute: None,
+            arrivals_per_minute: None,
         }
     }
 
@@ -257,7 +287,8 @@ mod tests {
         assert_eq!(s.ahead, Some(60));
         assert_eq!(s.position, Some(61));
         let [low, high] = s.eta_s.unwrap();
-        assert_eq!(low, 60);
+        // 60 ahead at up to 1.5 a second.
+        assert_eq!(low, 40);
         // Nothing measured yet: 61 × 90 / 60 + 5 s of slack, and one poll interval (10 s, up
         // to +15 %) at the end.
         assert_eq!(high, 97 + 12);
@@ -267,7 +298,7 @@ mod tests {
         let mut measured = view(&config, &arrivals, cursor);
         measured.through_per_minute = Some(30);
         let [low, high] = measured.status(me, NOW, 0).eta_s.unwrap();
-        assert_eq!((low, high), (60, 158 + 12));
+        assert_eq!((low, high), (40, 158 + 12));
         // Measured above the rate, the rate still bounds it.
         measured.through_per_minute = Some(6_000);
         let [_, high] = measured.status(me, NOW, 0).eta_s.unwrap();
@@ -284,11 +315,44 @@ mod tests {
         let mut v = view(&config, &arrivals, Cursor::at_bucket(NOW.secs() - 9));
         v.settle_ms = 9_000;
         v.view_lag_ms = 2_000;
+        v.arrivals_per_minute = Some(0);
         // Just arrived, nobody ahead: still about nine seconds, not zero.
         let s = v.status(OrderKey::fifo(NOW, 7), NOW, 0);
         let [low, high] = s.eta_s.unwrap();
         assert_eq!(low, 9);
         assert!(high >= 11 + ETA_SLACK_S + 3, "{high}");
+    }
+
+    #[test]
+    fn arrivals_not_yet_counted_widen_the_far_end_or_leave_it_unknown() {
+        let config = RoomConfig {
+            new_users_per_minute: 6_000,
+            max_active: 10_000_000,
+            ..RoomConfig::default()
+        };
+        let arrivals = Histogram::new();
+        let mut v = view(&config, &arrivals, Cursor::at_bucket(NOW.secs() - 60));
+        v.settle_ms = 9_000;
+        // Nobody counted ahead, but the ticket's second and the eight before it are not all
+        // counted yet. With no pace to go by, the wait is not known yet, and the page asks
+        // again soon.
+        let me = OrderKey::fifo(NOW, 7);
+        let s = v.status(me, NOW, 0);
+        assert_eq!(
+            (s.state, s.eta_s, s.ahead),
+            (QueueState::Waiting, None, Some(0))
+        );
+        assert_eq!(s.next_poll_ms, 2_550); // 3 s, −15 % jitter
+                                           // At 60,000 arrivals a minute, nine uncounted seconds may hold 9,000 ahead: at 100 a
+                                           // second (nothing measured), 9,001 × 90 / 6,000 + 5 s = 141 s, and one poll interval.
+        v.arrivals_per_minute = Some(60_000);
+        let [low, high] = v.status(me, NOW, 0).eta_s.unwrap();
+        assert_eq!(low, 9);
+        assert_eq!(high, 141 + 12);
+        // Once the ticket's second is counted, only those counted stand ahead.
+        let later = NOW.plus_ms(10_000);
+        let [_, high] = v.status(me, later, 0).eta_s.unwrap();
+        assert!(high < 30, "{high}");
     }
 
     #[test]

@@ -900,7 +900,7 @@ proptest! {
         let (c1, c2) = (Cursor(a.0.min(b.0)), Cursor(a.0.max(b.0)));
         prop_assert!(arrivals.between(c1, key) >= arrivals.between(c2, key));
         let now = UnixMs((BASE_S * 1000).saturating_add_signed(now_offset_ms));
-        let view = |cursor| RoomView { config: &config, cursor, arrivals: &arrivals, stale: false, settle_ms: 0, view_lag_ms: 0, through_per_minute: None };
+        let view = |cursor| RoomView { config: &config, cursor, arrivals: &arrivals, stale: false, settle_ms: 0, view_lag_ms: 0, through_per_minute: None, arrivals_per_minute: None };
         let s1 = view(c1).status(key, now, jitter);
         let s2 = view(c2).status(key, now, jitter);
         if let (Some(p1), Some(p2)) = (s1.position, s2.position) {
@@ -921,7 +921,7 @@ proptest! {
         now_offset_ms in -300_000i64..300_000,
     ) {
         let now = UnixMs((BASE_S * 1000).saturating_add_signed(now_offset_ms));
-        let view = RoomView { config: &config, cursor: Cursor(cursor.0), arrivals: &arrivals, stale: true, settle_ms: 0, view_lag_ms: 0, through_per_minute: None };
+        let view = RoomView { config: &config, cursor: Cursor(cursor.0), arrivals: &arrivals, stale: true, settle_ms: 0, view_lag_ms: 0, through_per_minute: None, arrivals_per_minute: None };
         let s = view.status(key, now, jitter);
         prop_assert!((1_000..=34_500).contains(&s.next_poll_ms), "{}", s.next_poll_ms);
         prop_assert_eq!(s.state == QueueState::Admitted, Cursor(cursor.0).admits(key));
