@@ -11,12 +11,14 @@
 //! in one location; locally, the stack tests name several with a header.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use edgegate_core::isolate::{Isolate, RoomSnapshot, SyncReport, Timing};
 use edgegate_core::{RoomConfig, UnixMs};
-use worker::{Context, Env, Request, Stub};
+use std::time::Duration;
+
+use worker::{Context, Delay, Env, Request, Stub};
 
 use crate::coordinator::now_ms;
 use crate::rooms::Site;
@@ -31,6 +33,8 @@ const MAX_BOOKS: usize = 64;
 
 thread_local! {
     static BOOKS: RefCell<BTreeMap<String, Isolate>> = const { RefCell::new(BTreeMap::new()) };
+    /// Books with a follow-up under way ([`sync_if_due`]): one at a time per book.
+    static FOLLOWING_UP: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
     /// Until when syncs fail without being sent, for every location (`""`) or one (fault
     /// injection for the stack tests; only reachable when the deployment enables it).
     static UNREACHABLE_UNTIL: RefCell<BTreeMap<String, u64>> =
@@ -184,7 +188,13 @@ fn cut_off_now(location: &str) -> bool {
     })
 }
 
-/// Starts a background sync of the book of `place` if one is due and none is running.
+/// Follow-up syncs a book runs at most, one interval apart, after its citizens went quiet.
+const FOLLOW_UPS: u32 = 4;
+
+/// Starts a background sync of the book of `place` if one is due and none is running. Counts
+/// left waiting (a let-through just after a sync, and then no citizen of this book for a
+/// while) are not left to the next citizen, who may never come: a follow-up in `wait_until`
+/// sends them when a sync is next due, one per book at a time.
 pub fn sync_if_due(
     env: &Env,
     ctx: &Context,
@@ -192,10 +202,43 @@ pub fn sync_if_due(
     place: Rc<Place>,
     now: UnixMs,
 ) {
-    if let Some(report) = with_book(settings, &place.book, |b| b.begin_sync(now)) {
-        let env = env.clone();
-        let settings = Rc::clone(settings);
-        ctx.wait_until(async move { run_sync(&env, &settings, &place, report).await });
+    let (report, waiting) = with_book(settings, &place.book, |b| {
+        (b.begin_sync(now), b.sync_due_at().is_some())
+    });
+    let follow_up = waiting
+        && FOLLOWING_UP
+            .with_borrow_mut(|f| !f.contains(&place.book) && f.insert(place.book.clone()));
+    if report.is_none() && !follow_up {
+        return;
+    }
+    let env = env.clone();
+    let settings = Rc::clone(settings);
+    ctx.wait_until(async move {
+        if let Some(report) = report {
+            run_sync(&env, &settings, &place, report).await;
+        }
+        if follow_up {
+            send_what_waits(&env, &settings, &place).await;
+            FOLLOWING_UP.with_borrow_mut(|f| f.remove(&place.book));
+        }
+    });
+}
+
+/// Sends the counts waiting in the book of `place` when each sync falls due, until none wait
+/// or [`FOLLOW_UPS`] syncs were made.
+async fn send_what_waits(env: &Env, settings: &Settings, place: &Place) {
+    for _ in 0..FOLLOW_UPS {
+        let Some(due) = with_book(settings, &place.book, |b| b.sync_due_at()) else {
+            return;
+        };
+        let wait = due.since(UnixMs(now_ms()));
+        if wait > 0 {
+            Delay::from(Duration::from_millis(wait)).await;
+        }
+        let now = UnixMs(now_ms());
+        if let Some(report) = with_book(settings, &place.book, |b| b.begin_sync(now)) {
+            run_sync(env, settings, place, report).await;
+        }
     }
 }
 

@@ -527,6 +527,13 @@ impl Isolate {
         self.limiter.lost_citizens()
     }
 
+    /// When a sync will be due with counts waiting to go up, if any wait: so that a book
+    /// whose citizens went quiet still sends what it counted (see [`Outbox::next_due`]).
+    pub fn sync_due_at(&self) -> Option<UnixMs> {
+        self.outbox
+            .next_due(self.timing.sync_interval_ms, self.timing.sync_timeout_ms)
+    }
+
     /// The next batch to send, if a sync is due at `now` and none is in flight (one in flight
     /// for longer than the sync timeout is given up: its batch goes again, under the same
     /// number).

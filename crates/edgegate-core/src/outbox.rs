@@ -163,6 +163,18 @@ impl Outbox {
         self.pending.is_none() && self.owed.is_empty()
     }
 
+    /// When [`Outbox::begin`] will next cut or resend a batch, if anything waits to go: a
+    /// second after the last attempt, or when the one in flight times out. `None` when
+    /// nothing is owed or pending.
+    pub fn next_due(&self, interval_ms: u64, timeout_ms: u64) -> Option<UnixMs> {
+        if self.is_empty() {
+            return None;
+        }
+        let after_last = self.last_attempt.map(|t| t.plus_ms(interval_ms));
+        let timed_out = self.in_flight_since.map(|t| t.plus_ms(timeout_ms));
+        Some(after_last.max(timed_out).unwrap_or_default())
+    }
+
     /// Place changes not yet acknowledged upstream: the pending batch's, then those owed.
     pub fn unacked_places(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
         let pending = self
@@ -288,5 +300,22 @@ mod tests {
                 .seq,
             8
         );
+    }
+
+    #[test]
+    fn counts_waiting_to_go_say_when_they_will() {
+        let mut o = Outbox::default();
+        assert_eq!(o.next_due(1_000, 3_000), None);
+        o.owed.add_let_through(T0.secs(), 1);
+        // Never sent: at once.
+        assert_eq!(o.next_due(1_000, 3_000), Some(UnixMs(0)));
+        let batch = o.begin("a", T0, 1_000, 3_000, || (0, 0)).unwrap();
+        // In flight: when it times out, or a second after it left if later.
+        assert_eq!(o.next_due(1_000, 3_000), Some(T0.plus_ms(3_000)));
+        o.finish(batch.seq, Some(batch.seq));
+        assert_eq!(o.next_due(1_000, 3_000), None);
+        // Counted while the batch was out: a second after it left.
+        o.owed.add_let_through(T0.secs(), 1);
+        assert_eq!(o.next_due(1_000, 3_000), Some(T0.plus_ms(1_000)));
     }
 }
