@@ -7,7 +7,10 @@
 // Run through scripts/bench, which builds the worker, installs wrk and pins this process (the
 // driver, the origin and wrk) to one core; workerd is pinned here to the other.
 // Knobs: BENCH_SECONDS per case and round (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
-// BENCH_TICKETS (6000), BENCH_WARMUP_S per case before the first round (2).
+// BENCH_TICKETS (6000), BENCH_WARMUP_S per case before the first round (2), BENCH_PROFILE: case
+// keys (e.g. `poll,pass`) to profile after timing, through workerd's inspector (V8's sampler),
+// printing where each one's time went; the timed figures then come from a workerd with its
+// inspector listening.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
@@ -26,6 +29,7 @@ const COLD_LAUNCHES = 5;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const TICKETS = Number(process.env.BENCH_TICKETS ?? 6000);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
+const PROFILE = (process.env.BENCH_PROFILE ?? '').split(',').map((k) => k.trim()).filter(Boolean);
 // Two cores or more: workerd on core 0, everything else (this driver, the origin, wrk) on 1.
 // (cpus(), not availableParallelism(): scripts/bench has already pinned this process to core 1.)
 const PINNED = cpus().length >= 2 && !process.env.BENCH_NO_PIN;
@@ -200,8 +204,9 @@ function freePort() {
 }
 
 /** Starts workerd (pinned to core 0) and resolves once `readyUrl` answers 200, with the ms taken. */
-async function startWorkerd(configFile, readyUrl, deadlineMs = 60_000) {
+async function startWorkerd(configFile, readyUrl, { inspectorPort, deadlineMs = 60_000 } = {}) {
   const args = ['serve', '--experimental', configFile];
+  if (inspectorPort) args.push(`--inspector-addr=127.0.0.1:${inspectorPort}`);
   const [cmd, argv] = PINNED ? ['taskset', ['-c', '0', WORKERD, ...args]] : [WORKERD, args];
   let log = '';
   const started = performance.now();
@@ -404,7 +409,8 @@ async function main() {
 
   const dir = mkdtempSync(join(work, 'run-'));
   const file = workerdConfig({ dir, facts, ports, which: ['edgegate', 'noop', 'proxy'], vars, originUrl: origin.url });
-  const workerd = await startWorkerd(file, `${url.edgegate}/queue/healthz`);
+  const inspectorPort = PROFILE.length ? await freePort() : undefined;
+  const workerd = await startWorkerd(file, `${url.edgegate}/queue/healthz`, { inspectorPort });
   const admin = (method, path, body) => adminCall(url.edgegate, secrets.ADMIN_TOKEN, method, path, body);
 
   // ---- correctness, before any timing ----
@@ -550,6 +556,14 @@ async function main() {
     };
   }
 
+  const profiles = [];
+  for (const key of PROFILE) {
+    const c = cases.find((x) => x.key === key);
+    if (!c) fail(`BENCH_PROFILE names ${key}; the cases are ${cases.map((x) => x.key).join(', ')}`);
+    const worker = key === 'noop' || key === 'proxy' ? key : 'edgegate';
+    profiles.push([c, await profiled(inspectorPort, worker, () => runWrk(c.url, SECONDS, c.script, c.arg))]);
+  }
+
   // After timing: the answers must still have been right.
   const problems = [];
   for (const c of Object.values(results)) {
@@ -592,6 +606,11 @@ async function main() {
   const parts = entryModules(facts).map((m) => [m.name, ...size(m.name)]);
   const total = (i) => parts.reduce((sum, p) => sum + p[i], 0);
   console.log(`bundle: ${parts.map(([name, raw, gz]) => `${name} ${fmt(raw)} B (${fmt(gz)} gzip -9)`).join(', ')}; together ${fmt(total(1) / 1024, 1)} KiB (${fmt(total(2) / 1024, 1)} KiB gzip)`);
+  for (const [c, top] of profiles) {
+    console.log();
+    console.log(`profile of ${c.name} (${SECONDS}s under wrk, V8's sampler at 100 µs; self time):`);
+    for (const row of top) console.log(`  ${row}`);
+  }
   if (problems.length) {
     console.log();
     console.log('WRONG ANSWERS DURING TIMING; the figures above are not to be trusted:');
@@ -602,6 +621,49 @@ async function main() {
   }
   origin.server.closeAllConnections();
   origin.server.close();
+}
+
+// ---- profiles ----------------------------------------------------------------------------------
+
+/**
+ * Samples the worker `service` through workerd's inspector (Chrome DevTools Protocol) while
+ * `load` runs, and answers the top functions by self time, one printable line each.
+ */
+async function profiled(port, service, load) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  const target = targets.find((t) => (t.title ?? '').includes(service) || (t.url ?? '').includes(service)) ?? targets[0];
+  if (!target?.webSocketDebuggerUrl) fail(`workerd's inspector lists no target for ${service}: ${JSON.stringify(targets)}`);
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('inspector socket')); });
+  let next = 0;
+  const waiting = new Map();
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    waiting.get(msg.id)?.(msg);
+    waiting.delete(msg.id);
+  };
+  const call = (method, params = {}) => new Promise((resolve) => {
+    const id = ++next;
+    waiting.set(id, resolve);
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 100 });
+  await call('Profiler.start');
+  await load();
+  const { result } = await call('Profiler.stop');
+  ws.close();
+  const self = new Map();
+  let total = 0;
+  for (const node of result.profile.nodes) {
+    const f = node.callFrame;
+    const where = f.url ? `${f.url.split('/').pop()}:${f.lineNumber + 1}` : '';
+    const name = `${f.functionName || '(anonymous)'} ${where}`.trim();
+    self.set(name, (self.get(name) ?? 0) + (node.hitCount ?? 0));
+    total += node.hitCount ?? 0;
+  }
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)
+    .map(([name, hits]) => `${((100 * hits) / Math.max(1, total)).toFixed(1).padStart(5)} %  ${name}`);
 }
 
 main().catch((e) => fail(e.stack ?? String(e)));
