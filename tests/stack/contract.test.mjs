@@ -206,6 +206,13 @@ test('origin down or slow: the admitted citizen gets a clear error page, not a h
   assert.equal(dropped.status, 502);
 });
 
+test('a slow body streams through past the origin deadline: the deadline is on the answer only', async () => {
+  const c = await admittedCitizen();
+  const res = await c.get('/slow-body?ms=2500'); // ORIGIN_TIMEOUT_MS is 1500
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'first part;last part');
+});
+
 test('status polls make no coordinator call: only the periodic sync reaches it', async () => {
   const c = new Citizen(gate.url);
   await c.status();

@@ -139,7 +139,7 @@ export async function derivePassKeys(gateKeys) {
 /**
  * A stand-in origin that records every request and answers with what it received. Special
  * paths: `/end-session` answers with `Gate-Session: end`; `/hang` never answers; `/drop`
- * closes the connection.
+ * closes the connection; `/slow-body?ms=N` answers at once but ends its body only after N ms.
  */
 export async function startEchoOrigin() {
   const seen = [];
@@ -151,6 +151,14 @@ export async function startEchoOrigin() {
       seen.push(record);
       if (req.url.startsWith('/hang')) return;
       if (req.url.startsWith('/drop')) return req.socket.destroy();
+      if (req.url.startsWith('/slow-body')) {
+        // The answer at once, its body finished only after `?ms=` milliseconds.
+        const ms = Number(new URL(req.url, 'http://origin').searchParams.get('ms') ?? 1000);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first part;');
+        setTimeout(() => res.end('last part'), ms);
+        return;
+      }
       const headers = { 'content-type': 'application/json' };
       if (req.url.startsWith('/end-session')) headers['gate-session'] = 'end';
       res.writeHead(200, headers);
