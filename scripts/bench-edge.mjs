@@ -1,5 +1,6 @@
-// `scripts/bench --edge`: the release Worker under bare `workerd serve`, beside a no-op JS Worker
-// and a `fetch(request)` JS proxy in the same process, against a static origin on loopback.
+// `scripts/bench --edge`: the release Worker under bare `workerd serve`, beside a no-op JS Worker,
+// the JS floor of a poll (FLOOR_JS) and a `fetch(request)` JS proxy in the same process, against
+// a static origin on loopback.
 // Checks the answers first, then drives each case with wrk and prints req/s, p50, the CPU
 // workerd itself spent per request (/proc/<pid>/stat), ratios to both baselines, coordinator
 // calls per 1,000 polls, cold start and the bundle size. A benchmark, never a timed test.
@@ -93,6 +94,27 @@ function wranglerFacts() {
 const str = (s) => JSON.stringify(String(s)); // Cap'n Proto text literals take JSON's escapes
 
 const NOOP_JS = 'export default { fetch() { return new Response("ok"); } };';
+// The least any Worker answering a status poll must do, with no decision at all: find the path,
+// read the Cookie header, answer a poll-sized JSON with the four headers the contract's status
+// answer carries (src/entry.mjs, tag S). Its ratio to the no-op is the floor under the poll's.
+const FLOOR_JS = `const BODY = JSON.stringify({ state: 'waiting', position: 4321, ahead: 4320, eta_s: [180, 420],
+  poll_after_ms: 5000, room_state: 'open', ticket_ref: 'ABCD-EFGH' });
+export default {
+  fetch(request) {
+    const url = request.url;
+    const at = url.indexOf('/', url.indexOf('//') + 2);
+    const q = url.indexOf('?', at);
+    const path = q < 0 ? url.slice(at) : url.slice(at, q);
+    const cookie = request.headers.get('cookie');
+    if (path !== '/queue/status' || cookie === null) return new Response('not a poll', { status: 400 });
+    return new Response(BODY, { status: 200, headers: {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'same-origin',
+    } });
+  },
+};`;
 const PROXY_JS = `export default {
   fetch(request, env) {
     const url = new URL(request.url);
@@ -101,7 +123,7 @@ const PROXY_JS = `export default {
 };`;
 
 /**
- * A capnp config with the workers named in `which` ('edgegate', 'noop', 'proxy'), each on its
+ * A capnp config with the workers named in `which` ('edgegate', 'noop', 'floor', 'proxy'), each on its
  * own socket. The wasm and JS are copied beside the config (`embed` paths are relative to it).
  */
 function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
@@ -149,6 +171,14 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
     socket('noop');
     workers.push(`const noop :Workerd.Worker = (
   modules = [(name = "noop.js", esModule = ${str(NOOP_JS)})],
+  compatibilityDate = ${str(facts.compatibilityDate)},
+);`);
+  }
+  if (which.includes('floor')) {
+    services.push('(name = "floor", worker = .floor)');
+    socket('floor');
+    workers.push(`const floor :Workerd.Worker = (
+  modules = [(name = "floor.js", esModule = ${str(FLOOR_JS)})],
   compatibilityDate = ${str(facts.compatibilityDate)},
 );`);
   }
@@ -383,7 +413,7 @@ async function main() {
   const origin = await startOrigin();
   const secrets = { GATE_KEYS: `1:${randomBytes(32).toString('hex')}`, ADMIN_TOKEN: randomBytes(24).toString('hex') };
   const vars = { ...facts.vars, ...secrets, ORIGIN_URL: origin.url };
-  const ports = { edgegate: await freePort(), noop: await freePort(), proxy: await freePort() };
+  const ports = { edgegate: await freePort(), noop: await freePort(), floor: await freePort(), proxy: await freePort() };
   const url = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));
 
   console.log(`== edge: bare workerd ${execFileSync(WORKERD, ['--version']).toString().trim()}, compatibility_date ${facts.compatibilityDate}`);
@@ -408,7 +438,7 @@ async function main() {
   }
 
   const dir = mkdtempSync(join(work, 'run-'));
-  const file = workerdConfig({ dir, facts, ports, which: ['edgegate', 'noop', 'proxy'], vars, originUrl: origin.url });
+  const file = workerdConfig({ dir, facts, ports, which: ['edgegate', 'noop', 'floor', 'proxy'], vars, originUrl: origin.url });
   const inspectorPort = PROFILE.length ? await freePort() : undefined;
   const workerd = await startWorkerd(file, `${url.edgegate}/queue/healthz`, { inspectorPort });
   const admin = (method, path, body) => adminCall(url.edgegate, secrets.ADMIN_TOKEN, method, path, body);
@@ -418,6 +448,12 @@ async function main() {
     const res = await fetch(`${url[name]}/book`);
     const text = await res.text();
     check(res.status === 200 && text === 'ok', `${name} answered ${res.status} ${text.slice(0, 200)}`);
+  }
+  {
+    const res = await fetch(`${url.floor}/queue/status`, { headers: { cookie: 'edgegate_ticket=x' } });
+    const body = await res.json();
+    check(res.status === 200 && body.state === 'waiting' && res.headers.get('cache-control') === 'no-store',
+      `the floor answered ${res.status} ${JSON.stringify(body)}`);
   }
   const seenBefore = origin.seen.total;
   check(seenBefore >= 1, 'the proxy did not reach the origin');
@@ -494,6 +530,7 @@ async function main() {
   // ---- timing ----
   const cases = [
     { name: 'no-op JS Worker', key: 'noop', url: `${url.noop}/` },
+    { name: 'JS floor of a poll (no decision)', key: 'floor', url: `${url.floor}/queue/status`, script: rotate, arg: cookieFile },
     { name: 'fetch(request) JS proxy', key: 'proxy', url: `${url.proxy}/book` },
     { name: 'ticket issue (/queue/status, no cookie)', key: 'issue', url: `${url.edgegate}/queue/status` },
     { name: `status poll (${seated.length} rotated tickets)`, key: 'poll', url: `${url.edgegate}/queue/status`, script: rotate, arg: cookieFile },
@@ -560,7 +597,7 @@ async function main() {
   for (const key of PROFILE) {
     const c = cases.find((x) => x.key === key);
     if (!c) fail(`BENCH_PROFILE names ${key}; the cases are ${cases.map((x) => x.key).join(', ')}`);
-    const worker = key === 'noop' || key === 'proxy' ? key : 'edgegate';
+    const worker = ['noop', 'floor', 'proxy'].includes(key) ? key : 'edgegate';
     profiles.push([c, await profiled(inspectorPort, worker, () => runWrk(c.url, SECONDS, c.script, c.arg))]);
   }
 
@@ -662,8 +699,28 @@ async function profiled(port, service, load) {
     self.set(name, (self.get(name) ?? 0) + (node.hitCount ?? 0));
     total += node.hitCount ?? 0;
   }
-  return [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)
-    .map(([name, hits]) => `${((100 * hits) / Math.max(1, total)).toFixed(1).padStart(5)} %  ${name}`);
+  // Inclusive time of the entry's own functions and the wasm's exports: self plus callees.
+  const byId = new Map(result.profile.nodes.map((n) => [n.id, n]));
+  const inclusive = new Map();
+  const walk = (node, open) => {
+    const f = node.callFrame;
+    const name = f.functionName || '(anonymous)';
+    const counted = !open.has(name);
+    let hits = node.hitCount ?? 0;
+    const inner = counted ? new Set(open).add(name) : open;
+    for (const child of node.children ?? []) hits += walk(byId.get(child), inner);
+    if (counted && (/entry\.mjs$/.test(f.url) || /wasm/.test(f.url) && ['citizen', 'forwarded'].includes(name) || name === 'Response' || name === 'fetch' && !f.url)) {
+      inclusive.set(name, (inclusive.get(name) ?? 0) + hits);
+    }
+    return hits;
+  };
+  walk(result.profile.nodes[0], new Set());
+  const pct = (hits) => `${((100 * hits) / Math.max(1, total)).toFixed(1).padStart(5)} %`;
+  return [
+    ...[...self].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([name, hits]) => `${pct(hits)}  ${name}`),
+    'inclusive (with callees):',
+    ...[...inclusive].sort((a, b) => b[1] - a[1]).map(([name, hits]) => `${pct(hits)}  ${name}`),
+  ];
 }
 
 main().catch((e) => fail(e.stack ?? String(e)));
