@@ -206,6 +206,19 @@ test('origin down or slow: the admitted citizen gets a clear error page, not a h
   assert.equal(dropped.status, 502);
 });
 
+test("the origin's answer reaches the citizen without the gate's own cookies and headers", async () => {
+  const c = await admittedCitizen();
+  const res = await c.get('/sets-cookies');
+  assert.equal(res.status, 200);
+  const lines = res.headers.getSetCookie();
+  assert.ok(lines.some((l) => l.startsWith('theme=dark')) && lines.some((l) => l.startsWith('lang=ko')), `the origin's own cookies pass: ${lines}`);
+  assert.ok(!lines.some((l) => l.startsWith('edgegate_pass=forged')), `a forged pass is dropped: ${lines}`);
+  assert.equal(res.headers.get('x-forwarded-host'), null);
+  assert.equal(res.headers.get('x-origin-says'), 'hello');
+  assert.equal(c.cookies.get('edgegate_pass') === 'forged', false);
+  assert.equal(JSON.parse(await res.text()).url, '/sets-cookies');
+});
+
 test('a slow body streams through past the origin deadline: the deadline is on the answer only', async () => {
   const c = await admittedCitizen();
   const res = await c.get('/slow-body?ms=2500'); // ORIGIN_TIMEOUT_MS is 1500

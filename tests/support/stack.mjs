@@ -139,7 +139,8 @@ export async function derivePassKeys(gateKeys) {
 /**
  * A stand-in origin that records every request and answers with what it received. Special
  * paths: `/end-session` answers with `Gate-Session: end`; `/hang` never answers; `/drop`
- * closes the connection; `/slow-body?ms=N` answers at once but ends its body only after N ms.
+ * closes the connection; `/slow-body?ms=N` answers at once but ends its body only after N ms; `/sets-cookies`
+ * sets two cookies of its own and a forged gate pass, with a header only the gate may set.
  */
 export async function startEchoOrigin() {
   const seen = [];
@@ -161,6 +162,12 @@ export async function startEchoOrigin() {
       }
       const headers = { 'content-type': 'application/json' };
       if (req.url.startsWith('/end-session')) headers['gate-session'] = 'end';
+      if (req.url.startsWith('/sets-cookies')) {
+        // Its own cookie, a forged gate pass, and a header only the gate may set.
+        headers['set-cookie'] = ['theme=dark; Path=/', 'edgegate_pass=forged; Path=/', 'lang=ko; Path=/'];
+        headers['x-forwarded-host'] = 'elsewhere.example';
+        headers['x-origin-says'] = 'hello';
+      }
       res.writeHead(200, headers);
       res.end(JSON.stringify(record));
     });
