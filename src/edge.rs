@@ -13,11 +13,10 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::time::Duration;
 
 use edgegate_core::isolate::{Isolate, RoomSnapshot, SyncReport, Timing};
 use edgegate_core::{RoomConfig, UnixMs};
-use std::time::Duration;
-
 use worker::{Context, Delay, Env, Request, Stub};
 
 use crate::coordinator::now_ms;

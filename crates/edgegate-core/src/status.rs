@@ -144,12 +144,11 @@ impl RoomView<'_> {
                 (_, None) => None,
             };
             status.eta_s = uncounted.and_then(|uncounted| {
-                let [low, _] = eta_s(config, ahead, self.through_per_minute)?;
-                let [_, high] = eta_s(
-                    config,
-                    ahead.saturating_add(uncounted),
-                    self.through_per_minute,
-                )?;
+                let [low, mut high] = eta_s(config, ahead, self.through_per_minute)?;
+                if uncounted > 0 {
+                    let with_uncounted = ahead.saturating_add(uncounted);
+                    [_, high] = eta_s(config, with_uncounted, self.through_per_minute)?;
+                }
                 Some([low.max(earliest_s), high.max(latest_s + ETA_SLACK_S)])
             });
             unsure = uncounted.is_none();
@@ -342,9 +341,10 @@ mod tests {
             (s.state, s.eta_s, s.ahead),
             (QueueState::Waiting, None, Some(0))
         );
-        assert_eq!(s.next_poll_ms, 2_550); // 3 s, −15 % jitter
-                                           // At 60,000 arrivals a minute, nine uncounted seconds may hold 9,000 ahead: at 100 a
-                                           // second (nothing measured), 9,001 × 90 / 6,000 + 5 s = 141 s, and one poll interval.
+        // 3 s, −15 % jitter.
+        assert_eq!(s.next_poll_ms, 2_550);
+        // At 60,000 arrivals a minute, nine uncounted seconds may hold 9,000 ahead: at 100 a
+        // second (nothing measured), 9,001 × 90 / 6,000 + 5 s = 141 s, and one poll interval.
         v.arrivals_per_minute = Some(60_000);
         let [low, high] = v.status(me, NOW, 0).eta_s.unwrap();
         assert_eq!(low, 9);
