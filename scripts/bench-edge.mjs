@@ -166,19 +166,13 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
   globalOutbound = "loopback",
 );`);
   }
-  if (which.includes('noop')) {
-    services.push('(name = "noop", worker = .noop)');
-    socket('noop');
-    workers.push(`const noop :Workerd.Worker = (
-  modules = [(name = "noop.js", esModule = ${str(NOOP_JS)})],
-  compatibilityDate = ${str(facts.compatibilityDate)},
-);`);
-  }
-  if (which.includes('floor')) {
-    services.push('(name = "floor", worker = .floor)');
-    socket('floor');
-    workers.push(`const floor :Workerd.Worker = (
-  modules = [(name = "floor.js", esModule = ${str(FLOOR_JS)})],
+  // The JS baselines without bindings: the no-op and the floor of a poll.
+  for (const [name, js] of [['noop', NOOP_JS], ['floor', FLOOR_JS]]) {
+    if (!which.includes(name)) continue;
+    services.push(`(name = "${name}", worker = .${name})`);
+    socket(name);
+    workers.push(`const ${name} :Workerd.Worker = (
+  modules = [(name = "${name}.js", esModule = ${str(js)})],
   compatibilityDate = ${str(facts.compatibilityDate)},
 );`);
   }
@@ -668,7 +662,7 @@ async function main() {
  */
 async function profiled(port, service, load) {
   const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  const target = targets.find((t) => (t.title ?? '').includes(service) || (t.url ?? '').includes(service)) ?? targets[0];
+  const target = targets.find((t) => (t.title ?? '').includes(service) || (t.url ?? '').includes(service));
   if (!target?.webSocketDebuggerUrl) fail(`workerd's inspector lists no target for ${service}: ${JSON.stringify(targets)}`);
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('inspector socket')); });
