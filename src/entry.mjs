@@ -70,7 +70,7 @@ export default {
         let answer = 'X';
         try {
           answer = citizen(
-            env, ctx, protectedPath, withoutPort(hostPort), path,
+            env, ctx, Date.now(), protectedPath, withoutPort(hostPort), path,
             queryAt < 0 ? null : url.slice(queryAt + 1), https, headers.get('cookie'),
             headers.get('edgegate-test-key'), locationHeader ? headers.get('x-edgegate-location') : null, colo,
           );

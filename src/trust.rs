@@ -64,12 +64,9 @@ impl Visitor {
         let (https, site) = (place.https, &place.site);
         let cookie = |base: &str| cookies::name(&format!("{base}{}", site.cookie_suffix), https);
         let ticket = cookies::read(header, &cookie(cookies::TICKET))
-            .and_then(|t| Ticket::verify(t, &settings.ticket_keys, site.tag, now).ok());
-        let pass = cookies::read(header, &cookie(cookies::PASS)).and_then(|t| {
-            Pass::verify(t, &settings.pass_keys, site.tag, now)
-                .ok()
-                .map(|p| (p, t.to_owned()))
-        });
+            .and_then(|t| settings.ticket(t, site.tag, now));
+        let pass = cookies::read(header, &cookie(cookies::PASS))
+            .and_then(|t| settings.pass(t, site.tag, now).map(|p| (p, t.to_owned())));
         let test_key = test_key_header
             .or_else(|| cookies::read(header, cookies::TEST_KEY).map(str::to_owned))
             .and_then(|t| TestKey::verify(t.trim(), &settings.test_keys, site.tag, now).ok());

@@ -18,6 +18,7 @@ pub mod order;
 pub mod origin;
 pub mod outbox;
 pub mod places;
+pub mod recent;
 pub mod release;
 pub mod revocation;
 pub mod room;

@@ -164,6 +164,15 @@ impl Ticket {
         room: RoomTag,
         now: UnixMs,
     ) -> Result<Ticket, TokenError> {
+        let ticket = Ticket::authenticate(text, keys)?;
+        ticket.in_scope(room, now)?;
+        Ok(ticket)
+    }
+
+    /// The half of [`Ticket::verify`] that does not change with time or room: the layout and
+    /// the MAC. Its answer for the same text and ring is always the same, so it may be
+    /// remembered; [`Ticket::in_scope`] must still be asked on every use.
+    pub fn authenticate(text: &str, keys: &KeyRing<ForTickets>) -> Result<Ticket, TokenError> {
         let (version, len) = match peek_version(text) {
             Some(TICKET_VERSION) => (TICKET_VERSION, TICKET_PAYLOAD_LEN),
             _ => (VERSION, TICKET_V1_PAYLOAD_LEN),
@@ -201,8 +210,13 @@ impl Ticket {
         body.finish().ok_or(TokenError::WrongLength)?;
         let (mut ticket, seat) = ticket;
         ticket.seat = Seat::decode(seat).ok_or(TokenError::BadField)?;
-        check_scope(ticket.room, room, ticket.issued_at, ticket.expires_at, now)?;
         Ok(ticket)
+    }
+
+    /// The other half of [`Ticket::verify`]: is this authenticated ticket for `room`, and
+    /// accepted at `now`?
+    pub fn in_scope(&self, room: RoomTag, now: UnixMs) -> Result<(), TokenError> {
+        check_scope(self.room, room, self.issued_at, self.expires_at, now)
     }
 
     /// Has the place lapsed at `now` (not seen within the grace period)? A lapsed ticket's
@@ -235,6 +249,13 @@ impl Pass {
         room: RoomTag,
         now: UnixMs,
     ) -> Result<Pass, TokenError> {
+        let pass = Pass::authenticate(text, keys)?;
+        pass.in_scope(room, now)?;
+        Ok(pass)
+    }
+
+    /// The layout and MAC half of [`Pass::verify`], as [`Ticket::authenticate`] is a ticket's.
+    pub fn authenticate(text: &str, keys: &KeyRing<ForPasses>) -> Result<Pass, TokenError> {
         let (key_id, payload) = open(text, KIND_PASS, PASS_PAYLOAD_LEN, keys)?;
         let mut body = Reader::new(payload.get(3..).unwrap_or_default());
         let pass = (|| {
@@ -248,8 +269,12 @@ impl Pass {
         })()
         .ok_or(TokenError::WrongLength)?;
         body.finish().ok_or(TokenError::WrongLength)?;
-        check_scope(pass.room, room, pass.issued_at, pass.expires_at, now)?;
         Ok(pass)
+    }
+
+    /// The time and room half of [`Pass::verify`].
+    pub fn in_scope(&self, room: RoomTag, now: UnixMs) -> Result<(), TokenError> {
+        check_scope(self.room, room, self.issued_at, self.expires_at, now)
     }
 }
 
