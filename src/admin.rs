@@ -12,6 +12,7 @@ use edgegate_core::{TestKey, TestMode, UnixMs};
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
+use crate::address::Address;
 use crate::citizen::personal_headers;
 use crate::error::GateError;
 use crate::rooms::Site;
@@ -35,11 +36,7 @@ pub async fn handle(
         return refusal.into_response();
     }
     // Every call acts on one room: the one `?room=` names, or the default.
-    let named = req
-        .url()?
-        .query_pairs()
-        .find(|(k, _)| k == "room")
-        .map(|(_, v)| v.into_owned());
+    let named = Address::of(&req).query_value("room");
     let site = match named {
         None => Rc::clone(settings.rooms.default_room()),
         Some(name) => match settings.rooms.named(&name) {
@@ -111,8 +108,7 @@ pub async fn handle(
         .id_from_name(&site.name)?
         .get_stub()?;
     // The query (`since`, `format`) goes along; the room name in it is the gate's business.
-    let query = req
-        .url()?
+    let query = Address::of(&req)
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();

@@ -27,8 +27,9 @@ use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
 
+use crate::address::Address;
 use crate::coordinator::now_ms;
-use crate::store::{int, read_meta, run, save_meta, META_DDL};
+use crate::store::{self, int, read_meta, run, save_meta, META_DDL};
 use crate::timeout::with_timeout;
 
 /// Largest sync body accepted, in bytes.
@@ -101,12 +102,8 @@ impl DurableObject for LocationAggregator {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let now = UnixMs(now_ms());
-        let url = req.url()?;
-        let query = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let url = Address::of(&req);
+        let query = |name: &str| url.query_value(name);
         let body = req.text().await?;
         if body.len() > MAX_BODY {
             return Response::error("body too large", 413);

@@ -9,6 +9,7 @@ use edgegate_core::UnixMs;
 use serde_json::Value;
 use worker::{Env, Method, Request, Response, ResponseBuilder};
 
+use crate::address::Address;
 use crate::citizen::personal_headers;
 use crate::cookies;
 use crate::error::GateError;
@@ -206,14 +207,12 @@ async fn page(env: &Env) -> Result<Response, GateError> {
 }
 
 fn is_https(req: &Request) -> bool {
-    req.url().map(|u| u.scheme() == "https").unwrap_or(false)
+    Address::of(req).https()
 }
 
 /// `scheme://host[:port]` of the request, as a browser writes it in `Origin`.
 fn own_origin(req: &Request) -> String {
-    req.url()
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default()
+    Address::of(req).origin().to_owned()
 }
 
 fn json(status: u16, body: &Value) -> Result<Response, GateError> {

@@ -16,10 +16,10 @@ use edgegate_core::places::PlaceKey;
 use edgegate_core::revocation::Revoke;
 use edgegate_core::room::{Restored, Room, Seen, ISOLATE_FORGET_MS, KEEP_BEHIND_CURSOR_S};
 use edgegate_core::{ConfigError, ConfigPatch, UnixMs};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::store::{int, read_meta, run, save_meta, META_DDL};
+use crate::address::{query_value, Address};
+use crate::store::{self, int, read_meta, run, save_meta, META_DDL};
 use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
@@ -100,7 +100,10 @@ impl DurableObject for RoomCoordinator {
             }
         });
         let who = audit::operator(header.as_deref());
-        let query = req.url()?.query().map(str::to_owned).unwrap_or_default();
+        let query = Address::of(&req)
+            .query()
+            .map(str::to_owned)
+            .unwrap_or_default();
         let body = match req.method() {
             Method::Post | Method::Put => req.text().await?,
             _ => String::new(),
@@ -370,23 +373,6 @@ fn save_progress(sql: &SqlStorage, room: &Room, now: UnixMs) {
 /// The 400 answer naming the field an operator got wrong.
 fn refused(e: &ConfigError) -> Result<Response> {
     Ok(Response::from_json(&json!({ "error": e.to_string(), "field": e.field }))?.with_status(400))
-}
-
-/// The value of `key` in a URL query string, decoded.
-fn query_value(query: &str, key: &str) -> Option<String> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find_map(|(k, v)| (k == key).then_some(v))
-}
-
-#[derive(Deserialize)]
-struct AuditRow {
-    at: i64,
-    who: String,
-    what: String,
-    from_v: String,
-    to_v: String,
 }
 
 /// Appends an entry and drops those past the last [`AUDIT_KEEP`].

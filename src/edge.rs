@@ -19,6 +19,7 @@ use edgegate_core::isolate::{Isolate, RoomSnapshot, SyncReport, Timing};
 use edgegate_core::{RoomConfig, UnixMs};
 use worker::{Context, Delay, Env, Request, Stub};
 
+use crate::address::{self, Address};
 use crate::coordinator::now_ms;
 use crate::rooms::Site;
 use crate::settings::{valid_location, Settings};
@@ -83,17 +84,8 @@ impl Place {
     /// The place of `req`: see [`Place::new`].
     pub fn of(req: &Request, settings: &Settings) -> Place {
         let location = location(req, settings);
-        match req.url() {
-            Ok(u) => Place::new(
-                settings,
-                u.host_str().unwrap_or(""),
-                u.path(),
-                u.query(),
-                u.scheme() == "https",
-                location,
-            ),
-            Err(_) => Place::of_site(Rc::clone(settings.rooms.default_room()), location, false),
-        }
+        let u = Address::of(req);
+        Place::new(settings, u.host(), u.path(), u.query(), u.https(), location)
     }
 
     /// On the gate's own routes the room the `?room=` of `query` names (the waiting page of a
@@ -108,9 +100,10 @@ impl Place {
         location: String,
     ) -> Place {
         let named = query.filter(|_| path.starts_with("/queue/")).and_then(|q| {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).ok()?;
-            let (_, name) = pairs.into_iter().find(|(k, _)| k == "room")?;
-            settings.rooms.named(&name).cloned()
+            settings
+                .rooms
+                .named(&address::query_value(q, "room")?)
+                .cloned()
         });
         let site = named.unwrap_or_else(|| Rc::clone(settings.rooms.route(host, path)));
         Place::of_site(site, location, https)
@@ -289,7 +282,9 @@ async fn call(
     report: &SyncReport,
 ) -> worker::Result<RoomSnapshot> {
     let stub = aggregator(env, room, location)?;
-    let query = serde_urlencoded::to_string([("location", location), ("room", room)])
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("location", location)
+        .append_pair("room", room)
+        .finish();
     crate::store::sync_with(&stub, &format!("https://aggregator/sync?{query}"), report).await
 }

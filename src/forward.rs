@@ -14,6 +14,7 @@ use worker::{
     ResponseBuilder,
 };
 
+use crate::address::Address;
 use crate::cookies;
 use crate::coordinator::now_ms;
 use crate::edge;
@@ -58,7 +59,7 @@ pub async fn to_origin(
         return Err(GateError::Internal("forwarding without a pass".into()));
     };
 
-    let url = req.url()?;
+    let url = Address::of(&req);
     let target = match url.query() {
         Some(q) => format!("{}{}?{}", visitor.place.site.origin_url, url.path(), q),
         None => format!("{}{}", visitor.place.site.origin_url, url.path()),
@@ -75,12 +76,11 @@ pub async fn to_origin(
         headers.set("Cookie", &cookie)?;
     }
     headers.set("Gate-Pass", &pass_text)?;
-    let host = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_owned(),
-    };
-    headers.set("X-Forwarded-Host", &host)?;
-    headers.set("X-Forwarded-Proto", url.scheme())?;
+    headers.set("X-Forwarded-Host", url.host_port())?;
+    headers.set(
+        "X-Forwarded-Proto",
+        if url.https() { "https" } else { "http" },
+    )?;
 
     let method = req.method();
     let mut init = RequestInit::new();

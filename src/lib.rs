@@ -2,6 +2,7 @@
 //! API, or (with a valid pass) the origin. It is a thin shell over `edgegate-core`; this crate
 //! is the only one that knows Cloudflare (see ARCHITECTURE.md).
 
+mod address;
 mod admin;
 mod aggregator;
 mod citizen;

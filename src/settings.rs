@@ -112,9 +112,8 @@ impl Settings {
                 // Text, or the JSON value itself where the platform parsed it already.
                 text("ROOM_ROUTES")
                     .or_else(|| {
-                        env.object_var::<serde_json::Value>("ROOM_ROUTES")
-                            .ok()
-                            .map(|v| v.to_string())
+                        let value = js_sys::Reflect::get(env, &"ROOM_ROUTES".into()).ok()?;
+                        js_sys::JSON::stringify(&value).ok()?.as_string()
                     })
                     .as_deref(),
             )?,
