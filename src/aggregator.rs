@@ -58,23 +58,6 @@ struct OwedRest {
     refused: u64,
 }
 
-#[derive(Deserialize)]
-struct PlaceRow {
-    second: i64,
-    slot: i64,
-    n: i64,
-}
-
-#[derive(Deserialize)]
-struct SenderRow {
-    id: String,
-    seq: i64,
-    at: i64,
-    demand: i64,
-    waiting: i64,
-    isolates: i64,
-}
-
 impl DurableObject for LocationAggregator {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
@@ -259,12 +242,13 @@ fn load(sql: &SqlStorage, location: &str, env: &Env) -> Result<Aggregator> {
     let next_seq: u64 = readable(sql, "next_seq")?.unwrap_or(1);
     let rest: OwedRest = readable(sql, "owed_rest")?.unwrap_or_default();
     let mut owed = Counts::default();
-    for row in sql
-        .exec("SELECT second, slot, n FROM owed_places", None)?
-        .to_array::<PlaceRow>()?
-    {
-        if let (Ok(second), Ok(slot)) = (u64::try_from(row.second), u64::try_from(row.slot)) {
-            owed.add_place(PlaceKey { second, slot }, row.n);
+    for row in store::rows(sql.exec("SELECT second, slot, n FROM owed_places", None)?)? {
+        if let [second, slot, n] = row.as_slice() {
+            if let (Some(second), Some(slot), Some(n)) =
+                (store::count(second), store::count(slot), store::integer(n))
+            {
+                owed.add_place(PlaceKey { second, slot }, n);
+            }
         }
     }
     for (second, n) in rest.let_through {
@@ -274,29 +258,30 @@ fn load(sql: &SqlStorage, location: &str, env: &Env) -> Result<Aggregator> {
         owed.add_ended(second, n);
     }
     owed.refused = rest.refused;
-    let senders = sql
-        .exec(
-            "SELECT id, seq, at, demand, waiting, isolates FROM senders",
-            None,
-        )?
-        .to_array::<SenderRow>()?
-        .into_iter()
-        .map(|r| {
-            let n = |v: i64| u64::try_from(v).unwrap_or(0);
-            let seen = Seen {
-                seq: n(r.seq),
-                at: UnixMs(n(r.at)),
-                demand: n(r.demand),
-                waiting: n(r.waiting),
-                isolates: n(r.isolates),
-                // Not stored: for one interval after a restart the shares granted may add up
-                // to more than the whole, until every sender has synced again.
-                share_ppm: 0,
-                cut_from_ppm: 0,
-                cut_until: UnixMs(0),
-            };
-            (r.id, seen)
-        });
+    let senders = store::rows(sql.exec(
+        "SELECT id, seq, at, demand, waiting, isolates FROM senders",
+        None,
+    )?)?
+    .into_iter()
+    .filter_map(|row| {
+        let [id, seq, at, demand, waiting, isolates] = row.as_slice() else {
+            return None;
+        };
+        let n = |column| store::count(column).unwrap_or(0);
+        let seen = Seen {
+            seq: n(seq),
+            at: UnixMs(n(at)),
+            demand: n(demand),
+            waiting: n(waiting),
+            isolates: n(isolates),
+            // Not stored: for one interval after a restart the shares granted may add up
+            // to more than the whole, until every sender has synced again.
+            share_ppm: 0,
+            cut_from_ppm: 0,
+            cut_until: UnixMs(0),
+        };
+        Some((store::text(id)?.to_owned(), seen))
+    });
     Ok(Aggregator::restore(
         location,
         (

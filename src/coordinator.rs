@@ -39,21 +39,6 @@ pub struct RoomCoordinator {
     written_minute: Cell<u64>,
 }
 
-#[derive(Deserialize)]
-struct PlaceRow {
-    second: i64,
-    slot: i64,
-    n: i64,
-}
-
-#[derive(Deserialize)]
-struct IsolateRow {
-    id: String,
-    seq: i64,
-    at: i64,
-    demand: i64,
-}
-
 impl DurableObject for RoomCoordinator {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
@@ -290,29 +275,27 @@ impl RoomCoordinator {
 }
 
 fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
-    let places = sql
-        .exec("SELECT second, slot, n FROM places", None)?
-        .to_array::<PlaceRow>()?
-        .into_iter()
-        .filter_map(|r| {
-            Some((
-                PlaceKey {
-                    second: u64::try_from(r.second).ok()?,
-                    slot: u64::try_from(r.slot).ok()?,
-                },
-                u64::try_from(r.n).ok()?,
-            ))
+    let places = store::rows(sql.exec("SELECT second, slot, n FROM places", None)?)?
+        .iter()
+        .filter_map(|row| {
+            let [second, slot, n] = row.as_slice() else {
+                return None;
+            };
+            let (second, slot) = (store::count(second)?, store::count(slot)?);
+            Some((PlaceKey { second, slot }, store::count(n)?))
         })
         .collect();
-    let isolates = sql
-        .exec("SELECT id, seq, at, demand FROM isolates", None)?
-        .to_array::<IsolateRow>()?
-        .into_iter()
-        .map(|r| {
+    let isolates = store::rows(sql.exec("SELECT id, seq, at, demand FROM isolates", None)?)?
+        .iter()
+        .filter_map(|row| {
+            let [id, seq, at, demand] = row.as_slice() else {
+                return None;
+            };
+            let n = |column| store::count(column).unwrap_or(0);
             let seen = Seen {
-                seq: u64::try_from(r.seq).unwrap_or(0),
-                at: UnixMs(u64::try_from(r.at).unwrap_or(0)),
-                demand: u64::try_from(r.demand).unwrap_or(0),
+                seq: n(seq),
+                at: UnixMs(n(at)),
+                demand: n(demand),
                 // Both learnt again at the sender's next sync, within a second.
                 waiting: 0,
                 isolates: 0,
@@ -322,7 +305,7 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
                 cut_from_ppm: 0,
                 cut_until: UnixMs(0),
             };
-            (r.id, seen)
+            Some((store::text(id)?.to_owned(), seen))
         })
         .collect();
     let problem = match read_meta::<Option<String>>(sql, "problem")? {
@@ -397,34 +380,26 @@ fn save_audit(sql: &SqlStorage, e: &AuditEntry) {
 
 /// The entries at or after `since`, oldest first.
 fn read_audit(sql: &SqlStorage, since: u64) -> Result<Vec<AuditEntry>> {
-    let rows: Vec<AuditRow> = sql
-        .exec(
-            "SELECT at, who, what, from_v, to_v FROM audit WHERE at >= ? ORDER BY id",
-            vec![int(since)],
-        )?
-        .to_array()?;
+    let rows = store::rows(sql.exec(
+        "SELECT at, who, what, from_v, to_v FROM audit WHERE at >= ? ORDER BY id",
+        vec![int(since)],
+    )?)?;
+    let value = |column| serde_json::from_str(store::text(column)?).ok();
     Ok(rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            at: UnixMs(u64::try_from(r.at).unwrap_or(0)),
-            who: r.who,
-            what: r.what,
-            from: serde_json::from_str(&r.from_v).unwrap_or(Value::Null),
-            to: serde_json::from_str(&r.to_v).unwrap_or(Value::Null),
+        .iter()
+        .filter_map(|row| {
+            let [at, who, what, from, to] = row.as_slice() else {
+                return None;
+            };
+            Some(AuditEntry {
+                at: UnixMs(store::count(at).unwrap_or(0)),
+                who: store::text(who)?.to_owned(),
+                what: store::text(what)?.to_owned(),
+                from: value(from).unwrap_or(Value::Null),
+                to: value(to).unwrap_or(Value::Null),
+            })
         })
         .collect())
-}
-
-#[derive(Deserialize)]
-struct HistoryRow {
-    minute: i64,
-    arrivals: i64,
-    let_through: i64,
-    released: i64,
-    active: i64,
-    waiting: i64,
-    rate: i64,
-    paused: i64,
 }
 
 fn read_history(sql: &SqlStorage) -> Result<Vec<Minute>> {
@@ -433,25 +408,30 @@ fn read_history(sql: &SqlStorage) -> Result<Vec<Minute>> {
 
 /// The minutes from `from` on (unix ms), oldest first.
 fn read_history_from(sql: &SqlStorage, from: u64) -> Result<Vec<Minute>> {
-    let rows: Vec<HistoryRow> = sql
-        .exec(
-            "SELECT minute, arrivals, let_through, released, active, waiting, rate, paused \
-             FROM history WHERE minute >= ? ORDER BY minute",
-            vec![int(from)],
-        )?
-        .to_array()?;
-    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let rows = store::rows(sql.exec(
+        "SELECT minute, arrivals, let_through, released, active, waiting, rate, paused \
+         FROM history WHERE minute >= ? ORDER BY minute",
+        vec![int(from)],
+    )?)?;
+    let n = |column| store::count(column).unwrap_or(0);
     Ok(rows
-        .into_iter()
-        .map(|r| Minute {
-            minute: UnixMs(n(r.minute)),
-            arrivals: n(r.arrivals),
-            let_through: n(r.let_through),
-            released: n(r.released),
-            active: n(r.active),
-            waiting: n(r.waiting),
-            rate_per_minute: u32::try_from(r.rate).unwrap_or(0),
-            paused: r.paused != 0,
+        .iter()
+        .filter_map(|row| {
+            let [minute, arrivals, let_through, released, active, waiting, rate, paused] =
+                row.as_slice()
+            else {
+                return None;
+            };
+            Some(Minute {
+                minute: UnixMs(n(minute)),
+                arrivals: n(arrivals),
+                let_through: n(let_through),
+                released: n(released),
+                active: n(active),
+                waiting: n(waiting),
+                rate_per_minute: u32::try_from(n(rate)).unwrap_or(0),
+                paused: store::integer(paused).is_some_and(|p| p != 0),
+            })
         })
         .collect())
 }

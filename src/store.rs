@@ -6,26 +6,50 @@
 use edgegate_core::isolate::{RoomSnapshot, SyncReport};
 use edgegate_core::room::{decode, encode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use worker::{Method, Request, RequestInit, SqlStorage, SqlStorageValue};
+use serde::Serialize;
+use worker::{Method, Request, RequestInit, SqlCursor, SqlStorage, SqlStorageValue};
 
 /// The `meta` table's schema.
 pub const META_DDL: &str = "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)";
-
-#[derive(Deserialize)]
-struct MetaRow {
-    v: String,
-}
 
 /// The record `key`: `None` if absent, `Some(Err)` saying why if it cannot be read.
 pub fn read_meta<T: DeserializeOwned>(
     sql: &SqlStorage,
     key: &str,
 ) -> worker::Result<Option<Result<T, String>>> {
-    let rows: Vec<MetaRow> = sql
-        .exec("SELECT v FROM meta WHERE k = ?", vec![key.into()])?
-        .to_array()?;
-    Ok(rows.into_iter().next().map(|r| decode(&r.v)))
+    let rows = rows(sql.exec("SELECT v FROM meta WHERE k = ?", vec![key.into()])?)?;
+    Ok(rows.into_iter().next().map(|row| match row.as_slice() {
+        [v] => decode(text(v).unwrap_or_default()),
+        _ => Err("a meta row without its one column".to_owned()),
+    }))
+}
+
+/// Every row of `cursor`, each as its columns in the order the query names them. Rows are read
+/// as values, not deserialized into a struct per query: workers-rs does that through
+/// serde-wasm-bindgen, and one deserializer per row type was about 25 KB of the wasm.
+pub fn rows(cursor: SqlCursor) -> worker::Result<Vec<Vec<SqlStorageValue>>> {
+    cursor.raw().collect()
+}
+
+/// A column's integer, if it holds one.
+pub fn integer(column: &SqlStorageValue) -> Option<i64> {
+    match column {
+        SqlStorageValue::Integer(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// A column's integer if it holds a count (not negative).
+pub fn count(column: &SqlStorageValue) -> Option<u64> {
+    u64::try_from(integer(column)?).ok()
+}
+
+/// A column's text, if it holds some.
+pub fn text(column: &SqlStorageValue) -> Option<&str> {
+    match column {
+        SqlStorageValue::String(s) => Some(s),
+        _ => None,
+    }
 }
 
 /// Creates what is missing of an object's schema; a statement that fails is logged, and the
