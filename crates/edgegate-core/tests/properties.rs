@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use edgegate_core::config::{MAX_ACTIVE, NEW_USERS_PER_MINUTE, SESSION_DURATION_S};
 use edgegate_core::keys::{hex, unhex, ForPasses, ForTickets, SecretRing};
+use edgegate_core::recent::Recent;
 use edgegate_core::release::{unclaimed_cap, Demand, ALLOWANCE_CAP_MS, OVER_RELEASE};
 use edgegate_core::status::{eta_s, RoomView};
 use edgegate_core::token::MAX_SKEW_MS;
@@ -491,6 +492,41 @@ proptest! {
         let text = URL_SAFE_NO_PAD.encode(&bytes);
         prop_assert!(s.verify_ticket(&text).is_err());
         prop_assert!(s.verify_pass(&text).is_err());
+    }
+
+    /// An isolate remembers the texts that authenticated (`recent::Recent`) and asks only
+    /// `in_scope` again on each use. Over any replay of real, forged and misplaced texts, at
+    /// any time and for either room, and however small the memory, it answers as `verify`.
+    #[test]
+    fn remembered_tokens_answer_as_verify_does(
+        s in signed(),
+        asks in vec((0usize..3, any::<bool>(), -(1i64 << 40)..(1i64 << 40)), 1..60),
+        per_generation in 1usize..4,
+        at in any::<Index>(),
+    ) {
+        let mut forged = s.ticket_text.clone().into_bytes();
+        let i = at.index(forged.len());
+        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let texts = [&s.ticket_text, &forged, &s.pass_text];
+        let other = RoomTag::of("a-room-of-its-own");
+        let mut tickets = Recent::new(per_generation);
+        let mut passes = Recent::new(per_generation);
+        for (which, own_room, shift) in asks {
+            let text = texts[which];
+            let room = |own: RoomTag| if own_room { own } else { other };
+            let now = UnixMs(s.ticket_now.0.saturating_add_signed(shift));
+            let remembered = tickets
+                .get_or_authenticate(text, |t| Ticket::authenticate(t, &s.tickets))
+                .and_then(|t| t.in_scope(room(s.ticket.room), now).map(|()| t));
+            prop_assert_eq!(remembered, Ticket::verify(text, &s.tickets, room(s.ticket.room), now));
+            let now = UnixMs(s.pass_now.0.saturating_add_signed(shift));
+            let remembered = passes
+                .get_or_authenticate(text, |t| Pass::authenticate(t, &s.passes))
+                .and_then(|p| p.in_scope(room(s.pass.room), now).map(|()| p));
+            prop_assert_eq!(remembered, Pass::verify(text, &s.passes, room(s.pass.room), now));
+            prop_assert!(tickets.len() <= 2 * per_generation && passes.len() <= 2 * per_generation);
+        }
     }
 
     /// Right version, kind, length and a listed key id, so the bytes reach the MAC check: for
