@@ -12,11 +12,17 @@ use std::collections::BTreeMap;
 /// Two generations of remembered texts. A text found in the old one is carried into the new
 /// one; when the new one is full it becomes the old one and the old one is dropped. So at most
 /// twice `per_generation` texts are held, and a text used at least once per generation stays.
+///
+/// Texts are filed by their last eight bytes ([`filed_under`]): every token of a room begins
+/// with the same thirty or so characters (version, kind, key, room, a time-ordered key), while
+/// its end is its MAC's. So a lookup compares integers, not long shared prefixes; the whole
+/// text is compared before anything remembered is answered. Two texts filed alike (which an
+/// attacker cannot arrange short of minting millions of tokens) only displace each other.
 #[derive(Debug)]
 pub struct Recent<T> {
     per_generation: usize,
-    new: BTreeMap<Box<str>, T>,
-    old: BTreeMap<Box<str>, T>,
+    new: BTreeMap<u64, (Box<str>, T)>,
+    old: BTreeMap<u64, (Box<str>, T)>,
 }
 
 impl<T: Clone> Recent<T> {
@@ -37,19 +43,26 @@ impl<T: Clone> Recent<T> {
         text: &str,
         authenticate: impl FnOnce(&str) -> Result<T, E>,
     ) -> Result<T, E> {
-        if let Some(known) = self.new.get(text) {
-            return Ok(known.clone());
+        let key = filed_under(text);
+        let remembered = |generation: &BTreeMap<u64, (Box<str>, T)>| {
+            generation
+                .get(&key)
+                .filter(|(known, _)| **known == *text)
+                .map(|(_, value)| value.clone())
+        };
+        if let Some(value) = remembered(&self.new) {
+            return Ok(value);
         }
         // Found in the old generation, it is copied rather than moved: the old one is dropped
         // whole soon enough, and a map that only grows is far less code in wasm.
-        let value = match self.old.get(text) {
-            Some(known) => known.clone(),
+        let value = match remembered(&self.old) {
+            Some(value) => value,
             None => authenticate(text)?,
         };
         if self.new.len() >= self.per_generation {
             self.old = std::mem::take(&mut self.new);
         }
-        self.new.insert(text.into(), value.clone());
+        self.new.insert(key, (text.into(), value.clone()));
         Ok(value)
     }
 
@@ -62,6 +75,14 @@ impl<T: Clone> Recent<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The key a text is filed under: its last eight bytes.
+fn filed_under(text: &str) -> u64 {
+    text.bytes()
+        .rev()
+        .take(8)
+        .fold(0, |key, byte| key << 8 | u64::from(byte))
 }
 
 #[cfg(test)]
@@ -126,6 +147,31 @@ mod tests {
         }
         // The kept text was authenticated once; each new one once.
         assert_eq!(calls.get(), 101);
+    }
+
+    #[test]
+    fn texts_with_the_same_ending_are_told_apart() {
+        let calls = Cell::new(0);
+        let mut recent = Recent::new(4);
+        let (a, b) = ("ok-1 same end", "ok-2 same end");
+        assert_eq!(
+            recent.get_or_authenticate(a, counting(&calls)),
+            Ok("OK-1 SAME END".into())
+        );
+        assert_eq!(
+            recent.get_or_authenticate(b, counting(&calls)),
+            Ok("OK-2 SAME END".into())
+        );
+        assert_eq!(
+            recent.get_or_authenticate(a, counting(&calls)),
+            Ok("OK-1 SAME END".into())
+        );
+        // A forgery that ends like a remembered text is still checked, and refused.
+        assert_eq!(
+            recent.get_or_authenticate("no-3 same end", counting(&calls)),
+            Err(())
+        );
+        assert_eq!(calls.get(), 4);
     }
 
     #[test]
