@@ -11,7 +11,6 @@
 //! in one location; locally, the stack tests name several with a header.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -31,14 +30,20 @@ pub const LOCATION_HEADER: &str = "X-Edgegate-Location";
 /// Books kept at most, whatever the requests name (only the local header can name more than one).
 const MAX_BOOKS: usize = 64;
 
+// A handful of entries each (a book per room and location this isolate serves), so plain
+// vectors searched in order: an ordered map per key and value type is kilobytes of wasm each.
 thread_local! {
-    static BOOKS: RefCell<BTreeMap<String, Isolate>> = const { RefCell::new(BTreeMap::new()) };
+    static BOOKS: RefCell<Vec<(String, Isolate)>> = const { RefCell::new(Vec::new()) };
     /// Books with a follow-up under way ([`sync_if_due`]): one at a time per book.
-    static FOLLOWING_UP: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    static FOLLOWING_UP: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     /// Until when syncs fail without being sent, for every location (`""`) or one (fault
     /// injection for the stack tests; only reachable when the deployment enables it).
-    static UNREACHABLE_UNTIL: RefCell<BTreeMap<String, u64>> =
-        const { RefCell::new(BTreeMap::new()) };
+    static UNREACHABLE_UNTIL: RefCell<Vec<(String, u64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The value filed under `key` in a vector of pairs.
+fn find<'a, T>(pairs: &'a [(String, T)], key: &str) -> Option<&'a T> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 /// The location `req` is served in: its `X-Edgegate-Location` header where the deployment
@@ -129,46 +134,49 @@ pub fn book_key(room: &str, location: &str) -> String {
 pub fn with_book<T>(settings: &Settings, key: &str, f: impl FnOnce(&mut Isolate) -> T) -> T {
     BOOKS.with_borrow_mut(|books| {
         // The common case, on every request: the book is there, and its key is not copied.
-        if let Some(book) = books.get_mut(key) {
+        if let Some((_, book)) = books.iter_mut().find(|(k, _)| k == key) {
             return f(book);
         }
         if books.len() >= MAX_BOOKS {
-            // Never reached on the platform; locally, the oldest-named book makes room.
-            books.pop_first();
+            // Never reached on the platform; locally, the first book made makes room.
+            books.remove(0);
         }
-        let book = books.entry(key.to_owned()).or_insert_with(|| {
-            let mut id = [0u8; 8];
-            // An isolate id only has to differ from the others'; a failed draw leaves zeros,
-            // which the aggregator still tells apart by batch numbers.
-            let _ = getrandom::fill(&mut id);
-            Isolate::new(
-                edgegate_core::keys::hex(&id),
-                Timing {
-                    sync_interval_ms: settings.sync_interval_ms,
-                    sync_timeout_ms: settings.sync_timeout_ms,
-                    stale_after_ms: settings.stale_after_ms,
-                    fail_static_per_mille: settings.fail_static_per_mille,
-                },
-            )
-        });
-        f(book)
+        let mut id = [0u8; 8];
+        // An isolate id only has to differ from the others'; a failed draw leaves zeros,
+        // which the aggregator still tells apart by batch numbers.
+        let _ = getrandom::fill(&mut id);
+        let mut book = Isolate::new(
+            edgegate_core::keys::hex(&id),
+            Timing {
+                sync_interval_ms: settings.sync_interval_ms,
+                sync_timeout_ms: settings.sync_timeout_ms,
+                stale_after_ms: settings.stale_after_ms,
+                fail_static_per_mille: settings.fail_static_per_mille,
+            },
+        );
+        let answer = f(&mut book);
+        books.push((key.to_owned(), book));
+        answer
     })
 }
 
 pub fn knows_room(key: &str) -> bool {
-    BOOKS.with_borrow(|b| b.get(key).is_some_and(Isolate::knows_room))
+    BOOKS.with_borrow(|b| find(b, key).is_some_and(Isolate::knows_room))
 }
 
 /// The room config as last seen by the book `key`, if any.
 pub fn config(key: &str) -> Option<RoomConfig> {
-    BOOKS.with_borrow(|b| b.get(key).and_then(|b| b.config().cloned()))
+    BOOKS.with_borrow(|b| find(b, key).and_then(|b| b.config().cloned()))
 }
 
 /// Makes this isolate's syncs in `location` (every location for `None`) fail for `ms`
 /// milliseconds from `now`, without being sent (stack tests of fail-static).
 pub fn cut_off(location: Option<&str>, now: UnixMs, ms: u64) {
-    UNREACHABLE_UNTIL
-        .with_borrow_mut(|u| u.insert(location.unwrap_or("").to_owned(), now.plus_ms(ms).0));
+    let location = location.unwrap_or("");
+    UNREACHABLE_UNTIL.with_borrow_mut(|u| {
+        u.retain(|(l, _)| l != location);
+        u.push((location.to_owned(), now.plus_ms(ms).0));
+    });
 }
 
 fn cut_off_now(location: &str) -> bool {
@@ -176,7 +184,7 @@ fn cut_off_now(location: &str) -> bool {
     UNREACHABLE_UNTIL.with_borrow(|u| {
         [location, ""]
             .iter()
-            .any(|l| u.get(*l).is_some_and(|until| now < *until))
+            .any(|l| find(u, l).is_some_and(|until| now < *until))
     })
 }
 
@@ -198,8 +206,13 @@ pub fn sync_if_due(
         (b.begin_sync(now), b.sync_due_at().is_some())
     });
     let follow_up = waiting
-        && FOLLOWING_UP
-            .with_borrow_mut(|f| !f.contains(&place.book) && f.insert(place.book.clone()));
+        && FOLLOWING_UP.with_borrow_mut(|f| {
+            let idle = !f.contains(&place.book);
+            if idle {
+                f.push(place.book.clone());
+            }
+            idle
+        });
     if report.is_none() && !follow_up {
         return;
     }
@@ -211,7 +224,7 @@ pub fn sync_if_due(
         }
         if follow_up {
             send_what_waits(&env, &settings, &place).await;
-            FOLLOWING_UP.with_borrow_mut(|f| f.remove(&place.book));
+            FOLLOWING_UP.with_borrow_mut(|f| f.retain(|b| *b != place.book));
         }
     });
 }
