@@ -83,6 +83,16 @@ impl DurableObject for LocationAggregator {
         }
     }
 
+    /// The sync [`Inner::wake_when_due`] asked for: counts still owed to the room go now, and
+    /// another alarm is set if some still wait (the room out of reach, say).
+    async fn alarm(&self) -> Result<Response> {
+        Rc::clone(&self.inner)
+            .sync_with_room(UnixMs(now_ms()))
+            .await;
+        self.inner.wake_when_due(UnixMs(now_ms())).await;
+        Response::ok("")
+    }
+
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let now = UnixMs(now_ms());
         let url = Address::of(&req);
@@ -100,16 +110,24 @@ impl DurableObject for LocationAggregator {
                     return Response::error("bad sync report", 400);
                 };
                 self.inner.receive(&location, &room, &report, now)?;
-                if self.inner.needs_room_first(now) {
+                let batch = if self.inner.needs_room_first(now) {
                     // A new or restarted aggregator, or one idle for a while: hear from the room
                     // before answering, so the answer is not mistaken for an outage.
                     Rc::clone(&self.inner).sync_with_room(now).await;
-                } else if let Some(batch) = self.inner.begin_sync(now) {
-                    let inner = Rc::clone(&self.inner);
-                    self.inner
-                        .state
-                        .wait_until(async move { inner.send(batch).await });
-                }
+                    None
+                } else {
+                    self.inner.begin_sync(now)
+                };
+                // What is not sent now (not due, or the send fails) waits for the next sync,
+                // which no isolate may bring if the location's citizens went quiet: the
+                // object's alarm brings it.
+                let inner = Rc::clone(&self.inner);
+                self.inner.state.wait_until(async move {
+                    if let Some(batch) = batch {
+                        inner.send(batch).await;
+                    }
+                    inner.wake_when_due(UnixMs(now_ms())).await;
+                });
                 match self.inner.answer(&report.isolate, UnixMs(now_ms())) {
                     Some(snapshot) => Response::from_json(&snapshot),
                     None => Response::error("the room coordinator has not answered yet", 503),
@@ -183,6 +201,26 @@ impl Inner {
             save_owed_rest(&sql, &Counts::default());
         }
         Some(batch)
+    }
+
+    /// Sets the object's alarm for when the next sync falls due, if counts wait for one and no
+    /// alarm is set. (An object the platform evicted before its alarm has no book loaded, and
+    /// leaves the counts, stored, to the next isolate's sync, as before alarms.)
+    async fn wake_when_due(&self, now: UnixMs) {
+        let due = self
+            .book
+            .borrow()
+            .as_ref()
+            .and_then(Aggregator::sync_due_at);
+        let Some(due) = due else { return };
+        let storage = self.state.storage();
+        if matches!(storage.get_alarm().await, Ok(Some(_))) {
+            return;
+        }
+        let in_ms = i64::try_from(due.since(now)).unwrap_or(i64::MAX);
+        if let Err(e) = storage.set_alarm(in_ms).await {
+            worker::console_warn!("aggregator: could not set the sync alarm: {e}");
+        }
     }
 
     /// Syncs with the room now, if a sync is due, and waits for it.

@@ -261,3 +261,32 @@ test('stored state the coordinator cannot read keeps the room paused, says so, a
   assert.equal(resumed.storage.readable, true);
   await admitAll(waiting, 30_000);
 });
+
+test('a let-through reaches the room with no citizen left to carry it', async () => {
+  // A location whose citizens go quiet just after one is let through sends no more syncs:
+  // the count must still reach the room within a few intervals, carried by its aggregator.
+  await configure({ paused: false, closed: false, new_users_per_minute: 6000 });
+  const took = [];
+  for (let round = 0; round < 4; round++) {
+    const before = (await roomState()).counters.let_through_total;
+    const c = new Citizen(gate.url);
+    await joinAndComeBack([c]);
+    // A busy location until the let-through: its syncs keep the aggregator's own syncs going.
+    let busy = true;
+    const traffic = (async () => {
+      while (busy) {
+        await nudge();
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    })();
+    await admitAll([c], 10_000);
+    busy = false;
+    await traffic;
+    // From here on nobody asks the gate anything; only the admin API reads the room.
+    const quietFrom = Date.now();
+    await eventually(async () => (await roomState()).counters.let_through_total > before,
+      'the let-through to reach the room', 8 * SYNC_INTERVAL_MS + 2_000, 50);
+    took.push(Date.now() - quietFrom);
+  }
+  console.log(`# let-throughs reached the room ${took.join(', ')} ms after the last citizen request`);
+});

@@ -172,6 +172,12 @@ impl Aggregator {
             .begin(&self.id, now, self.interval_ms, self.timeout_ms, figures)
     }
 
+    /// When a sync will be due with counts waiting to go up to the room, if any wait: a
+    /// location whose citizens went quiet sends no more isolate syncs to carry them.
+    pub fn sync_due_at(&self) -> Option<UnixMs> {
+        self.outbox.next_due(self.interval_ms, self.timeout_ms)
+    }
+
     /// Should the room be heard before answering an isolate at `now`? When the aggregator has
     /// never heard it, and when it has merely been idle (no isolate synced, so it did not sync
     /// either) for longer than an interval and a timeout: an answer that old would tell the
@@ -259,6 +265,25 @@ mod tests {
         assert_eq!(room.places.total(), 6);
         assert_eq!(room.totals.duplicate_syncs, 1);
         assert!(agg.outbox().is_empty());
+    }
+
+    #[test]
+    fn a_batch_that_arrives_between_syncs_says_when_it_can_go() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let mut agg = aggregator();
+        assert_eq!(agg.sync_due_at(), None, "nothing owed");
+        agg.receive(&batch("a", 1, vec![], 1), T0);
+        sync(&mut agg, &mut room, T0);
+        assert_eq!(agg.sync_due_at(), None, "all sent");
+        // A let-through 999 ms after the last sync, and then no isolate syncs again: the
+        // aggregator cannot send it yet, and names the moment it can (its alarm's time).
+        agg.receive(&batch("a", 2, vec![], 1), T0.plus_ms(999));
+        assert!(agg.begin_sync(T0.plus_ms(999)).is_none());
+        let due = agg.sync_due_at().unwrap();
+        assert_eq!(due, T0.plus_ms(1_000));
+        sync(&mut agg, &mut room, due);
+        assert_eq!(room.totals.let_through, 2);
+        assert_eq!(agg.sync_due_at(), None);
     }
 
     #[test]
