@@ -36,7 +36,8 @@ pub async fn handle(
         return refusal.into_response();
     }
     // Every call acts on one room: the one `?room=` names, or the default.
-    let named = Address::of(&req).query_value("room");
+    let address = Address::of(&req);
+    let named = address.query_value("room");
     let site = match named {
         None => Rc::clone(settings.rooms.default_room()),
         Some(name) => match settings.rooms.named(&name) {
@@ -108,10 +109,7 @@ pub async fn handle(
         .id_from_name(&site.name)?
         .get_stub()?;
     // The query (`since`, `format`) goes along; the room name in it is the gate's business.
-    let query = Address::of(&req)
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    let query = address.query().map(|q| format!("?{q}")).unwrap_or_default();
     let inner = Request::new_with_init(&format!("https://coordinator{path}{query}"), &init)?;
     let mut resp = stub.fetch_with_request(inner).await?;
     let status = resp.status_code();

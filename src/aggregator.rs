@@ -314,9 +314,7 @@ fn load(sql: &SqlStorage, location: &str, env: &Env) -> Result<Aggregator> {
             isolates: n(isolates),
             // Not stored: for one interval after a restart the shares granted may add up
             // to more than the whole, until every sender has synced again.
-            share_ppm: 0,
-            cut_from_ppm: 0,
-            cut_until: UnixMs(0),
+            ..Seen::default()
         };
         Some((store::text(id)?.to_owned(), seen))
     });

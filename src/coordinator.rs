@@ -296,14 +296,10 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
                 seq: n(seq),
                 at: UnixMs(n(at)),
                 demand: n(demand),
-                // Both learnt again at the sender's next sync, within a second.
-                waiting: 0,
-                isolates: 0,
-                // Not stored: for one interval after a restart the shares granted may add up
-                // to more than the whole, until every sender has synced again.
-                share_ppm: 0,
-                cut_from_ppm: 0,
-                cut_until: UnixMs(0),
+                // Not stored: waiting and isolates are learnt again at the sender's next sync,
+                // within a second; for one interval after a restart the shares granted may
+                // add up to more than the whole, until every sender has synced again.
+                ..Seen::default()
             };
             Some((store::text(id)?.to_owned(), seen))
         })
