@@ -1,7 +1,7 @@
 // edgegate's entry (wrangler's `main`): the citizen's hot paths without the framework.
 //
 // A status poll, a page view and an admitted GET or HEAD to the origin are decided by ONE call
-// into the wasm (`citizen`, src/hot.rs) with the request's text (URL parts, Cookie header,
+// into the wasm (`citizen`, src/hot.rs) with the request's text (its URL, Cookie header,
 // location), and the response, or the origin's fetch with its deadline, is built here, so no
 // Request or Response object crosses into wasm and no header is copied twice. The decisions are
 // the Rust code's, the same as on the workers-rs path; this file only carries bytes. Everything
@@ -49,40 +49,48 @@ let colo;
 let locationHeader;
 
 export default {
-  async fetch(request, env, ctx) {
+  // Not `async`: an answer decided at once goes back as a Response, not through a promise.
+  fetch(request, env, ctx) {
     const method = request.method;
     if ((method === 'GET' || method === 'HEAD') && !initState.criticalError) {
       const url = request.url;
-      const hostAt = url.indexOf('//') + 2;
-      const pathAt = url.indexOf('/', hostAt);
-      const queryAt = url.indexOf('?', pathAt);
-      const path = queryAt < 0 ? url.slice(pathAt) : url.slice(pathAt, queryAt);
-      const status = path === '/queue/status';
-      const protectedPath = !status && !path.startsWith('/queue/') && path !== '/admin' && !path.startsWith('/admin/');
-      if (pathAt > 0 && (status || protectedPath) && (status || page !== null || await loadPage(env))) {
-        const hostPort = url.slice(hostAt, pathAt);
-        const https = url.startsWith('https:');
-        const headers = request.headers;
-        if (locationHeader === undefined) {
-          colo = request.cf?.colo ?? null;
-          locationHeader = String(env.LOCATION_HEADER ?? '').trim() === 'on';
+      const pathAt = url.indexOf('/', url.indexOf('//') + 2);
+      if (pathAt > 0) {
+        const queryAt = url.indexOf('?', pathAt);
+        const path = queryAt < 0 ? url.slice(pathAt) : url.slice(pathAt, queryAt);
+        const status = path === '/queue/status';
+        if (status || (!path.startsWith('/queue/') && path !== '/admin' && !path.startsWith('/admin/'))) {
+          if (status || page !== null) return hot(request, env, ctx, url, pathAt, !status);
+          return loadPage(env).then((loaded) =>
+            loaded ? hot(request, env, ctx, url, pathAt, true) : new Rust(ctx, env).fetch(request));
         }
-        let answer = 'X';
-        try {
-          answer = citizen(
-            env, ctx, Date.now(), protectedPath, withoutPort(hostPort), path,
-            queryAt < 0 ? null : url.slice(queryAt + 1), https, headers.get('cookie'),
-            headers.get('edgegate-test-key'), locationHeader ? headers.get('x-edgegate-location') : null, colo,
-          );
-        } catch (e) {
-          trapped(e);
-        }
-        if (answer !== 'X') return respond(answer, request, hostPort, https, url.slice(pathAt));
       }
     }
     return new Rust(ctx, env).fetch(request);
   },
 };
+
+/**
+ * A status poll (`page` false) or a protected path's GET or HEAD: the wasm's one call decides,
+ * and the answer is built here, unless the wasm answers `X`.
+ */
+function hot(request, env, ctx, url, pathAt, page) {
+  const headers = request.headers;
+  if (locationHeader === undefined) {
+    colo = request.cf?.colo ?? null;
+    locationHeader = String(env.LOCATION_HEADER ?? '').trim() === 'on';
+  }
+  let answer = 'X';
+  try {
+    answer = citizen(
+      env, ctx, Date.now(), page, url, headers.get('cookie'),
+      headers.get('edgegate-test-key'), locationHeader ? headers.get('x-edgegate-location') : null, colo,
+    );
+  } catch (e) {
+    trapped(e);
+  }
+  return answer === 'X' ? new Rust(ctx, env).fetch(request) : respond(answer, request, url, pathAt);
+}
 
 /** Reads the waiting page once; false (the workers-rs path then answers the failure) if it cannot. */
 async function loadPage(env) {
@@ -96,18 +104,13 @@ async function loadPage(env) {
   }
 }
 
-function withoutPort(hostPort) {
-  const colon = hostPort.lastIndexOf(':');
-  return colon < 0 || hostPort.endsWith(']') ? hostPort : hostPort.slice(0, colon);
-}
-
 function trapped(e) {
   if (e instanceof WebAssembly.RuntimeError) initState.criticalError = true;
   console.error('edgegate: the hot path failed; workers-rs answers instead:', e);
 }
 
 /** The response for the wasm's answer (its format is described in src/hot.rs). */
-function respond(answer, request, hostPort, https, pathAndQuery) {
+function respond(answer, request, url, pathAt) {
   const f = answer.split('\n');
   const [tag, a, b, c, body] = f;
   if (tag === 'S') {
@@ -133,7 +136,7 @@ function respond(answer, request, hostPort, https, pathAndQuery) {
     };
     return new Response(a ? pageFor(a) : page, { status: 200, headers: withCookies(headers, f, 5) });
   }
-  if (tag === 'F') return forward(request, hostPort, https, pathAndQuery, f);
+  if (tag === 'F') return forward(request, url, pathAt, f);
   return plain(Number(a), body, f, 5);
 }
 
@@ -178,8 +181,10 @@ function pageFor(room) {
  * connection headers and the gate's cookies stripped, a deadline on the origin's answer (not
  * on its body, which streams through), and `Gate-Session: end` honoured.
  */
-async function forward(request, hostPort, https, pathAndQuery, f) {
+async function forward(request, url, pathAt, f) {
   const [, handle, origin, pass, timeoutMs] = f;
+  const hostPort = url.slice(url.indexOf('//') + 2, pathAt);
+  const https = url.startsWith('https:');
   // The runtime copies the headers in one call; only the names are walked, and only those that
   // must go are deleted. (Appending each kept header instead cost 45 µs against 29 µs for a
   // phone browser's eleven headers, measured in workerd.)
@@ -205,7 +210,7 @@ async function forward(request, hostPort, https, pathAndQuery, f) {
   let res = null;
   let status;
   try {
-    res = await fetch(origin + pathAndQuery, { method: request.method, headers, redirect: 'manual', signal: deadline.signal });
+    res = await fetch(origin + url.slice(pathAt), { method: request.method, headers, redirect: 'manual', signal: deadline.signal });
     status = res.status;
   } catch (e) {
     status = deadline.signal.aborted ? 1 : 0;

@@ -26,6 +26,7 @@ use edgegate_core::UnixMs;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{Context, Env};
 
+use crate::address::Address;
 use crate::citizen::{self, Door, StatusAnswer};
 use crate::coordinator::{now_ms, whole_ms};
 use crate::edge::{self, Place};
@@ -45,9 +46,11 @@ thread_local! {
 }
 
 /// One citizen request on a hot path: `page` for a protected path (`GET`/`HEAD`), else
-/// `GET /queue/status`. `now` is the entry's `Date.now()` (one call fewer back into JS);
-/// `host` is without port, `query` without `?`; `location` is the `X-Edgegate-Location`
-/// header and `colo` the platform's `cf.colo`, as the request had them.
+/// `GET /queue/status`. `now` is the entry's `Date.now()` (one call fewer back into JS); `url`
+/// is the request's URL as the runtime serialized it, split here (`address::Address`) rather
+/// than sliced into parts in JS, each of which would cross as a string of its own; `location`
+/// is the `X-Edgegate-Location` header and `colo` the platform's `cf.colo`, as the request had
+/// them.
 #[wasm_bindgen]
 #[allow(
     clippy::too_many_arguments,
@@ -58,10 +61,7 @@ pub fn citizen(
     ctx: worker::worker_sys::Context,
     now: f64,
     page: bool,
-    host: &str,
-    path: &str,
-    query: Option<String>,
-    https: bool,
+    url: String,
     cookie: Option<String>,
     test_key: Option<String>,
     location: Option<String>,
@@ -71,12 +71,13 @@ pub fn citizen(
         return "X".into();
     };
     let location = edge::location_of(&settings, location, colo);
+    let address = Address::parse(url);
     let place = Rc::new(Place::new(
         &settings,
-        host,
-        path,
-        query.as_deref(),
-        https,
+        address.host(),
+        address.path(),
+        address.query(),
+        address.https(),
         location,
     ));
     // An isolate that never met the room syncs first, on the workers-rs path.
