@@ -8,7 +8,8 @@
 // Run through scripts/bench, which builds the worker, installs wrk and pins this process (the
 // driver, the origin and wrk) to one core; workerd is pinned here to the other.
 // Knobs: BENCH_SECONDS per case and round (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
-// BENCH_TICKETS (6000), BENCH_WARMUP_S per case before the first round (2), BENCH_PROFILE: case
+// BENCH_TICKETS (6000), BENCH_WARMUP_S per case before the first round (2), BENCH_COLD_LAUNCHES
+// of each worker for the cold start (15), BENCH_PROFILE: case
 // keys (e.g. `poll,pass`) to profile after timing, through workerd's inspector (V8's sampler),
 // printing where each one's time went; the timed figures then come from a workerd with its
 // inspector listening.
@@ -26,7 +27,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WORKERD = join(root, 'node_modules', '@cloudflare', 'workerd-linux-64', 'bin', 'workerd');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
-const COLD_LAUNCHES = 5;
+const COLD_LAUNCHES = Math.max(1, Number(process.env.BENCH_COLD_LAUNCHES ?? 15));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const TICKETS = Number(process.env.BENCH_TICKETS ?? 6000);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
@@ -401,6 +402,13 @@ function parseWrk(out) {
 
 // ---- the run ---------------------------------------------------------------------------------
 
+/** The median of the finite numbers in `xs`; NaN when there are none. */
+function median(xs) {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
+
 async function main() {
   const facts = wranglerFacts();
   if (!facts.compatibilityDate) fail('wrangler.toml has no compatibility_date');
@@ -416,20 +424,22 @@ async function main() {
     : '   NOT pinned (fewer than two cores, or BENCH_NO_PIN): the figures share one core');
   console.log(`   wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per case, ${ROUNDS} rounds after ${WARMUP_S}s of warm-up per case, loopback only`);
 
-  // Cold start: a workerd of its own for each, spawn to the first 200, the median launch.
+  // Cold start: a workerd of its own for each launch, spawn to the first 200, the median
+  // launch. The two alternate launch by launch, so a machine that slows down or speeds up
+  // moves both; one launch of each first, untimed, brings the binaries into the page cache.
   const cold = {};
-  for (const which of ['noop', 'edgegate']) {
-    const times = [];
-    for (let i = 0; i < COLD_LAUNCHES; i++) {
+  const coldTimes = { noop: [], edgegate: [] };
+  for (let i = 0; i <= COLD_LAUNCHES; i++) {
+    for (const which of ['noop', 'edgegate']) {
       const dir = mkdtempSync(join(work, `cold-${which}-`));
       const p = { [which]: await freePort() };
       const file = workerdConfig({ dir, facts, ports: p, which: [which], vars, originUrl: origin.url });
       const w = await startWorkerd(file, `http://127.0.0.1:${p[which]}${which === 'edgegate' ? '/queue/healthz' : '/'}`);
-      times.push(w.coldMs);
+      if (i > 0) coldTimes[which].push(w.coldMs);
       await w.stop();
     }
-    cold[which] = times.sort((a, b) => a - b)[(COLD_LAUNCHES - 1) >> 1];
   }
+  for (const [which, times] of Object.entries(coldTimes)) cold[which] = median(times);
 
   const dir = mkdtempSync(join(work, 'run-'));
   const file = workerdConfig({ dir, facts, ports, which: ['edgegate', 'noop', 'floor', 'proxy'], vars, originUrl: origin.url });
@@ -556,11 +566,6 @@ async function main() {
     }
     console.log(`   round ${round + 1} of ${ROUNDS} done`);
   }
-  const median = (xs) => {
-    const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-    if (!v.length) return NaN;
-    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-  };
   const sum = (xs) => xs.reduce((a, b) => a + b, 0);
   const results = {};
   for (const c of cases) {
@@ -632,7 +637,7 @@ async function main() {
   const poll = results.poll;
   console.log(`coordinator calls per 1,000 polls: ${fmt((poll.syncCalls * 1000) / poll.requests, 2)} (${poll.syncCalls} syncs in ${fmt(poll.requests)} polls, SYNC_INTERVAL_MS ${facts.vars.SYNC_INTERVAL_MS})`);
   console.log(`origin, while timed: ${fmt(proxy.originHits)} requests over ${fmt(proxy.originConnections)} new connections from the proxy, ${fmt(results.pass.originHits)} over ${fmt(results.pass.originConnections)} from edgegate's pass-through`);
-  console.log(`cold start, spawn to first 200 (a workerd of its own, median of ${COLD_LAUNCHES}): edgegate ${fmt(cold.edgegate)} ms, no-op JS ${fmt(cold.noop)} ms (+${fmt(cold.edgegate - cold.noop)} ms)`);
+  console.log(`cold start, spawn to first 200 (a workerd of its own, median of ${COLD_LAUNCHES} alternating launches each): edgegate ${fmt(cold.edgegate)} ms, no-op JS ${fmt(cold.noop)} ms (+${fmt(cold.edgegate - cold.noop)} ms)`);
   const size = (f) => { const b = readFileSync(join(root, f)); return [b.length, gzipSync(b, { level: 9 }).length]; };
   const parts = entryModules(facts).map((m) => [m.name, ...size(m.name)]);
   const total = (i) => parts.reduce((sum, p) => sum + p[i], 0);
