@@ -1,6 +1,6 @@
 // `scripts/bench --edge`: the release Worker under bare `workerd serve`, beside a no-op JS Worker,
-// the JS floor of a poll (FLOOR_JS) and a `fetch(request)` JS proxy in the same process, against
-// a static origin on loopback.
+// the JS floor of a poll (FLOOR_JS), a `fetch(request)` JS proxy and the JS floor of a
+// pass-through (passFloorJs) in the same process, against a static origin on loopback.
 // Checks the answers first, then drives each case with wrk and prints req/s, p50, the CPU
 // workerd itself spent per request (/proc/<pid>/stat), ratios to both baselines, coordinator
 // calls per 1,000 polls, cold start and the bundle size. A benchmark, never a timed test.
@@ -123,8 +123,51 @@ const PROXY_JS = `export default {
   },
 };`;
 
+// The JS floor of a pass-through: what the contract asks of every forward, done in JS with
+// nothing decided (no pass checked, no outcome recorded): the request's headers copied with the
+// gate's cookies and the headers never forwarded taken out (src/entry.mjs's own list), a
+// pass-sized Gate-Pass and the X-Forwarded pair set, a deadline on the answer, and the answer's
+// headers copied back the same way. Measured beside the proxy, it shows how much of a
+// pass-through's cost is those duties rather than edgegate's decision.
+function passFloorJs(timeoutMs) {
+  const entry = readFileSync(join(root, 'src', 'entry.mjs'), 'utf8');
+  const list = entry.match(/const NOT_FORWARDED = (\[[^\]]*\]);/);
+  if (!list) fail('src/entry.mjs has no NOT_FORWARDED list for the pass-through floor');
+  return `const STRIPPED = new Set(${list[1]});
+const PASS = ${str('p'.repeat(150))};
+export default {
+  async fetch(request, env) {
+    const url = request.url;
+    const hostAt = url.indexOf('//') + 2;
+    const pathAt = url.indexOf('/', hostAt);
+    const headers = new Headers(request.headers);
+    for (const name of request.headers.keys()) if (STRIPPED.has(name)) headers.delete(name);
+    const cookie = request.headers.get('cookie');
+    if (cookie) {
+      const kept = cookie.split(';').map((p) => p.trim()).filter((p) => !p.startsWith('edgegate_')).join('; ');
+      if (kept) headers.set('cookie', kept);
+    }
+    headers.set('gate-pass', PASS);
+    headers.set('x-forwarded-host', url.slice(hostAt, pathAt));
+    headers.set('x-forwarded-proto', url.startsWith('https:') ? 'https' : 'http');
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), ${Number(timeoutMs) || 10000});
+    let res;
+    try {
+      res = await fetch(env.ORIGIN_URL + url.slice(pathAt), { method: request.method, headers, redirect: 'manual', signal: deadline.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+    const out = new Response(res.body, res);
+    for (const name of res.headers.keys()) if (STRIPPED.has(name)) out.headers.delete(name);
+    return out;
+  },
+};`;
+}
+
 /**
- * A capnp config with the workers named in `which` ('edgegate', 'noop', 'floor', 'proxy'), each on its
+ * A capnp config with the workers named in `which` ('edgegate', 'noop', 'floor', 'proxy',
+ * 'passfloor'), each on its
  * own socket. The wasm and JS are copied beside the config (`embed` paths are relative to it).
  */
 function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
@@ -177,11 +220,13 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
   compatibilityDate = ${str(facts.compatibilityDate)},
 );`);
   }
-  if (which.includes('proxy')) {
-    services.push('(name = "proxy", worker = .proxy)');
-    socket('proxy');
-    workers.push(`const proxy :Workerd.Worker = (
-  modules = [(name = "proxy.js", esModule = ${str(PROXY_JS)})],
+  // The JS workers that reach the origin: the proxy and the floor of a pass-through.
+  for (const [name, js] of [['proxy', PROXY_JS], ['passfloor', which.includes('passfloor') ? passFloorJs(facts.vars.ORIGIN_TIMEOUT_MS) : '']]) {
+    if (!which.includes(name)) continue;
+    services.push(`(name = "${name}", worker = .${name})`);
+    socket(name);
+    workers.push(`const ${name} :Workerd.Worker = (
+  modules = [(name = "${name}.js", esModule = ${str(js)})],
   compatibilityDate = ${str(facts.compatibilityDate)},
   bindings = [(name = "ORIGIN_URL", text = ${str(originUrl)})],
   globalOutbound = "loopback",
@@ -415,7 +460,7 @@ async function main() {
   const origin = await startOrigin();
   const secrets = { GATE_KEYS: `1:${randomBytes(32).toString('hex')}`, ADMIN_TOKEN: randomBytes(24).toString('hex') };
   const vars = { ...facts.vars, ...secrets, ORIGIN_URL: origin.url };
-  const ports = { edgegate: await freePort(), noop: await freePort(), floor: await freePort(), proxy: await freePort() };
+  const ports = { edgegate: await freePort(), noop: await freePort(), floor: await freePort(), proxy: await freePort(), passfloor: await freePort() };
   const url = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));
 
   console.log(`== edge: bare workerd ${execFileSync(WORKERD, ['--version']).toString().trim()}, compatibility_date ${facts.compatibilityDate}`);
@@ -442,13 +487,13 @@ async function main() {
   for (const [which, times] of Object.entries(coldTimes)) cold[which] = median(times);
 
   const dir = mkdtempSync(join(work, 'run-'));
-  const file = workerdConfig({ dir, facts, ports, which: ['edgegate', 'noop', 'floor', 'proxy'], vars, originUrl: origin.url });
+  const file = workerdConfig({ dir, facts, ports, which: ['edgegate', 'noop', 'floor', 'proxy', 'passfloor'], vars, originUrl: origin.url });
   const inspectorPort = PROFILE.length ? await freePort() : undefined;
   const workerd = await startWorkerd(file, `${url.edgegate}/queue/healthz`, { inspectorPort });
   const admin = (method, path, body) => adminCall(url.edgegate, secrets.ADMIN_TOKEN, method, path, body);
 
   // ---- correctness, before any timing ----
-  for (const name of ['noop', 'proxy']) {
+  for (const name of ['noop', 'proxy', 'passfloor']) {
     const res = await fetch(`${url[name]}/book`);
     const text = await res.text();
     check(res.status === 200 && text === 'ok', `${name} answered ${res.status} ${text.slice(0, 200)}`);
@@ -536,6 +581,7 @@ async function main() {
     { name: 'no-op JS Worker', key: 'noop', url: `${url.noop}/` },
     { name: 'JS floor of a poll (no decision)', key: 'floor', url: `${url.floor}/queue/status`, script: rotate, arg: cookieFile },
     { name: 'fetch(request) JS proxy', key: 'proxy', url: `${url.proxy}/book` },
+    { name: 'JS floor of a pass-through (no decision)', key: 'passfloor', url: `${url.passfloor}/book`, script: one, arg: passFile },
     { name: 'ticket issue (/queue/status, no cookie)', key: 'issue', url: `${url.edgegate}/queue/status` },
     { name: `status poll (${seated.length} rotated tickets)`, key: 'poll', url: `${url.edgegate}/queue/status`, script: rotate, arg: cookieFile },
     { name: 'page view with a ticket (rotated)', key: 'page', url: `${url.edgegate}/book`, script: rotate, arg: cookieFile },
@@ -596,7 +642,7 @@ async function main() {
   for (const key of PROFILE) {
     const c = cases.find((x) => x.key === key);
     if (!c) fail(`BENCH_PROFILE names ${key}; the cases are ${cases.map((x) => x.key).join(', ')}`);
-    const worker = ['noop', 'floor', 'proxy'].includes(key) ? key : 'edgegate';
+    const worker = ['noop', 'floor', 'proxy', 'passfloor'].includes(key) ? key : 'edgegate';
     profiles.push([c, await profiled(inspectorPort, worker, () => runWrk(c.url, SECONDS, c.script, c.arg))]);
   }
 
