@@ -10,11 +10,10 @@ use edgegate_core::isolate::{Admission, Visit};
 use edgegate_core::revocation::TicketRef;
 use edgegate_core::status::Rejoined;
 use edgegate_core::{Pass, Seat, TestKey, Ticket, UnixMs};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use worker::{Headers, Request};
-
-use std::cell::RefCell;
 
 use crate::cookies;
 use crate::edge;
