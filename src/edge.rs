@@ -18,7 +18,7 @@ use edgegate_core::isolate::{Isolate, RoomSnapshot, SyncReport, Timing};
 use edgegate_core::{RoomConfig, UnixMs};
 use worker::{Context, Delay, Env, Request, Stub};
 
-use crate::address::{self, Address};
+use crate::address::Address;
 use crate::coordinator::now_ms;
 use crate::rooms::Site;
 use crate::settings::{valid_location, Settings};
@@ -86,32 +86,24 @@ pub struct Place {
 }
 
 impl Place {
-    /// The place of `req`: see [`Place::new`].
+    /// The place of `req`: see [`Place::at`].
     pub fn of(req: &Request, settings: &Settings) -> Place {
-        let location = location(req, settings);
-        let u = Address::of(req);
-        Place::new(settings, u.host(), u.path(), u.query(), u.https(), location)
+        Place::at(settings, &Address::of(req), location(req, settings))
     }
 
-    /// On the gate's own routes the room the `?room=` of `query` names (the waiting page of a
-    /// room sends it), else the one whose `host` (without port) or `path` prefix it matches,
-    /// else the default; `location` as [`location`] found it.
-    pub fn new(
-        settings: &Settings,
-        host: &str,
-        path: &str,
-        query: Option<&str>,
-        https: bool,
-        location: String,
-    ) -> Place {
-        let named = query.filter(|_| path.starts_with("/queue/")).and_then(|q| {
-            settings
-                .rooms
-                .named(&address::query_value(q, "room")?)
-                .cloned()
-        });
-        let site = named.unwrap_or_else(|| Rc::clone(settings.rooms.route(host, path)));
-        Place::of_site(site, location, https)
+    /// The place of a request to `address`: on the gate's own routes the room its `?room=`
+    /// names (the waiting page of a room sends it), else the one whose host (without port) or
+    /// path prefix it matches, else the default; `location` as [`location`] found it.
+    pub fn at(settings: &Settings, address: &Address, location: String) -> Place {
+        let path = address.path();
+        // Only the gate's own routes read the query: a protected path's belongs to the origin.
+        let named = path
+            .starts_with("/queue/")
+            .then(|| address.query_value("room"))
+            .flatten()
+            .and_then(|name| settings.rooms.named(&name).cloned());
+        let site = named.unwrap_or_else(|| Rc::clone(settings.rooms.route(address.host(), path)));
+        Place::of_site(site, location, address.https())
     }
 
     fn of_site(site: Rc<Site>, location: String, https: bool) -> Place {

@@ -71,15 +71,7 @@ pub fn citizen(
         return "X".into();
     };
     let location = edge::location_of(&settings, location, colo);
-    let address = Address::parse(url);
-    let place = Rc::new(Place::new(
-        &settings,
-        address.host(),
-        address.path(),
-        address.query(),
-        address.https(),
-        location,
-    ));
+    let place = Rc::new(Place::at(&settings, &Address::parse(url), location));
     // An isolate that never met the room syncs first, on the workers-rs path.
     if !edge::knows_room(&place.book) {
         return "X".into();
