@@ -116,6 +116,9 @@ export default {
     } });
   },
 };`;
+/** The plain JS workers measured beside edgegate, by case key (and service name). */
+const JS_BASELINES = ['noop', 'floor', 'proxy', 'passfloor'];
+
 const PROXY_JS = `export default {
   fetch(request, env) {
     const url = new URL(request.url);
@@ -144,7 +147,7 @@ export default {
     for (const name of request.headers.keys()) if (STRIPPED.has(name)) headers.delete(name);
     const cookie = request.headers.get('cookie');
     if (cookie) {
-      const kept = cookie.split(';').map((p) => p.trim()).filter((p) => !p.startsWith('edgegate_')).join('; ');
+      const kept = cookie.split(';').map((p) => p.trim()).filter((p) => !p.split('=')[0].includes('edgegate_')).join('; ');
       if (kept) headers.set('cookie', kept);
     }
     headers.set('gate-pass', PASS);
@@ -221,8 +224,9 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
 );`);
   }
   // The JS workers that reach the origin: the proxy and the floor of a pass-through.
-  for (const [name, js] of [['proxy', PROXY_JS], ['passfloor', which.includes('passfloor') ? passFloorJs(facts.vars.ORIGIN_TIMEOUT_MS) : '']]) {
+  for (const name of ['proxy', 'passfloor']) {
     if (!which.includes(name)) continue;
+    const js = name === 'proxy' ? PROXY_JS : passFloorJs(facts.vars.ORIGIN_TIMEOUT_MS);
     services.push(`(name = "${name}", worker = .${name})`);
     socket(name);
     workers.push(`const ${name} :Workerd.Worker = (
@@ -460,7 +464,8 @@ async function main() {
   const origin = await startOrigin();
   const secrets = { GATE_KEYS: `1:${randomBytes(32).toString('hex')}`, ADMIN_TOKEN: randomBytes(24).toString('hex') };
   const vars = { ...facts.vars, ...secrets, ORIGIN_URL: origin.url };
-  const ports = { edgegate: await freePort(), noop: await freePort(), floor: await freePort(), proxy: await freePort(), passfloor: await freePort() };
+  const ports = {};
+  for (const name of ['edgegate', ...JS_BASELINES]) ports[name] = await freePort();
   const url = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));
 
   console.log(`== edge: bare workerd ${execFileSync(WORKERD, ['--version']).toString().trim()}, compatibility_date ${facts.compatibilityDate}`);
@@ -487,7 +492,7 @@ async function main() {
   for (const [which, times] of Object.entries(coldTimes)) cold[which] = median(times);
 
   const dir = mkdtempSync(join(work, 'run-'));
-  const file = workerdConfig({ dir, facts, ports, which: ['edgegate', 'noop', 'floor', 'proxy', 'passfloor'], vars, originUrl: origin.url });
+  const file = workerdConfig({ dir, facts, ports, which: ['edgegate', ...JS_BASELINES], vars, originUrl: origin.url });
   const inspectorPort = PROFILE.length ? await freePort() : undefined;
   const workerd = await startWorkerd(file, `${url.edgegate}/queue/healthz`, { inspectorPort });
   const admin = (method, path, body) => adminCall(url.edgegate, secrets.ADMIN_TOKEN, method, path, body);
@@ -642,7 +647,7 @@ async function main() {
   for (const key of PROFILE) {
     const c = cases.find((x) => x.key === key);
     if (!c) fail(`BENCH_PROFILE names ${key}; the cases are ${cases.map((x) => x.key).join(', ')}`);
-    const worker = ['noop', 'floor', 'proxy', 'passfloor'].includes(key) ? key : 'edgegate';
+    const worker = JS_BASELINES.includes(key) ? key : 'edgegate';
     profiles.push([c, await profiled(inspectorPort, worker, () => runWrk(c.url, SECONDS, c.script, c.arg))]);
   }
 
