@@ -1,203 +1,180 @@
-// edgegate's entry (wrangler's `main`): the citizen's hot paths without the framework.
+// edgegate's entry (wrangler's `main`): the one path every citizen request takes.
 //
-// A status poll, a page view and an admitted GET or HEAD to the origin are decided by ONE call
-// into the wasm (`citizen`, src/hot.rs) with the request's text (its URL, Cookie header,
-// location), and the response, or the origin's fetch with its deadline, is built here, so no
-// Request or Response object crosses into wasm and no header is copied twice. The decisions are
-// the Rust code's, the same as on the workers-rs path; this file only carries bytes. Everything
-// else (the gate's own routes, the admin API and console, other methods, an isolate that has
-// not met its room yet, whatever the wasm answers `X` to) goes to workers-rs's `fetch`, and the
-// Durable Objects are workers-rs's, re-exported as worker-build generated them.
+// Every request is handed to the wasm in ONE call (`citizen`, src/edge/entry.rs) with its text
+// (method, URL, Cookie header, test key, location, language), and the wasm answers with what to
+// do: build a response, forward to the origin, wait for the isolate's first sync, or leave the
+// request to workers-rs (the gate's own routes, the operator's API and console). No request or
+// response object crosses into wasm. The decisions are the Rust core's; every list this file
+// uses (the headers it drops, the header sets of each answer, the pages it may send on its own)
+// comes from the wasm once per isolate (`edge_lists`). This file only carries bytes, and keeps
+// what a forward needs back (its context) in the forward's own closure until the origin
+// answers, so no answer from the origin is ever lost at any load.
 //
 // worker-build (build/index.js) exports the Worker as a class whose prototype carries each
-// #[wasm_bindgen] function of the crate; `citizen` and `forwarded` are taken from there.
+// #[wasm_bindgen] function of the crate; they are taken from there. The Durable Objects are
+// workers-rs's, re-exported as worker-build generated them.
 import Rust, { RoomCoordinator, LocationAggregator } from '../build/index.js';
+import { readBounded, TOO_LARGE } from './body.mjs';
 
 export { RoomCoordinator, LocationAggregator };
 
-const { citizen, forwarded } = Rust.prototype;
-// worker-build's panic recovery: a wasm trap marks it, and the next request that goes through
-// workers-rs's class (as every request does while it is marked) starts a fresh instance.
+const { citizen, forwarded, first_sync: firstSync, edge_lists: edgeLists, room_page: roomPage } =
+  Rust.prototype;
+// worker-build's panic recovery: a wasm trap marks it, and constructing workers-rs's class while
+// it is marked starts a fresh instance.
 const initState = globalThis.__worker_init_state;
 
-// Where the waiting page lives among the assets, and its bytes once read (per room). Bytes, not
-// text: a Response copies bytes as they are, but encodes a string anew each time.
-const WAITING_PAGE = 'https://assets.invalid/queue/static/waiting.html';
-let page = null;
-const pages = new Map();
-
-// Response headers go to the constructor as an object literal: in workerd an array of pairs
-// costs about three times as much per response, a page view's or poll's largest single cost.
-// (Set-Cookie is the one header that may repeat; a second one is appended.)
-const PAGE_CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-const PLAIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
-
-// Headers never forwarded either way (forward.rs, `NOT_FORWARDED`).
-const NOT_FORWARDED = [
-  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'cookie',
-  'gate-pass', 'gate-session', 'edgegate-test-key', 'x-forwarded-host', 'x-forwarded-proto',
-];
-const STRIPPED = new Set(NOT_FORWARDED);
-const GATE_COOKIES = ['edgegate_ticket', 'edgegate_pass', 'edgegate_test'];
-
-// Read once per isolate, not per request (reading `request.cf` cost about 8 µs a request, timed
-// by hand in workerd): the location the platform serves this isolate in (`cf.colo`; an isolate runs in one
-// location all its life), and whether the deployment lets a request name its location
-// (`LOCATION_HEADER`, local stack tests only; settings.rs).
+// Once per isolate: the wasm's lists, the platform's location (`cf.colo`; an isolate runs in one
+// location all its life, and reading `request.cf` cost about 8 µs a request, timed by hand in
+// workerd), the waiting page's bytes (bytes, not text: a Response copies bytes as they are, but
+// encodes a string anew each time), and each other room's version of it.
+let lists = null;
+let stripped = null;
 let colo;
-let locationHeader;
+let page = null;
+const roomPages = new Map();
 
 export default {
   // Not `async`: an answer decided at once goes back as a Response, not through a promise.
   fetch(request, env, ctx) {
-    const method = request.method;
-    if ((method === 'GET' || method === 'HEAD') && !initState.criticalError) {
-      const url = request.url;
-      const pathAt = url.indexOf('/', url.indexOf('//') + 2);
-      if (pathAt > 0) {
-        const queryAt = url.indexOf('?', pathAt);
-        const path = queryAt < 0 ? url.slice(pathAt) : url.slice(pathAt, queryAt);
-        const status = path === '/queue/status';
-        if (status || (!path.startsWith('/queue/') && path !== '/admin' && !path.startsWith('/admin/'))) {
-          if (status || page !== null) return hot(request, env, ctx, url, pathAt, !status);
-          return loadPage(env).then((loaded) =>
-            loaded ? hot(request, env, ctx, url, pathAt, true) : new Rust(ctx, env).fetch(request));
-        }
-      }
-    }
-    return new Rust(ctx, env).fetch(request);
+    // After a trap, the next request starts a fresh instance before it asks anything.
+    if (initState.criticalError) new Rust(ctx, env);
+    return take(request, env, ctx, false);
   },
 };
 
-/**
- * A status poll (`page` false) or a protected path's GET or HEAD: the wasm's one call decides,
- * and the answer is built here, unless the wasm answers `X`.
- */
-function hot(request, env, ctx, url, pathAt, page) {
-  const headers = request.headers;
-  if (locationHeader === undefined) {
-    colo = request.cf?.colo ?? null;
-    locationHeader = String(env.LOCATION_HEADER ?? '').trim() === 'on';
-  }
-  let answer = 'X';
+/** Asks the wasm about `request` and acts on its answer (its format: src/edge/entry.rs). */
+function take(request, env, ctx, cold) {
+  let answer;
   try {
+    if (lists === null) {
+      lists = JSON.parse(edgeLists());
+      stripped = new Set(lists.not_forwarded);
+      colo = request.cf?.colo ?? null;
+    }
+    const headers = request.headers;
+    const read = lists.read;
     answer = citizen(
-      env, ctx, Date.now(), page, url, headers.get('cookie'),
-      headers.get('edgegate-test-key'), locationHeader ? headers.get('x-edgegate-location') : null, colo,
+      env, ctx, Date.now(), request.method, request.url, headers.get(read.cookie),
+      headers.get(read.test_key), headers.get(read.location), colo, headers.get(read.language), cold,
     );
   } catch (e) {
     trapped(e);
+    return failed();
   }
-  return answer === 'X' ? new Rust(ctx, env).fetch(request) : respond(answer, request, url, pathAt);
-}
-
-/** Reads the waiting page once; false (the workers-rs path then answers the failure) if it cannot. */
-async function loadPage(env) {
-  try {
-    const res = await env.ASSETS.fetch(WAITING_PAGE);
-    if (res.status !== 200) return false;
-    page = new Uint8Array(await res.arrayBuffer());
-    return true;
-  } catch {
-    return false;
+  switch (answer.charCodeAt(0)) {
+    case 82: // R
+      return respond(answer, env);
+    case 70: // F
+      return forward(answer, request);
+    case 67: // C: this isolate has never met its room
+      return firstSync(env, request.url, request.headers.get(lists.read.location), colo)
+        .catch(trapped)
+        .then(() => take(request, env, ctx, true));
+    default: // X
+      return new Rust(ctx, env).fetch(request);
   }
 }
 
 function trapped(e) {
   if (e instanceof WebAssembly.RuntimeError) initState.criticalError = true;
-  console.error('edgegate: the hot path failed; workers-rs answers instead:', e);
+  console.error('edgegate: the citizen edge failed:', e);
 }
 
-/** The response for the wasm's answer (its format is described in src/hot.rs). */
-function respond(answer, request, url, pathAt) {
-  const f = answer.split('\n');
-  const [tag, a, b, c, body] = f;
-  if (tag === 'S') {
-    // A response meant for one visitor only (citizen.rs, `personal_headers`).
-    const headers = {
-      'content-type': 'application/json',
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'same-origin',
-    };
-    if (a) headers['edgegate-ticket-ref'] = a;
-    if (b) headers['edgegate-notice'] = b;
-    if (c) headers.date = new Date().toUTCString();
-    return new Response(body, { status: 200, headers: withCookies(headers, f, 5) });
+/** The plain failure page, for a request the wasm could not decide (it trapped). */
+function failed() {
+  if (lists === null) return new Response('', { status: 500 });
+  return new Response(lists.pages.failed, { status: 500, headers: Object.assign({}, lists.headers.plain) });
+}
+
+/** The lines of an answer from `from` on, as header name and value, `n` of them, into `into`. */
+function namedLines(f, from, n, into) {
+  for (let i = from; i < from + n; i++) {
+    const line = f[i];
+    const tab = line.indexOf('\t');
+    into(line.slice(0, tab), line.slice(tab + 1));
   }
-  if (tag === 'P') {
-    const headers = {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'same-origin',
-      'content-security-policy': PAGE_CSP,
-    };
-    return new Response(a ? pageFor(a) : page, { status: 200, headers: withCookies(headers, f, 5) });
-  }
-  if (tag === 'F') return forward(request, url, pathAt, f);
-  return plain(Number(a), body, f, 5);
 }
 
-/** A built-in page (pages.rs) with the cookies `lines` holds from index `from`. */
-function plain(status, html, lines, from) {
-  const headers = {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': PLAIN_CSP,
-  };
-  return new Response(html, { status, headers: withCookies(headers, lines, from) });
-}
-
-/** `headers` with a Set-Cookie for each of `lines` from index `from`. */
+/** `headers` (an object) with a Set-Cookie for each of `lines` from index `from`. */
 function withCookies(headers, lines, from) {
   if (lines.length <= from) return headers;
   if (lines.length === from + 1) {
     headers['set-cookie'] = lines[from];
     return headers;
   }
+  // Set-Cookie is the one header that repeats; an object cannot hold two.
   const all = new Headers(headers);
   for (let i = from; i < lines.length; i++) all.append('set-cookie', lines[i]);
   return all;
 }
 
-/** The waiting page of a room other than the default: it names its room (citizen.rs, `for_room`). */
-function pageFor(room) {
-  let bytes = pages.get(room);
+/** An `R` answer: a response of a kind whose headers the wasm listed, with its extra ones. */
+function respond(answer, env) {
+  const f = answer.split('\n');
+  const kind = f[2];
+  const n = Number(f[3]);
+  // Response headers go to the constructor as an object: in workerd an array of pairs costs
+  // about three times as much per response, a poll's largest single cost.
+  const headers = Object.assign({}, lists.headers[kind]);
+  namedLines(f, 4, n, (name, value) => { headers[name] = value; });
+  const bodyAt = 4 + n;
+  const status = Number(f[1]);
+  if (kind !== 'page') return new Response(f[bodyAt], { status, headers: withCookies(headers, f, bodyAt + 1) });
+  const room = f[bodyAt];
+  if (page !== null) return new Response(pageOf(room), { status, headers: withCookies(headers, f, bodyAt + 1) });
+  return loadPage(env).then((loaded) => loaded
+    ? new Response(pageOf(room), { status, headers: withCookies(headers, f, bodyAt + 1) })
+    : new Response(lists.pages.failed, { status: 500, headers: withCookies(Object.assign({}, lists.headers.plain), f, bodyAt + 1) }));
+}
+
+/** Reads the waiting page once; false if it cannot be read. */
+async function loadPage(env) {
+  try {
+    const res = await env.ASSETS.fetch(lists.waiting_page);
+    if (res.status !== 200) return false;
+    page = new Uint8Array(await res.arrayBuffer());
+    return true;
+  } catch (e) {
+    console.error('edgegate: the waiting page cannot be read:', e);
+    return false;
+  }
+}
+
+/** The waiting page of `room` ('' for the default room, which needs no naming). */
+function pageOf(room) {
+  if (room === '') return page;
+  let bytes = roomPages.get(room);
   if (bytes === undefined) {
-    const text = new TextDecoder()
-      .decode(page)
-      .replace('<html ', `<html data-room="${room}" `)
-      .replace('/queue/status.html"', `/queue/status.html?room=${room}"`);
-    bytes = new TextEncoder().encode(text);
-    pages.set(room, bytes);
+    bytes = new TextEncoder().encode(roomPage(new TextDecoder().decode(page), room));
+    roomPages.set(room, bytes);
   }
   return bytes;
 }
 
 /**
- * An admitted GET or HEAD to the origin (forward.rs, `to_origin`): the pass set by the gate,
- * connection headers and the gate's cookies stripped, a deadline on the origin's answer (not
- * on its body, which streams through), and `Gate-Session: end` honoured.
+ * An `F` answer: the request goes to the origin with its headers less the ones the gate never
+ * forwards, plus the ones the wasm gave (the pass, the forwarded host and scheme, the origin's
+ * own cookies), its body read within the limit, and a deadline on the origin's answer (not on
+ * its body, which streams through). Its outcome goes back to the wasm, which says what the
+ * answer carries back (a session ended, the origin's own cookies less any for the gate's).
  */
-async function forward(request, url, pathAt, f) {
-  const [, handle, origin, pass, timeoutMs] = f;
-  const hostPort = url.slice(url.indexOf('//') + 2, pathAt);
-  const https = url.startsWith('https:');
+async function forward(answer, request) {
+  const f = answer.split('\n');
+  const [, context, target, timeoutMs, maxBody, count] = f;
+  const n = Number(count);
+  const cookiesAt = 6 + n;
+  const method = request.method;
+  const body = await readBounded(method, request.headers.get('content-length'), request.body, Number(maxBody));
+  if (body === TOO_LARGE) {
+    return new Response(lists.pages.too_large, { status: 413, headers: withCookies(Object.assign({}, lists.headers.plain), f, cookiesAt) });
+  }
   // The runtime copies the headers in one call; only the names are walked, and only those that
   // must go are deleted. (Appending each kept header instead cost 45 µs against 29 µs for a
   // phone browser's eleven headers, measured in workerd.)
   const headers = new Headers(request.headers);
-  for (const name of request.headers.keys()) if (STRIPPED.has(name)) headers.delete(name);
-  const cookie = request.headers.get('cookie');
-  if (cookie) {
-    const kept = withoutGateCookies(cookie);
-    if (kept) headers.set('cookie', kept);
-  }
-  headers.set('gate-pass', pass);
-  headers.set('x-forwarded-host', hostPort);
-  headers.set('x-forwarded-proto', https ? 'https' : 'http');
+  for (const name of request.headers.keys()) if (stripped.has(name)) headers.delete(name);
+  namedLines(f, 6, n, (name, value) => headers.set(name, value));
   // The deadline on the origin's answer: a timer cleared as soon as the answer (or a failure)
   // comes, so nothing outlives the request. (`AbortSignal.timeout` was cheaper to make, but its
   // signal and timer live out the whole deadline: 10 s of them at thousands a second made the
@@ -210,7 +187,7 @@ async function forward(request, url, pathAt, f) {
   let res = null;
   let status;
   try {
-    res = await fetch(origin + url.slice(pathAt), { method: request.method, headers, redirect: 'manual', signal: deadline.signal });
+    res = await fetch(target, { method, headers, body, redirect: 'manual', signal: deadline.signal });
     status = res.status;
   } catch (e) {
     status = deadline.signal.aborted ? 1 : 0;
@@ -218,55 +195,26 @@ async function forward(request, url, pathAt, f) {
   } finally {
     clearTimeout(timer);
   }
-  const ends = res !== null && (res.headers.get('gate-session') ?? '').trim().toLowerCase() === 'end';
-  let more = '';
+  const theirs = res !== null && res.headers.has('set-cookie') ? res.headers.getSetCookie().join('\n') : null;
+  let back = [''];
   try {
-    more = forwarded(Number(handle), status, Date.now() - started, ends);
+    back = forwarded(context, status, Date.now() - started, res === null ? null : res.headers.get(lists.read.session), theirs).split('\n');
   } catch (e) {
     trapped(e);
   }
-  const extra = more ? more.split('\n') : [];
   if (res === null) {
-    return plain(status === 1 ? 504 : 502, extra[0] ?? '', [...f.slice(5), ...extra.slice(1)], 0);
+    const headers = Object.assign({}, lists.headers.plain);
+    return new Response(back[0], { status: status === 1 ? 504 : 502, headers: withCookies(headers, [...f.slice(cookiesAt), ...back.slice(1)], 0) });
   }
   // The origin's headers are copied by the runtime in one call, then only what must go is
   // deleted: the names are walked, not every header rebuilt one append at a time.
   const out = new Response(res.body, res);
-  const back = out.headers;
-  let originCookies = false;
-  for (const name of res.headers.keys()) {
-    if (STRIPPED.has(name)) back.delete(name);
-    else if (name === 'set-cookie') originCookies = true;
-  }
-  if (originCookies) {
-    const lines = res.headers.getSetCookie();
-    if (lines.some(isGateCookie)) {
-      back.delete('set-cookie');
-      for (const line of lines) if (!isGateCookie(line)) back.append('set-cookie', line);
-    }
-  }
-  for (let i = 5; i < f.length; i++) back.append('set-cookie', f[i]);
-  for (const line of extra) back.append('set-cookie', line);
+  const outHeaders = out.headers;
+  for (const name of res.headers.keys()) if (stripped.has(name)) outHeaders.delete(name);
+  if (theirs !== null) outHeaders.delete('set-cookie');
+  // The decision's cookies first (a renewed pass), then what the answer changed (a session
+  // ended clears the pass): a later cookie of the same name wins.
+  for (let i = cookiesAt; i < f.length; i++) outHeaders.append('set-cookie', f[i]);
+  for (let i = 1; i < back.length; i++) outHeaders.append('set-cookie', back[i]);
   return out;
-}
-
-/** The `Cookie` header without the gate's own cookies (cookies.rs, `without_gate_cookies`). */
-function withoutGateCookies(header) {
-  return header
-    .split(';')
-    .map((pair) => pair.trim())
-    .filter((pair) => {
-      const eq = pair.indexOf('=');
-      const key = (eq < 0 ? pair : pair.slice(0, eq)).trim();
-      return !GATE_COOKIES.some((gate) => key.includes(gate));
-    })
-    .join('; ');
-}
-
-/** A `Set-Cookie` from the origin for the gate's ticket or pass, which it may not set. */
-function isGateCookie(line) {
-  const eq = line.indexOf('=');
-  if (eq < 0) return false;
-  const key = line.slice(0, eq);
-  return key.includes('edgegate_ticket') || key.includes('edgegate_pass');
 }

@@ -277,27 +277,41 @@ fn sources(dir: &str) -> Vec<(PathBuf, String)> {
 
 #[test]
 fn tokens_are_trusted_and_signed_in_one_place_each() {
-    // The gate: cookie and header text become tickets, passes and test keys in `trust.rs`
-    // only, and only there are tickets and passes signed (test keys are minted by the admin
-    // API). The origin verifies passes in its guard only.
+    // The gate: cookie and header text become tickets, passes and test keys in the edge's
+    // `trust.rs` only (whole or in halves: `verify`, or `authenticate` then `in_scope`), and
+    // only there are tickets and passes signed (test keys are minted by the admin API). The
+    // origin verifies passes in its guard only.
+    let trust = Path::new("src/edge/trust.rs");
+    let mut seen_trust = false;
     for (path, text) in sources("src") {
-        let name = path.file_name().unwrap().to_str().unwrap();
-        for call in ["Ticket::verify(", "Pass::verify(", "TestKey::verify("] {
+        let here = path.strip_prefix(root()).unwrap();
+        if here == trust {
+            seen_trust = true;
+            continue;
+        }
+        for call in [
+            "::verify(",
+            "::authenticate(",
+            ".in_scope(",
+            ".sign(&settings.ticket_keys)",
+            ".sign(&settings.pass_keys)",
+        ] {
             assert!(
-                name == "trust.rs" || !text.contains(call),
-                "{} calls {call}",
-                path.display()
+                !text.contains(call),
+                "{} calls {call}: tokens are read and signed in {} only",
+                here.display(),
+                trust.display()
             );
         }
-        if name != "trust.rs" {
+        if !here.starts_with("src/operator") {
             assert!(
-                !text.contains(".sign(&settings.ticket_keys)")
-                    && !text.contains(".sign(&settings.pass_keys)"),
-                "{} signs a ticket or pass",
-                path.display()
+                !text.contains("TestKey::verify") && !text.contains("test_keys)"),
+                "{} handles test keys",
+                here.display()
             );
         }
     }
+    assert!(seen_trust, "the walk did not find {}", trust.display());
     for (path, text) in sources("crates/edgegate-origin/src") {
         let name = path.file_name().unwrap().to_str().unwrap();
         assert!(
@@ -310,30 +324,188 @@ fn tokens_are_trusted_and_signed_in_one_place_each() {
 
 #[test]
 fn the_worker_does_io_and_the_core_decides() {
-    // The admission policy (cursor, ledger, limiter, places) is driven only through the core's
-    // isolate book and room: the worker never names the parts, so it cannot decide by itself.
+    // The admission policy (cursor, ledger, limiter, places) is driven only through the core:
+    // the worker never names its parts, and never asks the isolate's book to count, admit or
+    // end anything itself. What a visit gets is `visit::serve`'s decision; the worker only
+    // translates text.
     for (path, text) in sources("src") {
         for part in ["ReleaseState", "Ledger", "Limiter", "Places", "Histogram"] {
             assert!(
                 !text.contains(part),
-                "{} names {part}: decisions belong in the core's isolate.rs or room.rs",
+                "{} names {part}: decisions belong in the core",
+                path.display()
+            );
+        }
+        for call in [
+            ".admit(",
+            ".issue(",
+            ".end_session(",
+            "book.visit(",
+            ".status(&",
+        ] {
+            assert!(
+                !text.contains(call),
+                "{} calls {call}: a visit is decided by edgegate_core::visit",
                 path.display()
             );
         }
     }
 }
 
+/// The `crate::` paths a source names outside its tests.
+fn crate_imports(text: &str) -> BTreeSet<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap();
+    code.match_indices("crate::")
+        .map(|(at, _)| {
+            code[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
 #[test]
-fn forwarding_and_the_citizen_pages_do_not_import_each_other_both_ways() {
-    let text = |f: &str| std::fs::read_to_string(root().join("src").join(f)).unwrap();
+fn the_workers_parts_import_the_shared_helpers_never_each_other() {
+    // The citizen's edge, the Durable Objects and the operator's API each import `shared` (the
+    // clock, settings, names, bodies, pages) and themselves, never one another.
+    let parts = ["edge", "objects", "operator", "shared"];
+    let mut walked = 0;
+    for (path, text) in sources("src") {
+        let here = path.strip_prefix(root().join("src")).unwrap();
+        let Some(part) = here
+            .components()
+            .next()
+            .and_then(|c| c.as_os_str().to_str())
+        else {
+            continue;
+        };
+        if !parts.contains(&part) {
+            continue;
+        }
+        walked += 1;
+        for import in crate_imports(&text) {
+            let allowed = import == part || import == "shared";
+            assert!(
+                allowed,
+                "src/{} ({part}) imports crate::{import}",
+                here.display()
+            );
+        }
+    }
     assert!(
-        !text("forward.rs").contains("crate::citizen"),
-        "forward.rs imports citizen: the trust boundary is trust.rs"
+        walked >= 15,
+        "the walk found only {walked} sources in the parts"
     );
+}
+
+#[test]
+fn the_core_has_no_import_cycle() {
+    // Each module of the core names the ones it uses; the graph they make has no cycle (the
+    // sync protocol, for one, is `sync.rs`, which neither the aggregator nor the room imports
+    // the other to reach).
+    let dir = root().join("crates/edgegate-core/src");
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        if name == "lib" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut uses = crate_imports(&text);
+        uses.remove(&name);
+        graph.insert(name, uses);
+    }
     assert!(
-        !text("trust.rs").contains("crate::citizen")
-            && !text("trust.rs").contains("crate::forward")
+        graph.contains_key("visit") && graph.contains_key("sync"),
+        "{graph:?}"
     );
+    // Depth-first, with the path so far: a module met again on it closes a cycle.
+    fn visit(
+        module: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) {
+        if done.contains(module) {
+            return;
+        }
+        if let Some(at) = path.iter().position(|m| m == module) {
+            panic!(
+                "the core's modules import in a cycle: {:?} → {module}",
+                &path[at..]
+            );
+        }
+        path.push(module.to_owned());
+        for next in graph.get(module).into_iter().flatten() {
+            if graph.contains_key(next) {
+                visit(next, graph, path, done);
+            }
+        }
+        path.pop();
+        done.insert(module.to_owned());
+    }
+    let mut done = BTreeSet::new();
+    for module in graph.keys() {
+        visit(module, &graph, &mut Vec::new(), &mut done);
+    }
+}
+
+#[test]
+fn the_js_entry_carries_bytes_and_decides_nothing() {
+    // wrangler's `main` is the JS entry, and it reaches the platform only beside the crate: it
+    // imports worker-build's output and its own body reader, nothing else.
+    let wrangler = read_toml(&root().join("wrangler.toml"));
+    assert_eq!(wrangler["main"].as_str(), Some("src/entry.mjs"));
+    let entry = std::fs::read_to_string(root().join("src/entry.mjs")).unwrap();
+    let imports: Vec<&str> = entry
+        .lines()
+        .filter(|l| l.starts_with("import ") || l.contains(" from '"))
+        .collect();
+    assert_eq!(
+        imports,
+        [
+            "import Rust, { RoomCoordinator, LocationAggregator } from '../build/index.js';",
+            "import { readBounded, TOO_LARGE } from './body.mjs';",
+        ],
+        "src/entry.mjs imports only the workers-rs build and its body reader"
+    );
+    // Tokens are read and signed in trust.rs only (invariant 4); the admission policy is the
+    // core's (invariant 11). The entry handles neither: no crypto, no token or policy words.
+    for word in [
+        "crypto", "atob", "btoa", "verify", ".sign(", "admit(", "cursor", "Limiter", "Ledger",
+    ] {
+        assert!(!entry.contains(word), "src/entry.mjs names {word:?}");
+    }
+    // No list or rule is written in both languages: the entry spells none of the headers the
+    // gate drops, the gate's cookie names, its pages' paths or their security policies. It
+    // reads them from the wasm (`edge_lists`).
+    let lists = std::fs::read_to_string(root().join("src/edge/entry.rs")).unwrap();
+    let dropped = quoted_list(&lists, "pub const NOT_FORWARDED: &[&str] = &[", "];");
+    assert!(dropped.len() > 10, "{dropped:?}");
+    for name in dropped.iter().filter(|n| n.as_str() != "content-length") {
+        assert!(
+            !entry.contains(&format!("'{name}'")),
+            "src/entry.mjs spells the header {name:?}: the list is the wasm's"
+        );
+    }
+    for spelled in [
+        "edgegate_ticket",
+        "edgegate_pass",
+        "edgegate_test",
+        "default-src",
+        "/queue/",
+        "/admin",
+        "no-store",
+        "nosniff",
+    ] {
+        assert!(
+            !entry.contains(spelled),
+            "src/entry.mjs spells {spelled:?}: the rule is the wasm's"
+        );
+    }
 }
 
 /// The quoted strings of `text` between `start` and the next `end` (a list literal).
@@ -346,39 +518,4 @@ fn quoted_list(text: &str, start: &str, end: &str) -> Vec<String> {
         .step_by(2)
         .map(str::to_owned)
         .collect()
-}
-
-#[test]
-fn the_js_entry_carries_bytes_and_decides_nothing() {
-    // wrangler's `main` is the JS entry, and it reaches the platform only beside the crate:
-    // it imports worker-build's output and nothing else.
-    let wrangler = read_toml(&root().join("wrangler.toml"));
-    assert_eq!(wrangler["main"].as_str(), Some("src/entry.mjs"));
-    let entry = std::fs::read_to_string(root().join("src/entry.mjs")).unwrap();
-    let imports: Vec<&str> = entry
-        .lines()
-        .filter(|l| l.starts_with("import ") || l.contains(" from '"))
-        .collect();
-    assert_eq!(
-        imports,
-        ["import Rust, { RoomCoordinator, LocationAggregator } from '../build/index.js';"],
-        "src/entry.mjs imports only the workers-rs build"
-    );
-    // Tokens are read and signed in trust.rs only (invariant 4); the admission policy is the
-    // core's (invariant 11). The entry handles neither: no crypto, no token or policy words.
-    for word in [
-        "crypto", "atob", "btoa", "verify", "sign(", "admit(", "cursor", "Limiter", "Ledger",
-    ] {
-        assert!(!entry.contains(word), "src/entry.mjs names {word:?}");
-    }
-    // Both paths forward alike: the entry strips exactly the headers forward.rs strips.
-    let forward = std::fs::read_to_string(root().join("src/forward.rs")).unwrap();
-    let mut rust = quoted_list(&forward, "const NOT_FORWARDED: &[&str] = &[", "];");
-    let mut js = quoted_list(&entry, "const NOT_FORWARDED = [", "];");
-    rust.sort();
-    js.sort();
-    assert_eq!(
-        js, rust,
-        "src/entry.mjs and forward.rs strip different headers"
-    );
 }

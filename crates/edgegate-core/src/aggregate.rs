@@ -22,24 +22,34 @@
 //!   coordinator goes stale just as if its own syncs failed, and runs fail-static; a location
 //!   whose aggregator is down degrades alone.
 
-use std::collections::BTreeMap;
-
-use crate::isolate::{RoomSnapshot, SyncReport};
 use crate::outbox::Outbox;
 use crate::places::PlaceKey;
-use crate::room::{grant_share, Seen, ISOLATE_FORGET_MS};
+use crate::sync::{RoomSnapshot, Seen, Senders, SyncReport, LOCATION_PREFIX};
 use crate::time::UnixMs;
 
-/// The prefix of an aggregator's sender id at the coordinator.
-pub const LOCATION_PREFIX: &str = "loc:";
-
-/// What receiving a batch changed, for the storage to persist.
+/// What an isolate's sync set in motion ([`Aggregator::on_sync`]), for the shell to carry out
+/// in this order: store what changed, then either hear the room first and answer, or answer at
+/// once and send the location's batch (if any) in the background.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Received {
+pub struct OnSync {
     /// False for a batch applied before.
     pub applied: bool,
-    /// Place changes added to the outbox (empty for a duplicate).
-    pub places: Vec<(PlaceKey, i64)>,
+    /// The owed place counts the batch changed, each as it stands now (`0`: none owed).
+    pub owed_places: Vec<(PlaceKey, i64)>,
+    /// The location's batch to send the coordinator now, if a sync is due.
+    pub upstream: Option<Upstream>,
+    /// Hear from the room before answering: the aggregator is new or restarted, or was idle so
+    /// long that its answer would look like an outage ([`Aggregator::needs_room_first`]).
+    pub room_first: bool,
+}
+
+/// A batch for the coordinator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub batch: SyncReport,
+    /// A batch cut now (not one sent again): store it, and that the owed counts went into it,
+    /// before it is sent, so a restart never sends the same counts under two numbers.
+    pub fresh: bool,
 }
 
 /// One location's aggregator. See the module documentation.
@@ -48,7 +58,7 @@ pub struct Aggregator {
     id: String,
     interval_ms: u64,
     timeout_ms: u64,
-    senders: BTreeMap<String, Seen>,
+    senders: Senders,
     outbox: Outbox,
     room: Option<RoomSnapshot>,
     /// When the coordinator's last answer arrived, on this aggregator's clock.
@@ -68,7 +78,7 @@ impl Aggregator {
             id: format!("{LOCATION_PREFIX}{location}"),
             interval_ms,
             timeout_ms,
-            senders: senders.into_iter().collect(),
+            senders: Senders::restore(senders),
             outbox,
             room: None,
             heard_at: UnixMs(0),
@@ -93,40 +103,39 @@ impl Aggregator {
         self.senders.get(id)
     }
 
-    /// Applies an isolate's batch, once per batch number, at `now`.
-    pub fn receive(&mut self, report: &SyncReport, now: UnixMs) -> Received {
-        let applied = Seen::is_new(self.senders.get(&report.isolate), report);
-        if applied {
-            self.outbox.owed.add_report(report);
-            let seen = Seen::after(report, now, self.senders.get(&report.isolate));
-            self.senders.insert(report.isolate.clone(), seen);
-        } else if let Some(seen) = self.senders.get_mut(&report.isolate) {
-            seen.at = now;
-        }
-        let places = if applied {
-            report
-                .places
-                .iter()
-                .map(|&(second, slot, delta)| (PlaceKey { second, slot }, delta))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Received { applied, places }
+    /// The isolates it has heard from, and which changed since the storage last took them.
+    pub fn senders_mut(&mut self) -> &mut Senders {
+        &mut self.senders
     }
 
-    /// Forgets isolates not heard from for [`ISOLATE_FORGET_MS`]; returns their ids.
-    pub fn forget(&mut self, now: UnixMs) -> Vec<String> {
-        let gone: Vec<String> = self
-            .senders
-            .iter()
-            .filter(|(_, s)| now.since(s.at) >= ISOLATE_FORGET_MS)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &gone {
-            self.senders.remove(id);
+    /// An isolate's batch arrived at `now`: applies it once per batch number, forgets
+    /// isolates long gone, and says what comes next (see [`OnSync`]).
+    pub fn on_sync(&mut self, report: &SyncReport, now: UnixMs) -> OnSync {
+        let (applied, owed_places) = self.receive(report, now);
+        self.senders.forget(now);
+        let room_first = self.needs_room_first(now);
+        OnSync {
+            applied,
+            owed_places,
+            upstream: self.upstream(now),
+            room_first,
         }
-        gone
+    }
+
+    /// Applies an isolate's batch at `now`, once per batch number: whether it was new, and the
+    /// owed place counts it changed, each as it stands now.
+    pub fn receive(&mut self, report: &SyncReport, now: UnixMs) -> (bool, Vec<(PlaceKey, i64)>) {
+        let applied = self.senders.receive(report, now);
+        let mut owed_places = Vec::new();
+        if applied {
+            self.outbox.owed.add_report(report);
+            for &(second, slot, _) in &report.places {
+                let key = PlaceKey { second, slot };
+                let n = self.outbox.owed.places.get(&key).copied().unwrap_or(0);
+                owed_places.push((key, n));
+            }
+        }
+        (applied, owed_places)
     }
 
     /// The answer for the isolate `sender` at `now`: the room as last heard, its counts still
@@ -139,8 +148,8 @@ impl Aggregator {
         for (second, delta) in self.outbox.unacked_places() {
             snapshot.arrivals.add(second, delta);
         }
-        snapshot.share_ppm = grant_share(&mut self.senders, sender, room.share_ppm, now);
-        snapshot.acked = self.senders.get(sender).map_or(0, |s| s.seq);
+        snapshot.share_ppm = self.senders.grant(sender, room.share_ppm, now);
+        snapshot.acked = self.senders.acked(sender);
         // Time spent idle is not an outage: unless this aggregator's syncs are failing, the age
         // it passes on is at most one interval and one timeout, which no isolate takes for
         // one. (Isolates that sync while the first sync after an idle spell is out get this.)
@@ -156,20 +165,14 @@ impl Aggregator {
 
     /// The location's batch for the coordinator, if a sync is due at `now` (see
     /// [`Outbox::begin`]).
-    pub fn begin_sync(&mut self, now: UnixMs) -> Option<SyncReport> {
+    pub fn upstream(&mut self, now: UnixMs) -> Option<Upstream> {
+        let fresh = self.outbox.pending().is_none();
         let senders = &self.senders;
-        let figures = || {
-            let active = senders.values().filter(|s| s.active(now));
-            let (waiting, isolates) = active.fold((0u64, 0u64), |(w, n), s| {
-                (
-                    w.saturating_add(s.waiting),
-                    n.saturating_add(s.isolates.max(1)),
-                )
-            });
-            (waiting, isolates.max(1))
-        };
-        self.outbox
-            .begin(&self.id, now, self.interval_ms, self.timeout_ms, figures)
+        let figures = || (senders.waiting(now), senders.isolates(now));
+        let batch = self
+            .outbox
+            .begin(&self.id, now, self.interval_ms, self.timeout_ms, figures)?;
+        Some(Upstream { batch, fresh })
     }
 
     /// When a sync will be due with counts waiting to go up to the room, if any wait: a
@@ -205,9 +208,9 @@ impl Aggregator {
 mod tests {
     use super::*;
     use crate::config::RoomConfig;
-    use crate::limiter::PPM;
     use crate::places::slot_of;
     use crate::room::Room;
+    use crate::sync::PPM;
 
     const T0: UnixMs = UnixMs(1_700_000_000_000);
     const SETTLE: u64 = 9_000;
@@ -232,7 +235,7 @@ mod tests {
 
     /// One aggregator sync with `room` at `now`.
     fn sync(agg: &mut Aggregator, room: &mut Room, now: UnixMs) {
-        if let Some(report) = agg.begin_sync(now) {
+        if let Some(Upstream { batch: report, .. }) = agg.upstream(now) {
             let answer = room.sync(&report, now).snapshot;
             agg.finish_sync(report.seq, Some(answer), now);
         }
@@ -244,14 +247,14 @@ mod tests {
         let mut agg = aggregator();
         let slot = slot_of(T0.plus_ms(300_000));
         let a1 = batch("a", 1, vec![(T0.secs(), slot, 3)], 0);
-        assert!(agg.receive(&a1, T0).applied);
-        assert!(!agg.receive(&a1, T0.plus_ms(5)).applied, "a resent batch");
+        assert!(agg.receive(&a1, T0).0);
+        assert!(!agg.receive(&a1, T0.plus_ms(5)).0, "a resent batch");
         assert!(
             agg.receive(&batch("b", 1, vec![(T0.secs(), slot, 2)], 0), T0)
-                .applied
+                .0
         );
         // The coordinator's answer is lost: the location's batch goes again, unchanged.
-        let report = agg.begin_sync(T0).unwrap();
+        let report = agg.upstream(T0).unwrap().batch;
         assert_eq!(report.isolate, "loc:ICN");
         assert_eq!(report.places, vec![(T0.secs(), slot, 5)]);
         room.sync(&report, T0);
@@ -278,7 +281,7 @@ mod tests {
         // A let-through 999 ms after the last sync, and then no isolate syncs again: the
         // aggregator cannot send it yet, and names the moment it can (its alarm's time).
         agg.receive(&batch("a", 2, vec![], 1), T0.plus_ms(999));
-        assert!(agg.begin_sync(T0.plus_ms(999)).is_none());
+        assert!(agg.upstream(T0.plus_ms(999)).is_none());
         let due = agg.sync_due_at().unwrap();
         assert_eq!(due, T0.plus_ms(1_000));
         sync(&mut agg, &mut room, due);
@@ -361,7 +364,7 @@ mod tests {
         // Idle for a minute is not an outage; a failing sync is.
         let idle = T0.plus_ms(60_000);
         assert_eq!(agg.answer("a", idle).unwrap().age_ms, 4_000);
-        let batch = agg.begin_sync(idle).unwrap();
+        let batch = agg.upstream(idle).unwrap().batch;
         agg.finish_sync(batch.seq, None, idle.plus_ms(3_000));
         assert_eq!(agg.answer("a", idle.plus_ms(3_000)).unwrap().age_ms, 63_000);
         assert_eq!(answer.cursor, room.release.cursor);

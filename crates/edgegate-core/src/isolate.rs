@@ -31,42 +31,20 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::RoomConfig;
 use crate::limiter::{Limiter, Turn};
 use crate::order::{Cursor, OrderKey, SUB_RANGE};
 use crate::outbox::Outbox;
-pub use crate::outbox::SyncReport;
 use crate::places::{slot_of, PlaceKey};
 use crate::revocation::is_revoked;
 use crate::status::{jittered, QueueState, QueueStatus, RoomView};
 use crate::summary::Summary;
+use crate::sync::{RoomSnapshot, SyncReport, HOPS};
 use crate::time::UnixMs;
 use crate::token::{Seat, Ticket};
 
-/// Longest a sync may take before it is given up and its batch sent again, in milliseconds,
-/// unless the deployment sets another.
-pub const DEFAULT_SYNC_TIMEOUT_MS: u64 = 3_000;
-/// Clock difference allowed between an isolate and the coordinator, in milliseconds.
-pub const CLOCK_MARGIN_MS: u64 = 1_000;
 /// Ticket ids each isolate remembers per kind of event, to count each ticket once.
 pub const RECENT_IDS: usize = 16_384;
-
-/// Hops a count makes from the isolate that takes it to the coordinator: to its location's
-/// aggregator, and from there to the room.
-pub const HOPS: u64 = 2;
-
-/// How far behind `now` the cursor stays so that no count still on its way is skipped: at each
-/// hop one interval for the count to be cut into a batch and one timeout for the request
-/// carrying it, and a margin for clocks. Derived, so a change to the interval or the timeout
-/// can never leave it too short.
-pub fn settle_ms(sync_interval_ms: u64, sync_timeout_ms: u64) -> u64 {
-    sync_interval_ms
-        .saturating_add(sync_timeout_ms)
-        .saturating_mul(HOPS)
-        .saturating_add(CLOCK_MARGIN_MS)
-}
 
 /// The isolate's timing settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,43 +56,6 @@ pub struct Timing {
     pub stale_after_ms: u64,
     /// Share of its rate a stale isolate admits at, per mille.
     pub fail_static_per_mille: u32,
-}
-
-/// The room as the coordinator sends it back on every sync.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomSnapshot {
-    pub config: RoomConfig,
-    pub cursor: Cursor,
-    /// Places held from the cursor's second on (exact near the front).
-    pub arrivals: Summary,
-    /// This isolate's share of the room's rate, in millionths.
-    pub share_ppm: u32,
-    /// The last batch number applied for this isolate.
-    pub acked: u64,
-    /// The coordinator's clock when it answered.
-    pub at: UnixMs,
-    /// The cursor never passes `at − settle_ms`: counts before it are complete.
-    pub settle_ms: u64,
-    /// How old the room's view already was when this answer left: `0` from the coordinator,
-    /// the time since the coordinator last answered when an aggregator passes it on.
-    #[serde(default)]
-    pub age_ms: u64,
-    /// Refs of tickets the operator revoked, compact and sorted (see `revocation`). Absent
-    /// when there are none, so the common snapshot carries nothing more.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub revoked: Vec<String>,
-    /// Every ticket issued before this is revoked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_before: Option<UnixMs>,
-    /// Citizens let through per minute, room-wide, as measured over the last minute whose
-    /// counts are in (`Ledger::through_per_minute`): what the ETA's far end assumes, since
-    /// no-shows and the limiters' slack keep it below the rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub through_per_minute: Option<u64>,
-    /// Places taken per minute, room-wide, over the last minute whose counts are all in: how
-    /// many may stand ahead of a ticket in the seconds not yet counted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arrivals_per_minute: Option<u64>,
 }
 
 /// What a returning ticket's visit changed.
@@ -596,6 +537,7 @@ mod tests {
     use super::*;
     use crate::keys::RoomTag;
     use crate::summary::Arrivals;
+    use crate::sync::settle_ms;
 
     const T0: UnixMs = UnixMs(1_700_000_000_000);
     const TIMING: Timing = Timing {

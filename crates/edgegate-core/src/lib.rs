@@ -6,9 +6,11 @@
 //! a pure function that tests can pin to exact values. The worker, the origin and the tools are
 //! thin shells around it (see ARCHITECTURE.md).
 
+pub mod address;
 pub mod aggregate;
 pub mod audit;
 pub mod config;
+pub mod cookies;
 pub mod history;
 pub mod isolate;
 pub mod keys;
@@ -22,10 +24,13 @@ pub mod recent;
 pub mod release;
 pub mod revocation;
 pub mod room;
+pub mod rooms;
 pub mod status;
 pub mod summary;
+pub mod sync;
 pub mod time;
 pub mod token;
+pub mod visit;
 
 mod codec;
 

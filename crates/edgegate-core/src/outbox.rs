@@ -10,38 +10,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::origin::OriginCounts;
 use crate::places::PlaceKey;
+use crate::sync::SyncReport;
 use crate::time::UnixMs;
 
-/// What a sender sends upstream: counts only, never tickets.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncReport {
-    /// The sender's id: an isolate's random id, or an aggregator's `loc:` name.
-    pub isolate: String,
-    /// Batch number; the receiver applies each number once per sender.
-    pub seq: u64,
-    /// Place changes: `(second, slot, delta)`.
-    pub places: Vec<(u64, u64, i64)>,
-    /// Citizens let through, per second.
-    pub let_through: Vec<(u64, u64)>,
-    /// Sessions the origin ended, per second.
-    pub ended: Vec<(u64, u64)>,
-    /// Let-throughs the limiters had to refuse since the last batch: demand not yet served.
-    pub refused: u64,
-    /// Eligible citizens waiting their turn at the sender's limiters when the batch was cut:
-    /// still coming, so the cursor must not take them for no-shows.
-    #[serde(default)]
-    pub waiting: u64,
-    /// Isolates behind this sender that synced lately (an aggregator's); `0` means the sender
-    /// is one isolate.
-    #[serde(default)]
-    pub isolates: u64,
-    /// Requests forwarded to the origin since the last batch, and how they went.
-    #[serde(default, skip_serializing_if = "OriginCounts::is_empty")]
-    pub origin: OriginCounts,
+/// The number a sender without a stored numbering starts from: the clock, in milliseconds. It
+/// is higher than any number the same sender id can have used before (a numbering starts at 1
+/// or at an earlier clock reading, and grows by one a sync, at most ten a second), so a
+/// receiver that still remembers the id never takes the new batches for old copies.
+pub fn first_seq(now: UnixMs) -> u64 {
+    now.0.max(1)
 }
 
 /// Counts gathered and not yet cut into a batch.

@@ -10,7 +10,7 @@
 //! Slots are [`SLOT_S`] seconds wide and named by the second they end at, rounded up, so a
 //! place is never given up before its `held_until`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,8 @@ pub struct Places {
     by_slot: BTreeMap<(u64, u64), u64>,
     /// Arrival second → places held: the sum of `by_slot` over slots.
     live: BTreeMap<u64, u64>,
+    /// Keys whose count changed since the storage last took them ([`Places::take_changes`]).
+    changed: BTreeSet<PlaceKey>,
 }
 
 /// One change to the counts, as an isolate reports it.
@@ -52,6 +54,21 @@ impl Places {
         Places::default()
     }
 
+    /// The places as stored, at `now`. A stored place whose slot has passed is not taken in,
+    /// and is marked changed, so the next write removes its row.
+    pub fn restore(stored: impl IntoIterator<Item = (PlaceKey, u64)>, now: UnixMs) -> Places {
+        let mut places = Places::new();
+        for (key, n) in stored {
+            if key.slot <= now.secs() {
+                places.changed.insert(key);
+            } else {
+                places.apply(key, i64::try_from(n).unwrap_or(i64::MAX), now);
+                places.changed.remove(&key);
+            }
+        }
+        places
+    }
+
     /// Applies `delta` places at `key`. A change to a slot already given up at `now` is
     /// ignored (those places left the counts already), and no count goes below zero: a
     /// repeated or late `−1` can never take away somebody else's place.
@@ -59,6 +76,7 @@ impl Places {
         if delta == 0 || key.slot <= now.secs() {
             return;
         }
+        self.changed.insert(key);
         let slot = self.by_slot.entry((key.slot, key.second)).or_insert(0);
         let before = *slot;
         *slot = slot.saturating_add_signed(delta);
@@ -79,7 +97,8 @@ impl Places {
         let keep = self.by_slot.split_off(&(now.secs().saturating_add(1), 0));
         let gone = std::mem::replace(&mut self.by_slot, keep);
         let mut total = 0u64;
-        for ((_, second), n) in gone {
+        for ((slot, second), n) in gone {
+            self.changed.insert(PlaceKey { second, slot });
             self.take_live(second, n);
             total = total.saturating_add(n);
         }
@@ -132,12 +151,35 @@ impl Places {
     /// Forgets places of seconds before `second` (long behind the cursor: nobody asks about
     /// them again).
     pub fn forget_before(&mut self, second: u64) {
-        self.by_slot.retain(|(_, s), _| *s >= second);
+        let changed = &mut self.changed;
+        self.by_slot.retain(|&(slot, s), _| {
+            let keep = s >= second;
+            if !keep {
+                changed.insert(PlaceKey { second: s, slot });
+            }
+            keep
+        });
         self.live = self.live.split_off(&second);
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_slot.is_empty()
+    }
+
+    /// Every key whose count changed since the last call, with its count now (`0`: given up
+    /// or forgotten, so its stored row goes). The storage writes exactly these.
+    pub fn take_changes(&mut self) -> Vec<(PlaceKey, u64)> {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .map(|key| {
+                let n = self
+                    .by_slot
+                    .get(&(key.slot, key.second))
+                    .copied()
+                    .unwrap_or(0);
+                (key, n)
+            })
+            .collect()
     }
 }
 
@@ -197,6 +239,34 @@ mod tests {
         // A change to a slot already given up is ignored.
         p.apply(PlaceKey { second: 9, slot }, 1, UnixMs(slot * 1000));
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn storage_is_told_each_changed_key_with_its_count_now() {
+        let key = |second, slot| PlaceKey { second, slot };
+        let (early, late) = (slot_of(NOW.plus_ms(60_000)), slot_of(NOW.plus_ms(600_000)));
+        let mut p = Places::restore(
+            [
+                (key(1, early), 2),
+                (key(2, late), 1),
+                (key(3, NOW.secs()), 4),
+            ],
+            NOW,
+        );
+        assert_eq!(p.total(), 3);
+        assert_eq!(
+            p.take_changes(),
+            vec![(key(3, NOW.secs()), 0)],
+            "a stored place already given up is deleted"
+        );
+        p.apply(key(2, late), 1, NOW);
+        assert_eq!(p.expire(UnixMs(early * 1000)), 2);
+        p.forget_before(3);
+        assert_eq!(
+            p.take_changes(),
+            vec![(key(1, early), 0), (key(2, late), 0)]
+        );
+        assert!(p.take_changes().is_empty());
     }
 
     #[test]

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditEntry;
 use crate::config::{ConfigError, ConfigPatch, RoomConfig};
 use crate::history::Minute;
-use crate::isolate::{RoomSnapshot, SyncReport};
 use crate::ledger::Ledger;
 use crate::order::{Cursor, OrderKey};
 use crate::origin::{OriginReport, OriginWindow};
@@ -28,20 +27,11 @@ use crate::places::{PlaceKey, Places};
 use crate::release::{Demand, ReleaseState};
 use crate::revocation::{Revocations, TicketRef};
 use crate::summary::Summary;
+use crate::sync::{RoomSnapshot, Seen, Senders, SyncReport, LOCATION_PREFIX, PPM};
 use crate::time::UnixMs;
 
 /// The version of every stored record.
 pub const STORED_VERSION: u32 = 1;
-/// Isolates that synced within this long share the rate, in milliseconds.
-pub const ISOLATE_ACTIVE_MS: u64 = 10_000;
-/// How long a sender's limiters may still run at a share after a smaller one was granted, in
-/// milliseconds: the answer carrying the cut is on its way (5–80 ms a hop in the simulator).
-/// A lost answer outlasts it; that costs one sync of excess at one answer in a hundred.
-pub const ANSWER_GRACE_MS: u64 = 250;
-/// Isolates not heard from for this long are forgotten, in milliseconds. Long, because the
-/// batch number is what stops a resent batch from counting twice: an isolate cut off for less
-/// than this may resend its last batch safely. Six hours of isolates is a few thousand rows.
-pub const ISOLATE_FORGET_MS: u64 = 6 * 3_600_000;
 /// Arrival seconds this far behind the cursor are forgotten, in seconds.
 pub const KEEP_BEHIND_CURSOR_S: u64 = 3_600;
 
@@ -84,145 +74,6 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     }
 }
 
-/// What the coordinator knows of one isolate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Seen {
-    /// The last batch number applied.
-    pub seq: u64,
-    pub at: UnixMs,
-    /// Let-throughs plus refusals in its last batch: how much of the rate it could use.
-    pub demand: u64,
-    /// Eligible citizens waiting at its limiters when it last reported.
-    #[serde(default)]
-    pub waiting: u64,
-    /// Isolates behind it (an aggregator's count; `0` for a lone isolate).
-    #[serde(default)]
-    pub isolates: u64,
-    /// The share of the rate last granted to it, in millionths: in force at its limiters until
-    /// it syncs again.
-    #[serde(default)]
-    pub share_ppm: u32,
-    /// The larger share it held before its last cut, and until when that one may still be in
-    /// force at its limiters ([`ANSWER_GRACE_MS`] after the cut).
-    #[serde(default)]
-    pub cut_from_ppm: u32,
-    #[serde(default)]
-    pub cut_until: UnixMs,
-}
-
-impl Seen {
-    /// What a receiver knows of a sender after applying its batch `report` at `now`, having
-    /// known it as `before`: the shares it was granted are still what it holds.
-    pub fn after(report: &SyncReport, now: UnixMs, before: Option<&Seen>) -> Seen {
-        let let_through = report
-            .let_through
-            .iter()
-            .fold(0u64, |sum, &(_, n)| sum.saturating_add(n));
-        Seen {
-            seq: report.seq,
-            at: now,
-            demand: report.refused.saturating_add(let_through),
-            waiting: report.waiting,
-            isolates: report.isolates,
-            share_ppm: before.map_or(0, |s| s.share_ppm),
-            cut_from_ppm: before.map_or(0, |s| s.cut_from_ppm),
-            cut_until: before.map_or(UnixMs(0), |s| s.cut_until),
-        }
-    }
-
-    /// The largest share its limiters may be running at `now`: the last granted, or the one
-    /// before a cut whose answer may still be on its way.
-    pub fn in_force_ppm(&self, now: UnixMs) -> u32 {
-        if now < self.cut_until {
-            self.share_ppm.max(self.cut_from_ppm)
-        } else {
-            self.share_ppm
-        }
-    }
-
-    /// Is `report` a batch not applied before? Numbers only grow, so an old copy is not.
-    pub fn is_new(seen: Option<&Seen>, report: &SyncReport) -> bool {
-        seen.is_none_or(|s| report.seq > s.seq)
-    }
-
-    /// Has it synced within [`ISOLATE_ACTIVE_MS`] of `now`?
-    pub fn active(&self, now: UnixMs) -> bool {
-        now.since(self.at) < ISOLATE_ACTIVE_MS
-    }
-
-    /// Its weight in sharing the rate: its demand, plus one so that a sender with none yet
-    /// still gets a little.
-    fn weight(&self) -> u64 {
-        self.demand.saturating_add(1)
-    }
-}
-
-/// Grants `sender` its share of `whole_ppm` at `now` and records it: its [`share_ppm`], but
-/// never more than the shares still in force at the other active senders leave. Shares are
-/// handed out one sender at a time, each when it syncs, so shares computed against different
-/// moments' demand would add up to more than the whole while demand moves (more than twice the
-/// rate in the simulated rush); a sender whose fair share grew waits for the others to give
-/// theirs back at their next sync, about one interval. A share given back counts as in force
-/// for [`ANSWER_GRACE_MS`] more, while the answer that cuts it is on its way: without that,
-/// answers arriving out of order let the limiters hold up to 1.12 of the rate for moments on
-/// the small simulated night. (A busy sender still gets at least one millionth.)
-pub fn grant_share(
-    senders: &mut BTreeMap<String, Seen>,
-    sender: &str,
-    whole_ppm: u32,
-    now: UnixMs,
-) -> u32 {
-    let target = share_ppm(senders, sender, whole_ppm, now);
-    let others = senders
-        .iter()
-        .filter(|(id, s)| id.as_str() != sender && s.active(now))
-        .fold(0u64, |sum, (_, s)| {
-            sum.saturating_add(u64::from(s.in_force_ppm(now)))
-        });
-    let headroom = u32::try_from(u64::from(whole_ppm).saturating_sub(others)).unwrap_or(0);
-    let busy = senders.get(sender).is_some_and(|s| s.demand > 0);
-    let mut share = target.min(headroom);
-    if busy && whole_ppm > 0 {
-        share = share.max(1);
-    }
-    if let Some(seen) = senders.get_mut(sender) {
-        let held = seen.in_force_ppm(now);
-        if share < held {
-            seen.cut_from_ppm = held;
-            seen.cut_until = now.plus_ms(ANSWER_GRACE_MS);
-        }
-        seen.share_ppm = share;
-    }
-    share
-}
-
-/// The share, in millionths of `whole_ppm`, for `sender` among `senders` at `now`: in
-/// proportion to what each active one could use. A sender with people to let through never
-/// rounds down to nothing: a share of zero would shut its limiter, and it could never show the
-/// demand that earns more. (Among many busy senders the shares may then add up to a little over
-/// the whole: one millionth of the rate per sender at most.)
-pub fn share_ppm(
-    senders: &BTreeMap<String, Seen>,
-    sender: &str,
-    whole_ppm: u32,
-    now: UnixMs,
-) -> u32 {
-    let total = senders
-        .values()
-        .filter(|s| s.active(now))
-        .fold(0u64, |sum, s| sum.saturating_add(s.weight()));
-    let seen = senders.get(sender);
-    let mine = seen.map_or(1, Seen::weight);
-    let total = total.max(mine);
-    let share = u128::from(mine) * u128::from(whole_ppm) / u128::from(total);
-    let share = u32::try_from(share).unwrap_or(whole_ppm);
-    if seen.is_some_and(|s| s.demand > 0) && whole_ppm > 0 {
-        share.max(1)
-    } else {
-        share
-    }
-}
-
 /// Running totals for the operator.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -243,7 +94,8 @@ pub struct Room {
     pub release: ReleaseState,
     pub places: Places,
     pub ledger: Ledger,
-    pub isolates: BTreeMap<String, Seen>,
+    /// The senders it hears from: the locations' aggregators (or, alone, an isolate).
+    pub senders: Senders,
     pub totals: Totals,
     /// Set when stored state could not be read: the room stays paused until the operator
     /// resumes it.
@@ -261,8 +113,6 @@ pub struct Room {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Synced {
     pub snapshot: RoomSnapshot,
-    /// Place changes applied (empty for a duplicate batch).
-    pub places: Vec<(PlaceKey, i64)>,
     /// False for a batch applied before.
     pub applied: bool,
 }
@@ -276,7 +126,7 @@ pub struct Restored {
     pub totals: Option<Result<Totals, String>>,
     pub problem: Option<String>,
     pub places: Vec<(PlaceKey, u64)>,
-    pub isolates: Vec<(String, Seen)>,
+    pub senders: Vec<(String, Seen)>,
     /// The history's row for the minute in progress, if one was written.
     pub minute: Option<Minute>,
     pub revocations: Option<Result<Revocations, String>>,
@@ -290,7 +140,7 @@ impl Room {
             release: ReleaseState::start(now, settle_ms),
             places: Places::new(),
             ledger: Ledger::default(),
-            isolates: BTreeMap::new(),
+            senders: Senders::default(),
             totals: Totals::default(),
             problem: None,
             settle_ms,
@@ -305,13 +155,8 @@ impl Room {
     pub fn restore(stored: Restored, now: UnixMs, settle_ms: u64) -> Room {
         let mut room = Room::fresh(now, settle_ms);
         let mut problems: Vec<String> = stored.problem.into_iter().collect();
-        for (key, n) in stored.places {
-            room.places
-                .apply(key, i64::try_from(n).unwrap_or(i64::MAX), now);
-        }
-        for (id, seen) in stored.isolates {
-            room.isolates.insert(id, seen);
-        }
+        room.places = Places::restore(stored.places, now);
+        room.senders = Senders::restore(stored.senders);
         match stored.config {
             Some(Ok(config)) => room.config = config,
             Some(Err(e)) => problems.push(format!("config: {e}")),
@@ -360,8 +205,7 @@ impl Room {
     /// Applies an isolate's batch (once per batch number), advances the room to `now`, and
     /// answers with the room as that isolate should see it.
     pub fn sync(&mut self, report: &SyncReport, now: UnixMs) -> Synced {
-        let applied = Seen::is_new(self.isolates.get(&report.isolate), report);
-        let mut places = Vec::new();
+        let applied = self.senders.receive(report, now);
         if applied {
             // New places per second are the batch's net change there: a renewal moves a place
             // between slots of its second (−1, +1) and is no arrival, so it is neither charged
@@ -372,7 +216,6 @@ impl Room {
                 let n = net.entry(second).or_insert(0);
                 *n = n.saturating_add(delta);
                 self.places.apply(key, delta, now);
-                places.push((key, delta));
             }
             for (second, n) in net.into_iter().filter(|(_, n)| *n > 0) {
                 let released = self.release.charge_late(second, n.unsigned_abs());
@@ -390,25 +233,14 @@ impl Room {
                 self.totals.ended = self.totals.ended.saturating_add(n);
             }
             self.origin.add(&report.origin, now);
-            let seen = Seen::after(report, now, self.isolates.get(&report.isolate));
-            self.isolates.insert(report.isolate.clone(), seen);
         } else {
             self.totals.duplicate_syncs = self.totals.duplicate_syncs.saturating_add(1);
-            if let Some(s) = self.isolates.get_mut(&report.isolate) {
-                s.at = now;
-            }
         }
         self.advance(now);
-        let acked = self.isolates.get(&report.isolate).map_or(0, |s| s.seq);
-        grant_share(
-            &mut self.isolates,
-            &report.isolate,
-            crate::limiter::PPM,
-            now,
-        );
+        let acked = self.senders.acked(&report.isolate);
+        self.senders.grant(&report.isolate, PPM, now);
         Synced {
             snapshot: self.snapshot(&report.isolate, acked, now),
-            places,
             applied,
         }
     }
@@ -423,11 +255,7 @@ impl Room {
                 .ledger
                 .active(now, u64::from(self.config.session_duration_s)),
             unclaimed: self.ledger.unclaimed(now),
-            waiting: self
-                .isolates
-                .values()
-                .filter(|s| s.active(now))
-                .fold(0u64, |sum, s| sum.saturating_add(s.waiting)),
+            waiting: self.senders.waiting(now),
         };
         let step = self
             .release
@@ -446,8 +274,7 @@ impl Room {
             .bucket()
             .saturating_sub(KEEP_BEHIND_CURSOR_S);
         self.places.forget_before(keep_from);
-        self.isolates
-            .retain(|_, s| now.since(s.at) < ISOLATE_FORGET_MS);
+        self.senders.forget(now);
     }
 
     /// Applies an operator's change at `now`, after settling the old policy up to `now` so a
@@ -497,9 +324,9 @@ impl Room {
     }
 
     /// The share of the rate, in millionths, for the sender `isolate` (an aggregator, or a lone
-    /// isolate): see [`share_ppm`].
+    /// isolate): see [`Senders::fair_share_ppm`].
     pub fn share_ppm(&self, isolate: &str, now: UnixMs) -> u32 {
-        share_ppm(&self.isolates, isolate, crate::limiter::PPM, now)
+        self.senders.fair_share_ppm(isolate, PPM, now)
     }
 
     /// The room as `isolate` should see it: config, cursor, a bounded summary of the places.
@@ -511,7 +338,7 @@ impl Room {
             arrivals: Summary::from_counts(self.places.live_from(from), from),
             // What was granted at this sender's sync; the fair share for one never seen.
             share_ppm: self
-                .isolates
+                .senders
                 .get(isolate)
                 .map_or_else(|| self.share_ppm(isolate, now), |s| s.share_ppm),
             acked,
@@ -568,14 +395,14 @@ impl Room {
                 unclaimed: self.ledger.unclaimed(now),
                 no_show_per_mille: self.ledger.no_show_per_mille(now),
                 isolates_last_minute: self
-                    .isolates
-                    .values()
-                    .filter(|s| now.since(s.at) < 60_000)
-                    .fold(0, |n, s| n.saturating_add(s.isolates.max(1))),
+                    .senders
+                    .iter()
+                    .filter(|(_, s)| now.since(s.at) < 60_000)
+                    .fold(0, |n, (_, s)| n.saturating_add(s.isolates.max(1))),
                 locations_last_minute: self
-                    .isolates
-                    .values()
-                    .filter(|s| now.since(s.at) < 60_000 && s.isolates > 0)
+                    .senders
+                    .iter()
+                    .filter(|(_, s)| now.since(s.at) < 60_000 && s.isolates > 0)
                     .count(),
             },
             storage: StorageReport {
@@ -583,14 +410,12 @@ impl Room {
                 problem: self.problem.clone(),
             },
             locations: self
-                .isolates
+                .senders
                 .iter()
                 .filter(|(_, s)| now.since(s.at) < 60_000)
                 .filter_map(|(id, s)| {
                     Some(LocationReport {
-                        location: id
-                            .strip_prefix(crate::aggregate::LOCATION_PREFIX)?
-                            .to_owned(),
+                        location: id.strip_prefix(LOCATION_PREFIX)?.to_owned(),
                         isolates: s.isolates,
                         synced_ms_ago: now.since(s.at),
                     })
@@ -853,14 +678,14 @@ mod tests {
         let t = T0.plus_ms(1_000);
         let cut = room.sync(&busy("a", 2), t).snapshot.share_ppm;
         assert!(cut < 600_000, "{cut}");
-        let early = room.sync(&busy("b", 2), t.plus_ms(ANSWER_GRACE_MS - 1));
+        let early = room.sync(&busy("b", 2), t.plus_ms(crate::sync::ANSWER_GRACE_MS - 1));
         assert!(
             early.snapshot.share_ppm <= 1,
             "{}",
             early.snapshot.share_ppm
         );
         // A copy of b's batch a moment later is granted the half a gave back.
-        let late = room.sync(&busy("b", 2), t.plus_ms(ANSWER_GRACE_MS));
+        let late = room.sync(&busy("b", 2), t.plus_ms(crate::sync::ANSWER_GRACE_MS));
         let b = late.snapshot.share_ppm;
         assert!(b >= 400_000, "{b}");
         assert!(u64::from(cut) + u64::from(b) <= 1_000_000, "{cut} + {b}");

@@ -21,13 +21,14 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
 use edgegate_core::aggregate::Aggregator;
-use edgegate_core::isolate::{
-    settle_ms, Admission, Isolate, RoomSnapshot, SyncReport, Timing, Visit,
-};
+use edgegate_core::isolate::{Admission, Isolate, Timing};
+use edgegate_core::origin::Outcome as OriginOutcome;
 use edgegate_core::outbox::Outbox;
 use edgegate_core::room::Room;
 use edgegate_core::status::QueueState;
-use edgegate_core::{ConfigPatch, OrderKey, RoomTag, Ticket, UnixMs};
+use edgegate_core::sync::{settle_ms, RoomSnapshot, SyncReport};
+use edgegate_core::visit::{self, Answer, Cookie, Route, Sent, Terms, Tokens};
+use edgegate_core::{ConfigPatch, OrderKey, RoomTag, UnixMs};
 
 use crate::rng::Rng;
 use crate::scenario::{Network, Scenario};
@@ -60,7 +61,8 @@ pub struct Citizen {
     pub lost: u32,
     pub traced: bool,
     isolate: u32,
-    ticket: Option<Ticket>,
+    /// The cookies the citizen's browser holds, as the tokens they carry.
+    jar: Tokens,
     ends_session: bool,
 }
 
@@ -491,7 +493,7 @@ impl<'a> Sim<'a> {
                     lost: 0,
                     traced: rng.chance(sc.trace_per_mille),
                     isolate: 0,
-                    ticket: None,
+                    jar: Tokens::default(),
                     ends_session: rng.chance(sc.crowd.ends_session_per_mille),
                 }
             })
@@ -752,13 +754,29 @@ impl<'a> Sim<'a> {
             .unwrap_or(0)
     }
 
-    fn issue(&mut self, isolate: u32) -> Option<Ticket> {
+    /// The citizen `c`'s request to `isolate` on `route`, decided as the Worker decides it
+    /// (`visit::serve`), with the cookies it sets kept in the citizen's jar.
+    fn visit(&mut self, c: u32, isolate: u32, route: Route, jitter: u16) -> Option<visit::Served> {
         let now = self.clock(isolate);
-        let (id, random) = (self.rng.bytes16(), self.rng.u32());
-        let ttl = self.ttl_ms;
-        let tag = self.tag;
-        let node = self.nodes.get(isolate as usize)?;
-        Some(node.book.issue(id, random, now, ttl, 1, tag))
+        let terms = Terms {
+            room: self.tag,
+            ticket_ttl_ms: self.ttl_ms,
+            ticket_key_id: 1,
+            pass_key_id: 1,
+        };
+        let jar = self.out.citizens.get(c as usize)?.jar.clone();
+        let rng = &mut self.rng;
+        let mut draw = || {
+            let mut bytes = [0u8; 20];
+            bytes[..16].copy_from_slice(&rng.bytes16());
+            bytes[16..].copy_from_slice(&rng.u32().to_be_bytes());
+            Some(bytes)
+        };
+        let node = self.nodes.get_mut(isolate as usize)?;
+        let served = visit::serve(&mut node.book, route, jar, &terms, now, jitter, &mut draw);
+        let citizen = self.out.citizens.get_mut(c as usize)?;
+        keep(&mut citizen.jar, &served.cookies);
+        Some(served)
     }
 
     fn arrive(&mut self, c: u32) {
@@ -799,7 +817,7 @@ impl<'a> Sim<'a> {
 
     /// The page's first request: a ticket.
     fn fetch(&mut self, c: u32, isolate: u32) {
-        let ticket = self.issue(isolate);
+        self.visit(c, isolate, Route::Door, 0);
         self.out.fetches += 1;
         let first_poll = self.rng.between(
             self.sc.crowd.first_poll_ms[0],
@@ -808,8 +826,7 @@ impl<'a> Sim<'a> {
         let Some(citizen) = self.out.citizens.get_mut(c as usize) else {
             return;
         };
-        citizen.first_key = ticket.as_ref().map_or(OrderKey(0), |t| t.order);
-        citizen.ticket = ticket;
+        citizen.first_key = citizen.jar.ticket.as_ref().map_or(OrderKey(0), |t| t.order);
         citizen.isolate = isolate;
         let phantom = citizen.phantom;
         self.after_request(isolate);
@@ -840,34 +857,28 @@ impl<'a> Sim<'a> {
     /// `GET /queue/status`, as the worker answers it.
     fn serve_poll(&mut self, c: u32, isolate: u32) {
         let now_true = self.now;
-        let Some(mut ticket) = self
+        if self
             .out
             .citizens
             .get(c as usize)
-            .and_then(|c| c.ticket.clone())
-        else {
+            .is_none_or(|c| c.jar.ticket.is_none())
+        {
             return;
-        };
+        }
         self.out.polls += 1;
         let now = self.clock(isolate);
-        let ttl = self.ttl_ms;
-        let visit = match self.nodes.get_mut(isolate as usize) {
-            Some(node) => node.book.visit(&ticket, now, ttl),
-            None => return,
-        };
-        let mut lost = false;
-        match visit {
-            Visit::Keep => {}
-            Visit::Update(t) => ticket = t,
-            Visit::Lapsed | Visit::Ended => {
-                lost = true;
-                match self.issue(isolate) {
-                    Some(t) => ticket = t,
-                    None => return,
-                }
-            }
-        }
         let jitter = self.rng.u16();
+        let Some(served) = self.visit(c, isolate, Route::Status, jitter) else {
+            return;
+        };
+        let Answer::Status(status) = served.answer else {
+            return;
+        };
+        let admission = served.admission.unwrap_or(Admission::NotYet);
+        let lost = status.rejoined.is_some();
+        let Some(ticket_order) = served.ticket.as_ref().map(|t| t.order) else {
+            return;
+        };
         let latency = self.rng.between(
             self.sc.crowd.poll_latency_ms[0],
             self.sc.crowd.poll_latency_ms[1],
@@ -875,23 +886,21 @@ impl<'a> Sim<'a> {
         let session_ms = self
             .rng
             .between(self.sc.crowd.session_ms[0], self.sc.crowd.session_ms[1]);
-        let Some(node) = self.nodes.get_mut(isolate as usize) else {
+        let Some(node) = self.nodes.get(isolate as usize) else {
             return;
         };
-        let admission = node.book.admit(&ticket, now);
         let zero_share = node.share_ppm == 0;
         let knows_room = node.book.knows_room();
         let location = node.location;
         let status = match admission {
             Admission::Through { .. } => None,
-            _ => Some(node.book.status(&ticket, admission, now, jitter)),
+            _ => Some(status),
         };
+        let _ = now;
         let Some(citizen) = self.out.citizens.get_mut(c as usize) else {
             return;
         };
         citizen.isolate = isolate;
-        let ticket_order = ticket.order;
-        citizen.ticket = Some(ticket);
         if lost {
             citizen.lost += 1;
         }
@@ -957,18 +966,34 @@ impl<'a> Sim<'a> {
     }
 
     /// The origin answered `Gate-Session: end` for this citizen's request (a pass holder's
-    /// request: it never waits for a sync).
+    /// request: it never waits for a sync), as the Worker records it (`visit::forwarded`).
     fn end_session(&mut self, c: u32) {
         let Some(citizen) = self.out.citizens.get(c as usize) else {
             return;
         };
         let isolate = citizen.isolate;
-        let Some(id) = citizen.ticket.as_ref().map(|t| t.id) else {
+        let Some(pass) = citizen.jar.pass.as_ref() else {
             return;
         };
+        let sent = Sent {
+            ticket_id: pass.ticket_id,
+            test: false,
+            ticket: citizen.jar.ticket.clone(),
+        };
         let now = self.clock(isolate);
-        if let Some(node) = self.nodes.get_mut(isolate as usize) {
-            node.book.end_session(&id, now);
+        let Some(node) = self.nodes.get_mut(isolate as usize) else {
+            return;
+        };
+        let cookies = visit::forwarded(
+            &mut node.book,
+            &sent,
+            OriginOutcome::Answered(200),
+            50,
+            true,
+            now,
+        );
+        if let Some(citizen) = self.out.citizens.get_mut(c as usize) {
+            keep(&mut citizen.jar, &cookies);
         }
         self.after_request(isolate);
     }
@@ -1055,18 +1080,17 @@ impl<'a> Sim<'a> {
         let Some(loc) = self.locations.get_mut(location as usize) else {
             return;
         };
-        if !loc.agg.receive(&report, now).applied {
+        let next = loc.agg.on_sync(&report, now);
+        if !next.applied {
             self.out.duplicate_isolate_syncs += 1;
         }
-        let first = loc.agg.needs_room_first(now);
-        let batch = loc.agg.begin_sync(now);
-        if first {
+        if next.room_first {
             // A new aggregator, or one idle for a while, hears from the room before answering;
             // while that sync is out, other isolates get what it has (a refusal if nothing).
-            if let Some(batch) = batch {
+            if let Some(up) = next.upstream {
                 loc.parked
                     .push((isolate, report.seq, report.isolate, sent_at));
-                self.send_to_room(location, batch);
+                self.send_to_room(location, up.batch);
             } else {
                 let answer = loc.agg.answer(&report.isolate, now);
                 self.reply(isolate, report.seq, sent_at, answer);
@@ -1074,8 +1098,8 @@ impl<'a> Sim<'a> {
             return;
         }
         let answer = loc.agg.answer(&report.isolate, now);
-        if let Some(batch) = batch {
-            self.send_to_room(location, batch);
+        if let Some(up) = next.upstream {
+            self.send_to_room(location, up.batch);
         }
         self.reply(isolate, report.seq, sent_at, answer);
     }
@@ -1251,6 +1275,18 @@ impl<'a> Sim<'a> {
             .collect();
         for (isolate, seq, sent_at, answer) in answers {
             self.reply(isolate, seq, sent_at, answer);
+        }
+    }
+}
+
+/// The cookies a browser keeps from an answer, as the tokens they carry.
+fn keep(jar: &mut Tokens, cookies: &[Cookie]) {
+    for cookie in cookies {
+        match cookie {
+            Cookie::Ticket(t) => jar.ticket = Some(t.clone()),
+            Cookie::Pass { pass, .. } => jar.pass = Some(pass.clone()),
+            Cookie::ClearTicket => jar.ticket = None,
+            Cookie::ClearPass => jar.pass = None,
         }
     }
 }

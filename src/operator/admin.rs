@@ -12,11 +12,15 @@ use edgegate_core::{TestKey, TestMode, UnixMs};
 use serde_json::{json, Value};
 use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
-use crate::address::Address;
-use crate::citizen::personal_headers;
-use crate::error::GateError;
-use crate::rooms::Site;
-use crate::settings::Settings;
+use edgegate_core::address::Address;
+use edgegate_core::cookies;
+use edgegate_core::rooms::Site;
+
+use crate::operator::console;
+use crate::shared::error::GateError;
+use crate::shared::headers::personal_headers;
+use crate::shared::settings::Settings;
+use crate::shared::{body, faults, names};
 
 /// Largest config body accepted, in bytes.
 const MAX_BODY: usize = 16 * 1024;
@@ -29,14 +33,14 @@ pub async fn handle(
     settings: &Settings,
     now: UnixMs,
 ) -> Result<Response, GateError> {
-    if let Some(resp) = crate::console::route(&mut req, env, settings, now).await? {
+    if let Some(resp) = console::route(&mut req, env, settings, now).await? {
         return Ok(resp);
     }
     if let Err(refusal) = authorized(&req, settings, now) {
         return refusal.into_response();
     }
     // Every call acts on one room: the one `?room=` names, or the default.
-    let address = Address::of(&req);
+    let address = Address::parse(req.inner().url());
     let named = address.query_value("room");
     let site = match named {
         None => Rc::clone(settings.rooms.default_room()),
@@ -63,17 +67,18 @@ pub async fn handle(
         if req.method() != Method::Post {
             return json_response(405, r#"{"error":"method not allowed"}"#);
         }
-        let body = req.text().await?;
-        if body.len() > MAX_BODY {
+        let Some(body) = body::text(&mut req, MAX_BODY).await? else {
             return json_response(413, r#"{"error":"body too large","field":"body"}"#);
-        }
+        };
         return mint_test_key(&body, settings, &site, now);
     }
     if req.path() == "/admin/faults" && settings.faults {
         if req.method() != Method::Put {
             return json_response(405, r#"{"error":"method not allowed"}"#);
         }
-        let body = req.text().await?;
+        let Some(body) = body::text(&mut req, MAX_BODY).await? else {
+            return json_response(413, r#"{"error":"body too large","field":"body"}"#);
+        };
         return inject_fault(&body, env, &site, now).await;
     }
     let (method, path) = match (req.method(), req.path().as_str()) {
@@ -98,16 +103,12 @@ pub async fn handle(
         init.with_headers(headers);
     }
     if matches!(method, Method::Put | Method::Post) {
-        let body = req.text().await?;
-        if body.len() > MAX_BODY {
+        let Some(body) = body::text(&mut req, MAX_BODY).await? else {
             return json_response(413, r#"{"error":"body too large","field":"body"}"#);
-        }
+        };
         init.with_body(Some(body.into()));
     }
-    let stub = env
-        .durable_object("ROOMS")?
-        .id_from_name(&site.name)?
-        .get_stub()?;
+    let stub = names::coordinator(env, &site.name)?;
     // The query (`since`, `format`) goes along; the room name in it is the gate's business.
     let query = address.query().map(|q| format!("?{q}")).unwrap_or_default();
     let inner = Request::new_with_init(&format!("https://coordinator{path}{query}"), &init)?;
@@ -136,7 +137,7 @@ async fn inject_fault(
 ) -> Result<Response, GateError> {
     let fault = serde_json::from_str::<Value>(body).unwrap_or_default();
     let location = fault.get("location").and_then(Value::as_str);
-    if location.is_some_and(|l| !crate::settings::valid_location(l)) {
+    if location.is_some_and(|l| !crate::shared::settings::valid_location(l)) {
         return json_response(
             400,
             r#"{"error":"location: 1-16 letters, digits or -","field":"location"}"#,
@@ -149,14 +150,14 @@ async fn inject_fault(
             .filter(|ms| *ms <= 3_600_000)
     };
     if let Some(ms) = ms("coordinator_unreachable_ms") {
-        crate::edge::cut_off(location, now, ms);
+        faults::cut_off(location, now, ms);
         return json_response(
             200,
             &json!({ "unreachable_until": now.plus_ms(ms) }).to_string(),
         );
     }
     if let (Some(ms), Some(location)) = (ms("room_unreachable_ms"), location) {
-        let stub = crate::edge::aggregator(env, &site.name, location)?;
+        let stub = names::aggregator(env, &site.name, location)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Put).with_body(Some(
             json!({ "room_unreachable_ms": ms }).to_string().into(),
@@ -230,8 +231,8 @@ fn mint_test_key(
         &json!({
             "test_key": key.sign(&settings.test_keys),
             "expires_at": key.expires_at,
-            "header": crate::trust::TEST_KEY_HEADER,
-            "cookie": crate::cookies::TEST_KEY,
+            "header": cookies::TEST_KEY_HEADER,
+            "cookie": cookies::TEST_KEY,
         })
         .to_string(),
     )
@@ -249,10 +250,6 @@ fn typed_response(status: u16, body: &str, content_type: &str) -> Result<Respons
 }
 
 /// The bearer token as before, or the operator console's session cookie (see `console`).
-fn authorized(
-    req: &Request,
-    settings: &Settings,
-    now: UnixMs,
-) -> Result<(), crate::console::Refusal> {
-    crate::console::authorize(req, settings, now)
+fn authorized(req: &Request, settings: &Settings, now: UnixMs) -> Result<(), console::Refusal> {
+    console::authorize(req, settings, now)
 }

@@ -15,11 +15,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use edgegate_core::aggregate::Aggregator;
-use edgegate_core::isolate::{RoomSnapshot, SyncReport};
+use edgegate_core::address::Address;
+use edgegate_core::aggregate::{Aggregator, Upstream};
 use edgegate_core::outbox::{Counts, Outbox};
 use edgegate_core::places::PlaceKey;
-use edgegate_core::room::Seen;
+use edgegate_core::sync::{RoomSnapshot, SyncReport};
 use edgegate_core::UnixMs;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -27,10 +27,10 @@ use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
 
-use crate::address::Address;
-use crate::coordinator::now_ms;
-use crate::store::{self, int, read_meta, run, save_meta, META_DDL};
-use crate::timeout::with_timeout;
+use crate::objects::store::{self, int, read_meta, Writes, META_DDL, SENDERS_DDL};
+use crate::shared::body;
+use crate::shared::clock::now_ms;
+use crate::shared::timeout::with_timeout;
 
 /// Largest sync body accepted, in bytes.
 const MAX_BODY: usize = 1 << 20;
@@ -61,15 +61,13 @@ struct OwedRest {
 impl DurableObject for LocationAggregator {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        crate::store::create(
+        store::create(
             &sql,
             &[
                 META_DDL,
+                SENDERS_DDL,
                 "CREATE TABLE IF NOT EXISTS owed_places (second INTEGER NOT NULL, \
              slot INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (second, slot))",
-                "CREATE TABLE IF NOT EXISTS senders (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, \
-             at INTEGER NOT NULL, demand INTEGER NOT NULL, waiting INTEGER NOT NULL, \
-             isolates INTEGER NOT NULL)",
             ],
         );
         LocationAggregator {
@@ -95,12 +93,13 @@ impl DurableObject for LocationAggregator {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let now = UnixMs(now_ms());
-        let url = Address::of(&req);
+        let url = Address::parse(req.inner().url());
         let query = |name: &str| url.query_value(name);
-        let body = req.text().await?;
-        if body.len() > MAX_BODY {
-            return Response::error("body too large", 413);
-        }
+        let body = match body::text(&mut req, MAX_BODY).await {
+            Ok(Some(text)) => text,
+            Ok(None) => return Response::error("body too large", 413),
+            Err(_) => return Response::error("unreadable body", 400),
+        };
         match (req.method(), url.path()) {
             (Method::Post, "/sync") => {
                 let (Some(location), Some(room)) = (query("location"), query("room")) else {
@@ -109,25 +108,32 @@ impl DurableObject for LocationAggregator {
                 let Ok(report) = serde_json::from_str::<SyncReport>(&body) else {
                     return Response::error("bad sync report", 400);
                 };
-                self.inner.receive(&location, &room, &report, now)?;
-                let batch = if self.inner.needs_room_first(now) {
+                // Stored before anything is acknowledged or sent on.
+                let (upstream, room_first) =
+                    match self.inner.receive(&location, &room, &report, now) {
+                        Ok(next) => next,
+                        Err(e) => return Response::error(format!("not stored: {e}"), 503),
+                    };
+                let inner = Rc::clone(&self.inner);
+                if room_first {
                     // A new or restarted aggregator, or one idle for a while: hear from the room
                     // before answering, so the answer is not mistaken for an outage.
-                    Rc::clone(&self.inner).sync_with_room(now).await;
-                    None
-                } else {
-                    self.inner.begin_sync(now)
-                };
+                    if let Some(batch) = upstream {
+                        inner.send(batch).await;
+                    }
+                } else if let Some(batch) = upstream {
+                    let inner = Rc::clone(&inner);
+                    self.inner
+                        .state
+                        .wait_until(async move { inner.send(batch).await });
+                }
                 // What is not sent now (not due, or the send fails) waits for the next sync,
                 // which no isolate may bring if the location's citizens went quiet: the
                 // object's alarm brings it.
-                let inner = Rc::clone(&self.inner);
-                self.inner.state.wait_until(async move {
-                    if let Some(batch) = batch {
-                        inner.send(batch).await;
-                    }
-                    inner.wake_when_due(UnixMs(now_ms())).await;
-                });
+                let waker = Rc::clone(&self.inner);
+                self.inner
+                    .state
+                    .wait_until(async move { waker.wake_when_due(UnixMs(now_ms())).await });
                 match self.inner.answer(&report.isolate, UnixMs(now_ms())) {
                     Some(snapshot) => Response::from_json(&snapshot),
                     None => Response::error("the room coordinator has not answered yet", 503),
@@ -149,58 +155,57 @@ impl DurableObject for LocationAggregator {
 }
 
 impl Inner {
-    fn needs_room_first(&self, now: UnixMs) -> bool {
-        self.book
-            .borrow()
-            .as_ref()
-            .is_none_or(|b| b.needs_room_first(now))
-    }
-
-    /// Applies an isolate's batch and stores what it changed, loading the book on first use.
-    fn receive(&self, location: &str, room: &str, report: &SyncReport, now: UnixMs) -> Result<()> {
-        let sql = self.state.storage().sql();
+    /// Takes in an isolate's batch, loading the book on first use, and stores what it changed
+    /// (and the location's batch, if one was cut) in one transaction: the batch that comes
+    /// back to send, and whether to hear the room before answering. If the write fails, the
+    /// book in memory is dropped, so nothing of the batch counts and its isolate sends it again.
+    fn receive(
+        &self,
+        location: &str,
+        room: &str,
+        report: &SyncReport,
+        now: UnixMs,
+    ) -> std::result::Result<(Option<SyncReport>, bool), String> {
+        let storage = self.state.storage();
         let mut slot = self.book.borrow_mut();
         let book = match slot.as_mut() {
             Some(book) => book,
             None => {
                 *self.room.borrow_mut() = room.to_owned();
-                slot.insert(load(&sql, location, &self.env)?)
+                let loaded =
+                    load(&storage.sql(), location, &self.env, now).map_err(|e| e.to_string())?;
+                slot.insert(loaded)
             }
         };
-        let received = book.receive(report, now);
-        if received.applied {
-            for (key, delta) in &received.places {
-                save_owed_place(&sql, *key, *delta);
-            }
-            save_owed_rest(&sql, &book.outbox().owed);
-            if let Some(seen) = book.sender(&report.isolate) {
-                save_sender(&sql, &report.isolate, seen);
-            }
+        let next = book.on_sync(report, now);
+        let mut writes = Writes::default();
+        for (key, n) in &next.owed_places {
+            owed_place_writes(&mut writes, *key, *n);
         }
-        for gone in book.forget(now) {
-            run(&sql, "DELETE FROM senders WHERE id = ?", vec![gone.into()]);
+        if next.applied {
+            writes.meta("owed_rest", &OwedRest::of(&book.outbox().owed));
         }
-        Ok(())
+        writes.senders(&book.senders_mut().take_changes());
+        let upstream = next.upstream.map(|Upstream { batch, fresh }| {
+            if fresh {
+                // Stored before it is sent: a restart sends it again, never its counts anew.
+                writes.meta("pending", &Some(&batch));
+                writes.meta("next_seq", &book.outbox().next_seq());
+                writes.push("DELETE FROM owed_places", Vec::new());
+                writes.meta("owed_rest", &OwedRest::default());
+            }
+            batch
+        });
+        if let Err(e) = writes.commit(&storage) {
+            worker::console_error!("aggregator: a write failed, nothing of it counts: {e}");
+            *slot = None;
+            return Err(e);
+        }
+        Ok((upstream, next.room_first))
     }
 
     fn answer(&self, isolate: &str, now: UnixMs) -> Option<RoomSnapshot> {
         self.book.borrow_mut().as_mut()?.answer(isolate, now)
-    }
-
-    /// Cuts the location's next batch if a sync is due, and stores it before it is sent.
-    fn begin_sync(&self, now: UnixMs) -> Option<SyncReport> {
-        let mut slot = self.book.borrow_mut();
-        let book = slot.as_mut()?;
-        let fresh = book.outbox().pending().is_none();
-        let batch = book.begin_sync(now)?;
-        if fresh {
-            let sql = self.state.storage().sql();
-            save_meta(&sql, "pending", &Some(&batch));
-            save_meta(&sql, "next_seq", &book.outbox().next_seq());
-            run(&sql, "DELETE FROM owed_places", Vec::new());
-            save_owed_rest(&sql, &Counts::default());
-        }
-        Some(batch)
     }
 
     /// Sets the object's alarm for when the next sync falls due, if counts wait for one and no
@@ -223,16 +228,35 @@ impl Inner {
         }
     }
 
-    /// Syncs with the room now, if a sync is due, and waits for it.
+    /// Syncs with the room now, if a sync is due, and waits for it. The location's batch, if
+    /// cut now, is stored before it goes.
     async fn sync_with_room(self: Rc<Self>, now: UnixMs) {
-        if let Some(batch) = self.begin_sync(now) {
-            self.send(batch).await;
-        }
+        let upstream = {
+            let mut slot = self.book.borrow_mut();
+            let Some(book) = slot.as_mut() else { return };
+            let Some(Upstream { batch, fresh }) = book.upstream(now) else {
+                return;
+            };
+            if fresh {
+                let mut writes = Writes::default();
+                writes.meta("pending", &Some(&batch));
+                writes.meta("next_seq", &book.outbox().next_seq());
+                writes.push("DELETE FROM owed_places", Vec::new());
+                writes.meta("owed_rest", &OwedRest::default());
+                if let Err(e) = writes.commit(&self.state.storage()) {
+                    worker::console_error!("aggregator: could not store its batch: {e}");
+                    *slot = None;
+                    return;
+                }
+            }
+            batch
+        };
+        self.send(upstream).await;
     }
 
     /// Sends the location's batch to the room coordinator and takes in its answer.
     async fn send(&self, batch: SyncReport) {
-        let timeout_ms = crate::settings::sync_timeout_ms(&self.env);
+        let timeout_ms = crate::shared::settings::sync_timeout_ms(&self.env);
         let answer = if now_ms() < self.unreachable_until.get() {
             None
         } else {
@@ -252,24 +276,29 @@ impl Inner {
         let Some(book) = slot.as_mut() else { return };
         book.finish_sync(batch.seq, answer, UnixMs(now_ms()));
         if book.outbox().pending().is_none() {
-            save_meta(&self.state.storage().sql(), "pending", &None::<SyncReport>);
+            let mut writes = Writes::default();
+            writes.meta("pending", &None::<SyncReport>);
+            // If this fails the batch is stored still, and goes again after a restart: the
+            // coordinator, which applied it, counts it as a duplicate.
+            if let Err(e) = writes.commit(&self.state.storage()) {
+                worker::console_warn!("aggregator: could not clear its sent batch: {e}");
+            }
         }
     }
 
     async fn call_room(&self, batch: &SyncReport) -> Result<RoomSnapshot> {
         let room = self.room.borrow().clone();
-        let stub = self
-            .env
-            .durable_object("ROOMS")?
-            .id_from_name(&room)?
-            .get_stub()?;
-        crate::store::sync_with(&stub, "https://coordinator/sync", batch).await
+        let stub = crate::shared::names::coordinator(&self.env, &room)?;
+        crate::shared::names::sync_with(&stub, "https://coordinator/sync", batch).await
     }
 }
 
 /// The book as stored. A record that cannot be read is reported and treated as empty: the
-/// counts in it are lost to the room's figures, but no place is admitted early by it.
-fn load(sql: &SqlStorage, location: &str, env: &Env) -> Result<Aggregator> {
+/// counts in it are lost to the room's figures, but no place is admitted early by it. The
+/// batch numbering, absent or unreadable, starts again from the clock
+/// (`outbox::first_seq`), never from 1: the coordinator remembers this location's last
+/// number for hours and would take new batches for old copies.
+fn load(sql: &SqlStorage, location: &str, env: &Env, now: UnixMs) -> Result<Aggregator> {
     fn readable<T: DeserializeOwned>(sql: &SqlStorage, key: &str) -> Result<Option<T>> {
         Ok(read_meta(sql, key)?.and_then(|r| {
             r.map_err(|e| worker::console_error!("aggregator: stored {key} unreadable: {e}"))
@@ -277,7 +306,8 @@ fn load(sql: &SqlStorage, location: &str, env: &Env) -> Result<Aggregator> {
         }))
     }
     let pending: Option<SyncReport> = readable(sql, "pending")?.flatten();
-    let next_seq: u64 = readable(sql, "next_seq")?.unwrap_or(1);
+    let next_seq: u64 =
+        readable(sql, "next_seq")?.unwrap_or_else(|| edgegate_core::outbox::first_seq(now));
     let rest: OwedRest = readable(sql, "owed_rest")?.unwrap_or_default();
     let mut owed = Counts::default();
     for row in store::rows(sql.exec("SELECT second, slot, n FROM owed_places", None)?)? {
@@ -296,70 +326,39 @@ fn load(sql: &SqlStorage, location: &str, env: &Env) -> Result<Aggregator> {
         owed.add_ended(second, n);
     }
     owed.refused = rest.refused;
-    let senders = store::rows(sql.exec(
-        "SELECT id, seq, at, demand, waiting, isolates FROM senders",
-        None,
-    )?)?
-    .into_iter()
-    .filter_map(|row| {
-        let [id, seq, at, demand, waiting, isolates] = row.as_slice() else {
-            return None;
-        };
-        let n = |column| store::count(column).unwrap_or(0);
-        let seen = Seen {
-            seq: n(seq),
-            at: UnixMs(n(at)),
-            demand: n(demand),
-            waiting: n(waiting),
-            isolates: n(isolates),
-            // Not stored: for one interval after a restart the shares granted may add up
-            // to more than the whole, until every sender has synced again.
-            ..Seen::default()
-        };
-        Some((store::text(id)?.to_owned(), seen))
-    });
     Ok(Aggregator::restore(
         location,
         (
-            crate::settings::sync_interval_ms(env),
-            crate::settings::sync_timeout_ms(env),
+            crate::shared::settings::sync_interval_ms(env),
+            crate::shared::settings::sync_timeout_ms(env),
         ),
-        senders,
+        store::load_senders(sql)?,
         Outbox::restore(owed, pending, next_seq),
     ))
 }
 
-fn save_owed_place(sql: &SqlStorage, key: PlaceKey, delta: i64) {
-    run(
-        sql,
-        "INSERT INTO owed_places (second, slot, n) VALUES (?, ?, ?) \
-         ON CONFLICT(second, slot) DO UPDATE SET n = n + excluded.n",
-        vec![int(key.second), int(key.slot), delta.into()],
-    );
+/// Stores the owed count of `key` as it stands (`0`: none owed, the row goes).
+fn owed_place_writes(writes: &mut Writes, key: PlaceKey, n: i64) {
+    if n == 0 {
+        writes.push(
+            "DELETE FROM owed_places WHERE second = ? AND slot = ?",
+            vec![int(key.second), int(key.slot)],
+        );
+    } else {
+        writes.push(
+            "INSERT INTO owed_places (second, slot, n) VALUES (?, ?, ?) \
+             ON CONFLICT(second, slot) DO UPDATE SET n = excluded.n",
+            vec![int(key.second), int(key.slot), n.into()],
+        );
+    }
 }
 
-fn save_owed_rest(sql: &SqlStorage, owed: &Counts) {
-    let rest = OwedRest {
-        let_through: owed.let_through.iter().map(|(s, n)| (*s, *n)).collect(),
-        ended: owed.ended.iter().map(|(s, n)| (*s, *n)).collect(),
-        refused: owed.refused,
-    };
-    save_meta(sql, "owed_rest", &rest);
-}
-
-fn save_sender(sql: &SqlStorage, id: &str, seen: &Seen) {
-    run(
-        sql,
-        "INSERT INTO senders (id, seq, at, demand, waiting, isolates) VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, at = excluded.at, \
-         demand = excluded.demand, waiting = excluded.waiting, isolates = excluded.isolates",
-        vec![
-            id.into(),
-            int(seen.seq),
-            int(seen.at.0),
-            int(seen.demand),
-            int(seen.waiting),
-            int(seen.isolates),
-        ],
-    );
+impl OwedRest {
+    fn of(owed: &Counts) -> OwedRest {
+        OwedRest {
+            let_through: owed.let_through.iter().map(|(s, n)| (*s, *n)).collect(),
+            ended: owed.ended.iter().map(|(s, n)| (*s, *n)).collect(),
+            refused: owed.refused,
+        }
+    }
 }

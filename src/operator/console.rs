@@ -9,20 +9,18 @@ use edgegate_core::UnixMs;
 use serde_json::Value;
 use worker::{Env, Method, Request, Response, ResponseBuilder};
 
-use crate::address::Address;
-use crate::citizen::personal_headers;
-use crate::cookies;
-use crate::error::GateError;
-use crate::session::{self, SessionKey, CONSOLE_HEADER, LIFETIME_S};
-use crate::settings::Settings;
+use edgegate_core::address::Address;
+use edgegate_core::cookies;
+
+use crate::operator::session::{self, SessionKey, CONSOLE_HEADER, LIFETIME_S};
+use crate::shared::body;
+use crate::shared::error::GateError;
+use crate::shared::headers::{personal_headers, Kind};
+use crate::shared::settings::Settings;
 
 /// Where the console page lives among the assets. Outside `/admin/static/`, so the assets
 /// never serve it by themselves: only the worker does, with the headers below.
 const CONSOLE_PAGE: &str = "https://assets.invalid/admin/index.html";
-
-/// Nothing but the gate's own files and API; never framed, so no click-jacking of controls.
-const CONSOLE_CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-     form-action 'none'; object-src 'none'";
 
 /// Largest sign-in body read, in bytes.
 const MAX_BODY: usize = 4 * 1024;
@@ -124,13 +122,12 @@ async fn sign_in(
     if let Some(why) = console_call_refusal(req) {
         return json(403, &serde_json::json!({ "error": why }));
     }
-    let body = req.text().await?;
-    if body.len() > MAX_BODY {
+    let Some(body) = body::text(req, MAX_BODY).await? else {
         return json(
             413,
             &serde_json::json!({"error": "body too large", "field": "token"}),
         );
-    }
+    };
     let token = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
@@ -197,9 +194,7 @@ async fn page(env: &Env) -> Result<Response, GateError> {
             body
         }
     };
-    let headers = personal_headers("text/html; charset=utf-8")?;
-    headers.set("Content-Security-Policy", CONSOLE_CSP)?;
-    headers.set("X-Frame-Options", "DENY")?;
+    let headers = Kind::Console.headers()?;
     Ok(ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)
@@ -207,12 +202,12 @@ async fn page(env: &Env) -> Result<Response, GateError> {
 }
 
 fn is_https(req: &Request) -> bool {
-    Address::of(req).https()
+    Address::parse(req.inner().url()).https()
 }
 
 /// `scheme://host[:port]` of the request, as a browser writes it in `Origin`.
 fn own_origin(req: &Request) -> String {
-    Address::of(req).origin().to_owned()
+    Address::parse(req.inner().url()).origin().to_owned()
 }
 
 fn json(status: u16, body: &Value) -> Result<Response, GateError> {

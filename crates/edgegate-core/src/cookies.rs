@@ -9,6 +9,8 @@ pub const TICKET: &str = "edgegate_ticket";
 pub const PASS: &str = "edgegate_pass";
 /// Carries a test key for browser suites that cannot set a header (see README).
 pub const TEST_KEY: &str = "edgegate_test";
+/// The header a browser test sends its test key in (or the [`TEST_KEY`] cookie).
+pub const TEST_KEY_HEADER: &str = "Edgegate-Test-Key";
 
 /// The name a cookie carries on this scheme.
 pub fn name(base: &str, https: bool) -> String {
@@ -51,6 +53,13 @@ pub fn without_gate_cookies(header: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Is `line` (a `Set-Cookie` value from the origin) one for the gate's ticket or pass, of any
+/// room? The origin may not set those: they are dropped on the way back.
+pub fn is_gate_set_cookie(line: &str) -> bool {
+    line.split_once('=')
+        .is_some_and(|(name, _)| name.contains(TICKET) || name.contains(PASS))
 }
 
 #[cfg(test)]

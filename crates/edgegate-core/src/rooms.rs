@@ -14,7 +14,7 @@
 
 use std::rc::Rc;
 
-use edgegate_core::RoomTag;
+use crate::keys::RoomTag;
 use serde::Deserialize;
 
 /// One room this deployment guards.

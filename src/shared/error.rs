@@ -21,7 +21,7 @@ impl From<worker::Error> for GateError {
 impl GateError {
     pub fn into_response(self) -> Response {
         let (status, html) = self.into_page();
-        crate::pages::page(status, html)
+        crate::shared::pages::page(status, html)
     }
 
     /// The status and HTML of the page that answers this error (logged here, once).
@@ -31,10 +31,6 @@ impl GateError {
             GateError::Internal(d) => (500, d),
         };
         worker::console_error!("edgegate: {status}: {detail}");
-        let html = crate::pages::plain_html(
-            "잠시 문제가 생겼습니다 · Something went wrong",
-            "잠시 후 다시 시도해 주세요. 대기 순서는 유지됩니다. · Please try again in a moment. Your place in line is kept.",
-        );
-        (status, html)
+        (status, crate::shared::pages::something_went_wrong())
     }
 }

@@ -14,18 +14,18 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use edgegate_core::isolate::{Isolate, RoomSnapshot, SyncReport, Timing};
+use edgegate_core::address::Address;
+use edgegate_core::isolate::{Isolate, Timing};
+use edgegate_core::rooms::Site;
+use edgegate_core::sync::{RoomSnapshot, SyncReport};
 use edgegate_core::{RoomConfig, UnixMs};
-use worker::{Context, Delay, Env, Request, Stub};
+use worker::{Context, Delay, Env};
 
-use crate::address::Address;
-use crate::coordinator::now_ms;
-use crate::rooms::Site;
-use crate::settings::{valid_location, Settings};
-use crate::timeout::with_timeout;
-
-/// The header that names a request's location where the deployment allows it.
-pub const LOCATION_HEADER: &str = "X-Edgegate-Location";
+use crate::shared::clock::now_ms;
+use crate::shared::faults::cut_off_now;
+use crate::shared::names::{aggregator, book_key};
+use crate::shared::settings::{valid_location, Settings};
+use crate::shared::timeout::with_timeout;
 
 /// Books kept at most, whatever the requests name (only the local header can name more than one).
 const MAX_BOOKS: usize = 64;
@@ -36,9 +36,6 @@ thread_local! {
     static BOOKS: RefCell<Vec<(String, Isolate)>> = const { RefCell::new(Vec::new()) };
     /// Books with a follow-up under way ([`sync_if_due`]): one at a time per book.
     static FOLLOWING_UP: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    /// Until when syncs fail without being sent, for every location (`""`) or one (fault
-    /// injection for the stack tests; only reachable when the deployment enables it).
-    static UNREACHABLE_UNTIL: RefCell<Vec<(String, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The value filed under `key` in a vector of pairs.
@@ -46,18 +43,8 @@ fn find<'a, T>(pairs: &'a [(String, T)], key: &str) -> Option<&'a T> {
     pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
-/// The location `req` is served in: its `X-Edgegate-Location` header where the deployment
+/// The location a request is served in: its `X-Edgegate-Location` header where the deployment
 /// allows it (local stack tests), else the platform's `cf.colo`, else the `LOCATION` setting.
-pub fn location(req: &Request, settings: &Settings) -> String {
-    let named = if settings.location_header {
-        req.headers().get(LOCATION_HEADER).ok().flatten()
-    } else {
-        None
-    };
-    location_of(settings, named, colo(req))
-}
-
-/// [`location`] from the header's value and the platform's colo, as the JS entry reads them.
 pub fn location_of(settings: &Settings, header: Option<String>, colo: Option<String>) -> String {
     if settings.location_header {
         if let Some(name) = header.filter(|n| valid_location(n)) {
@@ -68,15 +55,8 @@ pub fn location_of(settings: &Settings, header: Option<String>, colo: Option<Str
         .unwrap_or_else(|| settings.location.clone())
 }
 
-/// The platform's `request.cf.colo`, if it names one. Read by hand: workers-rs's `Cf::colo`
-/// panics where `cf` has no `colo` (bare `workerd serve`, as `scripts/bench --edge` runs it).
-fn colo(req: &Request) -> Option<String> {
-    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
-    js_sys::Reflect::get(&cf, &"colo".into()).ok()?.as_string()
-}
-
 /// Where a citizen's request is served: its room, its location, and the book that counts it
-/// there. Worked out once per request, in `route`, and shared by everything that handles it.
+/// there. Worked out once per request, and shared by everything that handles it.
 pub struct Place {
     pub site: Rc<Site>,
     pub location: String,
@@ -86,11 +66,6 @@ pub struct Place {
 }
 
 impl Place {
-    /// The place of `req`: see [`Place::at`].
-    pub fn of(req: &Request, settings: &Settings) -> Place {
-        Place::at(settings, &Address::of(req), location(req, settings))
-    }
-
     /// The place of a request to `address`: on the gate's own routes the room its `?room=`
     /// names (the waiting page of a room sends it), else the one whose host (without port) or
     /// path prefix it matches, else the default; `location` as [`location`] found it.
@@ -114,12 +89,6 @@ impl Place {
             location,
         }
     }
-}
-
-/// The key of the book for `room` in `location`: one per room and location an isolate serves,
-/// and the name of that pair's aggregator.
-pub fn book_key(room: &str, location: &str) -> String {
-    format!("{room}@{location}")
 }
 
 /// Runs `f` on this isolate's book `key` ([`book_key`]), creating it on first use.
@@ -159,25 +128,6 @@ pub fn knows_room(key: &str) -> bool {
 /// The room config as last seen by the book `key`, if any.
 pub fn config(key: &str) -> Option<RoomConfig> {
     BOOKS.with_borrow(|b| find(b, key).and_then(|b| b.config().cloned()))
-}
-
-/// Makes this isolate's syncs in `location` (every location for `None`) fail for `ms`
-/// milliseconds from `now`, without being sent (stack tests of fail-static).
-pub fn cut_off(location: Option<&str>, now: UnixMs, ms: u64) {
-    let location = location.unwrap_or("");
-    UNREACHABLE_UNTIL.with_borrow_mut(|u| {
-        u.retain(|(l, _)| l != location);
-        u.push((location.to_owned(), now.plus_ms(ms).0));
-    });
-}
-
-fn cut_off_now(location: &str) -> bool {
-    let now = now_ms();
-    UNREACHABLE_UNTIL.with_borrow(|u| {
-        [location, ""]
-            .iter()
-            .any(|l| find(u, l).is_some_and(|until| now < *until))
-    })
 }
 
 /// Follow-up syncs a book runs at most, one interval apart, after its citizens went quiet.
@@ -274,13 +224,6 @@ async fn run_sync(env: &Env, settings: &Settings, place: &Place, report: SyncRep
     with_book(settings, &place.book, |b| b.finish_sync(seq, answer, now));
 }
 
-/// The Durable Object of `location`'s aggregator for `room`.
-pub fn aggregator(env: &Env, room: &str, location: &str) -> worker::Result<Stub> {
-    env.durable_object("LOCATIONS")?
-        .id_from_name(&book_key(room, location))?
-        .get_stub()
-}
-
 async fn call(
     env: &Env,
     (room, location): (&str, &str),
@@ -291,5 +234,6 @@ async fn call(
         .append_pair("location", location)
         .append_pair("room", room)
         .finish();
-    crate::store::sync_with(&stub, &format!("https://aggregator/sync?{query}"), report).await
+    crate::shared::names::sync_with(&stub, &format!("https://aggregator/sync?{query}"), report)
+        .await
 }

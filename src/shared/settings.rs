@@ -4,15 +4,11 @@
 //! (`wrangler secret put`, or `.dev.vars` locally). A missing or malformed value is a
 //! deployment mistake: it is logged by name and every request gets a plain 503, never a panic.
 
-use std::cell::RefCell;
-
-use edgegate_core::keys::{ForPasses, ForTestKeys, ForTickets, RoomTag, SecretRing};
-use edgegate_core::recent::Recent;
-use edgegate_core::{KeyRing, Pass, Ticket, UnixMs};
+use edgegate_core::keys::{ForPasses, ForTestKeys, ForTickets, SecretRing};
+use edgegate_core::rooms::{Rooms, Site};
+use edgegate_core::KeyRing;
 use sha2::{Digest, Sha256};
 use worker::Env;
-
-use crate::rooms::{Rooms, Site};
 
 pub struct Settings {
     /// The default room's name.
@@ -44,17 +40,7 @@ pub struct Settings {
     /// `LOCATION_HEADER = "on"`: a request's `X-Edgegate-Location` header picks its location,
     /// so the stack tests can run several locations on loopback. Never set in production.
     pub location_header: bool,
-    /// Ticket and pass texts this isolate has authenticated lately, under the rings above
-    /// (so they live and die with them): see [`Settings::ticket`].
-    recent_tickets: RefCell<Recent<Ticket>>,
-    recent_passes: RefCell<Recent<Pass>>,
 }
-
-/// Texts remembered per generation, for tickets and for passes each. A remembered ticket is
-/// about 230 bytes in wasm with its text (a pass less), so each memory stays under about 4 MB
-/// of an isolate's 128 MB, and an isolate keeps every citizen who polls it at least once per
-/// 8,192 others.
-const RECENT_PER_GENERATION: usize = 8_192;
 
 /// Is `name` usable as a location: 1 to 16 ASCII letters, digits or `-`?
 pub fn valid_location(name: &str) -> bool {
@@ -67,7 +53,7 @@ pub fn sync_timeout_ms(env: &Env) -> u64 {
     env.var("SYNC_TIMEOUT_MS")
         .ok()
         .and_then(|v| v.to_string().trim().parse().ok())
-        .unwrap_or(edgegate_core::isolate::DEFAULT_SYNC_TIMEOUT_MS)
+        .unwrap_or(edgegate_core::sync::DEFAULT_SYNC_TIMEOUT_MS)
         .clamp(100, 30_000)
 }
 
@@ -138,29 +124,28 @@ impl Settings {
                 Some(_) => return Err("LOCATION must be 1-16 letters, digits or -".into()),
             },
             location_header: text("LOCATION_HEADER").is_some_and(|v| v.trim() == "on"),
-            recent_tickets: RefCell::new(Recent::new(RECENT_PER_GENERATION)),
-            recent_passes: RefCell::new(Recent::new(RECENT_PER_GENERATION)),
         })
     }
+}
 
-    /// The ticket `text` holds if it is valid for `room` at `now`, as [`Ticket::verify`]
-    /// answers, with the MAC checked only the first time this isolate sees the text.
-    pub fn ticket(&self, text: &str, room: RoomTag, now: UnixMs) -> Option<Ticket> {
-        let ticket = self
-            .recent_tickets
-            .borrow_mut()
-            .get_or_authenticate(text, |t| Ticket::authenticate(t, &self.ticket_keys))
-            .ok()?;
-        ticket.in_scope(room, now).ok().map(|()| ticket)
-    }
+thread_local! {
+    static SETTINGS: std::cell::RefCell<Option<std::rc::Rc<Settings>>> =
+        const { std::cell::RefCell::new(None) };
+}
 
-    /// The pass `text` holds if it is valid for `room` at `now`, as [`Settings::ticket`].
-    pub fn pass(&self, text: &str, room: RoomTag, now: UnixMs) -> Option<Pass> {
-        let pass = self
-            .recent_passes
-            .borrow_mut()
-            .get_or_authenticate(text, |t| Pass::authenticate(t, &self.pass_keys))
-            .ok()?;
-        pass.in_scope(room, now).ok().map(|()| pass)
+/// The settings parsed from `env`, once per isolate.
+pub fn get(env: &Env) -> Result<std::rc::Rc<Settings>, crate::shared::error::GateError> {
+    if let Some(s) = SETTINGS.with_borrow(|s| s.clone()) {
+        return Ok(s);
     }
+    let parsed = std::rc::Rc::new(
+        Settings::from_env(env).map_err(crate::shared::error::GateError::Misconfigured)?,
+    );
+    SETTINGS.with_borrow_mut(|s| *s = Some(std::rc::Rc::clone(&parsed)));
+    Ok(parsed)
+}
+
+/// The settings, if a request has parsed them already in this isolate.
+pub fn cached() -> Option<std::rc::Rc<Settings>> {
+    SETTINGS.with_borrow(|s| s.clone())
 }

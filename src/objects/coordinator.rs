@@ -9,20 +9,22 @@
 
 use std::cell::{Cell, RefCell};
 
+use edgegate_core::address::{query_value, Address};
 use edgegate_core::audit::{self, AuditEntry, AUDIT_KEEP, OPERATOR_HEADER};
 use edgegate_core::history::{self, Minute};
-use edgegate_core::isolate::{settle_ms, SyncReport};
 use edgegate_core::places::PlaceKey;
 use edgegate_core::revocation::Revoke;
-use edgegate_core::room::{Restored, Room, Seen, ISOLATE_FORGET_MS, KEEP_BEHIND_CURSOR_S};
+use edgegate_core::room::{Restored, Room};
+use edgegate_core::sync::{settle_ms, SyncReport};
 use edgegate_core::{ConfigError, ConfigPatch, UnixMs};
 use serde_json::{json, Value};
-
-use crate::address::{query_value, Address};
-use crate::store::{self, int, read_meta, run, save_meta, META_DDL};
 use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
+
+use crate::objects::store::{self, int, read_meta, Writes, META_DDL, SENDERS_DDL};
+use crate::shared::body;
+use crate::shared::clock::now_ms;
 
 /// Largest sync or config body accepted, in bytes.
 const MAX_BODY: usize = 1 << 20;
@@ -42,14 +44,13 @@ pub struct RoomCoordinator {
 impl DurableObject for RoomCoordinator {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        crate::store::create(
+        store::create(
             &sql,
             &[
             META_DDL,
+            SENDERS_DDL,
             "CREATE TABLE IF NOT EXISTS places (second INTEGER NOT NULL, slot INTEGER NOT NULL, \
              n INTEGER NOT NULL, PRIMARY KEY (second, slot))",
-            "CREATE TABLE IF NOT EXISTS isolates (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, \
-             at INTEGER NOT NULL, demand INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, \
              at INTEGER NOT NULL, who TEXT NOT NULL, what TEXT NOT NULL, \
              from_v TEXT NOT NULL, to_v TEXT NOT NULL)",
@@ -63,6 +64,7 @@ impl DurableObject for RoomCoordinator {
             "DROP TABLE IF EXISTS passes",
             ],
         );
+        migrate_isolates(&sql);
         RoomCoordinator {
             state,
             env,
@@ -85,46 +87,39 @@ impl DurableObject for RoomCoordinator {
             }
         });
         let who = audit::operator(header.as_deref());
-        let query = Address::of(&req)
-            .query()
-            .map(str::to_owned)
-            .unwrap_or_default();
+        let address = Address::parse(req.inner().url());
+        let query = address.query().map(str::to_owned).unwrap_or_default();
         let body = match req.method() {
-            Method::Post | Method::Put => req.text().await?,
+            Method::Post | Method::Put => match body::text(&mut req, MAX_BODY).await {
+                Ok(Some(text)) => text,
+                Ok(None) => return Response::error("body too large", 413),
+                Err(_) => return Response::error("unreadable body", 400),
+            },
             _ => String::new(),
         };
-        if body.len() > MAX_BODY {
-            return Response::error("body too large", 413);
-        }
         match (req.method(), path.as_str()) {
             (Method::Post, "/sync") => {
                 self.sync_calls.set(self.sync_calls.get().saturating_add(1));
                 let Ok(report) = serde_json::from_str::<SyncReport>(&body) else {
                     return Response::error("bad sync report", 400);
                 };
-                let snapshot = self.with_room(now, |room, sql| {
-                    let synced = room.sync(&report, now);
-                    if synced.applied {
-                        for (key, delta) in &synced.places {
-                            save_place(sql, *key, *delta);
-                        }
-                        save_isolate(sql, &report.isolate, room.isolates.get(&report.isolate));
-                    }
-                    save_progress(sql, room, now);
-                    self.save_minute(sql, &room.minute);
-                    synced.snapshot
-                })?;
-                Response::from_json(&snapshot)
+                let snapshot = self.with_room(now, |room, _| room.sync(&report, now).snapshot);
+                match snapshot {
+                    Ok(snapshot) => Response::from_json(&snapshot),
+                    Err(e) => unstored(&e),
+                }
             }
             (Method::Get, "/state") => {
                 self.admin_calls
                     .set(self.admin_calls.get().saturating_add(1));
-                let report = self.with_room(now, |room, sql| {
+                let report = self.with_room(now, |room, _| {
                     room.advance(now);
-                    save_progress(sql, room, now);
-                    self.save_minute(sql, &room.minute);
                     room.report(now)
-                })?;
+                });
+                let report = match report {
+                    Ok(report) => report,
+                    Err(e) => return unstored(&e),
+                };
                 let mut state = serde_json::to_value(report)?;
                 if let Some(map) = state.as_object_mut() {
                     map.insert(
@@ -142,35 +137,32 @@ impl DurableObject for RoomCoordinator {
                     .set(self.admin_calls.get().saturating_add(1));
                 let patch = match ConfigPatch::from_json(&body) {
                     Ok(p) => p,
-                    Err(e) => {
-                        return Ok(Response::from_json(&json!({
-                            "error": e.to_string(), "field": e.field,
-                        }))?
-                        .with_status(400))
-                    }
+                    Err(e) => return refused(&e),
                 };
-                let changed = self.with_room(now, |room, sql| {
+                let changed = self.with_room(now, |room, writes| {
                     let before = room.config.clone();
                     let config = room.configure(&patch, now)?.clone();
-                    save_meta(sql, "config", &config);
-                    save_meta(sql, "problem", &room.problem);
-                    save_progress(sql, room, now);
-                    self.save_minute(sql, &room.minute);
+                    writes.meta("config", &config);
+                    writes.meta("problem", &room.problem);
                     for entry in audit::config_changes(&before, &config, &who, now) {
-                        save_audit(sql, &entry);
+                        audit_writes(writes, &entry);
                     }
                     Ok::<_, ConfigError>(config)
-                })?;
+                });
                 match changed {
-                    Ok(config) => Response::from_json(&config),
-                    Err(e) => refused(&e),
+                    Ok(Ok(config)) => Response::from_json(&config),
+                    Ok(Err(e)) => refused(&e),
+                    Err(e) => unstored(&e),
                 }
             }
             (Method::Post, "/revoke") => {
                 self.admin_calls
                     .set(self.admin_calls.get().saturating_add(1));
                 match Revoke::from_json(&body, now) {
-                    Ok(revoke) => Response::from_json(&self.revoke(revoke, &who, now)?),
+                    Ok(revoke) => match self.revoke(revoke, &who, now) {
+                        Ok(said) => Response::from_json(&said),
+                        Err(e) => unstored(&e),
+                    },
                     Err(e) => refused(&e),
                 }
             }
@@ -196,8 +188,8 @@ impl DurableObject for RoomCoordinator {
 impl RoomCoordinator {
     /// Applies a revocation, stores it and audits it: `{"ticket": "XXXX-XXXX"}` or
     /// `{"before": ms}` said back, with whether it was new.
-    fn revoke(&self, revoke: Revoke, who: &str, now: UnixMs) -> Result<Value> {
-        self.with_room(now, |room, sql| {
+    fn revoke(&self, revoke: Revoke, who: &str, now: UnixMs) -> std::result::Result<Value, String> {
+        self.with_room(now, |room, writes| {
             let (entry, said) = match revoke {
                 Revoke::Ticket(r) => {
                     let entry = room.revoke(r, who, now);
@@ -210,19 +202,18 @@ impl RoomCoordinator {
                     (Some(entry), json!({ "before": before }))
                 }
             };
-            save_meta(sql, "revocations", &room.revocations);
+            writes.meta("revocations", &room.revocations);
             if let Some(entry) = entry {
-                save_audit(sql, &entry);
+                audit_writes(writes, &entry);
             }
             json!({ "revoked": said })
         })
     }
 
-    /// Writes the history's row for the minute in progress (one upsert), and drops minutes past
-    /// [`history::HISTORY_KEEP_MINUTES`] when a new minute begins.
-    fn save_minute(&self, sql: &SqlStorage, m: &Minute) {
-        run(
-            sql,
+    /// The history's row for the minute in progress (one upsert), and, when a new minute
+    /// begins, the deletion of minutes past [`history::HISTORY_KEEP_MINUTES`].
+    fn minute_writes(&self, writes: &mut Writes, m: &Minute) {
+        writes.push(
             "INSERT INTO history (minute, arrivals, let_through, released, active, waiting, rate, \
              paused) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(minute) DO UPDATE SET \
              arrivals = excluded.arrivals, let_through = excluded.let_through, \
@@ -239,38 +230,86 @@ impl RoomCoordinator {
                 i64::from(m.paused).into(),
             ],
         );
-        if self.written_minute.replace(m.minute.0) != m.minute.0 {
-            run(
-                sql,
+        if self.written_minute.get() != m.minute.0 {
+            writes.push(
                 "DELETE FROM history WHERE minute < ?",
                 vec![int(history::keep_from(m.minute).0)],
             );
         }
     }
 
-    /// Runs `f` on the loaded room (loading it from storage on first use).
-    fn with_room<T>(&self, now: UnixMs, f: impl FnOnce(&mut Room, &SqlStorage) -> T) -> Result<T> {
-        let sql = self.state.storage().sql();
+    /// Runs `f` on the loaded room (loading it from storage on first use), then stores what it
+    /// changed, with what `f` added to the writes, in one transaction. If that fails the room
+    /// in memory is dropped, so the next call reads storage again: nothing `f` did counts, and
+    /// the caller answers that it was not stored.
+    fn with_room<T>(
+        &self,
+        now: UnixMs,
+        f: impl FnOnce(&mut Room, &mut Writes) -> T,
+    ) -> std::result::Result<T, String> {
+        let storage = self.state.storage();
+        let sql = storage.sql();
         let settle = settle_ms(
-            crate::settings::sync_interval_ms(&self.env),
-            crate::settings::sync_timeout_ms(&self.env),
+            crate::shared::settings::sync_interval_ms(&self.env),
+            crate::shared::settings::sync_timeout_ms(&self.env),
         );
         let mut slot = self.room.borrow_mut();
+        let mut writes = Writes::default();
         let room = match slot.as_mut() {
             Some(room) => room,
             None => {
-                let room = load(&sql, now, settle)?;
+                let room = load(&sql, now, settle).map_err(|e| e.to_string())?;
                 if let Some(problem) = &room.problem {
                     worker::console_error!(
                         "coordinator: stored state unreadable, room kept paused: {problem}"
                     );
-                    save_meta(&sql, "config", &room.config);
-                    save_meta(&sql, "problem", &room.problem);
+                    writes.meta("config", &room.config);
+                    writes.meta("problem", &room.problem);
                 }
                 slot.insert(room)
             }
         };
-        Ok(f(room, &sql))
+        let out = f(room, &mut writes);
+        progress_writes(&mut writes, room);
+        self.minute_writes(&mut writes, &room.minute);
+        let minute = room.minute.minute.0;
+        match writes.commit(&storage) {
+            Ok(()) => {
+                self.written_minute.set(minute);
+                Ok(out)
+            }
+            Err(e) => {
+                worker::console_error!("coordinator: a write failed, nothing of it counts: {e}");
+                *slot = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The coordinator's `isolates` table, from before the aggregator's and its own senders were
+/// kept alike, moved into `senders` once.
+fn migrate_isolates(sql: &SqlStorage) {
+    let old = sql
+        .exec(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'isolates'",
+            None,
+        )
+        .ok()
+        .and_then(|c| store::rows(c).ok())
+        .is_some_and(|r| !r.is_empty());
+    if !old {
+        return;
+    }
+    for statement in [
+        "INSERT OR IGNORE INTO senders (id, seq, at, demand) \
+         SELECT id, seq, at, demand FROM isolates",
+        "DROP TABLE isolates",
+    ] {
+        if let Err(e) = store::run(sql, statement, Vec::new()) {
+            worker::console_error!("storage: {e}");
+            return;
+        }
     }
 }
 
@@ -283,25 +322,6 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
             };
             let (second, slot) = (store::count(second)?, store::count(slot)?);
             Some((PlaceKey { second, slot }, store::count(n)?))
-        })
-        .collect();
-    let isolates = store::rows(sql.exec("SELECT id, seq, at, demand FROM isolates", None)?)?
-        .iter()
-        .filter_map(|row| {
-            let [id, seq, at, demand] = row.as_slice() else {
-                return None;
-            };
-            let n = |column| store::count(column).unwrap_or(0);
-            let seen = Seen {
-                seq: n(seq),
-                at: UnixMs(n(at)),
-                demand: n(demand),
-                // Not stored: waiting and isolates are learnt again at the sender's next sync,
-                // within a second; for one interval after a restart the shares granted may
-                // add up to more than the whole, until every sender has synced again.
-                ..Seen::default()
-            };
-            Some((store::text(id)?.to_owned(), seen))
         })
         .collect();
     let problem = match read_meta::<Option<String>>(sql, "problem")? {
@@ -321,32 +341,37 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
         totals: read_meta(sql, "totals")?,
         problem,
         places,
-        isolates,
+        senders: store::load_senders(sql)?,
     };
     Ok(Room::restore(stored, now, settle_ms))
 }
 
-/// Writes what every call may change: the cursor, the ledger, the totals, and the forgetting of
-/// places given up or long behind the cursor.
-fn save_progress(sql: &SqlStorage, room: &Room, now: UnixMs) {
-    save_meta(sql, "release", &room.release);
-    save_meta(sql, "ledger", &room.ledger);
-    save_meta(sql, "totals", &room.totals);
-    let keep_from = room
-        .release
-        .cursor
-        .bucket()
-        .saturating_sub(KEEP_BEHIND_CURSOR_S);
-    run(
-        sql,
-        "DELETE FROM places WHERE slot <= ? OR second < ?",
-        vec![int(now.secs()), int(keep_from)],
-    );
-    run(
-        sql,
-        "DELETE FROM isolates WHERE at < ?",
-        vec![int(now.0.saturating_sub(ISOLATE_FORGET_MS))],
-    );
+/// What every call may change: the cursor, the ledger, the totals, and the places and senders
+/// the core says changed (counted, given up, forgotten).
+fn progress_writes(writes: &mut Writes, room: &mut Room) {
+    writes.meta("release", &room.release);
+    writes.meta("ledger", &room.ledger);
+    writes.meta("totals", &room.totals);
+    for (key, n) in room.places.take_changes() {
+        if n == 0 {
+            writes.push(
+                "DELETE FROM places WHERE second = ? AND slot = ?",
+                vec![int(key.second), int(key.slot)],
+            );
+        } else {
+            writes.push(
+                "INSERT INTO places (second, slot, n) VALUES (?, ?, ?) \
+                 ON CONFLICT(second, slot) DO UPDATE SET n = excluded.n",
+                vec![int(key.second), int(key.slot), int(n)],
+            );
+        }
+    }
+    writes.senders(&room.senders.take_changes());
+}
+
+/// The answer to a call whose changes could not be stored: the caller tries again.
+fn unstored(why: &str) -> Result<Response> {
+    Response::error(format!("not stored: {why}"), 503)
 }
 
 /// The 400 answer naming the field an operator got wrong.
@@ -355,9 +380,8 @@ fn refused(e: &ConfigError) -> Result<Response> {
 }
 
 /// Appends an entry and drops those past the last [`AUDIT_KEEP`].
-fn save_audit(sql: &SqlStorage, e: &AuditEntry) {
-    run(
-        sql,
+fn audit_writes(writes: &mut Writes, e: &AuditEntry) {
+    writes.push(
         "INSERT INTO audit (at, who, what, from_v, to_v) VALUES (?, ?, ?, ?, ?)",
         vec![
             int(e.at.0),
@@ -367,8 +391,7 @@ fn save_audit(sql: &SqlStorage, e: &AuditEntry) {
             e.to.to_string().into(),
         ],
     );
-    run(
-        sql,
+    writes.push(
         "DELETE FROM audit WHERE id <= (SELECT MAX(id) FROM audit) - ?",
         vec![int(AUDIT_KEEP)],
     );
@@ -443,56 +466,4 @@ fn history_csv(minutes: &[Minute]) -> Result<Response> {
     resp.headers()
         .set("Content-Type", "text/csv; charset=utf-8")?;
     Ok(resp)
-}
-
-fn save_place(sql: &SqlStorage, key: PlaceKey, delta: i64) {
-    run(
-        sql,
-        "INSERT INTO places (second, slot, n) VALUES (?, ?, MAX(?, 0)) \
-         ON CONFLICT(second, slot) DO UPDATE SET n = MAX(n + excluded.n, 0)",
-        vec![int(key.second), int(key.slot), delta.into()],
-    );
-    if delta < 0 {
-        run(
-            sql,
-            "DELETE FROM places WHERE second = ? AND slot = ? AND n <= 0",
-            vec![int(key.second), int(key.slot)],
-        );
-    }
-}
-
-fn save_isolate(sql: &SqlStorage, id: &str, seen: Option<&Seen>) {
-    let Some(seen) = seen else { return };
-    run(
-        sql,
-        "INSERT INTO isolates (id, seq, at, demand) VALUES (?, ?, ?, ?) \
-         ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, at = excluded.at, demand = excluded.demand",
-        vec![
-            id.into(),
-            int(seen.seq),
-            int(seen.at.0),
-            int(seen.demand),
-        ],
-    );
-}
-
-/// The platform clock, in unix milliseconds.
-pub fn now_ms() -> u64 {
-    whole_ms(js_sys::Date::now())
-}
-
-/// A reading of the platform clock (`Date.now()`, unix ms as a double) in whole milliseconds;
-/// 0 for anything that is not one.
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "a finite, positive, integral f64 below 2^53"
-)]
-pub fn whole_ms(ms: f64) -> u64 {
-    if ms.is_finite() && ms > 0.0 {
-        // Whole milliseconds; Date.now() is already integral.
-        ms as u64
-    } else {
-        0
-    }
 }

@@ -1,0 +1,562 @@
+//! The citizen's edge, as the JS entry (`src/entry.mjs`) calls it: every citizen request, of
+//! any method, is decided in ONE call ([`citizen`]) with plain arguments, and the entry builds
+//! the response (or the origin's fetch) from the answer, so neither the request nor the
+//! response crosses into wasm as an object and workers-rs builds no headers. The decision is
+//! the core's (`edgegate_core::visit::serve`); this file turns text into tokens (`trust`) and
+//! the decision back into text. Lists the entry needs (headers to drop, the answers' header
+//! sets) come from here once per isolate ([`edge_lists`]); none is written in JS.
+//!
+//! An answer is one string of `\n`-separated fields (none can hold a newline: JSON escapes it,
+//! cookies and tokens are token text, the pages are one line, the context is tab-separated):
+//! - `X`: not a citizen's route; workers-rs answers (the gate's own pages, the operator's).
+//! - `C`: this isolate's book has never met its room: await [`first_sync`], then ask again
+//!   with `cold` set. Nothing was counted.
+//! - `R`, status, kind, n, then n lines `name\tvalue`, then the body, then `Set-Cookie`
+//!   values: a response built by the entry, with the headers of `kind` (`edge_lists().headers`)
+//!   and the n extra. For kind `page` the body is the room's name (empty for the default
+//!   room) and the entry sends the waiting page.
+//! - `F`, context, target URL, deadline ms, body limit, n, then n lines `name\tvalue`, then
+//!   `Set-Cookie` values: forward to the target with the request's headers less
+//!   `not_forwarded`, plus the n given; bound the body by the limit (413 past it); when the
+//!   origin answers (or not), call [`forwarded`] with the context; add the `Set-Cookie`s to
+//!   the origin's answer.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use edgegate_core::address::Address;
+use edgegate_core::cookies;
+use edgegate_core::origin::Outcome;
+use edgegate_core::revocation::TicketRef;
+use edgegate_core::rooms::{valid_name, Site};
+use edgegate_core::visit::{self, Answer, Route, Sent, Terms};
+use edgegate_core::{keys, QueueState, UnixMs};
+use serde_json::json;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::{Context, Env};
+
+use crate::edge::books::{self, Place};
+use crate::edge::fragment;
+use crate::edge::trust::{self, Jar};
+use crate::shared::clock::{now_ms, whole_ms};
+use crate::shared::error::GateError;
+use crate::shared::headers::Kind;
+use crate::shared::{pages, settings};
+
+/// Largest request body forwarded, in bytes. Booking forms are tiny.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Headers never forwarded either way: those that describe one connection, not the message
+/// (RFC 9110 §7.6.1), and the ones the gate sets itself.
+pub const NOT_FORWARDED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "cookie",
+    "gate-pass",
+    "gate-session",
+    "edgegate-test-key",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// Where the static waiting page lives among the assets.
+pub const WAITING_PAGE: &str = "https://assets.invalid/queue/static/waiting.html";
+
+/// The header a status answer carries the ticket's ref (`XXXX-XXXX`) in.
+pub const TICKET_REF_HEADER: &str = "edgegate-ticket-ref";
+/// The header a closed room's status answer carries the operator's words in.
+pub const NOTICE_HEADER: &str = "edgegate-notice";
+/// The header that names a request's location where the deployment allows it.
+pub const LOCATION_HEADER: &str = "x-edgegate-location";
+
+/// What the entry needs once per isolate, as JSON: the headers it drops when forwarding, the
+/// header sets of each kind of answer, the request headers it hands over, the waiting page's
+/// address among the assets (and, under `read`, the headers it hands over: the request's, and
+/// the origin's `Gate-Session`), and the built-in pages it may answer with on its own (a body too
+/// large, a waiting page that cannot be read).
+#[wasm_bindgen]
+pub fn edge_lists() -> String {
+    let headers: serde_json::Map<String, serde_json::Value> = Kind::ALL
+        .iter()
+        .map(|(kind, name)| {
+            let set: serde_json::Map<String, serde_json::Value> = kind
+                .set()
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v.into()))
+                .collect();
+            ((*name).to_owned(), set.into())
+        })
+        .collect();
+    json!({
+        "not_forwarded": NOT_FORWARDED,
+        "headers": headers,
+        "waiting_page": WAITING_PAGE,
+        "pages": { "too_large": pages::too_large(), "failed": pages::something_went_wrong() },
+        "read": {
+            "cookie": "cookie",
+            "test_key": cookies::TEST_KEY_HEADER.to_ascii_lowercase(),
+            "location": LOCATION_HEADER,
+            "language": "accept-language",
+            "session": "gate-session",
+        },
+    })
+    .to_string()
+}
+
+/// One citizen request: `method` and `url` as the runtime has them (the URL whole, split
+/// here), the `Cookie`, `Edgegate-Test-Key`, `X-Edgegate-Location` and `Accept-Language`
+/// headers, the platform's `cf.colo`, and `now`, the entry's `Date.now()`. `cold` is set on
+/// the second ask after [`first_sync`], when the book is served whether it met its room or not.
+#[wasm_bindgen]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call with plain arguments is the point: no request object crosses"
+)]
+pub fn citizen(
+    env: &Env,
+    ctx: worker::worker_sys::Context,
+    now: f64,
+    method: String,
+    url: String,
+    cookie: Option<String>,
+    test_key: Option<String>,
+    location: Option<String>,
+    colo: Option<String>,
+    language: Option<String>,
+    cold: bool,
+) -> String {
+    let settings = match settings::get(env) {
+        Ok(s) => s,
+        Err(e) => return failure(e),
+    };
+    let address = Address::parse(url);
+    let Some(route) = Route::of(&method, address.path()) else {
+        return "X".into();
+    };
+    let location = books::location_of(&settings, location, colo);
+    let place = Rc::new(Place::at(&settings, &address, location));
+    if !cold && !books::knows_room(&place.book) {
+        return "C".into();
+    }
+    let now = UnixMs(whole_ms(now));
+    let jar = Jar {
+        settings: &settings,
+        site: &place.site,
+        https: place.https,
+    };
+    let cookie = cookie.unwrap_or_default();
+    let tokens = jar.tokens(&cookie, test_key.as_deref(), now);
+    let terms = Terms {
+        room: place.site.tag,
+        ticket_ttl_ms: settings.ticket_ttl_ms,
+        ticket_key_id: settings.ticket_keys.signing().id(),
+        pass_key_id: settings.pass_keys.signing().id(),
+    };
+    let served = books::with_book(&settings, &place.book, |book| {
+        visit::serve(
+            book,
+            route,
+            tokens,
+            &terms,
+            now,
+            jitter(),
+            &mut random_bytes,
+        )
+    });
+    let set_cookies = jar.set_cookies(&served.cookies);
+    let answer = match served.answer {
+        Answer::Status(status) if route == Route::StatusPage => {
+            let korean = prefers_korean(language.as_deref().unwrap_or_default());
+            response(
+                200,
+                "status_page",
+                &[],
+                &fragment::render(&status, korean),
+                &set_cookies,
+            )
+        }
+        Answer::Status(status) => {
+            let mut extra = Vec::new();
+            if let Some(t) = &served.ticket {
+                extra.push((TICKET_REF_HEADER, TicketRef::of(&t.id).to_string()));
+            }
+            if status.state == QueueState::Closed {
+                let words = books::config(&place.book).and_then(|c| c.close_message);
+                if let Some(json) = words.and_then(|w| serde_json::to_string(&w).ok()) {
+                    // A header carries only ASCII, and the JSON body is fixed.
+                    extra.push((NOTICE_HEADER, js_sys::encode_uri_component(&json).into()));
+                }
+            }
+            if status.state == QueueState::Prequeue {
+                // The countdown trusts the gate's clock over the phone's.
+                extra.push(("date", js_sys::Date::new_0().to_utc_string().into()));
+            }
+            match serde_json::to_string(&status) {
+                Ok(body) => response(200, "json", &extra, &body, &set_cookies),
+                Err(e) => failure(GateError::Internal(e.to_string())),
+            }
+        }
+        Answer::Page => {
+            let room = if place.site.cookie_suffix.is_empty() {
+                ""
+            } else {
+                place.site.name.as_str()
+            };
+            response(200, "page", &[], room, &set_cookies)
+        }
+        Answer::Withdrawn(r) => response(403, "plain", &[], &pages::withdrawn(r), &set_cookies),
+        Answer::Unavailable => failure(GateError::Internal("no randomness for a ticket".into())),
+        Answer::Forward(forward) => {
+            let pass = trust::sign_pass(&settings, &forward.pass);
+            // The ticket text the session end will mark done: the one just set, or the one sent.
+            let ticket_text = match served.cookies.iter().rposition(is_ticket) {
+                Some(i) => set_cookies
+                    .get(i)
+                    .and_then(|line| line.split_once('='))
+                    .and_then(|(_, rest)| rest.split(';').next())
+                    .unwrap_or_default()
+                    .to_owned(),
+                None => cookies::read(&cookie, &ticket_cookie_name(&place.site, place.https))
+                    .unwrap_or_default()
+                    .to_owned(),
+            };
+            let context = Handback {
+                https: place.https,
+                book: &place.book,
+                sent: forward.sent(),
+                ticket_text: &ticket_text,
+            }
+            .encode();
+            let target = match address.query() {
+                Some(q) => format!("{}{}?{q}", place.site.origin_url, address.path()),
+                None => format!("{}{}", place.site.origin_url, address.path()),
+            };
+            let kept = cookies::without_gate_cookies(&cookie);
+            let mut headers = vec![
+                ("gate-pass", pass),
+                ("x-forwarded-host", address.host_port().to_owned()),
+                (
+                    "x-forwarded-proto",
+                    if address.https() { "https" } else { "http" }.to_owned(),
+                ),
+            ];
+            if !kept.is_empty() {
+                headers.push(("cookie", kept));
+            }
+            let mut out = format!(
+                "F\n{context}\n{target}\n{}\n{MAX_BODY}\n{}",
+                settings.origin_timeout_ms,
+                headers.len()
+            );
+            push_lines(&mut out, &headers, &set_cookies);
+            out
+        }
+    };
+    // After the request counted its ticket or pass, a due sync goes in `wait_until`, off the
+    // citizen's path.
+    books::sync_if_due(env, &Context::new(ctx), &settings, place, now);
+    answer
+}
+
+/// Syncs the book of the room and location a request is for, once, and waits: for an isolate
+/// that has never met its room. If the citizen disconnects half-way, the batch stays in the
+/// book and goes again after the timeout.
+#[wasm_bindgen]
+pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: Option<String>) {
+    let Ok(settings) = settings::get(&env) else {
+        return;
+    };
+    let address = Address::parse(url);
+    let location = books::location_of(&settings, location, colo);
+    let place = Place::at(&settings, &address, location);
+    books::sync_first(&env, &settings, &place, UnixMs(now_ms())).await;
+}
+
+/// The origin answered the forward whose context this is with `status`, or was unreachable
+/// (`0`) or timed out (`1`), after `took_ms`; `gate_session` is its `Gate-Session` header and
+/// `origin_cookies` its `Set-Cookie` values, one a line, if it set any. Answers the page's
+/// HTML for an origin that did not answer (else an empty line), then every `Set-Cookie` the
+/// answer should carry: the origin's own, less any for the gate's cookies (when it set any),
+/// and the gate's (a session ended: the ticket marked done, the pass cleared).
+#[wasm_bindgen]
+pub fn forwarded(
+    context: String,
+    status: u16,
+    took_ms: u32,
+    gate_session: Option<String>,
+    origin_cookies: Option<String>,
+) -> String {
+    let page = if status < 2 {
+        pages::origin_trouble()
+    } else {
+        String::new()
+    };
+    let mut lines = vec![page];
+    if let Some(theirs) = &origin_cookies {
+        lines.extend(
+            theirs
+                .split('\n')
+                .filter(|l| !l.is_empty() && !cookies::is_gate_set_cookie(l))
+                .map(str::to_owned),
+        );
+    }
+    let (Some(settings), Some(context)) = (settings::cached(), Handback::decode(&context)) else {
+        return lines.join("\n");
+    };
+    let now = UnixMs(now_ms());
+    let Some(site) = context
+        .book
+        .split_once('@')
+        .and_then(|(room, _)| settings.rooms.named(room))
+    else {
+        return lines.join("\n");
+    };
+    let outcome = match status {
+        0 => Outcome::Unreachable,
+        1 => Outcome::TimedOut,
+        s => Outcome::Answered(s),
+    };
+    let ends = gate_session.is_some_and(|v| v.trim().eq_ignore_ascii_case("end"));
+    let sent = Sent {
+        ticket: trust::ticket(&settings, context.ticket_text, site.tag, now),
+        ..context.sent
+    };
+    let intents = books::with_book(&settings, context.book, |book| {
+        visit::forwarded(book, &sent, outcome, u64::from(took_ms), ends, now)
+    });
+    let jar = Jar {
+        settings: &settings,
+        site,
+        https: context.https,
+    };
+    lines.extend(jar.set_cookies(&intents));
+    lines.join("\n")
+}
+
+/// The waiting page for a room other than the default: it names its room, so its polls (and
+/// its no-JavaScript frame) reach that room whatever the page's own path. Room names are
+/// lowercase letters, digits and `-` (`rooms::valid_name`), so they need no escaping; any
+/// other name gets the page unchanged.
+#[wasm_bindgen]
+pub fn room_page(page: String, room: String) -> String {
+    if !valid_name(&room) {
+        return page;
+    }
+    page.replacen("<html ", &format!("<html data-room=\"{room}\" "), 1)
+        .replacen(
+            "/queue/status.html\"",
+            &format!("/queue/status.html?room={room}\""),
+            1,
+        )
+}
+
+/// What [`forwarded`] needs back from the entry, as one tab-separated field.
+struct Handback<'a> {
+    https: bool,
+    /// The book the request was counted in.
+    book: &'a str,
+    sent: Sent,
+    /// The ticket's cookie text (empty without one), checked again on the way back.
+    ticket_text: &'a str,
+}
+
+impl<'a> Handback<'a> {
+    fn encode(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\t{}",
+            u8::from(self.https),
+            self.book,
+            u8::from(self.sent.test),
+            keys::hex(&self.sent.ticket_id),
+            self.ticket_text
+        )
+    }
+
+    fn decode(text: &'a str) -> Option<Handback<'a>> {
+        let mut fields = text.split('\t');
+        let https = fields.next()? == "1";
+        let book = fields.next()?;
+        let test = fields.next()? == "1";
+        let ticket_id = keys::unhex(fields.next()?).and_then(|id| <[u8; 16]>::try_from(id).ok())?;
+        let ticket_text = fields.next().unwrap_or_default();
+        Some(Handback {
+            https,
+            book,
+            sent: Sent {
+                ticket_id,
+                test,
+                ticket: None,
+            },
+            ticket_text,
+        })
+    }
+}
+
+fn is_ticket(cookie: &visit::Cookie) -> bool {
+    matches!(cookie, visit::Cookie::Ticket(_))
+}
+
+fn ticket_cookie_name(site: &Site, https: bool) -> String {
+    cookies::name(&format!("{}{}", cookies::TICKET, site.cookie_suffix), https)
+}
+
+/// An `R` answer.
+fn response(
+    status: u16,
+    kind: &str,
+    extra: &[(&str, String)],
+    body: &str,
+    set_cookies: &[String],
+) -> String {
+    let mut out = String::with_capacity(32 + body.len());
+    out.push_str(&format!("R\n{status}\n{kind}\n{}", extra.len()));
+    for (name, value) in extra {
+        out.push('\n');
+        out.push_str(name);
+        out.push('\t');
+        out.push_str(value);
+    }
+    out.push('\n');
+    out.push_str(body);
+    for c in set_cookies {
+        out.push('\n');
+        out.push_str(c);
+    }
+    out
+}
+
+/// Appends `\n`-separated header lines and cookies to an `F` answer.
+fn push_lines(out: &mut String, headers: &[(&str, String)], set_cookies: &[String]) {
+    for (name, value) in headers {
+        out.push('\n');
+        out.push_str(name);
+        out.push('\t');
+        out.push_str(value);
+    }
+    for c in set_cookies {
+        out.push('\n');
+        out.push_str(c);
+    }
+}
+
+/// A failure inside the gate, answered with the plain page (logged once, detail never sent).
+fn failure(e: GateError) -> String {
+    let (status, html) = e.into_page();
+    response(status, "plain", &[], &html, &[])
+}
+
+/// Does the `Accept-Language` header's first choice name Korean (or name nothing)?
+fn prefers_korean(header: &str) -> bool {
+    let lang = header.to_ascii_lowercase();
+    let first = lang.split(',').next().unwrap_or_default().trim();
+    first.starts_with("ko") || first.is_empty() || first == "*"
+}
+
+thread_local! {
+    /// The poll jitter's generator (xorshift64): it only spreads polls in time, so it is seeded
+    /// from the platform's randomness once per isolate instead of drawing from it every poll.
+    static JITTER: Cell<u64> = const { Cell::new(0) };
+}
+
+fn jitter() -> u16 {
+    JITTER.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            let mut seed = [0u8; 8];
+            // A failed draw leaves a fixed seed: polls are then jittered alike, never unjittered.
+            let _ = getrandom::fill(&mut seed);
+            x = u64::from_le_bytes(seed) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        let [a, b, ..] = x.to_be_bytes();
+        u16::from_be_bytes([a, b])
+    })
+}
+
+/// Bytes of platform randomness fetched at once: one call out to the runtime's
+/// `crypto.getRandomValues` serves 51 new tickets rather than one (the call was 1.3 % of an
+/// arrival's samples in `scripts/bench --edge`).
+const RANDOM_BATCH: usize = 1024;
+
+thread_local! {
+    /// The isolate's unused randomness, and how much of the batch is used. Each byte is handed
+    /// out once; what is not handed out never leaves this isolate's memory.
+    static RANDOM: RefCell<(usize, [u8; RANDOM_BATCH])> =
+        const { RefCell::new((RANDOM_BATCH, [0; RANDOM_BATCH])) };
+}
+
+/// `N` fresh bytes of the platform's randomness, from the isolate's batch; `None` if the
+/// platform has none to give.
+fn random_bytes<const N: usize>() -> Option<[u8; N]> {
+    RANDOM.with_borrow_mut(|(used, batch)| {
+        if *used + N > RANDOM_BATCH {
+            // A failed draw leaves the batch used up, so the next ticket tries again.
+            getrandom::fill(batch).ok()?;
+            *used = 0;
+        }
+        let drawn = batch.get(*used..*used + N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(drawn);
+        *used += N;
+        Some(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_draws_never_repeat_across_refills() {
+        // 200 tickets' worth spans four batches; a draw handed out twice, or a batch not
+        // refilled when used up, repeats an id.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let drawn: [u8; 20] = random_bytes().unwrap_or_default();
+            assert_ne!(drawn, [0; 20]);
+            assert!(seen.insert(drawn), "a draw came out twice");
+        }
+    }
+
+    #[test]
+    fn a_forwards_context_comes_back_as_it_went() {
+        let sent = Sent {
+            ticket_id: [3; 16],
+            test: true,
+            ticket: None,
+        };
+        let text = Handback {
+            https: true,
+            book: "booking@ICN",
+            sent: sent.clone(),
+            ticket_text: "abc",
+        }
+        .encode();
+        let back = Handback::decode(&text).unwrap();
+        assert_eq!(
+            (back.https, back.book, back.sent, back.ticket_text),
+            (true, "booking@ICN", sent, "abc")
+        );
+        assert!(Handback::decode("1\tbooking@ICN\t0\tzz").is_none());
+    }
+
+    #[test]
+    fn a_rooms_page_names_it_and_only_a_valid_name() {
+        let page = "<html lang=\"ko\"><iframe src=\"/queue/status.html\"></iframe>".to_owned();
+        let named = room_page(page.clone(), "pass".into());
+        assert!(named.contains("data-room=\"pass\"") && named.contains("status.html?room=pass\""));
+        assert_eq!(room_page(page.clone(), "\"><script>".into()), page);
+    }
+}
