@@ -27,7 +27,7 @@ use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
 
-use crate::objects::store::{self, int, read_meta, Writes, META_DDL, SENDERS_DDL};
+use crate::objects::store::{self, read_meta, PlaceTable, Writes, META_DDL, SENDERS_DDL};
 use crate::shared::body;
 use crate::shared::clock::now_ms;
 use crate::shared::timeout::with_timeout;
@@ -180,7 +180,7 @@ impl Inner {
         let next = book.on_sync(report, now);
         let mut writes = Writes::default();
         for (key, n) in &next.owed_places {
-            owed_place_writes(&mut writes, *key, *n);
+            writes.place_count(PlaceTable::Owed, *key, *n);
         }
         if next.applied {
             writes.meta("owed_rest", &OwedRest::of(&book.outbox().owed));
@@ -335,22 +335,6 @@ fn load(sql: &SqlStorage, location: &str, env: &Env, now: UnixMs) -> Result<Aggr
         store::load_senders(sql)?,
         Outbox::restore(owed, pending, next_seq),
     ))
-}
-
-/// Stores the owed count of `key` as it stands (`0`: none owed, the row goes).
-fn owed_place_writes(writes: &mut Writes, key: PlaceKey, n: i64) {
-    if n == 0 {
-        writes.push(
-            "DELETE FROM owed_places WHERE second = ? AND slot = ?",
-            vec![int(key.second), int(key.slot)],
-        );
-    } else {
-        writes.push(
-            "INSERT INTO owed_places (second, slot, n) VALUES (?, ?, ?) \
-             ON CONFLICT(second, slot) DO UPDATE SET n = excluded.n",
-            vec![int(key.second), int(key.slot), n.into()],
-        );
-    }
 }
 
 impl OwedRest {

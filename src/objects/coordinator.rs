@@ -22,7 +22,7 @@ use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
 };
 
-use crate::objects::store::{self, int, read_meta, Writes, META_DDL, SENDERS_DDL};
+use crate::objects::store::{self, int, read_meta, PlaceTable, Writes, META_DDL, SENDERS_DDL};
 use crate::shared::body;
 use crate::shared::clock::now_ms;
 
@@ -353,18 +353,7 @@ fn progress_writes(writes: &mut Writes, room: &mut Room) {
     writes.meta("ledger", &room.ledger);
     writes.meta("totals", &room.totals);
     for (key, n) in room.places.take_changes() {
-        if n == 0 {
-            writes.push(
-                "DELETE FROM places WHERE second = ? AND slot = ?",
-                vec![int(key.second), int(key.slot)],
-            );
-        } else {
-            writes.push(
-                "INSERT INTO places (second, slot, n) VALUES (?, ?, ?) \
-                 ON CONFLICT(second, slot) DO UPDATE SET n = excluded.n",
-                vec![int(key.second), int(key.slot), int(n)],
-            );
-        }
+        writes.place_count(PlaceTable::Held, key, i64::try_from(n).unwrap_or(i64::MAX));
     }
     writes.senders(&room.senders.take_changes());
 }

@@ -9,6 +9,7 @@
 //! next call reads storage again, and the sender, unanswered, sends its batch again. So a
 //! batch is acknowledged only after it is stored (ARCHITECTURE.md, invariant 6).
 
+use edgegate_core::places::PlaceKey;
 use edgegate_core::room::{decode, encode};
 use edgegate_core::sync::Seen;
 use edgegate_core::UnixMs;
@@ -27,6 +28,15 @@ pub const SENDERS_DDL: &str = "CREATE TABLE IF NOT EXISTS senders (id TEXT PRIMA
      waiting INTEGER NOT NULL DEFAULT 0, isolates INTEGER NOT NULL DEFAULT 0, \
      share_ppm INTEGER NOT NULL DEFAULT 0, cut_from_ppm INTEGER NOT NULL DEFAULT 0, \
      cut_until INTEGER NOT NULL DEFAULT 0)";
+
+/// The two tables of place counts.
+#[derive(Clone, Copy, Debug)]
+pub enum PlaceTable {
+    /// The coordinator's places held, per arrival second and give-up slot.
+    Held,
+    /// An aggregator's place changes owed to the coordinator.
+    Owed,
+}
 
 /// Why a write did not land.
 pub type WriteError = String;
@@ -75,6 +85,28 @@ impl Writes {
             "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
             vec![key.into(), encode(value).into()],
         );
+    }
+
+    /// Stores a count of places held (`table`: the coordinator's `places`, or the aggregator's
+    /// `owed_places`) as it stands now: `0` deletes its row.
+    pub fn place_count(&mut self, table: PlaceTable, key: PlaceKey, n: i64) {
+        let (delete, upsert) = match table {
+            PlaceTable::Held => (
+                "DELETE FROM places WHERE second = ? AND slot = ?",
+                "INSERT INTO places (second, slot, n) VALUES (?, ?, ?) \
+                 ON CONFLICT(second, slot) DO UPDATE SET n = excluded.n",
+            ),
+            PlaceTable::Owed => (
+                "DELETE FROM owed_places WHERE second = ? AND slot = ?",
+                "INSERT INTO owed_places (second, slot, n) VALUES (?, ?, ?) \
+                 ON CONFLICT(second, slot) DO UPDATE SET n = excluded.n",
+            ),
+        };
+        if n == 0 {
+            self.push(delete, vec![int(key.second), int(key.slot)]);
+        } else {
+            self.push(upsert, vec![int(key.second), int(key.slot), n.into()]);
+        }
     }
 
     /// Stores what changed of the senders: a row written for each one changed, deleted for

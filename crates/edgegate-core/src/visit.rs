@@ -514,6 +514,20 @@ mod tests {
             }
         }
 
+        /// A citizen who took a ticket, came back with it, waited 15 s at this rate and polled
+        /// again: admitted, with the cookies they hold.
+        fn admitted(&mut self) -> Tokens {
+            let jar = keep(
+                Tokens::default(),
+                &self.serve(Route::Door, Tokens::default()),
+            );
+            let jar = keep(jar.clone(), &self.serve(Route::Status, jar));
+            self.wait(15_000);
+            let polled = self.serve(Route::Status, jar.clone());
+            assert_eq!(status(&polled).state, QueueState::Admitted);
+            keep(jar, &polled)
+        }
+
         fn serve(&mut self, route: Route, tokens: Tokens) -> Served {
             let draws = &mut self.draws;
             let mut draw = || {
@@ -633,34 +647,21 @@ mod tests {
     #[test]
     fn a_session_the_origin_ends_is_counted_once_and_its_place_is_used_up() {
         let mut w = World::new(60);
-        let jar = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
-        let jar = keep(jar.clone(), &w.serve(Route::Status, jar));
-        w.wait(15_000);
-        let jar = keep(jar.clone(), &w.serve(Route::Status, jar));
+        let jar = w.admitted();
         let Answer::Forward(forward) = w.serve(Route::Door, jar.clone()).answer else {
             panic!()
         };
-        let ends = forwarded(
-            &mut w.book,
-            &forward.sent(),
-            Outcome::Answered(200),
-            30,
-            true,
-            w.now,
-        );
+        let sent = forward.sent();
+        let mut answered = |outcome| forwarded(&mut w.book, &sent, outcome, 30, true, w.now);
+        let ends = answered(Outcome::Answered(200));
         let [Cookie::Ticket(done), Cookie::ClearPass] = ends.as_slice() else {
             panic!("{ends:?}")
         };
         assert_eq!(done.seat, Seat::Done);
-        // The same request replayed ends nothing more.
-        forwarded(
-            &mut w.book,
-            &forward.sent(),
-            Outcome::Answered(200),
-            30,
-            true,
-            w.now,
-        );
+        // The same request replayed ends nothing more; an origin that failed or timed out
+        // ends nothing, whatever it said.
+        answered(Outcome::Answered(200));
+        assert!(answered(Outcome::TimedOut).is_empty());
         w.wait(1_000);
         assert_eq!(w.room.totals.ended, 1);
         // The holder's next poll is a new arrival, told why.
@@ -673,25 +674,12 @@ mod tests {
         let next = w.serve(Route::Status, after);
         assert_eq!(status(&next).rejoined, Some(Rejoined::Ended));
         assert_ne!(next.ticket.map(|t| t.id), Some(done.id));
-        // An origin that failed or timed out ends nothing, whatever it said.
-        assert!(forwarded(
-            &mut w.book,
-            &forward.sent(),
-            Outcome::TimedOut,
-            10_000,
-            true,
-            w.now
-        )
-        .is_empty());
     }
 
     #[test]
     fn a_revoked_ticket_is_withdrawn_with_its_cookies() {
         let mut w = World::new(60);
-        let jar = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
-        let jar = keep(jar.clone(), &w.serve(Route::Status, jar));
-        w.wait(15_000);
-        let jar = keep(jar.clone(), &w.serve(Route::Status, jar));
+        let jar = w.admitted();
         let id = jar.ticket.as_ref().unwrap().id;
         w.room.revoke(TicketRef::of(&id), "kim", w.now);
         w.wait(1_000);
