@@ -282,8 +282,8 @@ impl Isolate {
     }
 
     /// The cursor this isolate admits under at `now`: the coordinator's, or while stale its own
-    /// fail-static one; never behind what it already admitted.
-    fn cursor(&self, now: UnixMs) -> Option<Cursor> {
+    /// fail-static one; never behind what it already admitted. `None` before it met the room.
+    pub fn cursor(&self, now: UnixMs) -> Option<Cursor> {
         let room = self.room.as_ref()?;
         let mut cursor = room.cursor;
         if self.stale(now) && !room.config.frozen(now) {
