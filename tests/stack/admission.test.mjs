@@ -186,11 +186,12 @@ test('replayed tickets and session ends move the counts by at most one place, on
   assert.equal(replayed.counters.let_through_total, before.counters.let_through_total, 'a replay is no new let-through');
   assert.ok(replayed.counters.active <= before.counters.active, 'a replay adds no active pass');
   // The origin ends the session; then the cookies from before replay the request that ended it.
+  // (Whether such a replay may reach the origin at all is the session binding's to decide;
+  // here only the counts are asked about.)
   const cookies = c.cookieHeader();
   assert.equal((await c.get('/end-session')).status, 200);
   for (let i = 0; i < 4; i++) {
-    const res = await fetch(`${gate.url}/end-session`, { headers: { cookie: cookies } });
-    assert.equal(res.status, 200);
+    await (await fetch(`${gate.url}/end-session`, { headers: { cookie: cookies } })).arrayBuffer();
   }
   const ended = await afterSyncs(roomState, nudge);
   console.log(`# 30 ticket replays and 4 session-end replays: let through +${ended.counters.let_through_total - before.counters.let_through_total}, ended +${ended.counters.ended_total - before.counters.ended_total}`);
@@ -203,7 +204,7 @@ test('replayed tickets and session ends move the counts by at most one place, on
 
 test('a coordinator out of reach: places are kept, the page says so, nobody uncounted is admitted; on recovery all reconcile', async () => {
   await configure({ paused: false, new_users_per_minute: 600 });
-  await nudge();
+  const before = await afterSyncs(roomState, nudge);
   const cut = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/faults', { coordinator_unreachable_ms: 6_000 });
   assert.equal(cut.status, 200, JSON.stringify(cut.body));
   const started = Date.now();
@@ -226,7 +227,8 @@ test('a coordinator out of reach: places are kept, the page says so, nobody unco
   const state = await afterSyncs(roomState, nudge);
   console.log(`# outage of 6 s: ${late.length} arrivals during it admitted ${polls[0].answered - started}–${polls.at(-1).answered - started} ms after it began`);
   assert.equal((await late[0].status()).body.stale, false);
-  assert.ok(state.counters.seated_total >= late.length);
+  // Each place taken while cut off reached the coordinator, once.
+  assert.equal(state.counters.seated_total - before.counters.seated_total, late.length);
 });
 
 test('stored state the coordinator cannot read keeps the room paused, says so, and lets nobody in', async () => {

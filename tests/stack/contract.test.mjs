@@ -69,12 +69,19 @@ test('a first visit gets the waiting page and a ticket cookie with the contract 
   // Coming back with the ticket takes the place in line: the same ticket, now counted, is
   // signed again once (its place is what the status poll shows before and after). Later visits
   // get no cookie at all: never a second ticket.
-  const before = (await c.status()).body;
+  const first = await c.status();
+  const before = first.body;
   const again = await c.get('/');
   assert.equal(again.status, 200);
   const counted = c.cookies.get('edgegate_ticket');
-  const after = (await c.status()).body;
-  assert.ok(after.position <= before.position || before.position === null, 'the same place');
+  const second = await c.status();
+  const after = second.body;
+  // The same ticket (its number) and the same place: nobody new stood in front of it.
+  const ref = first.res.headers.get('edgegate-ticket-ref');
+  assert.match(ref ?? '', /^[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+  assert.equal(second.res.headers.get('edgegate-ticket-ref'), ref, 'the same ticket');
+  assert.ok(Number.isInteger(before.position) && before.position >= 1, JSON.stringify(before));
+  assert.ok(Number.isInteger(after.position) && after.position <= before.position, `${after.position} after ${before.position}`);
   const third = await c.get('/');
   assert.equal(cookieLine(third, 'edgegate_ticket'), undefined, 'no new ticket on a later visit');
   assert.equal(c.cookies.get('edgegate_ticket'), counted);
@@ -195,6 +202,16 @@ test('a POST body is forwarded; the origin ending the session expires the pass',
   const line = cookieLine(res, 'edgegate_pass');
   assert.ok(line && /Max-Age=0/.test(line), `pass expired: ${line}`);
   assert.equal(res.headers.get('gate-session'), null, 'the command is not passed to the browser');
+  // The browser, keeping what the answer set, holds no pass and a used-up ticket: its next
+  // request to the site gets the waiting page and never reaches the origin, and its status
+  // says it has joined again because its visit ended.
+  assert.equal(c.cookies.get('edgegate_pass'), undefined);
+  const seen = echo.seen.length;
+  const next = await c.get('/book');
+  assert.equal(next.status, 200);
+  assert.match(await next.text(), /queue\/static/);
+  assert.equal(echo.seen.length, seen, 'the ended session reached the origin');
+  assert.equal((await c.status()).body.rejoined, 'ended');
 });
 
 test('origin down or slow: the admitted citizen gets a clear error page, not a hang', async () => {
