@@ -128,15 +128,17 @@ const PROXY_JS = `export default {
 
 // The JS floor of a pass-through: what the contract asks of every forward, done in JS with
 // nothing decided (no pass checked, no outcome recorded): the request's headers copied with the
-// gate's cookies and the headers never forwarded taken out (src/entry.mjs's own list), a
+// gate's cookies and the headers never forwarded taken out (the gate's own list, in
+// src/edge/entry.rs), a
 // pass-sized Gate-Pass and the X-Forwarded pair set, a deadline on the answer, and the answer's
 // headers copied back the same way. Measured beside the proxy, it shows how much of a
 // pass-through's cost is those duties rather than edgegate's decision.
 function passFloorJs(timeoutMs) {
-  const entry = readFileSync(join(root, 'src', 'entry.mjs'), 'utf8');
-  const list = entry.match(/const NOT_FORWARDED = (\[[^\]]*\]);/);
-  if (!list) fail('src/entry.mjs has no NOT_FORWARDED list for the pass-through floor');
-  return `const STRIPPED = new Set(${list[1]});
+  const edge = readFileSync(join(root, 'src', 'edge', 'entry.rs'), 'utf8');
+  const list = edge.match(/const NOT_FORWARDED: &\[&str\] = &\[([^\]]*)\];/);
+  if (!list) fail('src/edge/entry.rs has no NOT_FORWARDED list for the pass-through floor');
+  const names = [...list[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+  return `const STRIPPED = new Set(${JSON.stringify(names)});
 const PASS = ${str('p'.repeat(150))};
 export default {
   async fetch(request, env) {
@@ -263,7 +265,11 @@ function entryModules(facts) {
     { name: 'build/index_bg.wasm', kind: 'wasm' },
   ];
   const main = facts.main ?? 'build/worker/shim.mjs';
-  return main.startsWith('build/') ? built : [{ name: main, kind: 'esModule' }, ...built];
+  if (main.startsWith('build/')) return built;
+  // The entry and the modules of the project's own it imports beside it (`./…`).
+  const text = readFileSync(join(root, main), 'utf8');
+  const own = [...text.matchAll(/from '\.\/([^']+)'/g)].map((m) => ({ name: join(dirname(main), m[1]), kind: 'esModule' }));
+  return [{ name: main, kind: 'esModule' }, ...own, ...built];
 }
 
 function freePort() {

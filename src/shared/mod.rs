@@ -2,7 +2,7 @@
 //! the Durable Objects, deadlines, bounded bodies, the built-in pages and their headers, the
 //! one error type, and the test-only fault switch. The citizen's edge (`edge`), the Durable
 //! Objects (`objects`) and the operator's API (`operator`) import this, never each other
-//! (ARCHITECTURE.md, invariant 18, checked).
+//! (ARCHITECTURE.md, invariant 15, checked).
 
 pub mod body;
 pub mod clock;

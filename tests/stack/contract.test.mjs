@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, freePort, afterSyncs, settledState } from '../support/stack.mjs';
 
 // A short sync interval and timeout keep the tests quick; the gate derives the settle time
-// from them (interval + timeout + 1 s), so the cursor never passes counts still on their way.
+// from them (2 × (interval + timeout) + 1 s: two hops), so the cursor never passes counts
+// still on their way.
 const SYNC_INTERVAL_MS = 250;
 let gate, echo, vars, persistDir;
 

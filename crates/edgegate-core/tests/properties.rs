@@ -1,5 +1,5 @@
 //! Property tests: every token rule and every invariant of the release cursor, over generated
-//! inputs (STYLE.md #8). Time is always an argument, so nothing here sleeps; each block runs a
+//! inputs. Time is always an argument, so nothing here sleeps; each block runs a
 //! bounded number of cases so the whole file takes a few seconds. Shrunk failures are written to
 //! `tests/proptest-regressions/` and belong in git.
 
@@ -686,7 +686,7 @@ proptest! {
         prop_assert_eq!(unhex(&hex(&bytes)), Some(bytes));
     }
 
-    /// Anything `unhex` accepts is an even number of hex digits (STYLE.md #3: parse strictly).
+    /// Anything `unhex` accepts is an even number of hex digits (parsed strictly).
     #[test]
     fn unhex_accepts_only_hex_digits(text in r"(\+?[0-9a-fA-F]|[ +-]){0,6}|.{0,8}") {
         if unhex(&text).is_some() {

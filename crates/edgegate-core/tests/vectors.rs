@@ -1,6 +1,6 @@
 //! Golden vectors: `tests/vectors.json` pins the exact token text for fixed keys, fields and time,
-//! and lists token text that must be refused, each with the `TokenError` it must give
-//! (STYLE.md #9). Tickets in live cookies outlive a deploy, so a failure here means the byte
+//! and lists token text that must be refused, each with the `TokenError` it must give.
+//! Tickets in live cookies outlive a deploy, so a failure here means the byte
 //! layout changed: that is a version bump, not an edit to the JSON.
 //!
 //! Besides asking the crate, the valid vectors are checked against an independent reading of the
