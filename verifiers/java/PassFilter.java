@@ -1,6 +1,6 @@
 // The Gate-Pass guard as a Jakarta Servlet filter (Servlet 5 or newer: Tomcat 10+, Jetty 11+,
 // Spring Boot 3): 401 without exactly one valid pass, otherwise the Pass goes into the request's
-// "edgegate.pass" attribute. For javax.servlet (Tomcat 9, Spring Boot 2) change the three
+// "edgegate.pass" attribute. For javax.servlet (Tomcat 9, Spring Boot 2) change the
 // `jakarta.servlet` imports to `javax.servlet`; nothing else differs. It needs the servlet API on
 // the class path (Debian: libjakarta-servlet-api-java), which scripts/test-verifiers installs to
 // compile it and drive it with stand-in requests.
