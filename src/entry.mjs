@@ -56,7 +56,8 @@ function take(request, env, ctx, cold) {
     const read = lists.read;
     answer = citizen(
       env, ctx, Date.now(), request.method, request.url, headers.get(read.cookie),
-      headers.get(read.test_key), headers.get(read.location), colo, headers.get(read.language), cold,
+      headers.get(read.test_key), headers.get(read.location), colo, headers.get(read.language),
+      headers.get(read.client), headers.get(read.named_client), cold,
     );
   } catch (e) {
     trapped(e);

@@ -33,7 +33,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 async fn route(req: Request, env: &Env) -> Result<Response, GateError> {
     let settings = shared::settings::get(env)?;
     let now = UnixMs(now_ms());
-    let path = req.path();
+    let path = edgegate_core::address::Address::parse(req.inner().url()).route_path();
     match (req.method(), path.as_str()) {
         // For harnesses and load balancers: answers without issuing anything.
         (Method::Get | Method::Head, "/queue/healthz") => Ok(Response::ok("ok")?),
@@ -41,9 +41,16 @@ async fn route(req: Request, env: &Env) -> Result<Response, GateError> {
             Ok(env.assets("ASSETS")?.fetch_request(req).await?)
         }
         (_, p) if p == "/admin" || p.starts_with("/admin/") => {
-            operator::admin::handle(req, env, &settings, now).await
+            operator::admin::handle(req, &path, env, &settings, now).await
         }
-        (_, p) if edgegate_core::visit::Route::of(req.method().as_ref(), p).is_some() => {
+        (_, p)
+            if edgegate_core::visit::Route::of(
+                req.method().as_ref(),
+                p,
+                settings.audience(&edgegate_core::address::Address::parse(req.inner().url())),
+            )
+            .is_some() =>
+        {
             // A citizen's request reaches here only when the entry could not take it (the wasm
             // had just trapped and is being started afresh): the citizen asks again.
             Err(GateError::Internal(

@@ -519,3 +519,35 @@ fn quoted_list(text: &str, start: &str, end: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[test]
+fn the_static_files_carry_the_workers_own_policies() {
+    // The platform serves the pages' files itself, with the headers www/_headers gives them:
+    // the same security policies as the answers the worker builds.
+    let rules = std::fs::read_to_string(root().join("www/_headers")).unwrap();
+    let headers = std::fs::read_to_string(root().join("src/shared/headers.rs")).unwrap();
+    let policy = |name: &str| {
+        let at = headers.find(&format!("pub const {name}: &str =")).unwrap();
+        let text = &headers[at..];
+        let text = &text[..text.find(";\n").unwrap()];
+        // The literal, with Rust's line continuations (a `\` at the end of a line drops the
+        // line break and the next line's indent) undone.
+        let literal = text.split('"').nth(1).unwrap();
+        literal
+            .split("\\\n")
+            .map(str::trim_start)
+            .collect::<String>()
+    };
+    for (path, name) in [
+        ("/queue/static/*", "PAGE_CSP"),
+        ("/admin/static/*", "CONSOLE_CSP"),
+    ] {
+        let block = rules.split(path).nth(1).unwrap();
+        let block = block.split("\n/").next().unwrap();
+        assert!(
+            block.contains(&format!("Content-Security-Policy: {}", policy(name))),
+            "www/_headers gives {path} another policy than {name}: {block}"
+        );
+        assert!(block.contains("X-Content-Type-Options: nosniff"), "{path}");
+    }
+}

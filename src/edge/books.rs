@@ -69,8 +69,8 @@ impl Place {
     /// The place of a request to `address`: on the gate's own routes the room its `?room=`
     /// names (the waiting page of a room sends it), else the one whose host (without port) or
     /// path prefix it matches, else the default; `location` as [`location`] found it.
-    pub fn at(settings: &Settings, address: &Address, location: String) -> Place {
-        let path = address.path();
+    /// `path` is the request's path in its normalised form (`Address::route_path`).
+    pub fn at(settings: &Settings, address: &Address, path: &str, location: String) -> Place {
         // Only the gate's own routes read the query: a protected path's belongs to the origin.
         let named = path
             .starts_with("/queue/")

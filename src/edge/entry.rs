@@ -41,7 +41,7 @@ use crate::edge::trust::{self, Jar};
 use crate::shared::clock::{now_ms, whole_ms};
 use crate::shared::error::GateError;
 use crate::shared::headers::Kind;
-use crate::shared::{pages, settings};
+use crate::shared::{client, pages, settings};
 
 /// Largest request body forwarded, in bytes. Booking forms are tiny.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -66,6 +66,14 @@ pub const NOT_FORWARDED: &[&str] = &[
     "edgegate-test-key",
     "x-forwarded-host",
     "x-forwarded-proto",
+    // Who the client is, as the client says it: replaced by what the platform says.
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    // The test setups' own headers, never the origin's business.
+    "x-edgegate-client-address",
+    "x-edgegate-location",
 ];
 
 /// Where the static waiting page lives among the assets.
@@ -106,6 +114,8 @@ pub fn edge_lists() -> String {
             "test_key": cookies::TEST_KEY_HEADER.to_ascii_lowercase(),
             "location": LOCATION_HEADER,
             "language": "accept-language",
+            "client": client::PLATFORM_HEADER,
+            "named_client": client::TEST_HEADER,
             "session": "gate-session",
         },
     })
@@ -113,8 +123,9 @@ pub fn edge_lists() -> String {
 }
 
 /// One citizen request: `method` and `url` as the runtime has them (the URL whole, split
-/// here), the `Cookie`, `Edgegate-Test-Key`, `X-Edgegate-Location` and `Accept-Language`
-/// headers, the platform's `cf.colo`, and `now`, the entry's `Date.now()`. `cold` is set on
+/// here), the `Cookie`, `Edgegate-Test-Key`, `X-Edgegate-Location`, `Accept-Language`,
+/// `CF-Connecting-IP` and `X-Edgegate-Client-Address` headers, the platform's
+/// `cf.colo`, and `now`, the entry's `Date.now()`. `cold` is set on
 /// the second ask after [`first_sync`], when the book is served whether it met its room or not.
 #[wasm_bindgen]
 #[allow(
@@ -132,6 +143,8 @@ pub fn citizen(
     location: Option<String>,
     colo: Option<String>,
     language: Option<String>,
+    client: Option<String>,
+    named_client: Option<String>,
     cold: bool,
 ) -> String {
     let settings = match settings::get(env) {
@@ -139,11 +152,13 @@ pub fn citizen(
         Err(e) => return failure(e),
     };
     let address = Address::parse(url);
-    let Some(route) = Route::of(&method, address.path()) else {
+    // Normalised once, before any decision: which route, which room.
+    let path = address.route_path();
+    let Some(route) = Route::of(&method, &path, settings.audience(&address)) else {
         return "X".into();
     };
     let location = books::location_of(&settings, location, colo);
-    let place = Rc::new(Place::at(&settings, &address, location));
+    let place = Rc::new(Place::at(&settings, &address, &path, location));
     if !cold && !books::knows_room(&place.book) {
         return "C".into();
     }
@@ -215,6 +230,13 @@ pub fn citizen(
         }
         Answer::Withdrawn(r) => response(403, "plain", &[], &pages::withdrawn(r), &set_cookies),
         Answer::Unavailable => failure(GateError::Internal("no randomness for a ticket".into())),
+        Answer::Unconfirmed => response(
+            503,
+            "plain",
+            &[("retry-after", "5".into())],
+            &pages::unconfirmed(),
+            &set_cookies,
+        ),
         Answer::Forward(forward) => {
             let pass = trust::sign_pass(&settings, &forward.pass);
             // The ticket text the session end will mark done: the one just set, or the one sent.
@@ -252,6 +274,12 @@ pub fn citizen(
             if !kept.is_empty() {
                 headers.push(("cookie", kept));
             }
+            if let Some(client) =
+                client::address(&settings, client.as_deref(), named_client.as_deref())
+            {
+                headers.push(("x-forwarded-for", client.to_owned()));
+                headers.push(("x-real-ip", client.to_owned()));
+            }
             let mut out = format!(
                 "F\n{context}\n{target}\n{}\n{MAX_BODY}\n{}",
                 settings.origin_timeout_ms,
@@ -260,6 +288,11 @@ pub fn citizen(
             push_lines(&mut out, &headers, &set_cookies);
             out
         }
+    };
+    let answer = if place.https && answer.starts_with("R\n") {
+        with_hsts(answer)
+    } else {
+        answer
     };
     // After the request counted its ticket or pass, a due sync goes in `wait_until`, off the
     // citizen's path.
@@ -277,7 +310,7 @@ pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: O
     };
     let address = Address::parse(url);
     let location = books::location_of(&settings, location, colo);
-    let place = Place::at(&settings, &address, location);
+    let place = Place::at(&settings, &address, &address.route_path(), location);
     books::sync_first(&env, &settings, &place, UnixMs(now_ms())).await;
 }
 
@@ -409,6 +442,9 @@ fn ticket_cookie_name(site: &Site, https: bool) -> String {
     cookies::name(&format!("{}{}", cookies::TICKET, site.cookie_suffix), https)
 }
 
+/// What every answer the gate builds on https carries: browsers keep to https for a year.
+pub const HSTS: &str = "max-age=31536000";
+
 /// An `R` answer.
 fn response(
     status: u16,
@@ -432,6 +468,24 @@ fn response(
         out.push_str(c);
     }
     out
+}
+
+/// An `R` answer with the `Strict-Transport-Security` header added to its extra headers.
+fn with_hsts(answer: String) -> String {
+    let mut fields = answer.splitn(5, '\n');
+    let (Some(tag), Some(status), Some(kind), Some(n), Some(rest)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next().and_then(|n| n.parse::<usize>().ok()),
+        fields.next(),
+    ) else {
+        return answer;
+    };
+    format!(
+        "{tag}\n{status}\n{kind}\n{}\nstrict-transport-security\t{HSTS}\n{rest}",
+        n + 1
+    )
 }
 
 /// Appends `\n`-separated header lines and cookies to an `F` answer.
@@ -550,6 +604,15 @@ mod tests {
             (true, "booking@ICN", sent, "abc")
         );
         assert!(Handback::decode("1\tbooking@ICN\t0\tzz").is_none());
+    }
+
+    #[test]
+    fn an_answer_on_https_says_to_stay_on_https() {
+        let plain = response(200, "json", &[("a", "1".into())], "{}", &["c=1".into()]);
+        assert_eq!(
+            with_hsts(plain),
+            format!("R\n200\njson\n2\nstrict-transport-security\t{HSTS}\na\t1\n{{}}\nc=1")
+        );
     }
 
     #[test]

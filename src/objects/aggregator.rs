@@ -274,15 +274,21 @@ impl Inner {
         };
         let mut slot = self.book.borrow_mut();
         let Some(book) = slot.as_mut() else { return };
+        let known = book.known();
         book.finish_sync(batch.seq, answer, UnixMs(now_ms()));
+        let mut writes = Writes::default();
         if book.outbox().pending().is_none() {
-            let mut writes = Writes::default();
             writes.meta("pending", &None::<SyncReport>);
-            // If this fails the batch is stored still, and goes again after a restart: the
-            // coordinator, which applied it, counts it as a duplicate.
-            if let Err(e) = writes.commit(&self.state.storage()) {
-                worker::console_warn!("aggregator: could not clear its sent batch: {e}");
-            }
+        }
+        if book.known() != known {
+            // The room's identity and cursor, kept across a restart (see `Aggregator::known`).
+            writes.meta("known_room", &book.known());
+        }
+        // If this fails, the batch is stored still and goes again after a restart (the
+        // coordinator, which applied it, counts it as a duplicate), and the room is known as
+        // it was a sync ago.
+        if let Err(e) = writes.commit(&self.state.storage()) {
+            worker::console_warn!("aggregator: could not store what the room answered: {e}");
         }
     }
 
@@ -334,6 +340,7 @@ fn load(sql: &SqlStorage, location: &str, env: &Env, now: UnixMs) -> Result<Aggr
         ),
         store::load_senders(sql)?,
         Outbox::restore(owed, pending, next_seq),
+        readable(sql, "known_room")?,
     ))
 }
 

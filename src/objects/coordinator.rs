@@ -25,6 +25,7 @@ use worker::{
 use crate::objects::store::{self, int, read_meta, PlaceTable, Writes, META_DDL, SENDERS_DDL};
 use crate::shared::body;
 use crate::shared::clock::now_ms;
+use crate::shared::settings::CONSOLE_SESSION_S;
 
 /// Largest sync or config body accepted, in bytes.
 const MAX_BODY: usize = 1 << 20;
@@ -166,6 +167,40 @@ impl DurableObject for RoomCoordinator {
                     Err(e) => refused(&e),
                 }
             }
+            (Method::Get, "/console/session") => {
+                let ended = self.console_ended(now)?;
+                let id = query_value(&query, "id").unwrap_or_default();
+                let expires = query_value(&query, "expires").and_then(|e| e.parse::<u64>().ok());
+                let alive = expires.is_some_and(|expires| {
+                    !ended
+                        .iter()
+                        .any(|(e, until)| *e == id || (e == "*" && expires <= *until))
+                });
+                if id.len() == 32 && alive {
+                    Response::ok("alive")
+                } else {
+                    Response::error("ended", 401)
+                }
+            }
+            (Method::Post, "/console/end") => {
+                let ended = serde_json::from_str::<Value>(&body).ok().and_then(|v| {
+                    let id = v.get("id")?.as_str()?.to_owned();
+                    let expires_s = v.get("expires_s")?.as_u64()?;
+                    (id.len() == 32).then_some((id, expires_s))
+                });
+                let Some(entry) = ended else {
+                    return Response::error("give the session's id and expiry", 400);
+                };
+                let mut list = self.console_ended(now)?;
+                list.push(entry);
+                let storage = self.state.storage();
+                let mut writes = Writes::default();
+                writes.meta("console_ended", &list);
+                match writes.commit(&storage) {
+                    Ok(()) => Response::ok("ended"),
+                    Err(e) => unstored(&e),
+                }
+            }
             (Method::Get, "/audit") => {
                 let since = query_value(&query, "since").and_then(|s| s.parse::<u64>().ok());
                 let entries = read_audit(&self.state.storage().sql(), since.unwrap_or(0))?;
@@ -186,6 +221,26 @@ impl DurableObject for RoomCoordinator {
 }
 
 impl RoomCoordinator {
+    /// Console sessions signed out and not yet expired: `(id hex, expiry unix s)`. An entry
+    /// `("*", t)` ends every session that expires by `t`: what a record that cannot be read
+    /// turns into, since every session alive then expires within one lifetime, and a console
+    /// session is a key.
+    fn console_ended(&self, now: UnixMs) -> Result<Vec<(String, u64)>> {
+        let sql = self.state.storage().sql();
+        let list: Vec<(String, u64)> = match read_meta(&sql, "console_ended")? {
+            Some(Ok(list)) => list,
+            None => Vec::new(),
+            Some(Err(e)) => {
+                worker::console_error!("coordinator: console sessions unreadable, all ended: {e}");
+                vec![("*".to_owned(), now.secs().saturating_add(CONSOLE_SESSION_S))]
+            }
+        };
+        Ok(list
+            .into_iter()
+            .filter(|(_, until)| *until > now.secs())
+            .collect())
+    }
+
     /// Applies a revocation, stores it and audits it: `{"ticket": "XXXX-XXXX"}` or
     /// `{"before": ms}` said back, with whether it was new.
     fn revoke(&self, revoke: Revoke, who: &str, now: UnixMs) -> std::result::Result<Value, String> {
@@ -258,7 +313,17 @@ impl RoomCoordinator {
         let room = match slot.as_mut() {
             Some(room) => room,
             None => {
-                let room = load(&sql, now, settle).map_err(|e| e.to_string())?;
+                let mut room = load(&sql, now, settle).map_err(|e| e.to_string())?;
+                if room.epoch == 0 {
+                    // A room stored for the first time (or from before identities): it draws
+                    // one, and stores it with its config, so that from now on a missing record
+                    // is told from a new room.
+                    let mut epoch = [0u8; 8];
+                    getrandom::fill(&mut epoch).map_err(|_| "no randomness".to_owned())?;
+                    room.epoch = u64::from_be_bytes(epoch).max(1);
+                    writes.meta("epoch", &room.epoch);
+                    writes.meta("config", &room.config);
+                }
                 if let Some(problem) = &room.problem {
                     worker::console_error!(
                         "coordinator: stored state unreadable, room kept paused: {problem}"
@@ -269,7 +334,14 @@ impl RoomCoordinator {
                 slot.insert(room)
             }
         };
+        let epoch = room.epoch;
         let out = f(room, &mut writes);
+        if room.epoch != epoch {
+            // Taken back from a sender after a loss (`Room::sync`), with the pause and why.
+            writes.meta("epoch", &room.epoch);
+            writes.meta("config", &room.config);
+            writes.meta("problem", &room.problem);
+        }
         progress_writes(&mut writes, room);
         self.minute_writes(&mut writes, &room.minute);
         let minute = room.minute.minute.0;
@@ -332,7 +404,17 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
     let minute = read_history_from(sql, history::start_of_minute(now).0)?
         .into_iter()
         .next();
+    let epoch = match read_meta::<u64>(sql, "epoch")? {
+        Some(Ok(epoch)) => Some(epoch),
+        None => None,
+        // An identity that cannot be read is as good as one: the room is not new.
+        Some(Err(e)) => {
+            worker::console_error!("coordinator: stored identity unreadable: {e}");
+            Some(u64::MAX)
+        }
+    };
     let stored = Restored {
+        epoch,
         minute,
         revocations: read_meta(sql, "revocations")?,
         config: read_meta(sql, "config")?,

@@ -27,16 +27,18 @@ const MAX_BODY: usize = 16 * 1024;
 /// Longest a test key may live, in seconds.
 const MAX_TEST_KEY_TTL_S: u64 = 7 * 24 * 3600;
 
+/// An admin request: `path` is the request's path in its normalised form.
 pub async fn handle(
     mut req: Request,
+    path: &str,
     env: &Env,
     settings: &Settings,
     now: UnixMs,
 ) -> Result<Response, GateError> {
-    if let Some(resp) = console::route(&mut req, env, settings, now).await? {
+    if let Some(resp) = console::route(&mut req, path, env, settings, now).await? {
         return Ok(resp);
     }
-    if let Err(refusal) = authorized(&req, settings, now) {
+    if let Err(refusal) = console::authorize(&req, env, settings, now).await {
         return refusal.into_response();
     }
     // Every call acts on one room: the one `?room=` names, or the default.
@@ -55,7 +57,7 @@ pub async fn handle(
             }
         },
     };
-    if req.path() == "/admin/rooms" {
+    if path == "/admin/rooms" {
         let rooms: Vec<Value> = settings
             .rooms
             .names()
@@ -63,7 +65,7 @@ pub async fn handle(
             .collect();
         return json_response(200, &json!({ "rooms": rooms }).to_string());
     }
-    if req.path() == "/admin/test-key" {
+    if path == "/admin/test-key" {
         if req.method() != Method::Post {
             return json_response(405, r#"{"error":"method not allowed"}"#);
         }
@@ -72,7 +74,7 @@ pub async fn handle(
         };
         return mint_test_key(&body, settings, &site, now);
     }
-    if req.path() == "/admin/faults" && settings.faults {
+    if path == "/admin/faults" && settings.faults {
         if req.method() != Method::Put {
             return json_response(405, r#"{"error":"method not allowed"}"#);
         }
@@ -81,7 +83,7 @@ pub async fn handle(
         };
         return inject_fault(&body, env, &site, now).await;
     }
-    let (method, path) = match (req.method(), req.path().as_str()) {
+    let (method, path) = match (req.method(), path) {
         (Method::Get, "/admin/state") => (Method::Get, "/state"),
         (Method::Put, "/admin/config") => (Method::Put, "/config"),
         (Method::Post, "/admin/revoke") => (Method::Post, "/revoke"),
@@ -230,6 +232,8 @@ fn mint_test_key(
         200,
         &json!({
             "test_key": key.sign(&settings.test_keys),
+            // What `POST /admin/revoke` takes to withdraw this one key.
+            "ref": edgegate_core::revocation::TicketRef::of(&key.id).to_string(),
             "expires_at": key.expires_at,
             "header": cookies::TEST_KEY_HEADER,
             "cookie": cookies::TEST_KEY,
@@ -247,9 +251,4 @@ fn typed_response(status: u16, body: &str, content_type: &str) -> Result<Respons
     Ok(Response::from_bytes(body.as_bytes().to_vec())?
         .with_status(status)
         .with_headers(headers))
-}
-
-/// The bearer token as before, or the operator console's session cookie (see `console`).
-fn authorized(req: &Request, settings: &Settings, now: UnixMs) -> Result<(), console::Refusal> {
-    console::authorize(req, settings, now)
 }

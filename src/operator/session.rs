@@ -1,8 +1,11 @@
 //! The operator console's session cookie, kept free of the Workers API so it can be tested
-//! natively. The cookie is stateless (`<expiry s>.<hex HMAC-SHA256>`) so that any isolate can
-//! check it without asking the coordinator; its key is derived from the admin token, so rotating
-//! the token ends every session at once. The console's cross-site defences (a custom header and
-//! an `Origin` match on state-changing calls) are also decided here.
+//! natively. The cookie is `<expiry s>.<id hex>.<hex HMAC-SHA256>`: any isolate checks its MAC
+//! and expiry without asking anyone; its key is derived from the admin token, so rotating the
+//! token ends every session at once; and its random id is what signing out ends for good (the
+//! room coordinator keeps the ended ids until they would have expired, and is asked on every
+//! call made with a session), so a copy of the cookie taken before the sign-out is worth
+//! nothing after it. The console's cross-site defences (a custom header and an `Origin` match
+//! on state-changing calls) are also decided here.
 
 use edgegate_core::keys::{hex, unhex};
 use hmac::{Hmac, Mac};
@@ -12,7 +15,7 @@ use subtle::ConstantTimeEq;
 /// The cookie's base name; on https it carries the `__Secure-` prefix (see [`cookie_name`]).
 pub const COOKIE: &str = "edgegate_admin";
 /// How long a session lasts, in seconds: short, so a forgotten console tab stops being a key.
-pub const LIFETIME_S: u64 = 1800;
+pub const LIFETIME_S: u64 = crate::shared::settings::CONSOLE_SESSION_S;
 /// The header the console sends on every call. A cross-site form or `no-cors` fetch cannot set
 /// it, so a cookie-authenticated change without it did not come from the console.
 pub const CONSOLE_HEADER: &str = "X-Edgegate-Console";
@@ -30,43 +33,54 @@ impl SessionKey {
         Some(SessionKey(mac.finalize().into_bytes().into()))
     }
 
-    fn mac(&self, expires_s: u64) -> Option<Hmac<Sha256>> {
+    fn mac(&self, expires_s: u64, id: &[u8; 16]) -> Option<Hmac<Sha256>> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).ok()?;
         mac.update(&expires_s.to_be_bytes());
+        mac.update(id);
         Some(mac)
     }
 
-    /// A cookie value good for [`LIFETIME_S`] from `now_ms`.
-    pub fn mint(&self, now_ms: u64) -> Option<String> {
+    /// A cookie value for the session `id` (16 random bytes), good for [`LIFETIME_S`] from
+    /// `now_ms`.
+    pub fn mint(&self, id: [u8; 16], now_ms: u64) -> Option<String> {
         let expires_s = now_ms / 1000 + LIFETIME_S;
-        let tag = self.mac(expires_s)?.finalize().into_bytes();
-        Some(format!("{expires_s}.{}", hex(&tag)))
+        let tag = self.mac(expires_s, &id)?.finalize().into_bytes();
+        Some(format!("{expires_s}.{}.{}", hex(&id), hex(&tag)))
     }
 
-    /// Is `value` a cookie this key minted that has not expired? An expiry further ahead than a
-    /// fresh session's is refused too: no honest cookie has one.
-    pub fn verify(&self, value: &str, now_ms: u64) -> bool {
-        let Some((expires, tag)) = value.split_once('.') else {
-            return false;
-        };
-        let Ok(expires_s) = expires.parse::<u64>() else {
-            return false;
-        };
+    /// The session a cookie value names, if this key minted it and it has not expired: its id
+    /// and expiry (unix s). An expiry further ahead than a fresh session's is refused too: no
+    /// honest cookie has one.
+    pub fn verify(&self, value: &str, now_ms: u64) -> Option<Session> {
+        let mut parts = value.split('.');
+        let (expires, id, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let expires_s = expires.parse::<u64>().ok()?;
         let now_s = now_ms / 1000;
         if expires_s <= now_s || expires_s > now_s.saturating_add(LIFETIME_S) {
-            return false;
+            return None;
         }
-        let Some(tag) = unhex(tag) else {
-            return false;
-        };
+        let id: [u8; 16] = unhex(id)?.try_into().ok()?;
+        let tag = unhex(tag)?;
         // `verify_slice` compares in constant time.
-        self.mac(expires_s)
-            .is_some_and(|mac| mac.verify_slice(&tag).is_ok())
+        self.mac(expires_s, &id)?.verify_slice(&tag).ok()?;
+        Some(Session { id, expires_s })
     }
 }
 
+/// A console session a cookie proved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id: [u8; 16],
+    /// Unix seconds.
+    pub expires_s: u64,
+}
+
 /// Does `token` hash to `digest`? Compared as digests, in constant time, so neither the
-/// contents nor the length of the real token leak through timing.
+/// contents nor the length of the real token leak through timing. The token is trimmed as the
+/// stored one was (`shared::settings::token_digest`).
 pub fn token_matches(token: &str, digest: &[u8; 32]) -> bool {
     let given: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
     given.ct_eq(digest).into()
@@ -126,61 +140,73 @@ mod tests {
         SessionKey::derive(&Sha256::digest(token.as_bytes()).into(), "booking").unwrap()
     }
 
+    const ID: [u8; 16] = [7; 16];
+
     #[test]
     fn a_fresh_cookie_is_accepted_until_it_expires() {
         let k = key("secret");
-        let cookie = k.mint(NOW).unwrap();
+        let cookie = k.mint(ID, NOW).unwrap();
         assert!(cookie.starts_with(&format!("{}.", NOW / 1000 + LIFETIME_S)));
-        assert!(k.verify(&cookie, NOW));
-        assert!(k.verify(&cookie, NOW + (LIFETIME_S - 1) * 1000));
-        assert!(!k.verify(&cookie, NOW + LIFETIME_S * 1000));
+        let session = k.verify(&cookie, NOW).unwrap();
+        assert_eq!(session.id, ID);
+        assert!(k.verify(&cookie, NOW + (LIFETIME_S - 1) * 1000).is_some());
+        assert!(k.verify(&cookie, NOW + LIFETIME_S * 1000).is_none());
     }
 
     #[test]
     fn a_tampered_or_foreign_cookie_is_refused() {
         let k = key("secret");
-        let cookie = k.mint(NOW).unwrap();
-        let (exp, tag) = cookie.split_once('.').unwrap();
-        // A later expiry with the old tag.
-        assert!(!k.verify(&format!("{}.{tag}", exp.parse::<u64>().unwrap() - 1), NOW));
+        let cookie = k.mint(ID, NOW).unwrap();
+        let [exp, id, tag] = cookie.split('.').collect::<Vec<_>>()[..] else {
+            panic!("{cookie}")
+        };
+        // A later expiry, or another session's id, with the old tag.
+        let earlier = exp.parse::<u64>().unwrap() - 1;
+        assert!(k.verify(&format!("{earlier}.{id}.{tag}"), NOW).is_none());
+        let other_id = hex(&[8; 16]);
+        assert!(k.verify(&format!("{exp}.{other_id}.{tag}"), NOW).is_none());
         // One flipped digit of the tag.
-        let flipped: String = tag
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == 0 {
-                    if c == '0' {
-                        '1'
-                    } else {
-                        '0'
-                    }
-                } else {
-                    c
-                }
-            })
-            .collect();
-        assert!(!k.verify(&format!("{exp}.{flipped}"), NOW));
+        let flipped = format!(
+            "{}{}",
+            if tag.starts_with('0') { '1' } else { '0' },
+            &tag[1..]
+        );
+        assert!(k.verify(&format!("{exp}.{id}.{flipped}"), NOW).is_none());
         // Another token, or another room, signs differently: rotating the token ends sessions.
-        assert!(!key("rotated").verify(&cookie, NOW));
+        assert!(key("rotated").verify(&cookie, NOW).is_none());
         let other_room = SessionKey::derive(&Sha256::digest(b"secret").into(), "other").unwrap();
-        assert!(!other_room.verify(&cookie, NOW));
+        assert!(other_room.verify(&cookie, NOW).is_none());
         for junk in [
             "",
             ".",
-            "x.y",
+            "x.y.z",
             "123",
-            &format!("{exp}."),
-            &format!("{exp}.{tag}0"),
+            &format!("{exp}.{id}"),
+            &format!("{exp}.{id}.{tag}0"),
+            &format!("{exp}.{id}.{tag}.x"),
         ] {
-            assert!(!k.verify(junk, NOW), "{junk:?}");
+            assert!(k.verify(junk, NOW).is_none(), "{junk:?}");
         }
     }
 
     #[test]
     fn an_expiry_beyond_a_session_is_refused_even_if_signed() {
         let k = key("secret");
-        let far = k.mint(NOW + 10 * LIFETIME_S * 1000).unwrap();
-        assert!(!k.verify(&far, NOW));
+        let far = k.mint(ID, NOW + 10 * LIFETIME_S * 1000).unwrap();
+        assert!(k.verify(&far, NOW).is_none());
+    }
+
+    #[test]
+    fn the_stored_token_is_trimmed_and_long_enough() {
+        use crate::shared::settings::{token_digest, MIN_TOKEN_CHARS};
+        let long = "t".repeat(MIN_TOKEN_CHARS);
+        let digest = token_digest(Some(&format!("{long}\n"))).unwrap();
+        assert!(
+            token_matches(&long, &digest),
+            "a secret put with a newline still matches"
+        );
+        assert!(token_digest(Some(&"t".repeat(MIN_TOKEN_CHARS - 1))).is_err());
+        assert!(token_digest(Some("  ")).is_err() && token_digest(None).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! (ARCHITECTURE.md, invariant 15, checked).
 
 pub mod body;
+pub mod client;
 pub mod clock;
 pub mod error;
 pub mod faults;

@@ -59,6 +59,16 @@ pub fn origin_trouble() -> String {
     )
 }
 
+/// The page for a pass at an edge that cannot yet confirm it is still good (503): it has not
+/// heard from the room, so it does not know what the operator withdrew.
+pub fn unconfirmed() -> String {
+    plain_html(
+        "잠시 후 다시 시도해 주세요 · Please try again in a moment",
+        "입장은 아직 유효할 수 있지만, 이 서버가 지금 확인할 수 없습니다. 잠시 후 다시 시도해 주세요. · \
+         Your admission may still be valid, but this server cannot confirm it right now. Please try again in a moment.",
+    )
+}
+
 /// The page for a request body over the limit (413).
 pub fn too_large() -> String {
     plain_html(

@@ -4,7 +4,7 @@
 //! (`wrangler secret put`, or `.dev.vars` locally). A missing or malformed value is a
 //! deployment mistake: it is logged by name and every request gets a plain 503, never a panic.
 
-use edgegate_core::keys::{ForPasses, ForTestKeys, ForTickets, SecretRing};
+use edgegate_core::keys::{ForNetworks, ForPasses, ForTestKeys, ForTickets, SecretRing};
 use edgegate_core::rooms::{Rooms, Site};
 use edgegate_core::KeyRing;
 use sha2::{Digest, Sha256};
@@ -18,8 +18,20 @@ pub struct Settings {
     pub ticket_keys: KeyRing<ForTickets>,
     pub pass_keys: KeyRing<ForPasses>,
     pub test_keys: KeyRing<ForTestKeys>,
-    /// SHA-256 of the admin bearer token; `None` disables the admin API.
-    pub admin_token_digest: Option<[u8; 32]>,
+    /// Keys that turn a client's network into a tag naming no address.
+    pub network_keys: KeyRing<ForNetworks>,
+    /// SHA-256 of the admin bearer token (trimmed), or why the admin API and the console are
+    /// off: no token, or one too short (`operator::session::token_digest`).
+    pub admin_token_digest: Result<[u8; 32], &'static str>,
+    /// `OPERATOR_HOST`: the host (with its port, where it has one) that serves the operator's
+    /// console, and the only one where its session cookie is honoured. No protected route may
+    /// use it. Unset: the console is served nowhere; the admin API answers its bearer token on
+    /// any host.
+    pub operator_host: Option<String>,
+    /// `CLIENT_ADDRESS_HEADER = "on"`: a request's `X-Edgegate-Client-Address` header names
+    /// its client, so the tests on loopback can play many networks. Never set in production,
+    /// where the platform's `CF-Connecting-IP` is the client.
+    pub client_address_header: bool,
     pub sync_interval_ms: u64,
     /// A sync not answered within this long is given up and sent again, in ms.
     pub sync_timeout_ms: u64,
@@ -40,6 +52,30 @@ pub struct Settings {
     /// `LOCATION_HEADER = "on"`: a request's `X-Edgegate-Location` header picks its location,
     /// so the stack tests can run several locations on loopback. Never set in production.
     pub location_header: bool,
+}
+
+/// How long a console session lasts, in seconds (the operator's session cookie; the coordinator
+/// keeps a signed-out session's id this long at most).
+pub const CONSOLE_SESSION_S: u64 = 1800;
+
+/// The shortest admin token the gate accepts, in characters: the console and the admin API
+/// are the keys to the room, and `scripts/dev` writes 48.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+/// The digest the gate keeps of the admin token: SHA-256 of the token as written, less the
+/// spaces and line ends around it (a secret put with a trailing newline must not lock everyone
+/// out), or why there is none: no token, or one shorter than [`MIN_TOKEN_CHARS`].
+pub fn token_digest(token: Option<&str>) -> Result<[u8; 32], &'static str> {
+    let token = token.map(str::trim).unwrap_or_default();
+    if token.is_empty() {
+        return Err("ADMIN_TOKEN is not set: the admin API and the console are off");
+    }
+    if token.chars().count() < MIN_TOKEN_CHARS {
+        return Err(
+            "ADMIN_TOKEN is shorter than 32 characters: the admin API and the console are off",
+        );
+    }
+    Ok(Sha256::digest(token.as_bytes()).into())
 }
 
 /// Is `name` usable as a location: 1 to 16 ASCII letters, digits or `-`?
@@ -67,6 +103,25 @@ pub fn sync_interval_ms(env: &Env) -> u64 {
 }
 
 impl Settings {
+    /// Whom a request to `address` is for: the operator's own host, or the citizens'.
+    pub fn audience(
+        &self,
+        address: &edgegate_core::address::Address,
+    ) -> edgegate_core::visit::Audience {
+        let operator = self.operator_host.as_deref().is_some_and(|host| {
+            if host.contains(':') {
+                address.host_port().eq_ignore_ascii_case(host)
+            } else {
+                address.host().eq_ignore_ascii_case(host)
+            }
+        });
+        if operator {
+            edgegate_core::visit::Audience::Operator
+        } else {
+            edgegate_core::visit::Audience::Citizens
+        }
+    }
+
     pub fn from_env(env: &Env) -> Result<Settings, String> {
         let text = |name: &str| -> Option<String> {
             env.secret(name)
@@ -109,7 +164,12 @@ impl Settings {
                 .map_err(|e| format!("GATE_KEYS: {e}"))?,
             pass_keys: secrets.pass_keys().map_err(|e| format!("GATE_KEYS: {e}"))?,
             test_keys: secrets.test_keys().map_err(|e| format!("GATE_KEYS: {e}"))?,
-            admin_token_digest: text("ADMIN_TOKEN").map(|t| Sha256::digest(t.as_bytes()).into()),
+            network_keys: secrets
+                .network_keys()
+                .map_err(|e| format!("GATE_KEYS: {e}"))?,
+            admin_token_digest: token_digest(text("ADMIN_TOKEN").as_deref()),
+            operator_host: text("OPERATOR_HOST").map(|h| h.trim().to_ascii_lowercase()),
+            client_address_header: text("CLIENT_ADDRESS_HEADER").is_some_and(|v| v.trim() == "on"),
             sync_interval_ms,
             sync_timeout_ms: sync_timeout_ms(env),
             ticket_ttl_ms: number("TICKET_TTL_S", 6 * 3600)?.saturating_mul(1000),

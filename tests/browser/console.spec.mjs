@@ -28,8 +28,8 @@ async function signedIn(browser, baseURL, token, locale = 'en-US', operator = 't
   return { context, page };
 }
 
-test('a wrong token is refused plainly; the right one shows the figures, and is kept nowhere', async ({ browser, baseURL, stack }) => {
-  const context = await browser.newContext({ baseURL, locale: 'en-US', viewport: DESK });
+test('a wrong token is refused plainly; the right one shows the figures, and is kept nowhere', async ({ browser, stack }) => {
+  const context = await browser.newContext({ baseURL: stack.operator, locale: 'en-US', viewport: DESK });
   const page = await context.newPage();
   const res = await page.goto('/admin/');
   expect(res.headers()['content-security-policy']).toContain("default-src 'self'");
@@ -60,7 +60,7 @@ test('a wrong token is refused plainly; the right one shows the figures, and is 
 });
 
 test('pausing from the console shows in its figures within 2 s and on a citizen\'s page', async ({ browser, baseURL, stack }) => {
-  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  const { context, page } = await signedIn(browser, stack.operator, stack.adminToken);
   await expect(page.locator('#room-state')).toHaveAttribute('data-state', 'open');
   const citizen = await browser.newContext({ baseURL, locale: 'en-US' });
   const waiting = await citizen.newPage();
@@ -81,7 +81,7 @@ test('pausing from the console shows in its figures within 2 s and on a citizen\
 });
 
 test('a change at the coordinator reaches the console within 2 s; an open console costs about one call a second', async ({ browser, baseURL, stack, admin }) => {
-  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  const { context, page } = await signedIn(browser, stack.operator, stack.adminToken);
   await expect(page.locator('#f-active')).toContainText(String(QUIET.max_active));
   // Staleness: from the coordinator's answer to a change made elsewhere to the figure on screen.
   await admin.config({ max_active: 499 });
@@ -105,7 +105,7 @@ test('a change at the coordinator reaches the console within 2 s; an open consol
 });
 
 test('the gate\'s refusal is shown next to its field, and a tenfold rate asks first', async ({ browser, baseURL, stack, admin }) => {
-  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  const { context, page } = await signedIn(browser, stack.operator, stack.adminToken);
   await page.locator('#max_active').fill('-5');
   await page.getByRole('button', { name: 'Apply' }).click();
   await expect(page.locator('#err-max_active')).toContainText('max_active');
@@ -130,7 +130,7 @@ test('the gate\'s refusal is shown next to its field, and a tenfold rate asks fi
 });
 
 test('a change with the session cookie but not from the console is refused', async ({ browser, baseURL, stack, admin }) => {
-  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  const { context, page } = await signedIn(browser, stack.operator, stack.adminToken);
   // Reading needs only the cookie.
   expect(await page.evaluate(() => fetch('/admin/state').then((r) => r.status))).toBe(200);
   // A change without the console's header, as another site's form or no-cors fetch would make.
@@ -156,7 +156,7 @@ test('a ticket number read off a citizen\'s page is withdrawn from the console, 
   await expect(waiting.locator('#ticket-ref')).toBeVisible();
   const ref = (await waiting.locator('#ticket-ref').textContent()).match(/[0-9A-Z]{4}-[0-9A-Z]{4}/)[0];
 
-  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  const { context, page } = await signedIn(browser, stack.operator, stack.adminToken);
   const dialog = page.locator('dialog#confirm');
   // Nothing typed: said at the field, nothing sent.
   await page.getByRole('button', { name: 'Withdraw', exact: true }).click();
@@ -193,7 +193,7 @@ test('a ticket number read off a citizen\'s page is withdrawn from the console, 
 });
 
 test('the history downloads as CSV and JSON, named for the room and the day', async ({ browser, baseURL, stack }) => {
-  const { context, page } = await signedIn(browser, baseURL, stack.adminToken);
+  const { context, page } = await signedIn(browser, stack.operator, stack.adminToken);
   const day = (d) => `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, '0')}${String(d.getDate()).padStart(2, '0')}`;
   const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
   expect(csv.suggestedFilename()).toMatch(new RegExp(`^edgegate-[A-Za-z0-9_.-]+-history-${day(new Date())}\\.csv$`));
@@ -210,7 +210,7 @@ test('the history downloads as CSV and JSON, named for the room and the day', as
 test('with one room there is no picker and no ?room=; with several, the chosen one goes on every call', async ({ browser, baseURL, stack }) => {
   // The suite's gate has one room.
   const sent = [];
-  const one = await signedIn(browser, baseURL, stack.adminToken, 'en-US', 'tester', (page) => {
+  const one = await signedIn(browser, stack.operator, stack.adminToken, 'en-US', 'tester', (page) => {
     page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/admin/')) sent.push(r.url()); });
   });
   await expect(one.page.locator('#f-waiting')).not.toHaveText('–');
@@ -225,7 +225,7 @@ test('with one room there is no picker and no ?room=; with several, the chosen o
 
   // Two rooms (the list stubbed): the calls that name one are answered by the suite's room.
   const named = [];
-  const several = await signedIn(browser, baseURL, stack.adminToken, 'en-US', 'tester', async (page) => {
+  const several = await signedIn(browser, stack.operator, stack.adminToken, 'en-US', 'tester', async (page) => {
     await page.route('**/admin/rooms', (route) => route.fulfill({
       json: { rooms: [{ name: 'main', default: true }, { name: 'pass-check', default: false }] },
     }));
@@ -277,7 +277,7 @@ function withEdgeFigures(state) {
 
 for (const locale of ['ko-KR', 'en-US']) {
   test(`the console has no axe violations and looks right (${locale})`, async ({ browser, baseURL, stack }) => {
-    const context = await browser.newContext({ baseURL, locale, viewport: DESK });
+    const context = await browser.newContext({ baseURL: stack.operator, locale, viewport: DESK });
     const page = await context.newPage();
     await page.goto('/admin/');
     await expect(page.locator('#signin')).toBeVisible();
@@ -285,7 +285,7 @@ for (const locale of ['ko-KR', 'en-US']) {
     await shoot(page, `console-signin-${locale}`);
     await context.close();
 
-    const signed = await signedIn(browser, baseURL, stack.adminToken, locale, locale === 'ko-KR' ? '김운영' : 'Kim',
+    const signed = await signedIn(browser, stack.operator, stack.adminToken, locale, locale === 'ko-KR' ? '김운영' : 'Kim',
       (page) => page.route('**/admin/state', async (route) => {
         const response = await route.fetch();
         if (response.status() !== 200) return route.fulfill({ response });

@@ -9,6 +9,8 @@ export const test = base.extend({
   stack: [async ({}, use) => {
     await use({
       gate: process.env.EDGEGATE_GATE_URL,
+      // The operator's console, on an origin of its own (OPERATOR_HOST).
+      operator: process.env.EDGEGATE_OPERATOR_URL,
       origin: process.env.EDGEGATE_ORIGIN_URL,
       adminToken: process.env.EDGEGATE_ADMIN_TOKEN,
     });

@@ -35,6 +35,7 @@ export default async function globalSetup() {
   }
   Object.assign(process.env, {
     EDGEGATE_GATE_URL: gate.url,
+    EDGEGATE_OPERATOR_URL: gate.operatorUrl,
     EDGEGATE_ORIGIN_URL: origin.url,
     EDGEGATE_ADMIN_TOKEN: secrets.ADMIN_TOKEN,
     EDGEGATE_GATE_LOG: logs.gate,

@@ -28,7 +28,7 @@ const vars = (() => {
 })();
 const classes = [...wranglerToml.matchAll(/class_name\s*=\s*"(\w+)"/g)].map((m) => m[1]);
 /** Every name the worker reads from its environment, as the string literal it reads it by. */
-const workerSource = readdirSync(join(root, 'src')).filter((f) => f.endsWith('.rs'))
+const workerSource = readdirSync(join(root, 'src'), { recursive: true }).filter((f) => f.endsWith('.rs'))
   .map((f) => readFileSync(join(root, 'src', f), 'utf8')).join('\n');
 
 const routesLine = deploying.match(/`(routes = \[[^`]*\])`/)?.[1];

@@ -96,11 +96,14 @@ export function randomSecrets() {
 export async function startGate({ vars, persistDir, port, logFile }) {
   const dir = mkdtempSync(join(tmpdir(), 'edgegate-gate-'));
   const envFile = join(dir, 'vars.env');
+  port ??= await freePort();
+  // The operator's console lives on an origin of its own: the same server under another name
+  // (`localhost` rather than `127.0.0.1`), as scripts/dev serves it.
+  vars = { OPERATOR_HOST: `localhost:${port}`, ...vars };
   // A value with double quotes in it (JSON, such as ROOM_ROUTES) goes unquoted: the env file has no
   // escapes, and JSON holds no newline or `#` here.
   const quoted = (v) => (String(v).includes('"') ? String(v) : `"${v}"`);
   writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${quoted(v)}`).join('\n') + '\n');
-  port ??= await freePort();
   const inspector = await freePort();
   const proc = launch(join(root, 'node_modules', '.bin', 'wrangler'), [
     'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
@@ -109,7 +112,7 @@ export async function startGate({ vars, persistDir, port, logFile }) {
   ], { WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_D1_WARNING: 'true' }, logFile);
   const url = `http://127.0.0.1:${port}`;
   await waitReady(`${url}/queue/healthz`, proc, 'the gate (wrangler dev)');
-  return { url, port, log: proc.log, stop: proc.stop };
+  return { url, operatorUrl: `http://localhost:${port}`, port, log: proc.log, stop: proc.stop };
 }
 
 /** Starts the real origin binary (built by `cargo build --release -p edgegate-origin`). */

@@ -76,6 +76,12 @@ impl Address {
         }
     }
 
+    /// The path as every decision reads it ([`normalized`]): which of the gate's routes it
+    /// is, and which room it belongs to. The origin is sent the path as it came.
+    pub fn route_path(&self) -> String {
+        normalized(self.path())
+    }
+
     /// The query, without its `?`.
     pub fn query(&self) -> Option<&str> {
         self.text.get(self.query_at?..self.end)
@@ -85,6 +91,45 @@ impl Address {
     pub fn query_value(&self, name: &str) -> Option<String> {
         query_value(self.query()?, name)
     }
+}
+
+/// `path` in the one form the gate's decisions compare: every `%XX` that stands for a printable
+/// ASCII character decoded (so `/%65vents` is `/events`, and `%2F` a `/`), ASCII letters in
+/// lower case, and runs of `/` made one. An origin may well serve `/Events/x` and `/%65vents/x`
+/// as `/events/x`; if the gate read them otherwise, a room's prefix could be walked around and
+/// its visitors let in by another room's queue. What is not printable ASCII stays as it came.
+pub fn normalized(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let decoded = (b == b'%')
+            .then(|| {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let text = std::str::from_utf8(hex).ok()?;
+                u8::from_str_radix(text, 16).ok()
+            })
+            .flatten()
+            .filter(|c| c.is_ascii_graphic());
+        let (c, width) = match decoded {
+            Some(c) => (c, 3),
+            None => (b, 1),
+        };
+        if !(c == b'/' && out.ends_with('/')) {
+            if c.is_ascii() {
+                out.push(char::from(c.to_ascii_lowercase()));
+            } else {
+                // A byte of a multi-byte character: copy the character whole.
+                let rest = path.get(i..).unwrap_or_default();
+                let ch = rest.chars().next().unwrap_or('\u{FFFD}');
+                out.push(ch);
+                i += ch.len_utf8();
+                continue;
+            }
+        }
+        i += width;
+    }
+    out
 }
 
 /// The first value of the parameter `name` in a query string (without `?`), decoded as a form
@@ -97,7 +142,23 @@ pub fn query_value(query: &str, name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::Address;
+    use super::{normalized, Address};
+
+    #[test]
+    fn paths_are_compared_in_one_form() {
+        for (path, seen) in [
+            ("/Events/x", "/events/x"),
+            ("/%65vents/x", "/events/x"),
+            ("/%45VENTS//x", "/events/x"),
+            ("/events%2Fx", "/events/x"),
+            ("//events", "/events"),
+            ("/%zz/%", "/%zz/%"),
+            ("/%00a", "/%00a"),
+            ("/예약/%EC%98%88", "/예약/%ec%98%88"),
+        ] {
+            assert_eq!(normalized(path), seen, "{path}");
+        }
+    }
 
     fn parts(url: &str) -> (bool, String, String, String, Option<String>) {
         let a = Address::parse(url.to_owned());

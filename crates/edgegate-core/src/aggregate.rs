@@ -63,6 +63,9 @@ pub struct Aggregator {
     room: Option<RoomSnapshot>,
     /// When the coordinator's last answer arrived, on this aggregator's clock.
     heard_at: UnixMs,
+    /// The room's identity and cursor as last heard, kept in storage across restarts: what the
+    /// batches name until the room answers again, so a room that lost its records can tell.
+    known: Option<(u64, crate::order::Cursor)>,
 }
 
 impl Aggregator {
@@ -73,6 +76,7 @@ impl Aggregator {
         (interval_ms, timeout_ms): (u64, u64),
         senders: impl IntoIterator<Item = (String, Seen)>,
         outbox: Outbox,
+        known: Option<(u64, crate::order::Cursor)>,
     ) -> Aggregator {
         Aggregator {
             id: format!("{LOCATION_PREFIX}{location}"),
@@ -82,7 +86,13 @@ impl Aggregator {
             outbox,
             room: None,
             heard_at: UnixMs(0),
+            known,
         }
+    }
+
+    /// The room's identity and cursor as last heard (or as stored), to keep across restarts.
+    pub fn known(&self) -> Option<(u64, crate::order::Cursor)> {
+        self.known
     }
 
     /// Its sender id at the coordinator.
@@ -169,9 +179,14 @@ impl Aggregator {
         let fresh = self.outbox.pending().is_none();
         let senders = &self.senders;
         let figures = || (senders.waiting(now), senders.isolates(now));
-        let batch = self
-            .outbox
-            .begin(&self.id, now, self.interval_ms, self.timeout_ms, figures)?;
+        let mut batch =
+            self.outbox
+                .begin(&self.id, now, self.interval_ms, self.timeout_ms, figures)?;
+        // What this location knows of the room, so a room that lost its records can tell.
+        if let Some((epoch, cursor)) = self.known {
+            batch.epoch = epoch;
+            batch.known_cursor = Some(cursor);
+        }
         Some(Upstream { batch, fresh })
     }
 
@@ -199,6 +214,7 @@ impl Aggregator {
         if self.room.as_ref().is_some_and(|r| r.at > snapshot.at) {
             return; // a late answer older than what this aggregator already knows
         }
+        self.known = Some((snapshot.epoch, snapshot.cursor));
         self.room = Some(snapshot);
         self.heard_at = now;
     }
@@ -216,7 +232,7 @@ mod tests {
     const SETTLE: u64 = 9_000;
 
     fn aggregator() -> Aggregator {
-        Aggregator::restore("ICN", (1_000, 3_000), Vec::new(), Outbox::default())
+        Aggregator::restore("ICN", (1_000, 3_000), Vec::new(), Outbox::default(), None)
     }
 
     fn batch(isolate: &str, seq: u64, places: Vec<(u64, u64, i64)>, through: u64) -> SyncReport {
@@ -294,7 +310,7 @@ mod tests {
         let mut room = Room::fresh(T0, SETTLE);
         let (mut icn, mut nrt) = (
             aggregator(),
-            Aggregator::restore("NRT", (1_000, 3_000), Vec::new(), Outbox::default()),
+            Aggregator::restore("NRT", (1_000, 3_000), Vec::new(), Outbox::default(), None),
         );
         icn.receive(&batch("a", 1, vec![], 30), T0);
         icn.receive(&batch("b", 1, vec![], 10), T0);

@@ -33,19 +33,47 @@ pub struct AuditEntry {
 }
 
 /// The operator's name from the `Edgegate-Operator` header: trimmed, at most
-/// [`OPERATOR_MAX_CHARS`] characters and none of them control characters, else
-/// [`ANONYMOUS`]. A name that would not fit is not cut short: a cut name could pass for
-/// another operator's.
+/// [`OPERATOR_MAX_CHARS`] characters, none of them a control character nor one that is
+/// invisible or turns the direction of the text ([`hidden`]), else [`ANONYMOUS`]. A name
+/// that would not fit is not cut short: a cut name could pass for another operator's, and so
+/// could one with a hidden character in it, or one that reads backwards.
 pub fn operator(header: Option<&str>) -> String {
     header
         .map(str::trim)
         .filter(|name| {
             !name.is_empty()
                 && name.chars().count() <= OPERATOR_MAX_CHARS
-                && !name.chars().any(char::is_control)
+                && !name.chars().any(|c| c.is_control() || hidden(c))
         })
         .unwrap_or(ANONYMOUS)
         .to_owned()
+}
+
+/// Is `c` a character that shows nothing, or changes how the text around it is shown: the
+/// zero-width ones, the bidirectional marks, embeddings, overrides and isolates, the word
+/// joiner and invisible operators, the byte-order mark, soft hyphen, the Hangul and other
+/// fillers that render blank, and the tag characters?
+pub fn hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// The entries for a change of config from `before` to `after`: one per field whose value

@@ -480,13 +480,19 @@ impl Isolate {
     /// number).
     pub fn begin_sync(&mut self, now: UnixMs) -> Option<SyncReport> {
         let limiter = &self.limiter;
-        self.outbox.begin(
+        let mut report = self.outbox.begin(
             &self.id,
             now,
             self.timing.sync_interval_ms,
             self.timing.sync_timeout_ms,
             || (u64::try_from(limiter.waiting(now)).unwrap_or(u64::MAX), 0),
-        )
+        )?;
+        // What this isolate knows of the room, so a room that lost its records can tell.
+        if let Some(room) = &self.room {
+            report.epoch = room.epoch;
+            report.known_cursor = Some(room.cursor);
+        }
+        Some(report)
     }
 
     /// The answer to the batch numbered `seq`: the room, or `None` for a failure or a timeout.
@@ -585,6 +591,7 @@ mod tests {
             revoked_before: None,
             through_per_minute: None,
             arrivals_per_minute: None,
+            epoch: 0,
         }
     }
 

@@ -71,6 +71,8 @@ mod sealed {
     impl Sealed for super::ForTickets {}
     impl Sealed for super::ForPasses {}
     impl Sealed for super::ForTestKeys {}
+    impl Sealed for super::ForNetworks {}
+    impl Sealed for super::ForOrders {}
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +82,19 @@ pub enum ForPasses {}
 
 #[derive(Clone, Copy, Debug)]
 pub enum ForTestKeys {}
+/// Keys that turn a client's network into a tag that names no address (`network`).
+#[derive(Clone, Copy, Debug)]
+pub enum ForNetworks {}
+/// Keys that hide a ticket's place inside its second from its holder (`token`).
+#[derive(Clone, Copy, Debug)]
+pub enum ForOrders {}
+
+impl Purpose for ForNetworks {
+    const LABEL: &'static str = "edgegate v1 network key";
+}
+impl Purpose for ForOrders {
+    const LABEL: &'static str = "edgegate v1 order key";
+}
 
 impl Purpose for ForTestKeys {
     const LABEL: &'static str = "edgegate v1 test key";
@@ -218,6 +233,14 @@ impl SecretRing {
     }
 
     pub fn test_keys(&self) -> Result<KeyRing<ForTestKeys>, KeyError> {
+        self.ring()
+    }
+
+    pub fn network_keys(&self) -> Result<KeyRing<ForNetworks>, KeyError> {
+        self.ring()
+    }
+
+    pub fn order_keys(&self) -> Result<KeyRing<ForOrders>, KeyError> {
         self.ring()
     }
 }

@@ -15,6 +15,12 @@ use crate::places::PlaceKey;
 use crate::sync::SyncReport;
 use crate::time::UnixMs;
 
+/// Most counts one batch carries (place changes, let-through and ended seconds together). A
+/// batch is at most about 40 bytes of JSON an entry, so this keeps every batch near 400 KB,
+/// well inside the 1 MiB a receiver accepts, however long its sender was cut off: the rest
+/// stays owed and goes in the batches after.
+pub const MAX_BATCH_ENTRIES: usize = 10_000;
+
 /// The number a sender without a stored numbering starts from: the clock, in milliseconds. It
 /// is higher than any number the same sender id can have used before (a numbering starts at 1
 /// or at an earlier clock reading, and grows by one a sync, at most ten a second), so a
@@ -72,6 +78,26 @@ impl Counts {
         self.origin.add(&report.origin);
     }
 
+    /// Takes out the first [`MAX_BATCH_ENTRIES`] counts (places that netted to nothing do not
+    /// count), oldest seconds first, with the refusals and the origin's counts; the rest stay.
+    fn take_batch(&mut self) -> Counts {
+        self.places.retain(|_, n| *n != 0);
+        let entries = self.places.len() + self.let_through.len() + self.ended.len();
+        if entries <= MAX_BATCH_ENTRIES {
+            return std::mem::take(self);
+        }
+        let mut room = MAX_BATCH_ENTRIES;
+        let mut batch = Counts {
+            refused: std::mem::take(&mut self.refused),
+            origin: std::mem::take(&mut self.origin),
+            ..Counts::default()
+        };
+        batch.let_through = take_first(&mut self.let_through, &mut room);
+        batch.ended = take_first(&mut self.ended, &mut room);
+        batch.places = take_first(&mut self.places, &mut room);
+        batch
+    }
+
     /// These counts as a batch (places that netted to nothing are left out).
     fn into_report(self, sender: &str, seq: u64, waiting: u64, isolates: u64) -> SyncReport {
         SyncReport {
@@ -89,8 +115,24 @@ impl Counts {
             waiting,
             isolates,
             origin: self.origin,
+            ..SyncReport::default()
         }
     }
+}
+
+/// The first `*room` entries of `map` (in key order), taken out of it; `*room` less what was
+/// taken.
+fn take_first<K: Ord + Copy, V>(map: &mut BTreeMap<K, V>, room: &mut usize) -> BTreeMap<K, V> {
+    let split = map.keys().nth(*room).copied();
+    let taken = match split {
+        Some(key) => {
+            let rest = map.split_off(&key);
+            std::mem::replace(map, rest)
+        }
+        None => std::mem::take(map),
+    };
+    *room = room.saturating_sub(taken.len());
+    taken
 }
 
 /// One sender's outbox. See the module documentation.
@@ -200,7 +242,7 @@ impl Outbox {
         if self.pending.is_none() {
             let seq = self.next_seq;
             self.next_seq = self.next_seq.saturating_add(1);
-            let counts = std::mem::take(&mut self.owed);
+            let counts = self.owed.take_batch();
             let (waiting, isolates) = figures();
             self.pending = Some(counts.into_report(sender, seq, waiting, isolates));
         }
@@ -279,6 +321,48 @@ mod tests {
                 .seq,
             8
         );
+    }
+
+    #[test]
+    fn a_sender_cut_off_for_hours_sends_what_it_owes_in_batches_a_receiver_accepts() {
+        // Three hours of places in every second, each renewed to a second slot, and a
+        // let-through a second: about 33,000 counts owed when the link comes back.
+        let mut o = Outbox::default();
+        let hours = 3 * 3_600;
+        for s in 0..hours {
+            let second = T0.secs() + s;
+            o.owed.add_place(
+                PlaceKey {
+                    second,
+                    slot: second + 300,
+                },
+                2,
+            );
+            o.owed.add_place(
+                PlaceKey {
+                    second,
+                    slot: second + 600,
+                },
+                1,
+            );
+            o.owed.add_let_through(second, 1);
+        }
+        let (mut places, mut through, mut batches) = (0i64, 0u64, 0);
+        let mut now = T0.plus_ms(hours * 1_000);
+        while let Some(batch) = o.begin("a", now, 1_000, 3_000, || (0, 0)) {
+            let bytes = serde_json::to_vec(&batch).unwrap_or_default().len();
+            assert!(bytes < 1 << 20, "batch {} is {bytes} bytes", batch.seq);
+            let entries = batch.places.len() + batch.let_through.len() + batch.ended.len();
+            assert!(entries <= MAX_BATCH_ENTRIES);
+            places += batch.places.iter().map(|p| p.2).sum::<i64>();
+            through += batch.let_through.iter().map(|t| t.1).sum::<u64>();
+            o.finish(batch.seq, Some(batch.seq));
+            batches += 1;
+            now = now.plus_ms(1_000);
+        }
+        assert_eq!((places, through), (3 * 10_800, 10_800), "nothing lost");
+        assert_eq!(batches, 4);
+        assert!(o.is_empty());
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub struct Room {
     pub origin: OriginWindow,
     /// Tickets the operator withdrew; every snapshot carries them.
     pub revocations: Revocations,
+    /// The room's identity, drawn when it is first stored (`0` until then) and sent with every
+    /// snapshot. A sender that names another ([`SyncReport::epoch`]) knew this room before its
+    /// records were lost: see [`Room::sync`].
+    pub epoch: u64,
 }
 
 /// What a sync changed, for the storage to persist.
@@ -130,6 +134,8 @@ pub struct Restored {
     /// The history's row for the minute in progress, if one was written.
     pub minute: Option<Minute>,
     pub revocations: Option<Result<Revocations, String>>,
+    /// The room's identity, if one was stored.
+    pub epoch: Option<u64>,
 }
 
 impl Room {
@@ -147,6 +153,7 @@ impl Room {
             minute: Minute::at(now),
             revocations: Revocations::default(),
             origin: OriginWindow::default(),
+            epoch: 0,
         }
     }
 
@@ -160,8 +167,12 @@ impl Room {
         match stored.config {
             Some(Ok(config)) => room.config = config,
             Some(Err(e)) => problems.push(format!("config: {e}")),
+            // A room with an identity always stored its config with it: one that has the first
+            // and not the second lost a record, and is not to reopen on the defaults.
+            None if stored.epoch.is_some() => problems.push("config: the record is missing".into()),
             None => {}
         }
+        room.epoch = stored.epoch.unwrap_or(0);
         match stored.release {
             Some(Ok(release)) => room.release = release,
             Some(Err(e)) => {
@@ -188,8 +199,14 @@ impl Room {
         }
         match stored.revocations {
             Some(Ok(revocations)) => room.revocations = revocations,
-            // Forgetting revocations would let withdrawn passes back in.
-            Some(Err(e)) => problems.push(format!("revocations: {e}")),
+            // Forgetting revocations would let withdrawn passes back in, and a paused room does
+            // not stop a pass: every pass issued until now is withdrawn instead (fail closed).
+            Some(Err(e)) => {
+                problems.push(format!(
+                    "revocations: {e}; every pass issued until now withdrawn"
+                ));
+                room.revocations.revoke_before(now);
+            }
             None => {}
         }
         if let Some(minute) = stored.minute {
@@ -204,7 +221,26 @@ impl Room {
 
     /// Applies an isolate's batch (once per batch number), advances the room to `now`, and
     /// answers with the room as that isolate should see it.
+    ///
+    /// A sender that names an identity other than this room's knew the room before its records
+    /// were lost (deleted, renamed, migrated away): a room that existed does not reopen on the
+    /// defaults. It is paused until the operator resumes it, says why, keeps the cursor no
+    /// further on than the sender knew it (so nobody still waiting is let through by the loss),
+    /// and takes that identity back, so the room's other senders do not say it again.
     pub fn sync(&mut self, report: &SyncReport, now: UnixMs) -> Synced {
+        if report.epoch != 0 && self.epoch != 0 && report.epoch != self.epoch {
+            self.config.paused = true;
+            self.problem = Some(format!(
+                "the room's stored state was lost: sender {} knew it (identity {:x}) and \
+                 nothing of it is stored here; resume when the room is as it should be",
+                report.isolate, report.epoch
+            ));
+            if let Some(known) = report.known_cursor {
+                self.release = ReleaseState::start(now, self.settle_ms);
+                self.release.cursor = self.release.cursor.min(known);
+            }
+            self.epoch = report.epoch;
+        }
         let applied = self.senders.receive(report, now);
         if applied {
             // New places per second are the batch's net change there: a renewal moves a place
@@ -352,6 +388,7 @@ impl Room {
                 .ledger
                 .through_per_minute(now.minus_ms(self.settle_ms), 60),
             arrivals_per_minute: self.arrivals_per_minute(now),
+            epoch: self.epoch,
         }
     }
 
@@ -639,6 +676,59 @@ mod tests {
         )
         .unwrap();
         assert!(room.problem.is_none());
+    }
+
+    #[test]
+    fn a_room_that_lost_its_records_comes_up_paused_and_keeps_its_line() {
+        // The room as it was: its identity, open, its cursor an hour back (people waiting).
+        let mut before = Room::fresh(T0, SETTLE);
+        before.epoch = 7;
+        let known = Cursor::at_bucket(T0.secs() - 3_600);
+        // Its storage is gone: a new coordinator draws a new identity and would start open,
+        // the cursor at now − settle, ahead of everyone still waiting.
+        let mut after = Room::fresh(T0, SETTLE);
+        after.epoch = 9;
+        assert!(!after.config.paused);
+        let mut report = report("loc:ICN", 40, vec![]);
+        report.epoch = before.epoch;
+        report.known_cursor = Some(known);
+        let synced = after.sync(&report, T0);
+        assert!(after.config.paused && synced.snapshot.config.paused);
+        assert!(after.problem.as_deref().unwrap_or("").contains("lost"));
+        assert!(
+            synced.snapshot.cursor <= known,
+            "nobody waiting is let through by the loss"
+        );
+        assert_eq!(synced.snapshot.epoch, 7, "the identity is taken back");
+        // Nothing moves until the operator resumes it; a room never stored is not held back.
+        after.advance(T0.plus_ms(600_000));
+        assert!(after.release.cursor <= known);
+        let mut fresh = Room::fresh(T0, SETTLE);
+        fresh.epoch = 3;
+        fresh.sync(&report_for("loc:ICN"), T0);
+        assert!(!fresh.config.paused);
+    }
+
+    fn report_for(sender: &str) -> SyncReport {
+        report(sender, 1, vec![])
+    }
+
+    #[test]
+    fn a_missing_config_record_keeps_the_room_paused_and_unreadable_revocations_withdraw_all() {
+        let stored = Restored {
+            epoch: Some(7),
+            config: None,
+            revocations: Some(decode::<Revocations>("{broken")),
+            ..Restored::default()
+        };
+        let room = Room::restore(stored, T0, SETTLE);
+        assert!(room.config.paused);
+        let problem = room.problem.clone().unwrap_or_default();
+        assert!(
+            problem.contains("config") && problem.contains("revocations"),
+            "{problem}"
+        );
+        assert_eq!(room.revocations.before, Some(T0));
     }
 
     #[test]

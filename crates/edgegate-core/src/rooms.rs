@@ -112,7 +112,10 @@ impl Rooms {
                 ));
             }
             let prefix = match entry.prefix {
-                Some(p) if p.starts_with('/') && p.len() > 1 && !p.ends_with('/') => Some(p),
+                // Compared with request paths in their normalised form, so kept in it.
+                Some(p) if p.starts_with('/') && p.len() > 1 && !p.ends_with('/') => {
+                    Some(crate::address::normalized(&p))
+                }
                 Some(p) => {
                     return Err(format!(
                     "ROOM_ROUTES: room {name:?}: prefix {p:?} must start with / and not end with /"
@@ -185,6 +188,11 @@ mod tests {
         assert_eq!(r.route("pass.example.org:443", "/anything").name, "pass");
         assert_eq!(r.route("other.org", "/events").name, "events");
         assert_eq!(r.route("other.org", "/events/today").name, "events");
+        // Paths are routed in their normalised form: case and escapes change nothing.
+        for path in ["/Events/x", "/%65vents/x", "/EVENTS"] {
+            let seen = crate::address::normalized(path);
+            assert_eq!(r.route("other.org", &seen).name, "events", "{path}");
+        }
         assert_eq!(r.route("other.org", "/eventsx").name, "booking");
         assert_eq!(r.route("b.example.org", "/x/1").name, "both");
         assert_eq!(r.route("b.example.org", "/y").name, "booking");

@@ -77,6 +77,16 @@ pub struct SyncReport {
     /// Requests forwarded to the origin since the last batch, and how they went.
     #[serde(default, skip_serializing_if = "OriginCounts::is_empty")]
     pub origin: OriginCounts,
+    /// The identity of the room as the sender last heard it (`0`: never heard it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+    /// The release cursor as the sender last heard it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_cursor: Option<Cursor>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SyncReport {
@@ -123,6 +133,9 @@ pub struct RoomSnapshot {
     /// many may stand ahead of a ticket in the seconds not yet counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrivals_per_minute: Option<u64>,
+    /// The room's identity (see `Room::epoch`), which senders name in their batches.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
 }
 
 /// What a receiver knows of one sender.

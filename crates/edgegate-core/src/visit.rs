@@ -35,17 +35,46 @@ pub enum Route {
     Door,
 }
 
+/// Whom a request is for, as its host says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// The operator's own host (`OPERATOR_HOST`), which no protected route uses: all of it is
+    /// the operator's.
+    Operator,
+    /// The citizens' host.
+    Citizens,
+}
+
+/// The admin API's routes, which answer on the citizens' host too (the HTTP contract has
+/// `GET /admin/state` there), to a bearer token only: no console session is honoured there.
+pub const ADMIN_API: &[&str] = &[
+    "/admin/state",
+    "/admin/config",
+    "/admin/revoke",
+    "/admin/audit",
+    "/admin/history",
+    "/admin/rooms",
+    "/admin/test-key",
+    "/admin/faults",
+];
+
 impl Route {
-    /// The citizen's route for a request with `method` (as sent, upper case) to `path` (as
-    /// split from the URL, before any decoding), or `None` for the gate's own routes, which the
-    /// citizen's path never answers: everything else under `/queue/` (its static files, its
-    /// health check, any other method on the status) and all of `/admin`.
-    pub fn of(method: &str, path: &str) -> Option<Route> {
+    /// The citizen's route for a request with `method` (as sent, upper case) to `path` (in its
+    /// normalised form, `address::normalized`), or `None` for the gate's own routes, which the
+    /// citizen's path never answers: everything on the operator's host; everything else under
+    /// `/queue/` (its static files, its health check, any other method on the status); and on
+    /// the citizens' host, the admin API ([`ADMIN_API`]). Every other path under `/admin` on
+    /// the citizens' host (the console, its sign-in) is a protected path like any other: the
+    /// console lives on the operator's host only.
+    pub fn of(method: &str, path: &str, audience: Audience) -> Option<Route> {
+        if audience == Audience::Operator {
+            return None;
+        }
         let read = method == "GET" || method == "HEAD";
         match path {
             "/queue/status" if read => Some(Route::Status),
             "/queue/status.html" if read => Some(Route::StatusPage),
-            p if p.starts_with("/queue/") || p == "/admin" || p.starts_with("/admin/") => None,
+            p if p.starts_with("/queue/") || ADMIN_API.contains(&p) => None,
             _ => Some(Route::Door),
         }
     }
@@ -98,6 +127,10 @@ pub enum Answer {
     Withdrawn(TicketRef),
     /// No randomness for a new ticket: the shell's plain failure page. Nothing was counted.
     Unavailable,
+    /// A pass at an isolate that has never heard from its room (its first sync failed): it
+    /// cannot know which passes the operator withdrew, so it forwards none and asks the
+    /// citizen to try again in a moment.
+    Unconfirmed,
 }
 
 /// A request on its way to the origin: what it carries, and what [`forwarded`] needs back.
@@ -232,6 +265,10 @@ impl Visitor<'_> {
         if let Some(r) = self.withdraw_if_revoked(book) {
             return Answer::Withdrawn(r);
         }
+        // Only a book that has heard from the room knows what was withdrawn.
+        if self.tokens.pass.is_some() && !book.knows_room() {
+            return Answer::Unconfirmed;
+        }
         // A pass holder never waits for the room: their pass is proof enough.
         if self.tokens.pass.is_some() && self.tokens.test_key.is_none() {
             return self.forward(book, now);
@@ -240,7 +277,7 @@ impl Visitor<'_> {
             if !mode.goes_through() {
                 return Answer::Page;
             }
-            return self.test_forward(now);
+            return self.test_forward(book, now);
         }
         if self.tokens.pass.is_some() {
             return self.forward(book, now);
@@ -294,6 +331,15 @@ impl Visitor<'_> {
     /// (never earlier than the ticket's, so a pass alone is revoked by `before` only if minted
     /// before it). A revoked ticket is never admitted again: its holder starts a new place.
     fn withdraw_if_revoked(&mut self, book: &Isolate) -> Option<TicketRef> {
+        // A test key withdrawn by its ref is no key.
+        if self
+            .tokens
+            .test_key
+            .as_ref()
+            .is_some_and(|k| book.revoked(&k.id, k.issued_at))
+        {
+            self.tokens.test_key = None;
+        }
         let from_ticket = self.tokens.ticket.as_ref().map(|t| (t.id, t.issued_at));
         let from_pass = self.tokens.pass.as_ref().map(|p| {
             let issued = from_ticket
@@ -420,8 +466,10 @@ impl Visitor<'_> {
         })
     }
 
-    /// A test key that goes through: a pass for this request only, no cookie, never counted.
-    fn test_forward(&mut self, now: UnixMs) -> Answer {
+    /// A test key that goes through: a pass for this request only, no cookie, never counted,
+    /// and good at the origin for no longer than a session (a key lives up to a week; the pass
+    /// it lends a request must not outlive test mode by that much).
+    fn test_forward(&mut self, book: &Isolate, now: UnixMs) -> Answer {
         let Some(key) = self.tokens.test_key.as_ref() else {
             return Answer::Page;
         };
@@ -431,7 +479,7 @@ impl Visitor<'_> {
                 room: self.terms.room,
                 ticket_id: key.id,
                 issued_at: now,
-                expires_at: key.expires_at,
+                expires_at: key.expires_at.min(now.plus_ms(session_ms(book))),
             },
             test: true,
             ticket: None,
@@ -570,21 +618,24 @@ mod tests {
 
     #[test]
     fn routes_are_the_citizens_everywhere_but_the_gates_own_pages() {
-        assert_eq!(Route::of("GET", "/queue/status"), Some(Route::Status));
-        assert_eq!(
-            Route::of("HEAD", "/queue/status.html"),
-            Some(Route::StatusPage)
-        );
-        assert_eq!(Route::of("POST", "/queue/status"), None);
-        assert_eq!(Route::of("GET", "/queue/static/app.js"), None);
-        assert_eq!(Route::of("GET", "/admin"), None);
-        assert_eq!(Route::of("PUT", "/admin/config"), None);
+        let route = |method, path| Route::of(method, path, Audience::Citizens);
+        assert_eq!(route("GET", "/queue/status"), Some(Route::Status));
+        assert_eq!(route("HEAD", "/queue/status.html"), Some(Route::StatusPage));
+        assert_eq!(route("POST", "/queue/status"), None);
+        assert_eq!(route("GET", "/queue/static/app.js"), None);
+        // The admin API answers on the citizens' host (a bearer token only); the console and
+        // its sign-in are protected paths there.
+        assert_eq!(route("PUT", "/admin/config"), None);
+        assert_eq!(route("GET", "/admin/state"), None);
+        assert_eq!(route("GET", "/admin"), Some(Route::Door));
+        assert_eq!(route("GET", "/admin/"), Some(Route::Door));
+        assert_eq!(route("POST", "/admin/session"), Some(Route::Door));
         for (method, path) in [("GET", "/"), ("POST", "/book"), ("GET", "/administrator")] {
-            assert_eq!(
-                Route::of(method, path),
-                Some(Route::Door),
-                "{method} {path}"
-            );
+            assert_eq!(route(method, path), Some(Route::Door), "{method} {path}");
+        }
+        // The operator's host is the operator's, all of it.
+        for path in ["/admin/", "/", "/queue/status", "/book"] {
+            assert_eq!(Route::of("GET", path, Audience::Operator), None, "{path}");
         }
     }
 
@@ -748,6 +799,46 @@ mod tests {
         assert_eq!(status(&w.serve(Route::Status, waiting)).position, Some(42));
         w.wait(1_000);
         assert_eq!((w.room.totals.seated, w.room.totals.let_through), (0, 0));
+    }
+
+    #[test]
+    fn a_pass_is_not_forwarded_by_an_isolate_that_never_heard_its_room() {
+        let mut w = World::new(60);
+        let jar = w.admitted();
+        // A new isolate whose first sync failed: it knows no revocations.
+        let mut cold = Isolate::new("cold".into(), TIMING);
+        let served = serve(&mut cold, Route::Door, jar, &TERMS, w.now, 0, &mut || None);
+        assert_eq!(served.answer, Answer::Unconfirmed);
+    }
+
+    #[test]
+    fn a_test_key_withdrawn_by_its_ref_is_no_key_and_its_pass_lasts_a_session_at_most() {
+        let mut w = World::new(0);
+        w.configure(r#"{"test_mode": true}"#);
+        let key = TestKey {
+            key_id: 1,
+            room: TERMS.room,
+            id: [5; 16],
+            mode: TestMode::Through,
+            issued_at: w.now,
+            expires_at: w.now.plus_ms(7 * 24 * 3_600_000),
+        };
+        let jar = Tokens {
+            test_key: Some(key.clone()),
+            ..Tokens::default()
+        };
+        let Answer::Forward(forward) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!("a test key goes through")
+        };
+        let session = u64::from(w.book.config().unwrap().session_duration_s) * 1_000;
+        assert_eq!(forward.pass.expires_at, w.now.plus_ms(session));
+        w.room.revoke(TicketRef::of(&key.id), "kim", w.now);
+        w.wait(1_000);
+        assert_eq!(
+            w.serve(Route::Door, jar).answer,
+            Answer::Page,
+            "an ordinary visitor now"
+        );
     }
 
     #[test]

@@ -434,6 +434,7 @@ impl<'a> Sim<'a> {
                     (sc.timing.sync_interval_ms, sc.timing.sync_timeout_ms),
                     Vec::new(),
                     Outbox::default(),
+                    None,
                 ),
                 skew_ms: draw_skew(&mut rng, sc.skew_ms),
                 isolates: Vec::new(),
