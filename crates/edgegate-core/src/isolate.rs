@@ -468,6 +468,11 @@ impl Isolate {
         self.limiter.lost_citizens()
     }
 
+    /// This isolate's let-through limiter, for figures (what its tokens went to).
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
     /// When a sync will be due with counts waiting to go up, if any wait: so that a book
     /// whose citizens went quiet still sends what it counted (see [`Outbox::next_due`]).
     pub fn sync_due_at(&self) -> Option<UnixMs> {

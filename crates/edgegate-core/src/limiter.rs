@@ -127,6 +127,26 @@ pub struct Limiter {
     /// Tokens that accrued while someone held a place in the line but found the bucket full,
     /// in [`UNITS_PER_CITIZEN`] per citizen: let-throughs the rate allowed and nobody took.
     lost: u64,
+    /// Where every token earned went ([`Spent`]).
+    spent: Spent,
+}
+
+/// Where the tokens a limiter earned went, in [`UNITS_PER_CITIZEN`] per citizen: a figure for
+/// the simulator, which adds them up over every isolate to say where the rate went. Always
+/// `earned = granted + lost_waiting + lost_idle + forfeited + the tokens still saved`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Accrued at the rate in force (before the bucket's cap).
+    pub earned: u64,
+    /// Taken by let-throughs.
+    pub granted: u64,
+    /// Accrued into a full bucket while someone held a place in the line.
+    pub lost_waiting: u64,
+    /// Accrued into a full bucket while nobody waited in the line: a share this isolate had
+    /// nobody to spend on.
+    pub lost_idle: u64,
+    /// Taken away by a configuration or a share that left less room than was saved.
+    pub forfeited: u64,
 }
 
 impl Limiter {
@@ -150,6 +170,7 @@ impl Limiter {
         let changed = rate_milli_per_minute != self.rate_milli_per_minute || burst != self.burst;
         self.rate_milli_per_minute = rate_milli_per_minute;
         self.burst = burst;
+        let saved = self.tokens;
         if stricter {
             self.tokens = 0;
         } else if changed {
@@ -159,6 +180,10 @@ impl Limiter {
             self.line.clear();
         }
         self.tokens = self.tokens.min(self.capacity());
+        self.spent.forfeited = self
+            .spent
+            .forfeited
+            .saturating_add(saved.saturating_sub(self.tokens));
     }
 
     /// Configures this limiter for an isolate holding `share_ppm` millionths of the room's
@@ -194,7 +219,12 @@ impl Limiter {
         self.tick(now);
         self.rate_milli_per_minute = rate_milli_per_minute;
         self.burst = burst;
+        let saved = self.tokens;
         self.tokens = self.tokens.min(self.capacity());
+        self.spent.forfeited = self
+            .spent
+            .forfeited
+            .saturating_add(saved.saturating_sub(self.tokens));
         if rate_milli_per_minute == 0 {
             self.line.clear();
         }
@@ -331,6 +361,16 @@ impl Limiter {
         self.lost / UNITS_PER_CITIZEN
     }
 
+    /// Where the tokens earned so far went (see [`Spent`]).
+    pub fn spent(&self) -> Spent {
+        self.spent
+    }
+
+    /// The tokens saved now, in [`UNITS_PER_CITIZEN`] per citizen (as of the limiter's clock).
+    pub fn saved(&self) -> u64 {
+        self.tokens
+    }
+
     /// The most let-throughs in any second: the rate's whole citizens, plus one and the burst.
     pub fn window_cap(&self) -> usize {
         let per_second = self.rate_milli_per_minute / (UNITS_PER_CITIZEN / 1_000);
@@ -383,6 +423,7 @@ impl Limiter {
         let room = u64::try_from(room).unwrap_or(u64::MAX);
         if self.tokens >= needed && room > reserved {
             self.tokens -= UNITS_PER_CITIZEN;
+            self.spent.granted = self.spent.granted.saturating_add(UNITS_PER_CITIZEN);
             self.granted.push_back(self.clock);
             return true;
         }
@@ -397,9 +438,16 @@ impl Limiter {
         let accrued = u128::from(self.rate_milli_per_minute) * u128::from(now.since(self.clock));
         let full = u128::from(self.tokens).saturating_add(accrued);
         let tokens = full.min(u128::from(self.capacity()));
-        if !self.line.is_empty() {
-            let lost = u64::try_from(full - tokens).unwrap_or(u64::MAX);
+        let lost = u64::try_from(full - tokens).unwrap_or(u64::MAX);
+        let spent = &mut self.spent;
+        spent.earned = spent
+            .earned
+            .saturating_add(u64::try_from(accrued).unwrap_or(u64::MAX));
+        if self.line.is_empty() {
+            spent.lost_idle = spent.lost_idle.saturating_add(lost);
+        } else {
             self.lost = self.lost.saturating_add(lost);
+            spent.lost_waiting = spent.lost_waiting.saturating_add(lost);
         }
         self.tokens = u64::try_from(tokens).unwrap_or(u64::MAX);
         self.clock = now;
@@ -595,6 +643,32 @@ mod tests {
         assert_eq!(limiter.rate_milli_per_minute(), 0);
         limiter.follow(&scheduled, PPM, at(5_000));
         assert_eq!(limiter.rate_milli_per_minute(), 6_000_000);
+    }
+
+    #[test]
+    fn every_token_earned_is_accounted_for() {
+        let mut limiter = Limiter::new();
+        limiter.configure(TEN_A_SECOND, 0, at(0));
+        // Idle: tokens overflow with nobody in the line.
+        assert!(limiter.try_take(at(5_000)));
+        // Someone waits (and does not come back) while the bucket overflows.
+        while limiter.try_take(at(5_000)) {}
+        let waiting = limiter.take_turn(OrderKey::new(99, 0), at(5_000));
+        assert!(matches!(waiting, Turn::Wait { .. }));
+        limiter.take_turn(OrderKey::new(100, 0), at(9_000));
+        // A smaller share, then a stricter config.
+        limiter.reshare(TEN_A_SECOND / 4, 0, at(9_500));
+        limiter.configure(TEN_A_SECOND / 8, 0, at(10_000));
+        let s = limiter.spent();
+        assert_eq!(
+            s.earned,
+            s.granted + s.lost_waiting + s.lost_idle + s.forfeited + limiter.saved()
+        );
+        assert!(
+            s.lost_idle > 0 && s.lost_waiting > 0 && s.forfeited > 0,
+            "{s:?}"
+        );
+        assert_eq!(s.lost_waiting, limiter.lost);
     }
 
     #[test]

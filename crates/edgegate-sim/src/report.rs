@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::rng::Rng;
 use crate::scenario::Scenario;
-use crate::sim::Outcome;
+use crate::sim::{Outcome, Tally};
 
 /// The JSON summary of one run.
 #[derive(Clone, Debug, Serialize)]
@@ -24,6 +24,8 @@ pub struct Summary {
     pub order: OrderFigures,
     pub eta: EtaFigures,
     pub crowd: CrowdFigures,
+    /// Where the rate went in the seconds `rate.used_while_waiting` counts.
+    pub rate_use: RateUseFigures,
     pub outages: Vec<OutageFigures>,
     pub location_outages: Vec<LocationOutageFigures>,
     pub run: RunFigures,
@@ -65,6 +67,37 @@ pub struct RateFigures {
     /// aggregator: the first of the two splits.
     pub worst_location_share_sum: f64,
     pub worst_location_share_sum_after_10_s: f64,
+    /// Let through in the calendar seconds outside outages (the room's and every location's)
+    /// in which, all second long, at least a second of the rate of citizens waited whose
+    /// place the cursor could already pass (their order key at least the settle time old), as
+    /// a fraction of the rate over those seconds: the rate used while the gate could use all
+    /// of it. No-shows and those who give up count as the gate's to make up for.
+    pub used_while_waiting: f64,
+    /// How many seconds that counts.
+    pub seconds_waiting: u64,
+    /// Let through outside the room coordinator's outages from midnight to the last
+    /// let-through, as a fraction of the rate over that time (the figure issue 22 quotes).
+    pub used_outside_outages: f64,
+}
+
+/// Where the rate went in the seconds `rate.used_while_waiting` counts, each a fraction of the
+/// rate over those seconds; they add up to one (give or take the limiters' lazy accounting:
+/// a limiter's tokens are counted when it next hears a request).
+#[derive(Clone, Debug, Serialize)]
+pub struct RateUseFigures {
+    /// Not given to any location: the coordinator's headroom.
+    pub not_given_to_locations: f64,
+    /// Given to a location, not to its isolates: the aggregators' headroom.
+    pub not_given_to_isolates: f64,
+    /// At the limiters: spent on let-throughs, lost to a full bucket while someone waited in
+    /// its line, lost to a full bucket with nobody in the line (a share where nobody eligible
+    /// was waiting), forfeited to a smaller share or a stricter config, and saved (the change
+    /// in what the buckets hold).
+    pub let_through: f64,
+    pub lost_while_waiting: f64,
+    pub lost_with_nobody_there: f64,
+    pub forfeited: f64,
+    pub saved: f64,
 }
 
 /// The issue's target for the load on each aggregator, in requests per second.
@@ -309,6 +342,93 @@ pub fn busiest_aggregator_per_second(out: &Outcome) -> Vec<u64> {
     v
 }
 
+/// The seconds after midnight in which, all second long, at least a second of the rate of
+/// citizens waited whose place the cursor could pass (their order key at least the settle time
+/// old), outside every outage; how many, the rate used in them, and where it went.
+#[allow(clippy::cast_precision_loss, reason = "figures for people")]
+fn use_while_waiting(sc: &Scenario, out: &Outcome, seconds: &[u64]) -> (u64, f64, RateUseFigures) {
+    let midnight = sc.midnight_ms;
+    let settle =
+        edgegate_core::sync::settle_ms(sc.timing.sync_interval_ms, sc.timing.sync_timeout_ms);
+    let n_seconds = out.tallies.len().max(seconds.len()) + 1;
+    // Citizens waiting all through each second: +1 at the first whole second, −1 after the last.
+    let mut change = vec![0i64; n_seconds + 1];
+    for c in out.citizens.iter().filter(|c| !c.phantom) {
+        let key = c.first_key;
+        let passable_ms = key
+            .bucket()
+            .saturating_mul(1000)
+            .saturating_add((key.sub() * 1000) >> 32)
+            .saturating_add(settle);
+        let end = match (c.through_at, c.gave_up) {
+            (Some(t), _) => t,
+            (None, true) => c.give_up_at,
+            (None, false) => out.end_ms,
+        };
+        let from = passable_ms.saturating_sub(midnight).div_ceil(1000);
+        let to = end.saturating_sub(midnight) / 1000;
+        if let (Ok(from), Ok(to)) = (usize::try_from(from), usize::try_from(to)) {
+            if from < to {
+                if let Some(x) = change.get_mut(from.min(n_seconds)) {
+                    *x += 1;
+                }
+                if let Some(x) = change.get_mut(to.min(n_seconds)) {
+                    *x -= 1;
+                }
+            }
+        }
+    }
+    let per_second = f64::from(sc.room.new_users_per_minute) / 60.0;
+    let enough = i64::try_from(u64::from(sc.room.new_users_per_minute).div_ceil(60)).unwrap_or(0);
+    let out_of_reach = |s: u64| {
+        sc.outages
+            .iter()
+            .map(|o| (o.from_s, o.for_s))
+            .chain(sc.location_outages.iter().map(|o| (o.from_s, o.for_s)))
+            .any(|(from, len)| s >= from && s < from + len)
+    };
+    let (mut counted, mut through) = (0u64, 0u64);
+    let mut total = Tally::default();
+    let mut waiting = 0i64;
+    for (s, delta) in (0u64..).zip(&change) {
+        waiting += delta;
+        if waiting < enough.max(1) || out_of_reach(s) {
+            continue;
+        }
+        let i = usize::try_from(s).unwrap_or(usize::MAX);
+        let (Some(a), Some(b)) = (out.tallies.get(i), out.tallies.get(i + 1)) else {
+            continue;
+        };
+        counted += 1;
+        through += seconds.get(i).copied().unwrap_or(0);
+        let t = &mut total;
+        t.spent.earned += b.spent.earned - a.spent.earned;
+        t.spent.granted += b.spent.granted - a.spent.granted;
+        t.spent.lost_waiting += b.spent.lost_waiting - a.spent.lost_waiting;
+        t.spent.lost_idle += b.spent.lost_idle - a.spent.lost_idle;
+        t.spent.forfeited += b.spent.forfeited - a.spent.forfeited;
+        t.saved = t.saved.wrapping_add(b.saved.wrapping_sub(a.saved));
+        t.location_share_ppm_ms += b.location_share_ppm_ms - a.location_share_ppm_ms;
+        t.isolate_share_ppm_ms += b.isolate_share_ppm_ms - a.isolate_share_ppm_ms;
+    }
+    let whole = (per_second * counted as f64).max(1.0);
+    let citizens = |units: u64| units as f64 / edgegate_core::limiter::UNITS_PER_CITIZEN as f64;
+    let seconds_of = |ppm_ms: u128| ppm_ms as f64 / 1e9 * per_second;
+    let saved = i64::from_ne_bytes(total.saved.to_ne_bytes());
+    let use_figures = RateUseFigures {
+        not_given_to_locations: 1.0 - seconds_of(total.location_share_ppm_ms) / whole,
+        not_given_to_isolates: (seconds_of(total.location_share_ppm_ms)
+            - citizens(total.spent.earned))
+            / whole,
+        let_through: citizens(total.spent.granted) / whole,
+        lost_while_waiting: citizens(total.spent.lost_waiting) / whole,
+        lost_with_nobody_there: citizens(total.spent.lost_idle) / whole,
+        forfeited: citizens(total.spent.forfeited) / whole,
+        saved: saved as f64 / edgegate_core::limiter::UNITS_PER_CITIZEN as f64 / whole,
+    };
+    (counted, through as f64 / whole, use_figures)
+}
+
 fn ms_after(t: u64, midnight: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX) - i64::try_from(midnight).unwrap_or(0)
 }
@@ -486,6 +606,28 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             }
         })
         .collect();
+    let (waiting_seconds, used_while_waiting, rate_use) = use_while_waiting(sc, out, &seconds);
+    let coordinator_out = |s: u64| {
+        sc.outages
+            .iter()
+            .any(|o| s >= o.from_s && s < o.from_s + o.for_s)
+    };
+    let drain_ms = last_through.saturating_sub(midnight);
+    let outage_ms: u64 = sc
+        .outages
+        .iter()
+        .map(|o| {
+            let from = o.from_s * 1000;
+            (from + o.for_s * 1000).min(drain_ms).saturating_sub(from)
+        })
+        .sum();
+    let outside: u64 = (0u64..)
+        .zip(&seconds)
+        .filter(|(s, _)| !coordinator_out(*s))
+        .map(|(_, n)| *n)
+        .sum();
+    let used_outside_outages = outside as f64
+        / (rate / 60.0 * (drain_ms.saturating_sub(outage_ms) as f64 / 1000.0)).max(1.0);
     Summary {
         scenario: sc.name.clone(),
         seed: sc.seed,
@@ -536,6 +678,9 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
                     .max()
                     .unwrap_or(0),
             ),
+            used_while_waiting,
+            seconds_waiting: waiting_seconds,
+            used_outside_outages,
         },
         coordinator: CoordinatorFigures {
             worst_requests_per_second: coordinator_worst,
@@ -607,6 +752,7 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             drain_s: ms_after(last_through, midnight) as f64 / 1000.0,
             unresolved: out.unresolved,
         },
+        rate_use,
         outages,
         location_outages,
         run: RunFigures {

@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use edgegate_core::aggregate::Aggregator;
 use edgegate_core::isolate::{Admission, Isolate, Timing};
+use edgegate_core::limiter::Spent;
 use edgegate_core::origin::Outcome as OriginOutcome;
 use edgegate_core::outbox::Outbox;
 use edgegate_core::room::Room;
@@ -132,6 +133,9 @@ enum Event {
         answer: Option<Box<RoomSnapshot>>,
     },
     Progress,
+    /// The top of a true second after midnight: what the limiters did with their tokens so
+    /// far is noted.
+    Second,
 }
 
 struct Entry {
@@ -311,12 +315,30 @@ pub struct Outcome {
     /// added up to, in millionths, and the most in each second after midnight.
     pub worst_location_share_sum_ppm: u64,
     pub location_share_sum_per_s: Vec<u64>,
+    /// At the top of each true second after midnight (index = second), what every isolate's
+    /// limiter did with its tokens so far, summed, and the shares handed out so far (see
+    /// [`Tally`]): the differences between seconds say where each second's rate went.
+    pub tallies: Vec<Tally>,
     pub events: u64,
     pub wall_ms: u128,
     /// True time the run stopped.
     pub end_ms: u64,
     /// Citizens still waiting (not phantom, not given up, not through) when the run stopped.
     pub unresolved: u64,
+}
+
+/// Running totals over the whole run, noted at the top of each second after midnight. Tokens
+/// are in `limiter::UNITS_PER_CITIZEN` per citizen; shares in millionths of the rate times
+/// milliseconds (1,000,000 × 1,000 is one second of the whole rate).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    /// Σ over isolates of `Limiter::spent`, and the tokens saved.
+    pub spent: Spent,
+    pub saved: u64,
+    /// The locations' shares as the aggregators last heard them, integrated over time.
+    pub location_share_ppm_ms: u128,
+    /// The isolates' shares as their limiters last took them, integrated over time.
+    pub isolate_share_ppm_ms: u128,
 }
 
 impl Outcome {
@@ -346,6 +368,10 @@ pub struct Sim<'a> {
     /// The sums of `Node::share_ppm` and of `Location::share_ppm`.
     share_sum: u64,
     location_share_sum: u64,
+    /// Those sums integrated over time up to `integrated_at` (millionths × ms).
+    share_integral: u128,
+    location_share_integral: u128,
+    integrated_at: u64,
     progress: bool,
     started: Instant,
 }
@@ -526,6 +552,9 @@ impl<'a> Sim<'a> {
             },
             share_sum: 0,
             location_share_sum: 0,
+            share_integral: 0,
+            location_share_integral: 0,
+            integrated_at: start,
             progress,
             started: Instant::now(),
         };
@@ -538,6 +567,7 @@ impl<'a> Sim<'a> {
             }
         }
         sim.schedule(sc.midnight_ms, Event::Progress);
+        sim.schedule(sc.midnight_ms, Event::Second);
         sim
     }
 
@@ -684,6 +714,44 @@ impl<'a> Sim<'a> {
                 answer,
             } => self.aggregator_hears(location, seq, answer.map(|a| *a)),
             Event::Progress => self.progress(),
+            Event::Second => self.second(),
+        }
+    }
+
+    /// Brings the share integrals up to now (call before either sum changes).
+    fn integrate(&mut self) {
+        let dt = u128::from(self.now.saturating_sub(self.integrated_at));
+        self.share_integral = self
+            .share_integral
+            .saturating_add(u128::from(self.share_sum) * dt);
+        self.location_share_integral = self
+            .location_share_integral
+            .saturating_add(u128::from(self.location_share_sum) * dt);
+        self.integrated_at = self.integrated_at.max(self.now);
+    }
+
+    /// The top of a second: notes the running totals of tokens and shares.
+    fn second(&mut self) {
+        self.integrate();
+        let mut tally = Tally {
+            location_share_ppm_ms: self.location_share_integral,
+            isolate_share_ppm_ms: self.share_integral,
+            ..Tally::default()
+        };
+        for node in &self.nodes {
+            let limiter = node.book.limiter();
+            let s = limiter.spent();
+            let t = &mut tally.spent;
+            t.earned = t.earned.saturating_add(s.earned);
+            t.granted = t.granted.saturating_add(s.granted);
+            t.lost_waiting = t.lost_waiting.saturating_add(s.lost_waiting);
+            t.lost_idle = t.lost_idle.saturating_add(s.lost_idle);
+            t.forfeited = t.forfeited.saturating_add(s.forfeited);
+            tally.saved = tally.saved.saturating_add(limiter.saved());
+        }
+        self.out.tallies.push(tally);
+        if self.pending_citizens > 0 || self.next_arrival < self.out.citizens.len() {
+            self.schedule(self.now.saturating_add(1_000), Event::Second);
         }
     }
 
@@ -1122,6 +1190,7 @@ impl<'a> Sim<'a> {
 
     /// The aggregator's answer reaches the isolate; requests waiting for its first sync go on.
     fn isolate_hears(&mut self, isolate: u32, seq: u64, answer: Option<RoomSnapshot>) {
+        self.integrate();
         let now = self.clock(isolate);
         if answer.is_none() {
             self.out.syncs_failed += 1;
@@ -1241,6 +1310,7 @@ impl<'a> Sim<'a> {
     /// The coordinator's answer reaches the aggregator; isolates held for its first answer
     /// are answered now (refused if it failed).
     fn aggregator_hears(&mut self, location: u32, seq: u64, answer: Option<RoomSnapshot>) {
+        self.integrate();
         let now = self.agg_clock(location);
         if answer.is_none() {
             self.out.room_syncs_failed += 1;
