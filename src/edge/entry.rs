@@ -28,7 +28,7 @@ use edgegate_core::address::Address;
 use edgegate_core::cookies;
 use edgegate_core::origin::Outcome;
 use edgegate_core::revocation::TicketRef;
-use edgegate_core::rooms::{valid_name, Site};
+use edgegate_core::rooms::valid_name;
 use edgegate_core::visit::{self, Answer, Route, Sent, Terms};
 use edgegate_core::{keys, QueueState, UnixMs};
 use serde_json::json;
@@ -239,23 +239,10 @@ pub fn citizen(
         ),
         Answer::Forward(forward) => {
             let pass = trust::sign_pass(&settings, &forward.pass);
-            // The ticket text the session end will mark done: the one just set, or the one sent.
-            let ticket_text = match served.cookies.iter().rposition(is_ticket) {
-                Some(i) => set_cookies
-                    .get(i)
-                    .and_then(|line| line.split_once('='))
-                    .and_then(|(_, rest)| rest.split(';').next())
-                    .unwrap_or_default()
-                    .to_owned(),
-                None => cookies::read(&cookie, &ticket_cookie_name(&place.site, place.https))
-                    .unwrap_or_default()
-                    .to_owned(),
-            };
             let context = Handback {
                 https: place.https,
                 book: &place.book,
                 sent: forward.sent(),
-                ticket_text: &ticket_text,
             }
             .encode();
             let target = match address.query() {
@@ -315,17 +302,20 @@ pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: O
 }
 
 /// The origin answered the forward whose context this is with `status`, or was unreachable
-/// (`0`) or timed out (`1`), after `took_ms`; `gate_session` is its `Gate-Session` header and
-/// `origin_cookies` its `Set-Cookie` values, one a line, if it set any. Answers the page's
-/// HTML for an origin that did not answer (else an empty line), then every `Set-Cookie` the
-/// answer should carry: the origin's own, less any for the gate's cookies (when it set any),
-/// and the gate's (a session ended: the ticket marked done, the pass cleared).
+/// (`0`) or timed out (`1`), after `took_ms`; `gate_session` is its `Gate-Session` header (and
+/// only when it has one, `cookie` the request's `Cookie` header, for the ticket a session end
+/// marks done), and `origin_cookies` its `Set-Cookie` values, one a line, if it set any.
+/// Answers the page's HTML for an origin that did not answer (else an empty line), then every
+/// `Set-Cookie` the answer should carry: the origin's own, less any for the gate's (when it set
+/// any), and the gate's (a session ended: the ticket marked done, the pass cleared). The common
+/// answer (no session command, no cookies) only records the outcome.
 #[wasm_bindgen]
 pub fn forwarded(
     context: String,
     status: u16,
     took_ms: u32,
     gate_session: Option<String>,
+    cookie: Option<String>,
     origin_cookies: Option<String>,
 ) -> String {
     let page = if status < 2 {
@@ -346,32 +336,34 @@ pub fn forwarded(
         return lines.join("\n");
     };
     let now = UnixMs(now_ms());
-    let Some(site) = context
-        .book
-        .split_once('@')
-        .and_then(|(room, _)| settings.rooms.named(room))
-    else {
-        return lines.join("\n");
-    };
     let outcome = match status {
         0 => Outcome::Unreachable,
         1 => Outcome::TimedOut,
         s => Outcome::Answered(s),
     };
     let ends = gate_session.is_some_and(|v| v.trim().eq_ignore_ascii_case("end"));
-    let sent = Sent {
-        ticket: trust::ticket(&settings, context.ticket_text, site.tag, now),
-        ..context.sent
-    };
-    let intents = books::with_book(&settings, context.book, |book| {
-        visit::forwarded(book, &sent, outcome, u64::from(took_ms), ends, now)
-    });
-    let jar = Jar {
+    let site = context
+        .book
+        .split_once('@')
+        .and_then(|(room, _)| settings.rooms.named(room));
+    let jar = site.map(|site| Jar {
         settings: &settings,
         site,
         https: context.https,
-    };
-    lines.extend(jar.set_cookies(&intents));
+    });
+    let mut sent = context.sent;
+    if ends {
+        sent.ticket = jar.as_ref().and_then(|j| {
+            j.tokens(cookie.as_deref().unwrap_or_default(), None, now)
+                .ticket
+        });
+    }
+    let intents = books::with_book(&settings, context.book, |book| {
+        visit::forwarded(book, &sent, outcome, u64::from(took_ms), ends, now)
+    });
+    if let Some(jar) = jar {
+        lines.extend(jar.set_cookies(&intents));
+    }
     lines.join("\n")
 }
 
@@ -397,20 +389,18 @@ struct Handback<'a> {
     https: bool,
     /// The book the request was counted in.
     book: &'a str,
+    /// The ticket id and whether a test key's (its ticket is read again only at a session end).
     sent: Sent,
-    /// The ticket's cookie text (empty without one), checked again on the way back.
-    ticket_text: &'a str,
 }
 
 impl<'a> Handback<'a> {
     fn encode(&self) -> String {
         format!(
-            "{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}",
             u8::from(self.https),
             self.book,
             u8::from(self.sent.test),
             keys::hex(&self.sent.ticket_id),
-            self.ticket_text
         )
     }
 
@@ -420,7 +410,6 @@ impl<'a> Handback<'a> {
         let book = fields.next()?;
         let test = fields.next()? == "1";
         let ticket_id = keys::unhex(fields.next()?).and_then(|id| <[u8; 16]>::try_from(id).ok())?;
-        let ticket_text = fields.next().unwrap_or_default();
         Some(Handback {
             https,
             book,
@@ -429,17 +418,8 @@ impl<'a> Handback<'a> {
                 test,
                 ticket: None,
             },
-            ticket_text,
         })
     }
-}
-
-fn is_ticket(cookie: &visit::Cookie) -> bool {
-    matches!(cookie, visit::Cookie::Ticket(_))
-}
-
-fn ticket_cookie_name(site: &Site, https: bool) -> String {
-    cookies::name(&format!("{}{}", cookies::TICKET, site.cookie_suffix), https)
 }
 
 /// What every answer the gate builds on https carries: browsers keep to https for a year.
@@ -595,13 +575,12 @@ mod tests {
             https: true,
             book: "booking@ICN",
             sent: sent.clone(),
-            ticket_text: "abc",
         }
         .encode();
         let back = Handback::decode(&text).unwrap();
         assert_eq!(
-            (back.https, back.book, back.sent, back.ticket_text),
-            (true, "booking@ICN", sent, "abc")
+            (back.https, back.book, back.sent),
+            (true, "booking@ICN", sent)
         );
         assert!(Handback::decode("1\tbooking@ICN\t0\tzz").is_none());
     }
