@@ -57,7 +57,7 @@ function take(request, env, ctx, cold) {
     answer = citizen(
       env, ctx, Date.now(), request.method, request.url, headers.get(read.cookie),
       headers.get(read.test_key), headers.get(read.location), colo, headers.get(read.language),
-      headers.get(read.client), headers.get(read.named_client), cold,
+      headers.get(read.client), headers.get(read.named_client), headers.get(read.work), cold,
     );
   } catch (e) {
     trapped(e);

@@ -30,7 +30,7 @@ use edgegate_core::origin::Outcome;
 use edgegate_core::revocation::TicketRef;
 use edgegate_core::rooms::valid_name;
 use edgegate_core::visit::{self, Answer, Route, Sent, Terms};
-use edgegate_core::{keys, QueueState, UnixMs};
+use edgegate_core::{keys, work, QueueState, UnixMs};
 use serde_json::json;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{Context, Env};
@@ -85,6 +85,8 @@ pub const TICKET_REF_HEADER: &str = "edgegate-ticket-ref";
 pub const NOTICE_HEADER: &str = "edgegate-notice";
 /// The header that names a request's location where the deployment allows it.
 pub const LOCATION_HEADER: &str = "x-edgegate-location";
+/// The header the waiting page sends the work it found in (`<window>.<key id>.<n>`).
+pub const WORK_HEADER: &str = "edgegate-work";
 
 /// What the entry needs once per isolate, as JSON: the headers it drops when forwarding, the
 /// header sets of each kind of answer, the request headers it hands over, the waiting page's
@@ -117,6 +119,7 @@ pub fn edge_lists() -> String {
             "client": client::PLATFORM_HEADER,
             "named_client": client::TEST_HEADER,
             "session": "gate-session",
+            "work": WORK_HEADER,
         },
     })
     .to_string()
@@ -124,8 +127,8 @@ pub fn edge_lists() -> String {
 
 /// One citizen request: `method` and `url` as the runtime has them (the URL whole, split
 /// here), the `Cookie`, `Edgegate-Test-Key`, `X-Edgegate-Location`, `Accept-Language`,
-/// `CF-Connecting-IP` and `X-Edgegate-Client-Address` headers, the platform's
-/// `cf.colo`, and `now`, the entry's `Date.now()`. `cold` is set on
+/// `CF-Connecting-IP`, `X-Edgegate-Client-Address` and `Edgegate-Work` headers, the
+/// platform's `cf.colo`, and `now`, the entry's `Date.now()`. `cold` is set on
 /// the second ask after [`first_sync`], when the book is served whether it met its room or not.
 #[wasm_bindgen]
 #[allow(
@@ -145,6 +148,7 @@ pub fn citizen(
     language: Option<String>,
     client: Option<String>,
     named_client: Option<String>,
+    work: Option<String>,
     cold: bool,
 ) -> String {
     let settings = match settings::get(env) {
@@ -175,17 +179,18 @@ pub fn citizen(
         ticket_ttl_ms: settings.ticket_ttl_ms,
         ticket_key_id: settings.ticket_keys.signing().id(),
         pass_key_id: settings.pass_keys.signing().id(),
+        ticket_keys: &settings.ticket_keys,
+    };
+    let request = visit::Request {
+        route,
+        tokens,
+        network: client::network(&settings, client.as_deref(), named_client.as_deref()),
+        work: work.as_deref().and_then(work::Answer::parse),
+        now,
+        jitter: jitter(),
     };
     let served = books::with_book(&settings, &place.book, |book| {
-        visit::serve(
-            book,
-            route,
-            tokens,
-            &terms,
-            now,
-            jitter(),
-            &mut random_bytes,
-        )
+        visit::serve(book, request, &terms, &mut random_bytes)
     });
     let set_cookies = jar.set_cookies(&served.cookies);
     let answer = match served.answer {
@@ -229,6 +234,8 @@ pub fn citizen(
             response(200, "page", &[], room, &set_cookies)
         }
         Answer::Withdrawn(r) => response(403, "plain", &[], &pages::withdrawn(r), &set_cookies),
+        Answer::Ended => response(403, "plain", &[], &pages::ended(), &set_cookies),
+        Answer::Elsewhere => response(403, "plain", &[], &pages::elsewhere(), &set_cookies),
         Answer::Unavailable => failure(GateError::Internal("no randomness for a ticket".into())),
         Answer::Unconfirmed => response(
             503,

@@ -29,17 +29,18 @@
 //! On recovery the coordinator's answer takes over, and the isolate's view never moves back
 //! past what it already admitted.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::config::RoomConfig;
 use crate::limiter::{Limiter, Turn};
+use crate::network::NetTag;
 use crate::order::{Cursor, OrderKey, SUB_RANGE};
 use crate::outbox::Outbox;
 use crate::places::{slot_of, PlaceKey};
 use crate::revocation::is_revoked;
 use crate::status::{jittered, QueueState, QueueStatus, RoomView};
 use crate::summary::Summary;
-use crate::sync::{RoomSnapshot, SyncReport, HOPS};
+use crate::sync::{NoticeKind, Notices, RoomSnapshot, SyncReport, HOPS};
 use crate::time::UnixMs;
 use crate::token::{Seat, Ticket};
 
@@ -136,6 +137,15 @@ pub struct Isolate {
     floor: Cursor,
     limiter: Limiter,
     seated: RecentIds,
+    /// The room's notices, as this isolate last heard them (`sync::Notices`).
+    notices: Notices,
+    /// Places this isolate seated per network since the room last answered: a burst from one
+    /// network at one isolate meets its budget before the room has heard of it.
+    net_seats: HashMap<NetTag, u32>,
+    /// Passes this isolate moved to another network, not yet in the room's notices.
+    moved_here: HashMap<u64, u64>,
+    /// Tickets asked for work, so each is counted once.
+    asked: RecentIds,
     renewed: RecentIds,
     through: RecentIds,
     ended: RecentIds,
@@ -154,6 +164,10 @@ impl Isolate {
             floor: Cursor::default(),
             limiter: Limiter::default(),
             seated: RecentIds::default(),
+            notices: Notices::default(),
+            net_seats: HashMap::new(),
+            moved_here: HashMap::new(),
+            asked: RecentIds::default(),
             renewed: RecentIds::default(),
             through: RecentIds::default(),
             ended: RecentIds::default(),
@@ -204,6 +218,8 @@ impl Isolate {
             expires_at: now.plus_ms(ticket_ttl_ms),
             held_until: now.plus_ms(grace_ms(&config)),
             seat: Seat::Issued,
+            network: NetTag(0),
+            admitted_at: UnixMs(0),
         }
     }
 
@@ -214,8 +230,17 @@ impl Isolate {
     ///
     /// A ticket whose cookie is past half its life (`ticket_ttl_ms`) is signed again with a new
     /// expiry, so a place is kept as long as its holder keeps coming back.
-    pub fn visit(&mut self, ticket: &Ticket, now: UnixMs, ticket_ttl_ms: u64) -> Visit {
-        let visit = self.count_visit(ticket, now);
+    ///
+    /// A ticket takes its place as one of `network`'s (`NetTag(0)`: none known), which holds it
+    /// against that network's budget for as long as it is held.
+    pub fn visit(
+        &mut self,
+        ticket: &Ticket,
+        now: UnixMs,
+        ticket_ttl_ms: u64,
+        network: NetTag,
+    ) -> Visit {
+        let visit = self.count_visit(ticket, now, network);
         let renew = |mut t: Ticket| {
             if t.expires_at.since(now) < ticket_ttl_ms / 2 {
                 t.expires_at = now.plus_ms(ticket_ttl_ms);
@@ -231,7 +256,7 @@ impl Isolate {
         }
     }
 
-    fn count_visit(&mut self, ticket: &Ticket, now: UnixMs) -> Visit {
+    fn count_visit(&mut self, ticket: &Ticket, now: UnixMs, network: NetTag) -> Visit {
         if ticket.seat == Seat::Done {
             return Visit::Ended;
         }
@@ -246,6 +271,7 @@ impl Isolate {
                 let mut seated = ticket.clone();
                 seated.seat = Seat::Held;
                 seated.held_until = now.plus_ms(grace);
+                seated.network = network;
                 if let Some(since) = config.prequeue_since {
                     let in_prequeue = since <= ticket.issued_at
                         && config.opens_at.is_some_and(|t| ticket.issued_at < t);
@@ -258,7 +284,13 @@ impl Isolate {
                 // A replay of the same issued ticket is seated again in its cookie, but its
                 // place is counted once.
                 if self.seated.insert(id) {
-                    self.count_place(seated.order.bucket(), slot_of(seated.held_until), 1);
+                    let slot = slot_of(seated.held_until);
+                    self.count_place(seated.order.bucket(), slot, 1);
+                    if network.is_known() {
+                        self.outbox.owed.add_net_place(network.0, slot, 1);
+                        let n = self.net_seats.entry(network).or_insert(0);
+                        *n = n.saturating_add(1);
+                    }
                 }
                 Visit::Update(seated)
             }
@@ -269,6 +301,10 @@ impl Isolate {
                 if old != new && self.renewed.insert(id ^ old) {
                     self.count_place(ticket.order.bucket(), old, -1);
                     self.count_place(ticket.order.bucket(), new, 1);
+                    if ticket.network.is_known() {
+                        self.outbox.owed.add_net_place(ticket.network.0, old, -1);
+                        self.outbox.owed.add_net_place(ticket.network.0, new, 1);
+                    }
                 }
                 Visit::Update(renewed)
             }
@@ -368,6 +404,7 @@ impl Isolate {
                 opens_at: None,
                 stale: true,
                 rejoined: None,
+                work: None,
             };
         };
         match admission {
@@ -395,6 +432,7 @@ impl Isolate {
                     opens_at: None,
                     stale,
                     rejoined: None,
+                    work: None,
                 }
             }
             Admission::NotYet => {
@@ -438,11 +476,69 @@ impl Isolate {
     /// The origin ended the session of the ticket `ticket_id`. Counted once per ticket here;
     /// false if it was already.
     pub fn end_session(&mut self, ticket_id: &[u8; 16], now: UnixMs) -> bool {
-        if !self.ended.insert(short(ticket_id)) {
+        let id = short(ticket_id);
+        if !self.ended.insert(id) {
             return false;
         }
         self.outbox.owed.add_ended(now.secs(), 1);
+        // The room tells every edge, so a copy of its pass is refused everywhere.
+        self.outbox.owed.ended_ids.insert(id, ());
         true
+    }
+
+    /// Has the session of the ticket `ticket_id` ended, here or (as this isolate last heard)
+    /// anywhere?
+    pub fn ended(&self, ticket_id: &[u8; 16]) -> bool {
+        let id = short(ticket_id);
+        self.ended.contains(id) || self.notices.get(NoticeKind::Ended, id).is_some()
+    }
+
+    /// The network the ticket's pass moved to, if it has made its one move (here, or as this
+    /// isolate last heard, anywhere).
+    pub fn moved(&self, ticket_id: &[u8; 16]) -> Option<NetTag> {
+        let id = short(ticket_id);
+        self.moved_here
+            .get(&id)
+            .copied()
+            .or_else(|| self.notices.get(NoticeKind::Moved, id).map(|n| n.value))
+            .map(NetTag)
+    }
+
+    /// The ticket's pass makes its one move, to `network`: the room tells every edge.
+    pub fn record_move(&mut self, ticket_id: &[u8; 16], network: NetTag) {
+        let id = short(ticket_id);
+        self.moved_here.insert(id, network.0);
+        self.outbox.owed.moves.insert(id, network.0);
+    }
+
+    /// Does a new place from `network` cost work at `now`: work is asked of everyone, or the
+    /// network holds its budget (as the room last said, or by what this isolate seated since)?
+    pub fn needs_work(&self, network: NetTag) -> bool {
+        let config = self.config().cloned().unwrap_or_default();
+        if config.work_for_all {
+            return true;
+        }
+        if !network.is_known() {
+            return false;
+        }
+        let room_says = self
+            .notices
+            .get(NoticeKind::Full, network.0)
+            .map_or(0, |n| n.value);
+        let here = self.net_seats.get(&network).copied().unwrap_or(0);
+        room_says.saturating_add(u64::from(here)) >= u64::from(config.budget(network))
+    }
+
+    /// The ticket `ticket_id`'s new place was refused until its holder shows work (`shown`
+    /// false), or taken with work shown: counted for the operator, once per ticket and kind.
+    pub fn count_work(&mut self, ticket_id: &[u8; 16], shown: bool) {
+        let id = short(ticket_id);
+        let owed = &mut self.outbox.owed;
+        if shown {
+            owed.work_shown = owed.work_shown.saturating_add(1);
+        } else if self.asked.insert(id) {
+            owed.work_asked = owed.work_asked.saturating_add(1);
+        }
     }
 
     /// A request forwarded to the origin took `latency_ms` and ended as `outcome`: counted for
@@ -492,6 +588,7 @@ impl Isolate {
             report.epoch = room.epoch;
             report.known_cursor = Some(room.cursor);
         }
+        report.notices_at = self.notices.version();
         Some(report)
     }
 
@@ -517,6 +614,15 @@ impl Isolate {
         }
         self.last_ok = Some(now.minus_ms(snapshot.age_ms));
         self.lagging = snapshot.age_ms > upstream_lag_ms(&self.timing);
+        if let Some(delta) = &snapshot.notices {
+            self.notices.apply(delta);
+        }
+        // The room's word on networks and moves now covers what this isolate did before it.
+        if self.outbox.pending().is_none() {
+            self.net_seats.clear();
+            self.moved_here
+                .retain(|id, _| self.notices.get(NoticeKind::Moved, *id).is_none());
+        }
         self.room = Some(snapshot);
     }
 
@@ -592,6 +698,7 @@ mod tests {
             through_per_minute: None,
             arrivals_per_minute: None,
             epoch: 0,
+            notices: None,
         }
     }
 
@@ -610,17 +717,20 @@ mod tests {
         }
         assert!(b.owes_nothing(), "issuing counts nothing");
         let t = ticket(&b, 1, T0);
-        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(3_000), TTL) else {
+        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(3_000), TTL, NetTag(0)) else {
             panic!("the first return seats the ticket")
         };
         assert_eq!(seated.seat, Seat::Held);
         assert_eq!(seated.held_until, T0.plus_ms(3_000 + 300_000));
         // The same issued ticket replayed: the cookie is seated again, the place is not.
         assert!(matches!(
-            b.visit(&t, T0.plus_ms(4_000), TTL),
+            b.visit(&t, T0.plus_ms(4_000), TTL, NetTag(0)),
             Visit::Update(_)
         ));
-        assert_eq!(b.visit(&seated, T0.plus_ms(5_000), TTL), Visit::Keep);
+        assert_eq!(
+            b.visit(&seated, T0.plus_ms(5_000), TTL, NetTag(0)),
+            Visit::Keep
+        );
         let report = b.begin_sync(T0.plus_ms(5_000)).unwrap();
         assert_eq!(
             report.places,
@@ -631,18 +741,21 @@ mod tests {
     #[test]
     fn a_place_is_renewed_by_visits_and_lapses_without_them() {
         let mut b = book();
-        let Visit::Update(held) = b.visit(&ticket(&b, 1, T0), T0, TTL) else {
+        let Visit::Update(held) = b.visit(&ticket(&b, 1, T0), T0, TTL, NetTag(0)) else {
             panic!()
         };
         // Before half the grace period: nothing to change.
-        assert_eq!(b.visit(&held, T0.plus_ms(100_000), TTL), Visit::Keep);
-        let Visit::Update(renewed) = b.visit(&held, T0.plus_ms(200_000), TTL) else {
+        assert_eq!(
+            b.visit(&held, T0.plus_ms(100_000), TTL, NetTag(0)),
+            Visit::Keep
+        );
+        let Visit::Update(renewed) = b.visit(&held, T0.plus_ms(200_000), TTL, NetTag(0)) else {
             panic!("renewed after half the grace period")
         };
         assert_eq!(renewed.held_until, T0.plus_ms(500_000));
         // The renewal replayed moves nothing twice.
         assert!(matches!(
-            b.visit(&held, T0.plus_ms(201_000), TTL),
+            b.visit(&held, T0.plus_ms(201_000), TTL, NetTag(0)),
             Visit::Update(_)
         ));
         let report = b.begin_sync(T0.plus_ms(201_000)).unwrap();
@@ -651,12 +764,18 @@ mod tests {
             report.places,
             vec![(T0.secs(), slot_of(renewed.held_until), 1)]
         );
-        assert_eq!(b.visit(&renewed, T0.plus_ms(500_000), TTL), Visit::Lapsed);
+        assert_eq!(
+            b.visit(&renewed, T0.plus_ms(500_000), TTL, NetTag(0)),
+            Visit::Lapsed
+        );
         let done = Ticket {
             seat: Seat::Done,
             ..renewed
         };
-        assert_eq!(b.visit(&done, T0.plus_ms(201_000), TTL), Visit::Ended);
+        assert_eq!(
+            b.visit(&done, T0.plus_ms(201_000), TTL, NetTag(0)),
+            Visit::Ended
+        );
         // A holder who keeps coming back keeps the cookie too: past half its life it is signed
         // again with a new expiry.
         let late = T0.plus_ms(4 * 3_600_000);
@@ -665,7 +784,7 @@ mod tests {
             held_until: late.plus_ms(300_000),
             ..renewed.clone()
         };
-        let Visit::Update(fresh) = b2.visit(&kept, late, 6 * 3_600_000) else {
+        let Visit::Update(fresh) = b2.visit(&kept, late, 6 * 3_600_000, NetTag(0)) else {
             panic!("renewed cookie")
         };
         assert_eq!(fresh.expires_at, late.plus_ms(6 * 3_600_000));
@@ -674,12 +793,12 @@ mod tests {
     #[test]
     fn a_batch_goes_again_under_its_number_until_acknowledged() {
         let mut b = book();
-        let _ = b.visit(&ticket(&b, 1, T0), T0, TTL);
+        let _ = b.visit(&ticket(&b, 1, T0), T0, TTL, NetTag(0));
         let first = b.begin_sync(T0).unwrap();
         assert_eq!(first.seq, 1);
         // Nothing more while it is in flight; more counts wait for the next batch.
         assert_eq!(b.begin_sync(T0.plus_ms(1_500)), None);
-        let _ = b.visit(&ticket(&b, 2, T0), T0.plus_ms(1_600), TTL);
+        let _ = b.visit(&ticket(&b, 2, T0), T0.plus_ms(1_600), TTL, NetTag(0));
         // The request was cancelled (the citizen disconnected): no answer ever comes. After the
         // timeout the same batch goes again, not a new one, and the new count is not lost.
         let again = b.begin_sync(T0.plus_ms(3_100)).unwrap();
@@ -935,7 +1054,7 @@ mod tests {
             )),
             T0.plus_ms(600),
         );
-        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(2_000), TTL) else {
+        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(2_000), TTL, NetTag(0)) else {
             panic!()
         };
         assert_eq!(seated.order.bucket(), OrderKey::lottery(T0, 0).bucket());

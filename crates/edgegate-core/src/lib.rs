@@ -9,6 +9,7 @@
 pub mod address;
 pub mod aggregate;
 pub mod audit;
+pub mod budget;
 pub mod config;
 pub mod cookies;
 pub mod history;
@@ -33,6 +34,7 @@ pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod visit;
+pub mod work;
 
 mod codec;
 
