@@ -17,10 +17,14 @@ use edgegate_core::address::Address;
 use edgegate_core::config::ConfigPatch;
 use edgegate_core::cookies;
 use edgegate_core::isolate::Isolate;
+use edgegate_core::network::NetTag;
 use edgegate_core::origin::Outcome;
 use edgegate_core::revocation::TicketRef;
 use edgegate_core::token::{Pass, TestKey, TestMode, Ticket};
-use edgegate_core::visit::{forwarded, serve, Answer, Audience, Cookie, Route, Terms, Tokens};
+use edgegate_core::visit::{
+    forwarded, serve, Answer, Audience, Cookie, Request as Asked, Route, Terms, Tokens,
+};
+use edgegate_core::work;
 use edgegate_core::UnixMs;
 use edgegate_fuzz::{rings, room_tag, Hierarchy, Rings, T0, TICKET_TTL_MS, TIMING};
 use libfuzzer_sys::fuzz_target;
@@ -75,6 +79,10 @@ struct Request {
     cold: bool,
     /// How the origin answers a forward, and whether it ends the session.
     origin: Option<(u16, bool)>,
+    /// The client's network: 0 none known, else one of three (a pass moves between them).
+    network: u8,
+    /// The `Edgegate-Work` header, if sent.
+    work: Option<String>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -91,6 +99,7 @@ enum Step {
         test_mode: bool,
         opens_in_s: Option<u16>,
         session_s: u32,
+        work_for_all: bool,
     },
     /// The operator revokes the ticket the browser holds, or every one issued before now.
     Revoke {
@@ -145,6 +154,7 @@ fuzz_target!(|steps: Vec<Step>| {
         ticket_ttl_ms: TICKET_TTL_MS,
         ticket_key_id: keys.tickets.signing().id(),
         pass_key_id: keys.passes.signing().id(),
+        ticket_keys: &keys.tickets,
     };
     let mut now = T0;
     let mut world = Hierarchy::new(now);
@@ -165,6 +175,7 @@ fuzz_target!(|steps: Vec<Step>| {
                 test_mode,
                 opens_in_s,
                 session_s,
+                work_for_all,
             } => {
                 let opens_at = opens_in_s.map_or("null".to_owned(), |s| {
                     now.plus_ms(u64::from(s) * 1000).0.to_string()
@@ -172,7 +183,7 @@ fuzz_target!(|steps: Vec<Step>| {
                 let json = format!(
                     r#"{{"new_users_per_minute": {}, "paused": {paused}, "closed": {closed},
                         "test_mode": {test_mode}, "opens_at": {opens_at},
-                        "session_duration_s": {}}}"#,
+                        "session_duration_s": {}, "work_for_all": {work_for_all}}}"#,
                     rate % 1_000_001,
                     30 + session_s % 86_371,
                 );
@@ -331,7 +342,17 @@ fn visit(
         Some(bytes)
     };
     let knew_room = book.knows_room();
-    let served = serve(book, route, tokens, terms, now, request.jitter, &mut draw);
+    let network = NetTag(u64::from(request.network % 4) * 2);
+    let work = request.work.as_deref().and_then(work::Answer::parse);
+    let asked = Asked {
+        route,
+        tokens,
+        network,
+        work,
+        now,
+        jitter: request.jitter,
+    };
+    let served = serve(book, asked, terms, &mut draw);
 
     browser.keep(keys, &served.cookies, now);
     let no_randomness = asked_for_randomness && request.no_randomness;
@@ -351,9 +372,22 @@ fn visit(
                 [Cookie::ClearTicket, Cookie::ClearPass]
             ));
         }
+        Answer::Ended => {
+            assert!(route == Route::Door && presented.pass.is_some());
+            assert!(served.cookies.contains(&Cookie::ClearPass));
+        }
+        Answer::Elsewhere => {
+            assert!(route == Route::Door && network.is_known());
+            assert!(presented.pass.is_some() || presented.ticket.is_some());
+        }
         Answer::Forward(f) => {
             assert_eq!(route, Route::Door);
             assert!(f.pass.room == terms.room && f.pass.expires_at > now);
+            if !f.test {
+                // Never past its session's end, and only from its own networks.
+                assert!(f.pass.ends_at > now && f.pass.expires_at <= f.pass.ends_at);
+                assert!(!network.is_known() || f.pass.from_its_networks(network));
+            }
             // The origin's guard verifies the pass the gate sends it.
             let text = f.pass.sign(&keys.passes);
             assert_eq!(

@@ -30,15 +30,6 @@ pub const TIMING: Timing = Timing {
     stale_after_ms: 15_000,
     fail_static_per_mille: 100,
 };
-/// The one finding not yet fixed, left out of the targets so that they keep failing on anything
-/// else (see `fuzz/findings/README.md`): an answer dated further ahead than the clocks may differ
-/// (`sync::CLOCK_MARGIN_MS`) is kept by `Aggregator::finish_sync` and `Isolate::finish_sync`,
-/// and holds off every honest answer until their clocks reach its date. The targets send answers
-/// dated no further ahead than that; remove this when the fix lands.
-pub fn answer_dated_honestly(at: UnixMs, now: UnixMs) -> bool {
-    at <= now.plus_ms(edgegate_core::sync::CLOCK_MARGIN_MS)
-}
-
 /// `TICKET_TTL_S` by default, in ms.
 pub const TICKET_TTL_MS: u64 = 6 * 3_600_000;
 
@@ -105,7 +96,8 @@ impl Hierarchy {
     pub fn through_aggregator(&mut self, batch: &SyncReport, now: UnixMs) -> Option<RoomSnapshot> {
         let next = self.aggregator.on_sync(batch, now);
         self.deliver(next.upstream, now);
-        self.aggregator.answer(&batch.isolate, now)
+        self.aggregator
+            .answer(&batch.isolate, batch.notices_at, now)
     }
 
     /// The aggregator's batch to the room, if it cut one, and the room's answer.

@@ -218,7 +218,7 @@ impl Aggregator {
     pub fn finish_sync(&mut self, seq: u64, answer: Option<RoomSnapshot>, now: UnixMs) {
         self.outbox.finish(seq, answer.as_ref().map(|a| a.acked));
         let Some(snapshot) = answer else { return };
-        if self.room.as_ref().is_some_and(|r| r.at > snapshot.at) {
+        if crate::sync::is_late(self.room.as_ref(), &snapshot, now) {
             return; // a late answer older than what this aggregator already knows
         }
         self.known = Some((snapshot.epoch, snapshot.cursor));

@@ -599,7 +599,7 @@ impl Isolate {
         let Some(snapshot) = answer else {
             return;
         };
-        if self.room.as_ref().is_some_and(|r| r.at > snapshot.at) {
+        if crate::sync::is_late(self.room.as_ref(), &snapshot, now) {
             return; // a late answer older than what this isolate already knows
         }
         self.limiter
@@ -866,6 +866,55 @@ mod tests {
         let _ = c.begin_sync(T0.plus_ms(4_000)).unwrap();
         assert!(!c.stale(T0.plus_ms(5_000)));
         assert!(c.stale(T0.plus_ms(9_100)));
+    }
+
+    #[test]
+    fn an_answer_from_the_future_holds_off_no_honest_answer() {
+        // One answer dated far ahead (a clock set back after a jump, or a forged answer), then
+        // honest ones: each honest answer is taken, and the config it brings is followed.
+        let mut b = book();
+        let r = b.begin_sync(T0).unwrap();
+        let ahead = answer(
+            &r,
+            open_room(),
+            Cursor::default(),
+            Summary::default(),
+            UnixMs(u64::MAX),
+        );
+        b.finish_sync(r.seq, Some(ahead), T0);
+        let now = T0.plus_ms(1_000);
+        let r = b.begin_sync(now).unwrap();
+        let closed = RoomConfig {
+            new_users_per_minute: 0,
+            ..open_room()
+        };
+        b.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                closed,
+                Cursor::default(),
+                Summary::default(),
+                now,
+            )),
+            now,
+        );
+        assert_eq!(b.config().map(|c| c.new_users_per_minute), Some(0));
+        // A late answer, older than one the clocks allow, is still dropped.
+        let later = T0.plus_ms(2_000);
+        let r = b.begin_sync(later).unwrap();
+        b.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                open_room(),
+                Cursor::default(),
+                Summary::default(),
+                T0,
+            )),
+            later,
+        );
+        assert_eq!(b.config().map(|c| c.new_users_per_minute), Some(0));
     }
 
     #[test]

@@ -24,6 +24,14 @@ use crate::time::UnixMs;
 pub const DEFAULT_SYNC_TIMEOUT_MS: u64 = 3_000;
 /// Clock difference allowed between an isolate and the coordinator, in milliseconds.
 pub const CLOCK_MARGIN_MS: u64 = 1_000;
+/// Is `kept` (the answer a receiver holds) newer than `answer`, so that `answer` is a late one
+/// to drop? Not if `kept` is dated further ahead of `now` than clocks may differ: an answer
+/// from the future (a coordinator's clock set back after a jump, or a forged one) must not
+/// hold off every honest answer until the receiver's clock reaches its date.
+pub fn is_late(kept: Option<&RoomSnapshot>, answer: &RoomSnapshot, now: UnixMs) -> bool {
+    kept.is_some_and(|r| r.at > answer.at && r.at <= now.plus_ms(CLOCK_MARGIN_MS))
+}
+
 /// Hops a count makes from the isolate that takes it to the coordinator: to its location's
 /// aggregator, and from there to the room.
 pub const HOPS: u64 = 2;
