@@ -189,6 +189,10 @@ fuzz_target!(|steps: Vec<Step>| {
                 );
                 let patch = ConfigPatch::from_json(&json).expect("a patch within bounds");
                 let _ = world.room.configure(&patch, now);
+                // As the coordinator does when a pre-queue begins.
+                if let Some(since) = world.room.draw_due() {
+                    world.room.set_seed(since, [0x5e; 32]);
+                }
             }
             Step::Revoke { everything } => {
                 if everything {
@@ -408,6 +412,14 @@ fn visit(
                 };
                 let set = forwarded(book, &f.sent(), outcome, 30, ends, now);
                 browser.keep(keys, &set, now);
+            }
+        }
+        Answer::Draw(published) => {
+            // Read only: nothing issued, and the seed never shown before the opening.
+            assert!(route == Route::Draw && served.cookies.is_empty());
+            let opening = book.config().and_then(|c| c.opens_at);
+            if opening.is_some_and(|t| now < t) {
+                assert!(published.seed.is_none(), "the seed before the opening");
             }
         }
         Answer::Status(_) | Answer::Page => {}

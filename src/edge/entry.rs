@@ -233,6 +233,10 @@ pub fn citizen(
             };
             response(200, "page", &[], room, &set_cookies)
         }
+        Answer::Draw(published) => match serde_json::to_string(&published) {
+            Ok(body) => response(200, "json", &[], &body, &set_cookies),
+            Err(e) => failure(GateError::Internal(e.to_string())),
+        },
         Answer::Withdrawn(r) => response(403, "plain", &[], &pages::withdrawn(r), &set_cookies),
         Answer::Ended => response(403, "plain", &[], &pages::ended(), &set_cookies),
         Answer::Elsewhere => response(403, "plain", &[], &pages::elsewhere(), &set_cookies),

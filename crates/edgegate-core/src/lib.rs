@@ -12,6 +12,7 @@ pub mod audit;
 pub mod budget;
 pub mod config;
 pub mod cookies;
+pub mod draw;
 pub mod history;
 pub mod isolate;
 pub mod keys;

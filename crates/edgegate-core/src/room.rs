@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditEntry;
 use crate::budget::NetPlaces;
 use crate::config::{ConfigError, ConfigPatch, RoomConfig};
+use crate::draw::{DrawView, Seed};
 use crate::history::Minute;
 use crate::ledger::Ledger;
 use crate::network::NetTag;
@@ -128,6 +129,9 @@ pub struct Room {
     pub net_places: NetPlaces,
     /// New places that had to show work since the room started, and networks put up as full.
     pub work_demanded: u64,
+    /// The seed of the pre-queue draw (`draw`), drawn by the coordinator when a pre-queue
+    /// begins ([`Room::draw_due`]).
+    pub seed: Option<Seed>,
 }
 
 /// `GET /admin/state`'s view of the client networks: how many hold places, how many hold their
@@ -175,6 +179,10 @@ pub struct Restored {
     pub revocations: Option<Result<Revocations, String>>,
     /// The room's identity, if one was stored.
     pub epoch: Option<u64>,
+    /// The notices that outlive a restart (sessions ended, passes moved), as stored.
+    pub notices: Vec<Notice>,
+    /// The pre-queue draw's seed, if one was stored.
+    pub seed: Option<Result<Seed, String>>,
 }
 
 impl Room {
@@ -196,6 +204,7 @@ impl Room {
             notices: Notices::default(),
             net_places: NetPlaces::default(),
             work_demanded: 0,
+            seed: None,
         }
     }
 
@@ -215,6 +224,15 @@ impl Room {
             None => {}
         }
         room.epoch = stored.epoch.unwrap_or(0);
+        match stored.seed {
+            Some(Ok(seed)) => room.seed = Some(seed),
+            // A seed lost is one drawn again: the published commitment then changes, which
+            // anyone checking it sees, and the room says why.
+            Some(Err(e)) => problems.push(format!("draw seed: {e}")),
+            None => {}
+        }
+        room.notices =
+            Notices::restore(stored.notices.into_iter().filter(|n| n.until > now), now.0);
         match stored.release {
             Some(Ok(release)) => room.release = release,
             Some(Err(e)) => {
@@ -331,8 +349,11 @@ impl Room {
     /// networks took or gave up (a network holding its budget is put up as full, one that no
     /// longer does is taken down).
     fn take_notices(&mut self, report: &SyncReport, now: UnixMs) {
+        // As long as anything of the session could still be presented: a pass copied before
+        // the end (it expires a session after its issue), and the ticket it was let through
+        // with, which mints none past its first let-through plus `session_max_s`.
         let ended_until = now
-            .plus_ms(self.config.session_duration_ms())
+            .plus_ms(self.config.session_max_ms())
             .plus_ms(self.settle_ms.saturating_mul(2));
         for id in &report.ended_ids {
             self.notices.set(Notice {
@@ -496,7 +517,20 @@ impl Room {
             arrivals_per_minute: self.arrivals_per_minute(now),
             epoch: self.epoch,
             notices: None,
+            draw: DrawView::of(self.seed.as_ref(), &self.config, now),
         }
+    }
+
+    /// When a pre-queue began that no seed orders yet: the coordinator draws one
+    /// ([`Room::set_seed`]) and stores it before the room answers anyone.
+    pub fn draw_due(&self) -> Option<UnixMs> {
+        let since = self.config.prequeue_since?;
+        (self.seed.map(|s| s.since) != Some(since)).then_some(since)
+    }
+
+    /// The seed of the pre-queue that began at `since`: 32 random bytes.
+    pub fn set_seed(&mut self, since: UnixMs, bytes: [u8; 32]) {
+        self.seed = Some(Seed { since, bytes });
     }
 
     /// The pace of places taken, per minute, over the minute ending `settle_ms` before `now`

@@ -164,6 +164,9 @@ pub struct RoomSnapshot {
     /// What changed in the room's notices since the version the sender said it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notices: Option<NoticesDelta>,
+    /// The pre-queue draw: its commitment, and its seed from just before the opening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<crate::draw::DrawView>,
 }
 
 /// What a receiver knows of one sender.
@@ -489,11 +492,45 @@ pub struct Notices {
     version: u64,
     /// `(version, kind, key)` of each change, oldest first.
     log: std::collections::VecDeque<(u64, NoticeKind, u64)>,
+    /// Notices that outlive a restart (ended sessions, moves) changed since the room last
+    /// stored them.
+    unstored: std::collections::BTreeSet<(NoticeKind, u64)>,
+}
+
+impl NoticeKind {
+    /// Is it kept across a restart of the room? Ended sessions and moves are facts only the
+    /// room holds; a full network is judged again from the places as they are renewed.
+    pub fn is_stored(self) -> bool {
+        matches!(self, NoticeKind::Ended | NoticeKind::Moved)
+    }
 }
 
 impl Notices {
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The room's notices as stored, at `version`: one no copy can hold (the room's clock in
+    /// milliseconds, past any count of changes it made before), so every copy is brought up
+    /// to date anew.
+    pub fn restore(stored: impl IntoIterator<Item = Notice>, version: u64) -> Notices {
+        Notices {
+            entries: stored
+                .into_iter()
+                .filter(|n| n.kind.is_stored())
+                .map(|n| ((n.kind, n.key), n))
+                .collect(),
+            version,
+            ..Notices::default()
+        }
+    }
+
+    /// The stored notices changed since the last call, each as it stands (`None`: taken down).
+    pub fn take_changes(&mut self) -> Vec<((NoticeKind, u64), Option<Notice>)> {
+        std::mem::take(&mut self.unstored)
+            .into_iter()
+            .map(|k| (k, self.entries.get(&k).copied()))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -517,6 +554,9 @@ impl Notices {
     }
 
     fn changed(&mut self, kind: NoticeKind, key: u64) {
+        if kind.is_stored() {
+            self.unstored.insert((kind, key));
+        }
         self.version = self.version.saturating_add(1);
         self.log.push_back((self.version, kind, key));
         if self.log.len() > NOTICE_LOG {
@@ -659,5 +699,42 @@ mod notice_tests {
         room.expire(T0.plus_ms(60_000));
         copy.apply(&room.since(copy.version()).unwrap());
         assert!(copy.is_empty() && room.is_empty());
+    }
+
+    #[test]
+    fn a_restarted_room_keeps_ended_sessions_and_moves_and_every_copy_takes_them_anew() {
+        let mut room = Notices::default();
+        let mut copy = Notices::default();
+        room.set(ended(1));
+        room.set(Notice {
+            kind: NoticeKind::Moved,
+            key: 2,
+            value: 77,
+            until: T0.plus_ms(60_000),
+        });
+        room.set(Notice {
+            kind: NoticeKind::Full,
+            key: 3,
+            value: 16,
+            until: T0.plus_ms(60_000),
+        });
+        copy.apply(&room.since(0).unwrap());
+        // What the store is given: the two that outlive a restart, never the full network.
+        let changes = room.take_changes();
+        assert_eq!(changes.len(), 2);
+        assert!(room.take_changes().is_empty(), "each change is stored once");
+        let kept: Vec<Notice> = changes.into_iter().filter_map(|(_, n)| n).collect();
+        // The room restarts from the store at its clock: a copy at any earlier version is
+        // brought up to date anew, and holds the ended session and the move.
+        let restarted = Notices::restore(kept, T0.0);
+        let delta = restarted.since(copy.version()).unwrap();
+        assert!(delta.reset);
+        copy.apply(&delta);
+        assert!(copy.get(NoticeKind::Ended, 1).is_some());
+        assert_eq!(copy.get(NoticeKind::Moved, 2).map(|n| n.value), Some(77));
+        assert!(copy.get(NoticeKind::Full, 3).is_none());
+        // A notice taken down is stored as gone.
+        room.drop(NoticeKind::Ended, 1);
+        assert_eq!(room.take_changes(), vec![((NoticeKind::Ended, 1), None)]);
     }
 }

@@ -21,7 +21,7 @@
 //! | issued at, unix ms | 8 | | ends at, unix ms (absolute) | 8 |
 //! | expires at, unix ms | 8 | | the ticket's issue time, unix ms | 8 |
 //! | held until, unix ms | 8 | | home network tag | 8 |
-//! | seat (0 issued, 1 held, 2 done) | 1 | | away network tag (0: none) | 8 |
+//! | seat (0 issued, 1 held, 2 done, 3 held and paid with work) | 1 | | away network tag (0: none) | 8 |
 //! | network tag (0: none) | 8 | | HMAC-SHA256 | 32 |
 //! | first let through, unix ms (0: never) | 8 | | | |
 //! | HMAC-SHA256 | 32 | | | |
@@ -107,6 +107,8 @@ pub enum Seat {
     /// The holder was let through and the origin ended the session: the place is used up, and
     /// it is never admitted again.
     Done,
+    /// Held, and paid for with work (its network was beyond its budget): never asked again.
+    Worked,
 }
 
 impl Seat {
@@ -115,6 +117,7 @@ impl Seat {
             Seat::Issued => 0,
             Seat::Held => 1,
             Seat::Done => 2,
+            Seat::Worked => 3,
         }
     }
 
@@ -123,6 +126,7 @@ impl Seat {
             0 => Some(Seat::Issued),
             1 => Some(Seat::Held),
             2 => Some(Seat::Done),
+            3 => Some(Seat::Worked),
             _ => None,
         }
     }

@@ -35,6 +35,9 @@ pub enum Route {
     StatusPage,
     /// Any method on any protected path: the origin with a pass, else the waiting page.
     Door,
+    /// `GET`/`HEAD /queue/draw`: the pre-queue draw's commitment, its seed from the opening,
+    /// and the asker's place in it (`draw`).
+    Draw,
 }
 
 /// Whom a request is for, as its host says.
@@ -76,6 +79,7 @@ impl Route {
         match path {
             "/queue/status" if read => Some(Route::Status),
             "/queue/status.html" if read => Some(Route::StatusPage),
+            "/queue/draw" if read => Some(Route::Draw),
             p if p.starts_with("/queue/") || ADMIN_API.contains(&p) => None,
             _ => Some(Route::Door),
         }
@@ -139,6 +143,8 @@ pub enum Answer {
     Status(QueueStatus),
     /// The waiting page.
     Page,
+    /// The pre-queue draw, as anyone may read it.
+    Draw(crate::draw::Published),
     /// The origin, with this pass.
     Forward(Forward),
     /// The operator withdrew their ticket: a page that says so, never the origin.
@@ -206,7 +212,9 @@ pub struct Served {
 
 /// How long a citizen without JavaScript waits, from when their ticket was issued, instead of
 /// the work their network's budget asks (the no-JavaScript status page's path, in ms): slower
-/// than the work, so a script gains nothing by it, but never no place at all.
+/// than the work, and one such place a network in that time at each edge
+/// (`Isolate::no_script_turn`), so a script that minted many tickets gains nothing by it; but
+/// never no place at all.
 pub const NO_SCRIPT_WAIT_MS: u64 = 90_000;
 
 /// Decides a citizen's request. `draw` yields 20 random bytes (a ticket id and its place
@@ -242,6 +250,8 @@ pub fn serve(
     let answer = match route {
         Route::Door => visitor.door(book, now, draw),
         Route::Status | Route::StatusPage => visitor.status(book, now, jitter, draw),
+        // Read only: it places nobody and issues nothing.
+        Route::Draw => Answer::Draw(book.published_draw(now, visitor.tokens.ticket.as_ref())),
     };
     Served {
         answer,
@@ -435,21 +445,38 @@ impl Visitor<'_> {
         draw: &mut dyn FnMut() -> Option<[u8; 20]>,
     ) -> Placed {
         if let Some(ticket) = self.tokens.ticket.clone() {
-            let new_place = ticket.seat == Seat::Issued && !ticket.lapsed(now);
-            if new_place && book.needs_work(self.network) {
+            // A new place from a network that holds its budget (or from anyone, when work is
+            // asked of all), and a place held unpaid by a network beyond its budget, cost work.
+            let owes = !ticket.lapsed(now)
+                && match ticket.seat {
+                    Seat::Issued => book.needs_work(self.network, now),
+                    Seat::Held => book.over_budget(ticket.network),
+                    Seat::Worked | Seat::Done => false,
+                };
+            let mut paid = false;
+            if owes {
                 let shown = self.work.is_some_and(|answer| {
                     work::verify(self.terms.ticket_keys, &ticket.id, &answer, now)
                 });
-                let waited = self.route == Route::StatusPage
-                    && now.since(ticket.issued_at) >= NO_SCRIPT_WAIT_MS;
+                let waited = !shown
+                    && self.route == Route::StatusPage
+                    && now.since(ticket.issued_at) >= NO_SCRIPT_WAIT_MS
+                    && book.no_script_turn(self.network, now, NO_SCRIPT_WAIT_MS);
                 if !(shown || waited) {
                     book.count_work(&ticket.id, false);
                     let challenge = work::challenge(self.terms.ticket_keys, &ticket.id, now);
                     return Placed::Work(ticket, challenge);
                 }
                 book.count_work(&ticket.id, true);
+                paid = true;
             }
-            match book.visit(&ticket, now, self.terms.ticket_ttl_ms, self.network) {
+            let ttl = self.terms.ticket_ttl_ms;
+            let visit = if paid {
+                book.visit_paid(&ticket, now, ttl, self.network)
+            } else {
+                book.visit(&ticket, now, ttl, self.network)
+            };
+            match visit {
                 Visit::Keep => return Placed::Ticket(ticket),
                 Visit::Update(updated) => {
                     self.set_ticket(updated.clone());
@@ -751,7 +778,11 @@ mod tests {
             keep(jar, &polled)
         }
 
-        fn serve(&mut self, route: Route, tokens: Tokens) -> Served {
+        fn serve(&mut self, route: Route, mut tokens: Tokens) -> Served {
+            // As the shell's trust boundary does: a token out of its scope is no token.
+            let room = terms().room;
+            tokens.pass = tokens.pass.filter(|p| p.in_scope(room, self.now).is_ok());
+            tokens.ticket = tokens.ticket.filter(|t| t.in_scope(room, self.now).is_ok());
             let draws = &mut self.draws;
             let mut draw = || {
                 *draws = draws.wrapping_add(1);
@@ -1041,5 +1072,323 @@ mod tests {
             (Answer::Unavailable, Vec::new())
         );
         assert!(w.book.owes_nothing());
+    }
+
+    /// A network of the IPv6 family (its tag's low bit clear), and one of IPv4.
+    const HOME: NetTag = NetTag(0x10);
+    const PHONE: NetTag = NetTag(0x20);
+    const THIRD: NetTag = NetTag(0x30);
+
+    /// The status's work challenge, solved as a browser would.
+    fn solved(served: &Served) -> work::Answer {
+        let challenge = status(served).work.clone().expect("a work challenge");
+        work::solve(&challenge).expect("the count is found")
+    }
+
+    #[test]
+    fn beyond_its_budget_a_network_shows_work_once_per_place_and_is_never_refused() {
+        let mut w = World::new(0);
+        w.configure(r#"{"budget_v6": 2}"#);
+        w.network = HOME;
+        let mut jars = Vec::new();
+        for _ in 0..2 {
+            let jar = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+            let polled = w.serve(Route::Status, jar.clone());
+            assert_eq!(status(&polled).work, None, "inside the budget: no work");
+            jars.push(keep(jar, &polled));
+        }
+        w.wait(2_000);
+        // The third place from the same /64 costs work: no position until it is shown.
+        let jar = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let asked = w.serve(Route::Status, jar.clone());
+        assert_eq!(
+            (status(&asked).position, status(&asked).state),
+            (None, QueueState::Waiting)
+        );
+        let answer = solved(&asked);
+        // Another ticket's answer, or a made-up one, is no answer.
+        let other = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        w.work = Some(answer);
+        assert!(status(&w.serve(Route::Status, other)).work.is_some());
+        let paid = w.serve(Route::Status, jar);
+        assert_eq!(status(&paid).work, None);
+        assert!(status(&paid).position.is_some());
+        let paid_ticket = paid.ticket.clone().unwrap();
+        assert_eq!(paid_ticket.seat, Seat::Worked);
+        // Paid once: never asked again, whatever the network holds.
+        w.work = None;
+        let again = w.serve(Route::Status, keep(Tokens::default(), &paid));
+        assert_eq!(status(&again).work, None);
+        w.wait(2_000);
+        assert_eq!(w.room.totals.seated, 3);
+    }
+
+    #[test]
+    fn places_taken_unpaid_past_the_budget_pay_before_they_go_through() {
+        // Two isolates seat a /64's places before either hears the other's: the room counts
+        // three against a budget of two, and every unpaid one must show work to be let
+        // through, while one that paid goes on.
+        let mut w = World::new(6_000);
+        w.configure(r#"{"budget_v6": 2}"#);
+        w.network = HOME;
+        let mut other = Isolate::new("other".into(), TIMING);
+        let sync_other = |w: &mut World, other: &mut Isolate| {
+            if let Some(report) = other.begin_sync(w.now) {
+                let answer = w.room.sync(&report, w.now).snapshot;
+                other.finish_sync(report.seq, Some(answer), w.now);
+            }
+        };
+        sync_other(&mut w, &mut other);
+        let here = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let here = keep(here.clone(), &w.serve(Route::Status, here));
+        let mut draw = || Some([0x42; 20]);
+        let mut at_other = |jar: Tokens, w: &World, other: &mut Isolate| {
+            let request = Request {
+                route: Route::Status,
+                tokens: jar.clone(),
+                network: HOME,
+                work: None,
+                now: w.now,
+                jitter: 0,
+            };
+            keep(jar, &serve(other, request, &terms(), &mut draw))
+        };
+        let there = at_other(Tokens::default(), &w, &mut other);
+        let there = at_other(there, &w, &mut other);
+        let third = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let third = keep(third.clone(), &w.serve(Route::Status, third));
+        assert!(third.ticket.as_ref().is_some_and(|t| t.seat == Seat::Held));
+        for _ in 0..3 {
+            sync_other(&mut w, &mut other);
+            w.wait(1_000);
+        }
+        assert!(
+            w.book.over_budget(HOME),
+            "the room counts three against two"
+        );
+        w.wait(15_000);
+        let polled = w.serve(Route::Status, here.clone());
+        assert!(
+            status(&polled).work.is_some(),
+            "unpaid: work before it goes through"
+        );
+        assert_eq!(w.serve(Route::Door, here.clone()).answer, Answer::Page);
+        w.work = Some(solved(&polled));
+        let paid = w.serve(Route::Status, here);
+        assert_eq!(status(&paid).state, QueueState::Admitted);
+        let _ = there;
+    }
+
+    #[test]
+    fn a_pass_moves_once_and_a_copy_from_a_third_network_is_refused() {
+        let mut w = World::new(60);
+        w.network = HOME;
+        let jar = w.admitted();
+        let Answer::Forward(home) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!("forwarded at home")
+        };
+        assert_eq!((home.pass.home, home.pass.away), (HOME, NetTag(0)));
+        // The phone leaves Wi-Fi: one move, and the pass says so from then on.
+        w.network = PHONE;
+        let moved = w.serve(Route::Door, jar.clone());
+        let Answer::Forward(f) = &moved.answer else {
+            panic!("the one move goes through")
+        };
+        assert_eq!(f.pass.away, PHONE);
+        let jar = keep(jar, &moved);
+        // Back on Wi-Fi, and on the phone again: both are its own.
+        for net in [HOME, PHONE] {
+            w.network = net;
+            assert!(matches!(
+                w.serve(Route::Door, jar.clone()).answer,
+                Answer::Forward(_)
+            ));
+        }
+        // A copy elsewhere is refused, never forwarded; the holder's own pass goes on.
+        w.network = THIRD;
+        assert_eq!(w.serve(Route::Door, jar.clone()).answer, Answer::Elsewhere);
+        // A copy taken before the move, bound to home alone, cannot make a second move once
+        // the first is known.
+        w.wait(2_000);
+        let before_move = Tokens {
+            pass: Some(home.pass.clone()),
+            ..jar
+        };
+        assert_eq!(w.serve(Route::Door, before_move).answer, Answer::Elsewhere);
+    }
+
+    #[test]
+    fn an_ended_session_is_refused_at_every_edge_and_its_ticket_mints_no_new_pass() {
+        let mut w = World::new(600);
+        let jar = w.admitted();
+        let Answer::Forward(forward) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!()
+        };
+        // A second edge that let the same citizen through earlier holds copies of the cookies.
+        let mut other = Isolate::new("other".into(), TIMING);
+        let sync_other = |w: &mut World, other: &mut Isolate| {
+            if let Some(report) = other.begin_sync(w.now) {
+                let answer = w.room.sync(&report, w.now).snapshot;
+                other.finish_sync(report.seq, Some(answer), w.now);
+            }
+        };
+        sync_other(&mut w, &mut other);
+        forwarded(
+            &mut w.book,
+            &forward.sent(),
+            Outcome::Answered(200),
+            9,
+            true,
+            w.now,
+        );
+        for _ in 0..3 {
+            w.wait(1_000);
+            sync_other(&mut w, &mut other);
+        }
+        let mut draw = || None;
+        let mut at_other = |tokens: Tokens| {
+            let request = Request {
+                route: Route::Door,
+                tokens,
+                network: NetTag(0),
+                work: None,
+                now: w.now,
+                jitter: 0,
+            };
+            serve(&mut other, request, &terms(), &mut draw)
+        };
+        // The cookies from before the booking, replayed at the other edge: the pass is refused
+        // with a page; the ticket alone (a lost pass cookie) mints none.
+        let replay = at_other(jar.clone());
+        assert_eq!(replay.answer, Answer::Ended);
+        assert!(replay.cookies.contains(&Cookie::ClearPass));
+        let ticket_only = Tokens {
+            pass: None,
+            ..jar.clone()
+        };
+        let again = at_other(ticket_only);
+        assert!(
+            !matches!(again.answer, Answer::Forward(_)),
+            "{:?}",
+            again.answer
+        );
+        assert!(!again
+            .cookies
+            .iter()
+            .any(|c| matches!(c, Cookie::Pass { .. })));
+        // And at the edge that forwarded it.
+        assert_eq!(w.serve(Route::Door, jar).answer, Answer::Ended);
+    }
+
+    #[test]
+    fn a_pass_lives_no_longer_than_its_session_whatever_the_renewals() {
+        let mut w = World::new(600);
+        w.configure(r#"{"session_duration_s": 300, "session_max_s": 900}"#);
+        let jar = w.admitted();
+        let Answer::Forward(first) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!()
+        };
+        let ends_at = first.pass.ends_at;
+        assert_eq!(ends_at, first.pass.issued_at.plus_ms(900_000));
+        // An active citizen renews every two minutes and so keeps the pass to its end...
+        let mut jar = jar;
+        loop {
+            w.now = w.now.plus_ms(120_000);
+            if w.now >= ends_at {
+                break;
+            }
+            let served = w.serve(Route::Door, jar.clone());
+            let Answer::Forward(f) = &served.answer else {
+                panic!(
+                    "forwarded before its end, at {}",
+                    w.now.since(first.pass.issued_at)
+                )
+            };
+            assert!(f.pass.expires_at <= ends_at);
+            jar = keep(jar, &served);
+        }
+        // ...and not a moment past it: no forward, and its ticket mints no new pass.
+        w.sync();
+        let after = w.serve(Route::Door, jar.clone());
+        assert!(
+            !matches!(after.answer, Answer::Forward(_)),
+            "{:?}",
+            after.answer
+        );
+        let ticket_only = Tokens { pass: None, ..jar };
+        let again = w.serve(Route::Door, ticket_only);
+        assert!(!matches!(again.answer, Answer::Forward(_)));
+    }
+
+    #[test]
+    fn without_javascript_a_place_comes_after_a_wait_one_a_network_at_a_time() {
+        let mut w = World::new(0);
+        w.configure(r#"{"work_for_all": true}"#);
+        w.network = HOME;
+        let a = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let b = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let page = w.serve(Route::StatusPage, a.clone());
+        assert!(status(&page).work.is_some(), "not yet: the wait is running");
+        w.now = w.now.plus_ms(NO_SCRIPT_WAIT_MS);
+        w.sync();
+        let placed = w.serve(Route::StatusPage, a);
+        assert!(status(&placed).position.is_some(), "placed after the wait");
+        // A second ticket of the same network waited as long, but one place a wait per network.
+        assert!(status(&w.serve(Route::StatusPage, b.clone()))
+            .work
+            .is_some());
+        // The JSON poll never takes the waiting path.
+        assert!(status(&w.serve(Route::Status, b)).work.is_some());
+    }
+
+    #[test]
+    fn the_pre_queue_goes_through_in_the_order_of_the_draw() {
+        let mut w = World::new(0);
+        let opens_at = w.now.plus_ms(60_000);
+        w.configure(&format!(r#"{{"opens_at": {}}}"#, opens_at.0));
+        let since = w.room.draw_due().expect("a pre-queue began");
+        w.room.set_seed(since, [9; 32]);
+        let mut jars: Vec<Tokens> = (0..30)
+            .map(|_| {
+                let jar = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+                keep(jar.clone(), &w.serve(Route::Status, jar))
+            })
+            .collect();
+        w.now = opens_at;
+        w.sync();
+        w.configure(r#"{"new_users_per_minute": 60}"#);
+        let place = |jar: &Tokens| {
+            let t = jar.ticket.as_ref().unwrap();
+            crate::draw::place(&[9; 32], &t.id)
+        };
+        let mut order = Vec::new();
+        for _ in 0..40 {
+            w.wait(1_000);
+            for jar in &mut jars {
+                if order
+                    .iter()
+                    .any(|(id, _)| *id == jar.ticket.as_ref().unwrap().id)
+                {
+                    continue;
+                }
+                let polled = w.serve(Route::Status, jar.clone());
+                let admitted = status(&polled).state == QueueState::Admitted;
+                *jar = keep(jar.clone(), &polled);
+                if admitted {
+                    order.push((jar.ticket.as_ref().unwrap().id, place(jar)));
+                }
+            }
+        }
+        // In the drawn order: nobody goes ahead of an earlier place.
+        let places: Vec<u32> = order.iter().map(|(_, p)| *p).collect();
+        let passed = (0..places.len())
+            .map(|i| places[i + 1..].iter().filter(|q| **q < places[i]).count())
+            .max()
+            .unwrap_or(0);
+        assert!(order.len() >= 20, "{} admitted", order.len());
+        assert_eq!(
+            passed, 0,
+            "one went ahead of {passed} earlier places: {places:?}"
+        );
     }
 }

@@ -89,7 +89,12 @@ fn room_name() -> impl Strategy<Value = String> {
 
 fn seat() -> impl Strategy<Value = edgegate_core::Seat> {
     use edgegate_core::Seat;
-    prop_oneof![Just(Seat::Issued), Just(Seat::Held), Just(Seat::Done)]
+    prop_oneof![
+        Just(Seat::Issued),
+        Just(Seat::Held),
+        Just(Seat::Done),
+        Just(Seat::Worked)
+    ]
 }
 
 /// A ticket and a `now` inside its validity window. `held_until` is any instant: verify does
@@ -622,11 +627,11 @@ proptest! {
         prop_assert_eq!(Ticket::verify(&again, &keys, want.room, now), Ok(want));
     }
 
-    /// The seat is 0, 1 or 2; any other byte is refused even under a valid MAC. The same
+    /// The seat is 0, 1, 2 or 3; any other byte is refused even under a valid MAC. The same
     /// hand-written layout (the current one, its place sealed by hand) with a valid seat is
     /// exactly what `sign` writes.
     #[test]
-    fn seat_bytes_beyond_done_are_refused_under_a_valid_mac(
+    fn seat_bytes_beyond_worked_are_refused_under_a_valid_mac(
         (key, keys) in ticket_key(),
         (ticket, now) in ticket(),
         seat_byte in any::<u8>(),
@@ -641,6 +646,7 @@ proptest! {
             0 => Some(Seat::Issued),
             1 => Some(Seat::Held),
             2 => Some(Seat::Done),
+            3 => Some(Seat::Worked),
             _ => None,
         };
         let got = Ticket::verify(&text, &keys, ticket.room, now);

@@ -125,6 +125,8 @@ enum SeatName {
     Issued,
     Held,
     Done,
+    /// Version 3 on: held, and paid with work.
+    Worked,
 }
 
 impl SeatName {
@@ -133,6 +135,7 @@ impl SeatName {
             SeatName::Issued => Seat::Issued,
             SeatName::Held => Seat::Held,
             SeatName::Done => Seat::Done,
+            SeatName::Worked => Seat::Worked,
         }
     }
 
@@ -141,6 +144,7 @@ impl SeatName {
             SeatName::Issued => 0,
             SeatName::Held => 1,
             SeatName::Done => 2,
+            SeatName::Worked => 3,
         }
     }
 }
