@@ -57,7 +57,7 @@ function take(request, env, ctx, cold) {
     answer = citizen(
       env, ctx, Date.now(), request.method, request.url, headers.get(read.cookie),
       headers.get(read.test_key), headers.get(read.location), colo, headers.get(read.language),
-      headers.get(read.client), headers.get(read.named_client), cold,
+      headers.get(read.client), headers.get(read.named_client), headers.get(read.work), cold,
     );
   } catch (e) {
     trapped(e);
@@ -166,7 +166,10 @@ async function forward(answer, request) {
   const n = Number(count);
   const cookiesAt = 6 + n;
   const method = request.method;
-  const body = await readBounded(method, request.headers.get('content-length'), request.body, Number(maxBody));
+  // A GET or HEAD has no body to read (and no promise to wait on for it).
+  const body = method === 'GET' || method === 'HEAD'
+    ? null
+    : await readBounded(method, request.headers.get('content-length'), request.body, Number(maxBody));
   if (body === TOO_LARGE) {
     return new Response(lists.pages.too_large, { status: 413, headers: withCookies(Object.assign({}, lists.headers.plain), f, cookiesAt) });
   }
@@ -197,9 +200,13 @@ async function forward(answer, request) {
     clearTimeout(timer);
   }
   const theirs = res !== null && res.headers.has('set-cookie') ? res.headers.getSetCookie().join('\n') : null;
+  const session = res === null ? null : res.headers.get(lists.read.session);
   let back = [''];
   try {
-    back = forwarded(context, status, Date.now() - started, res === null ? null : res.headers.get(lists.read.session), theirs).split('\n');
+    // The request's cookies go back only with a session command: a session end marks its
+    // ticket done.
+    const cookie = session === null ? null : request.headers.get(lists.read.cookie);
+    back = forwarded(context, status, Date.now() - started, session, cookie, theirs).split('\n');
   } catch (e) {
     trapped(e);
   }

@@ -28,9 +28,9 @@ use edgegate_core::address::Address;
 use edgegate_core::cookies;
 use edgegate_core::origin::Outcome;
 use edgegate_core::revocation::TicketRef;
-use edgegate_core::rooms::{valid_name, Site};
+use edgegate_core::rooms::valid_name;
 use edgegate_core::visit::{self, Answer, Route, Sent, Terms};
-use edgegate_core::{keys, QueueState, UnixMs};
+use edgegate_core::{keys, work, QueueState, UnixMs};
 use serde_json::json;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{Context, Env};
@@ -85,6 +85,8 @@ pub const TICKET_REF_HEADER: &str = "edgegate-ticket-ref";
 pub const NOTICE_HEADER: &str = "edgegate-notice";
 /// The header that names a request's location where the deployment allows it.
 pub const LOCATION_HEADER: &str = "x-edgegate-location";
+/// The header the waiting page sends the work it found in (`<window>.<key id>.<n>`).
+pub const WORK_HEADER: &str = "edgegate-work";
 
 /// What the entry needs once per isolate, as JSON: the headers it drops when forwarding, the
 /// header sets of each kind of answer, the request headers it hands over, the waiting page's
@@ -117,6 +119,7 @@ pub fn edge_lists() -> String {
             "client": client::PLATFORM_HEADER,
             "named_client": client::TEST_HEADER,
             "session": "gate-session",
+            "work": WORK_HEADER,
         },
     })
     .to_string()
@@ -124,8 +127,8 @@ pub fn edge_lists() -> String {
 
 /// One citizen request: `method` and `url` as the runtime has them (the URL whole, split
 /// here), the `Cookie`, `Edgegate-Test-Key`, `X-Edgegate-Location`, `Accept-Language`,
-/// `CF-Connecting-IP` and `X-Edgegate-Client-Address` headers, the platform's
-/// `cf.colo`, and `now`, the entry's `Date.now()`. `cold` is set on
+/// `CF-Connecting-IP`, `X-Edgegate-Client-Address` and `Edgegate-Work` headers, the
+/// platform's `cf.colo`, and `now`, the entry's `Date.now()`. `cold` is set on
 /// the second ask after [`first_sync`], when the book is served whether it met its room or not.
 #[wasm_bindgen]
 #[allow(
@@ -145,6 +148,7 @@ pub fn citizen(
     language: Option<String>,
     client: Option<String>,
     named_client: Option<String>,
+    work: Option<String>,
     cold: bool,
 ) -> String {
     let settings = match settings::get(env) {
@@ -175,17 +179,18 @@ pub fn citizen(
         ticket_ttl_ms: settings.ticket_ttl_ms,
         ticket_key_id: settings.ticket_keys.signing().id(),
         pass_key_id: settings.pass_keys.signing().id(),
+        ticket_keys: &settings.ticket_keys,
+    };
+    let request = visit::Request {
+        route,
+        tokens,
+        network: client::network(&settings, client.as_deref(), named_client.as_deref()),
+        work: work.as_deref().and_then(work::Answer::parse),
+        now,
+        jitter: jitter(),
     };
     let served = books::with_book(&settings, &place.book, |book| {
-        visit::serve(
-            book,
-            route,
-            tokens,
-            &terms,
-            now,
-            jitter(),
-            &mut random_bytes,
-        )
+        visit::serve(book, request, &terms, &mut random_bytes)
     });
     let set_cookies = jar.set_cookies(&served.cookies);
     let answer = match served.answer {
@@ -228,7 +233,13 @@ pub fn citizen(
             };
             response(200, "page", &[], room, &set_cookies)
         }
+        Answer::Draw(published) => match serde_json::to_string(&published) {
+            Ok(body) => response(200, "json", &[], &body, &set_cookies),
+            Err(e) => failure(GateError::Internal(e.to_string())),
+        },
         Answer::Withdrawn(r) => response(403, "plain", &[], &pages::withdrawn(r), &set_cookies),
+        Answer::Ended => response(403, "plain", &[], &pages::ended(), &set_cookies),
+        Answer::Elsewhere => response(403, "plain", &[], &pages::elsewhere(), &set_cookies),
         Answer::Unavailable => failure(GateError::Internal("no randomness for a ticket".into())),
         Answer::Unconfirmed => response(
             503,
@@ -239,23 +250,10 @@ pub fn citizen(
         ),
         Answer::Forward(forward) => {
             let pass = trust::sign_pass(&settings, &forward.pass);
-            // The ticket text the session end will mark done: the one just set, or the one sent.
-            let ticket_text = match served.cookies.iter().rposition(is_ticket) {
-                Some(i) => set_cookies
-                    .get(i)
-                    .and_then(|line| line.split_once('='))
-                    .and_then(|(_, rest)| rest.split(';').next())
-                    .unwrap_or_default()
-                    .to_owned(),
-                None => cookies::read(&cookie, &ticket_cookie_name(&place.site, place.https))
-                    .unwrap_or_default()
-                    .to_owned(),
-            };
             let context = Handback {
                 https: place.https,
                 book: &place.book,
                 sent: forward.sent(),
-                ticket_text: &ticket_text,
             }
             .encode();
             let target = match address.query() {
@@ -315,17 +313,20 @@ pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: O
 }
 
 /// The origin answered the forward whose context this is with `status`, or was unreachable
-/// (`0`) or timed out (`1`), after `took_ms`; `gate_session` is its `Gate-Session` header and
-/// `origin_cookies` its `Set-Cookie` values, one a line, if it set any. Answers the page's
-/// HTML for an origin that did not answer (else an empty line), then every `Set-Cookie` the
-/// answer should carry: the origin's own, less any for the gate's cookies (when it set any),
-/// and the gate's (a session ended: the ticket marked done, the pass cleared).
+/// (`0`) or timed out (`1`), after `took_ms`; `gate_session` is its `Gate-Session` header (and
+/// only when it has one, `cookie` the request's `Cookie` header, for the ticket a session end
+/// marks done), and `origin_cookies` its `Set-Cookie` values, one a line, if it set any.
+/// Answers the page's HTML for an origin that did not answer (else an empty line), then every
+/// `Set-Cookie` the answer should carry: the origin's own, less any for the gate's (when it set
+/// any), and the gate's (a session ended: the ticket marked done, the pass cleared). The common
+/// answer (no session command, no cookies) only records the outcome.
 #[wasm_bindgen]
 pub fn forwarded(
     context: String,
     status: u16,
     took_ms: u32,
     gate_session: Option<String>,
+    cookie: Option<String>,
     origin_cookies: Option<String>,
 ) -> String {
     let page = if status < 2 {
@@ -346,32 +347,34 @@ pub fn forwarded(
         return lines.join("\n");
     };
     let now = UnixMs(now_ms());
-    let Some(site) = context
-        .book
-        .split_once('@')
-        .and_then(|(room, _)| settings.rooms.named(room))
-    else {
-        return lines.join("\n");
-    };
     let outcome = match status {
         0 => Outcome::Unreachable,
         1 => Outcome::TimedOut,
         s => Outcome::Answered(s),
     };
     let ends = gate_session.is_some_and(|v| v.trim().eq_ignore_ascii_case("end"));
-    let sent = Sent {
-        ticket: trust::ticket(&settings, context.ticket_text, site.tag, now),
-        ..context.sent
-    };
-    let intents = books::with_book(&settings, context.book, |book| {
-        visit::forwarded(book, &sent, outcome, u64::from(took_ms), ends, now)
-    });
-    let jar = Jar {
+    let site = context
+        .book
+        .split_once('@')
+        .and_then(|(room, _)| settings.rooms.named(room));
+    let jar = site.map(|site| Jar {
         settings: &settings,
         site,
         https: context.https,
-    };
-    lines.extend(jar.set_cookies(&intents));
+    });
+    let mut sent = context.sent;
+    if ends {
+        sent.ticket = jar.as_ref().and_then(|j| {
+            j.tokens(cookie.as_deref().unwrap_or_default(), None, now)
+                .ticket
+        });
+    }
+    let intents = books::with_book(&settings, context.book, |book| {
+        visit::forwarded(book, &sent, outcome, u64::from(took_ms), ends, now)
+    });
+    if let Some(jar) = jar {
+        lines.extend(jar.set_cookies(&intents));
+    }
     lines.join("\n")
 }
 
@@ -397,20 +400,18 @@ struct Handback<'a> {
     https: bool,
     /// The book the request was counted in.
     book: &'a str,
+    /// The ticket id and whether a test key's (its ticket is read again only at a session end).
     sent: Sent,
-    /// The ticket's cookie text (empty without one), checked again on the way back.
-    ticket_text: &'a str,
 }
 
 impl<'a> Handback<'a> {
     fn encode(&self) -> String {
         format!(
-            "{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}",
             u8::from(self.https),
             self.book,
             u8::from(self.sent.test),
             keys::hex(&self.sent.ticket_id),
-            self.ticket_text
         )
     }
 
@@ -420,7 +421,6 @@ impl<'a> Handback<'a> {
         let book = fields.next()?;
         let test = fields.next()? == "1";
         let ticket_id = keys::unhex(fields.next()?).and_then(|id| <[u8; 16]>::try_from(id).ok())?;
-        let ticket_text = fields.next().unwrap_or_default();
         Some(Handback {
             https,
             book,
@@ -429,17 +429,8 @@ impl<'a> Handback<'a> {
                 test,
                 ticket: None,
             },
-            ticket_text,
         })
     }
-}
-
-fn is_ticket(cookie: &visit::Cookie) -> bool {
-    matches!(cookie, visit::Cookie::Ticket(_))
-}
-
-fn ticket_cookie_name(site: &Site, https: bool) -> String {
-    cookies::name(&format!("{}{}", cookies::TICKET, site.cookie_suffix), https)
 }
 
 /// What every answer the gate builds on https carries: browsers keep to https for a year.
@@ -595,13 +586,12 @@ mod tests {
             https: true,
             book: "booking@ICN",
             sent: sent.clone(),
-            ticket_text: "abc",
         }
         .encode();
         let back = Handback::decode(&text).unwrap();
         assert_eq!(
-            (back.https, back.book, back.sent, back.ticket_text),
-            (true, "booking@ICN", sent, "abc")
+            (back.https, back.book, back.sent),
+            (true, "booking@ICN", sent)
         );
         assert!(Handback::decode("1\tbooking@ICN\t0\tzz").is_none());
     }

@@ -1,6 +1,9 @@
 //! The no-JavaScript status page shown inside the waiting page's `<noscript>` frame: the same
 //! facts as `/queue/status`, as a few lines of plain HTML in Korean or English. It reflects
-//! nothing from the request but the visitor's own numbers.
+//! nothing from the request but the visitor's own numbers. It never solves the work a new place
+//! may cost: its holder's place is taken once `visit::NO_SCRIPT_WAIT_MS` (90 s) have passed
+//! since their ticket was issued, at a reload of the waiting page (which the page's `<noscript>`
+//! refresh makes every 30 s).
 
 use edgegate_core::status::{QueueStatus, Rejoined};
 use edgegate_core::QueueState;
@@ -35,6 +38,16 @@ pub fn render(status: &QueueStatus, korean: bool) -> String {
                     format!("Your place in line: {}. ", group(p))
                 }
             });
+            // Work asked: the place is not taken yet, and is kept open for this page a while.
+            let work = match (status.work.is_some(), korean) {
+                (true, true) => {
+                    "약 1분 30초 안에 대기 순서가 확정됩니다. 이 페이지를 닫지 말고 그대로 열어 두세요. "
+                }
+                (true, false) => {
+                    "Your place in line will be confirmed within about a minute and a half. Please keep this page open. "
+                }
+                (false, _) => "",
+            };
             let why = match (state, korean) {
                 (QueueState::Paused, true) => {
                     "운영자가 잠시 대기열을 멈췄습니다. 순서는 그대로 유지됩니다."
@@ -42,10 +55,11 @@ pub fn render(status: &QueueStatus, korean: bool) -> String {
                 (QueueState::Paused, false) => {
                     "The line is paused by the operator. Your place is kept."
                 }
+                _ if status.work.is_some() => "",
                 (_, true) => "순서는 그대로 유지됩니다.",
                 (_, false) => "Your place is kept.",
             };
-            format!("{place}{why}")
+            format!("{place}{work}{why}").trim_end().to_owned()
         }
     };
     let line = match (status.rejoined, korean) {
@@ -88,6 +102,67 @@ fn group(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgegate_core::work::{Challenge, EFFORT_HIGH};
+
+    fn waiting(work: bool) -> QueueStatus {
+        QueueStatus {
+            state: QueueState::Waiting,
+            position: (!work).then_some(1234),
+            ahead: (!work).then_some(1233),
+            eta_s: None,
+            next_poll_ms: 5_000,
+            opens_at: None,
+            stale: false,
+            rejoined: None,
+            work: work.then(|| Challenge {
+                salt: "00".repeat(16),
+                target: "11".repeat(32),
+                most: EFFORT_HIGH,
+                window: 2_833_333,
+                key: 1,
+            }),
+        }
+    }
+
+    #[test]
+    fn work_asked_says_the_place_comes_in_a_minute_and_a_half_and_to_keep_the_page_open() {
+        let ko = render(&waiting(true), true);
+        assert!(ko.contains("<html lang=\"ko\">"), "{ko}");
+        assert!(
+            ko.contains(
+                "<p>약 1분 30초 안에 대기 순서가 확정됩니다. 이 페이지를 닫지 말고 그대로 열어 두세요.</p>"
+            ),
+            "{ko}"
+        );
+        let en = render(&waiting(true), false);
+        assert!(
+            en.contains(
+                "<p>Your place in line will be confirmed within about a minute and a half. Please keep this page open.</p>"
+            ),
+            "{en}"
+        );
+        // Paused while the work is asked: both are said.
+        let paused = render(
+            &QueueStatus {
+                state: QueueState::Paused,
+                ..waiting(true)
+            },
+            false,
+        );
+        assert!(
+            paused.contains("a minute and a half") && paused.contains("paused by the operator"),
+            "{paused}"
+        );
+        // A place already taken: its number, and no word of waiting for it.
+        for korean in [true, false] {
+            let placed = render(&waiting(false), korean);
+            assert!(placed.contains("1,234"), "{placed}");
+            assert!(
+                !placed.contains("1분 30초") && !placed.contains("minute and a half"),
+                "{placed}"
+            );
+        }
+    }
 
     #[test]
     fn groups_thousands() {

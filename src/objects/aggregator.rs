@@ -56,6 +56,14 @@ struct OwedRest {
     let_through: Vec<(u64, u64)>,
     ended: Vec<(u64, u64)>,
     refused: u64,
+    #[serde(default)]
+    ended_ids: Vec<u64>,
+    #[serde(default)]
+    moves: Vec<(u64, u64)>,
+    #[serde(default)]
+    net_places: Vec<(u64, u64, i64)>,
+    #[serde(default)]
+    work: (u64, u64),
 }
 
 impl DurableObject for LocationAggregator {
@@ -134,7 +142,10 @@ impl DurableObject for LocationAggregator {
                 self.inner
                     .state
                     .wait_until(async move { waker.wake_when_due(UnixMs(now_ms())).await });
-                match self.inner.answer(&report.isolate, UnixMs(now_ms())) {
+                match self
+                    .inner
+                    .answer(&report.isolate, report.notices_at, UnixMs(now_ms()))
+                {
                     Some(snapshot) => Response::from_json(&snapshot),
                     None => Response::error("the room coordinator has not answered yet", 503),
                 }
@@ -204,8 +215,11 @@ impl Inner {
         Ok((upstream, next.room_first))
     }
 
-    fn answer(&self, isolate: &str, now: UnixMs) -> Option<RoomSnapshot> {
-        self.book.borrow_mut().as_mut()?.answer(isolate, now)
+    fn answer(&self, isolate: &str, notices_at: u64, now: UnixMs) -> Option<RoomSnapshot> {
+        self.book
+            .borrow_mut()
+            .as_mut()?
+            .answer(isolate, notices_at, now)
     }
 
     /// Sets the object's alarm for when the next sync falls due, if counts wait for one and no
@@ -332,6 +346,14 @@ fn load(sql: &SqlStorage, location: &str, env: &Env, now: UnixMs) -> Result<Aggr
         owed.add_ended(second, n);
     }
     owed.refused = rest.refused;
+    for id in rest.ended_ids {
+        owed.ended_ids.insert(id, ());
+    }
+    owed.moves.extend(rest.moves);
+    for (network, slot, n) in rest.net_places {
+        owed.add_net_place(network, slot, n);
+    }
+    (owed.work_asked, owed.work_shown) = rest.work;
     Ok(Aggregator::restore(
         location,
         (
@@ -350,6 +372,14 @@ impl OwedRest {
             let_through: owed.let_through.iter().map(|(s, n)| (*s, *n)).collect(),
             ended: owed.ended.iter().map(|(s, n)| (*s, *n)).collect(),
             refused: owed.refused,
+            ended_ids: owed.ended_ids.keys().copied().collect(),
+            moves: owed.moves.iter().map(|(k, v)| (*k, *v)).collect(),
+            net_places: owed
+                .net_places
+                .iter()
+                .map(|((network, slot), n)| (*network, *slot, *n))
+                .collect(),
+            work: (owed.work_asked, owed.work_shown),
         }
     }
 }

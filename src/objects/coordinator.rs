@@ -59,6 +59,10 @@ impl DurableObject for RoomCoordinator {
              arrivals INTEGER NOT NULL, let_through INTEGER NOT NULL, released INTEGER NOT NULL, \
              active INTEGER NOT NULL, waiting INTEGER NOT NULL, rate INTEGER NOT NULL, \
              paused INTEGER NOT NULL)",
+            // Sessions ended and passes moved, which every edge refuses by: keys and values
+            // are u64 (short ids, network tags), kept as decimal text to keep every bit.
+            "CREATE TABLE IF NOT EXISTS notices (kind TEXT NOT NULL, k TEXT NOT NULL, \
+             v TEXT NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (kind, k))",
             // Counts of the layout before places were counted on return; tickets from then
             // are counted again when their holders come back.
             "DROP TABLE IF EXISTS arrivals",
@@ -336,6 +340,18 @@ impl RoomCoordinator {
         };
         let epoch = room.epoch;
         let out = f(room, &mut writes);
+        if let Some(since) = room.draw_due() {
+            // A pre-queue began: its draw's seed is drawn now and stored with the change that
+            // began it, so its commitment is published from the start and never changes.
+            let mut seed = [0u8; 32];
+            match getrandom::fill(&mut seed) {
+                Ok(()) => {
+                    room.set_seed(since, seed);
+                    writes.meta("draw_seed", &room.seed);
+                }
+                Err(_) => worker::console_error!("coordinator: no randomness for the draw's seed"),
+            }
+        }
         if room.epoch != epoch {
             // Taken back from a sender after a loss (`Room::sync`), with the pause and why.
             writes.meta("epoch", &room.epoch);
@@ -424,6 +440,8 @@ fn load(sql: &SqlStorage, now: UnixMs, settle_ms: u64) -> Result<Room> {
         problem,
         places,
         senders: store::load_senders(sql)?,
+        notices: store::load_notices(sql)?,
+        seed: read_meta(sql, "draw_seed")?,
     };
     Ok(Room::restore(stored, now, settle_ms))
 }
@@ -438,6 +456,7 @@ fn progress_writes(writes: &mut Writes, room: &mut Room) {
         writes.place_count(PlaceTable::Held, key, i64::try_from(n).unwrap_or(i64::MAX));
     }
     writes.senders(&room.senders.take_changes());
+    writes.notices(&room.notices.take_changes());
 }
 
 /// The answer to a call whose changes could not be stored: the caller tries again.

@@ -11,7 +11,7 @@
 
 use edgegate_core::places::PlaceKey;
 use edgegate_core::room::{decode, encode};
-use edgegate_core::sync::Seen;
+use edgegate_core::sync::{Notice, NoticeKind, Seen};
 use edgegate_core::UnixMs;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -106,6 +106,30 @@ impl Writes {
             self.push(delete, vec![int(key.second), int(key.slot)]);
         } else {
             self.push(upsert, vec![int(key.second), int(key.slot), n.into()]);
+        }
+    }
+
+    /// Stores what changed of the notices that outlive a restart: a row written for each one
+    /// put up or changed, deleted for each one taken down.
+    pub fn notices(&mut self, changes: &[((NoticeKind, u64), Option<Notice>)]) {
+        for ((kind, key), notice) in changes {
+            let kind = kind_name(*kind);
+            match notice {
+                Some(n) => self.push(
+                    "INSERT INTO notices (kind, k, v, until) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT(kind, k) DO UPDATE SET v = excluded.v, until = excluded.until",
+                    vec![
+                        kind.into(),
+                        key.to_string().into(),
+                        n.value.to_string().into(),
+                        int(n.until.0),
+                    ],
+                ),
+                None => self.push(
+                    "DELETE FROM notices WHERE kind = ? AND k = ?",
+                    vec![kind.into(), key.to_string().into()],
+                ),
+            }
         }
     }
 
@@ -244,4 +268,36 @@ pub fn run(sql: &SqlStorage, query: &str, args: Vec<SqlStorageValue>) -> Result<
 /// A count as an SQLite integer (saturating: counts never come near 2^63).
 pub fn int(n: u64) -> SqlStorageValue {
     i64::try_from(n).unwrap_or(i64::MAX).into()
+}
+
+fn kind_name(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::Ended => "ended",
+        NoticeKind::Moved => "moved",
+        NoticeKind::Full => "full",
+    }
+}
+
+/// The stored notices (the coordinator's `notices` table); a row that cannot be read (none is
+/// written so) is left out.
+pub fn load_notices(sql: &SqlStorage) -> worker::Result<Vec<Notice>> {
+    let rows = rows(sql.exec("SELECT kind, k, v, until FROM notices", None)?)?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let [kind, key, value, until] = row.as_slice() else {
+                return None;
+            };
+            let kind = [NoticeKind::Ended, NoticeKind::Moved, NoticeKind::Full]
+                .into_iter()
+                .find(|k| Some(kind_name(*k)) == text(kind))?;
+            let notice = Notice {
+                kind,
+                key: text(key)?.parse().ok()?,
+                value: text(value)?.parse().ok()?,
+                until: UnixMs(count(until)?),
+            };
+            Some(notice)
+        })
+        .collect())
 }

@@ -14,12 +14,13 @@ pub const PLATFORM_HEADER: &str = "cf-connecting-ip";
 pub const TEST_HEADER: &str = "x-edgegate-client-address";
 
 /// The network of a request that came with `platform` (`CF-Connecting-IP`) and `named`
-/// (`X-Edgegate-Client-Address`) headers; `NetTag(0)` if neither names an address.
+/// (`X-Edgegate-Client-Address`) headers; `NetTag(0)` if neither names a client's address (a
+/// loopback address names none: `Network::of_client`).
 pub fn network(settings: &Settings, platform: Option<&str>, named: Option<&str>) -> NetTag {
     let named = named.filter(|_| settings.client_address_header);
     named
         .or(platform)
-        .and_then(Network::parse)
+        .and_then(Network::of_client)
         .map_or(NetTag(0), |n| n.tag(settings.network_keys.signing()))
 }
 

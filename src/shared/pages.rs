@@ -51,6 +51,28 @@ pub fn withdrawn(r: TicketRef) -> String {
     )
 }
 
+/// The page for a pass whose session has ended (the booking service said so, at this edge or
+/// another): a copy of it, or the holder's own, is never forwarded again.
+pub fn ended() -> String {
+    plain_html(
+        "이용이 끝났습니다 · Your session has ended",
+        "예약 서비스가 이 입장의 이용을 마쳤습니다. 다시 이용하려면 이 페이지를 새로 고쳐 줄을 서 주세요. · \
+         The booking service has ended this session. To use it again, reload this page to queue again.",
+    )
+}
+
+/// The page for a pass presented from a network it was not let through from, after the one
+/// move a phone may make (Wi-Fi to its carrier): a copy of someone's pass.
+pub fn elsewhere() -> String {
+    plain_html(
+        "다른 네트워크의 입장권입니다 · This pass belongs to another network",
+        "이 입장권은 다른 네트워크에서 발급되어 여기서는 쓸 수 없습니다. 이 페이지를 새로 고쳐 줄을 서 주세요. \
+         계속 이 화면이 보이면 Wi-Fi나 모바일 데이터 중 하나로만 접속해 주세요. · \
+         This pass was issued to another network and cannot be used from here. Reload this page to \
+         queue. If you keep seeing this, stay on one connection (Wi-Fi or mobile data).",
+    )
+}
+
 /// The page for an origin that does not answer (502) or not in time (504).
 pub fn origin_trouble() -> String {
     plain_html(

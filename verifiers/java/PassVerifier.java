@@ -16,6 +16,7 @@ import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -56,15 +57,26 @@ public final class PassVerifier {
 
     // Pass layouts by version byte: the fields after the 3-byte header (version, kind, key id) and
     // before the 32-byte HMAC tag. A new pass version is one more entry here, plus the checks its
-    // new fields need in `scope`.
+    // new fields need in `scope` and the values an older pass reads as in `verify`.
+    private static final List<Field> V1_FIELDS = List.of(new Field("roomTag", 8, false), new Field("ticketId", 16, false),
+        new Field("issuedAt", 8, true), new Field("expiresAt", 8, true));
     private static final Map<Integer, List<Field>> LAYOUTS = Map.of(
-        1, List.of(new Field("roomTag", 8, false), new Field("ticketId", 16, false),
-                   new Field("issuedAt", 8, true), new Field("expiresAt", 8, true)));
+        1, V1_FIELDS,
+        // endsAt: the session's absolute end; ticketIssuedAt: when the place in line was taken;
+        // homeNetwork, awayNetwork: the gate's tags of the client networks the pass is good from,
+        // opaque here (keyed with a secret the origin never holds) and checked by the gate itself.
+        2, concat(V1_FIELDS, List.of(new Field("endsAt", 8, true), new Field("ticketIssuedAt", 8, true),
+            new Field("homeNetwork", 8, false), new Field("awayNetwork", 8, false))));
     // The layout an unknown version byte is measured against: on its length the version is what is
     // wrong (UnknownVersion), on any other length the length is (WrongLength), as the core does.
     private static final int FALLBACK_VERSION = 1;
 
-    /** A verified pass. Times are unix ms held as unsigned 64-bit values (compare with Long.compareUnsigned). */
+    /**
+     * A verified pass. Times are unix ms held as unsigned 64-bit values (compare with
+     * Long.compareUnsigned). Every pass has every field of the newest layout: a version-1 pass
+     * reads as ending when it expires, its ticket issued when it was, and network tags of zeros.
+     * The network tags are the gate's to check.
+     */
     public static final class Pass {
         private final int version;
         private final int keyId;
@@ -83,7 +95,12 @@ public final class PassVerifier {
         /** The place in line this pass was earned by (16 bytes, lowercase hex); stable across renewals. */
         public String ticketIdHex() { return hex((byte[]) fields.get("ticketId")); }
         public long issuedAt() { return (Long) fields.get("issuedAt"); }
+        /** The idle end: a renewed pass has a later one, never past {@link #endsAt()}. */
         public long expiresAt() { return (Long) fields.get("expiresAt"); }
+        /** The session's absolute end: no pass for this session is good after it. */
+        public long endsAt() { return (Long) fields.get("endsAt"); }
+        /** When the place in line this pass was earned by was taken; stable across renewals. */
+        public long ticketIssuedAt() { return (Long) fields.get("ticketIssuedAt"); }
     }
 
     /** A pass, or the reason there is none. */
@@ -211,6 +228,14 @@ public final class PassVerifier {
             }
             at += f.size;
         }
+        if (version == 1) {
+            // What a version-1 pass reads as, as the core reads it: it ends when it expires, its
+            // ticket issued when it was, bound to no network.
+            fields.put("endsAt", fields.get("expiresAt"));
+            fields.put("ticketIssuedAt", fields.get("issuedAt"));
+            fields.put("homeNetwork", new byte[8]);
+            fields.put("awayNetwork", new byte[8]);
+        }
         Reason reason = scope(fields, nowMs);
         if (reason == Reason.Expired && expiryGraceMs > 0) {
             reason = scope(fields, Long.compareUnsigned(nowMs, expiryGraceMs) < 0 ? 0 : nowMs - expiryGraceMs);
@@ -222,7 +247,11 @@ public final class PassVerifier {
     // set for one long past, so every comparison is unsigned.
     private Reason scope(Map<String, Object> fields, long now) {
         if (!MessageDigest.isEqual((byte[]) fields.get("roomTag"), room)) return Reason.WrongRoom;
-        if (Long.compareUnsigned(now, (Long) fields.get("expiresAt")) >= 0) return Reason.Expired;
+        // In scope until the earlier of its idle end and its session's end.
+        if (Long.compareUnsigned(now, (Long) fields.get("expiresAt")) >= 0
+            || Long.compareUnsigned(now, (Long) fields.get("endsAt")) >= 0) {
+            return Reason.Expired;
+        }
         long latest = Long.compareUnsigned(now, -1L - MAX_SKEW_MS) > 0 ? -1L : now + MAX_SKEW_MS;
         if (Long.compareUnsigned((Long) fields.get("issuedAt"), latest) > 0) return Reason.FromTheFuture;
         return null;
@@ -242,6 +271,12 @@ public final class PassVerifier {
         }
         byte[] raw = Base64.getUrlDecoder().decode(text);
         return Base64.getUrlEncoder().withoutPadding().encodeToString(raw).equals(text) ? raw : null;
+    }
+
+    private static List<Field> concat(List<Field> first, List<Field> then) {
+        List<Field> all = new ArrayList<>(first);
+        all.addAll(then);
+        return List.copyOf(all);
     }
 
     private static Result no(Reason reason) {

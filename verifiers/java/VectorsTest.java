@@ -23,6 +23,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
@@ -54,6 +56,8 @@ public final class VectorsTest {
         }
 
         Map<String, Object> plainPass = null;
+        Map<String, Object> shortSession = null;
+        Set<Integer> passVersions = new TreeSet<>();
         for (Object o : list(vectors.get("valid"))) {
             Map<String, Object> c = obj(o);
             String name = str(c.get("name"));
@@ -67,20 +71,39 @@ public final class VectorsTest {
                     Map<String, Object> want = obj(c.get("pass"));
                     check(r.ok(), name + " at " + now + ": " + r.reason());
                     if (r.ok()) {
+                        // A version-1 pass (no "version" in the JSON) reads as the core reads it: it
+                        // ends when it expires, its ticket issued when it was, bound to no network.
                         PassVerifier.Pass p = r.pass();
-                        check(p.version() == 1 && p.keyId() == num(want.get("key_id")).intValue()
+                        Map<String, Object> f = p.fields();
+                        check(p.version() == or(want, "version", BigInteger.ONE).intValue()
+                            && p.keyId() == num(want.get("key_id")).intValue()
+                            && PassVerifier.hex((byte[]) f.get("roomTag")).equals(str(c.get("room_tag")))
                             && p.ticketIdHex().equals(str(want.get("ticket_id")))
                             && unsigned(p.issuedAt()).equals(num(want.get("issued_at")))
-                            && unsigned(p.expiresAt()).equals(num(want.get("expires_at"))), name + " at " + now + ": fields");
+                            && unsigned(p.expiresAt()).equals(num(want.get("expires_at")))
+                            && unsigned(p.endsAt()).equals(or(want, "ends_at", num(want.get("expires_at"))))
+                            && unsigned(p.ticketIssuedAt()).equals(or(want, "ticket_issued_at", num(want.get("issued_at"))))
+                            && PassVerifier.hex((byte[]) f.get("homeNetwork")).equals(want.getOrDefault("home", "0".repeat(16)))
+                            && PassVerifier.hex((byte[]) f.get("awayNetwork")).equals(want.getOrDefault("away", "0".repeat(16)))
+                            && f.size() == 8, name + " at " + now + ": fields");
                     }
                 }
                 vectorCases++;
             }
             if (c.get("pass") != null) {
+                Map<String, Object> want = obj(c.get("pass"));
                 check(PassVerifier.hex(PassVerifier.roomTag(room)).equals(str(c.get("room_tag"))), name + ": room tag");
+                passVersions.add(or(want, "version", BigInteger.ONE).intValue());
+                // In scope until the earlier of its two ends (unsigned: one of them is 2^63).
+                BigInteger end = num(want.get("expires_at")).min(or(want, "ends_at", num(want.get("expires_at"))));
+                check(verifier.verify(str(c.get("token")), end.longValue() - 1).ok(), name + ": 1 ms before its end");
+                check(verifier.verify(str(c.get("token")), end.longValue()).reason() == PassVerifier.Reason.Expired, name + ": at its end");
+                vectorCases += 2;
                 if (name.equals("pass")) plainPass = c;
+                if (name.equals("pass v2, its session ends before its idle end")) shortSession = c;
             }
         }
+        check(passVersions.equals(Set.of(1, 2)), "pass versions in the vectors: " + passVersions);
         int refused = 0;
         for (Object o : list(vectors.get("invalid"))) {
             Map<String, Object> c = obj(o);
@@ -92,7 +115,7 @@ public final class VectorsTest {
             vectorCases++;
             refused++;
         }
-        check(refused >= 30 && plainPass != null, "the vectors hold the pass cases");
+        check(refused >= 30 && plainPass != null && shortSession != null, "the vectors hold the pass cases");
 
         // The reference origin's grace: 30 s past expiry and no more.
         String token = str(plainPass.get("token"));
@@ -101,7 +124,13 @@ public final class VectorsTest {
         check(verifier.verify(token, end + 29_999, 30_000).ok(), "grace: 29.999 s past expiry");
         check(verifier.verify(token, end + 30_000, 30_000).reason() == PassVerifier.Reason.Expired, "grace: 30 s past expiry");
         check(verifier.verify(token, end).reason() == PassVerifier.Reason.Expired, "no grace: at expiry");
-        vectorCases += 3;
+        // The same grace past a session's end.
+        long sessionEnd = num(obj(shortSession.get("pass")).get("ends_at")).longValue();
+        PassVerifier shortVerifier = new PassVerifier(passKeys(secrets, list(shortSession.get("verify_with"))), "booking");
+        String shortToken = str(shortSession.get("token"));
+        check(shortVerifier.verify(shortToken, sessionEnd + 29_999, 30_000).ok(), "grace: 29.999 s past the session's end");
+        check(shortVerifier.verify(shortToken, sessionEnd + 30_000, 30_000).reason() == PassVerifier.Reason.Expired, "grace: 30 s past the session's end");
+        vectorCases += 5;
 
         String key = "ab".repeat(32);
         for (String bad : new String[] {"", "1:" + key + ",", "1:00", "256:" + key, "x:" + key, "1:" + key + ",1:" + key, key, "-1:" + key}) {
@@ -192,6 +221,9 @@ public final class VectorsTest {
     @SuppressWarnings("unchecked")
     private static List<Object> list(Object o) { return (List<Object>) o; }
     private static String str(Object o) { return (String) o; }
+    private static BigInteger or(Map<String, Object> m, String key, BigInteger otherwise) {
+        return m.containsKey(key) ? num(m.get(key)) : otherwise;
+    }
     private static BigInteger num(Object o) { return (BigInteger) o; }
 
     /** Just enough JSON for the vectors: objects, arrays, strings, whole numbers (kept exact), literals. */

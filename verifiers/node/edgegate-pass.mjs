@@ -22,10 +22,20 @@ const U64_MAX = 2n ** 64n - 1n;
 // Pass layouts by version byte: the fields after the 3-byte header (version, kind, key id) and
 // before the 32-byte HMAC tag, as [name, size in bytes, 'bytes' (hex) | 'u64' (big-endian, a
 // BigInt)]. A new pass version is one more row here, plus the checks its new fields need in
-// `scope`.
+// `scope` and the defaults an older pass reads as in `V1_DEFAULTS`.
+const V1_FIELDS = [['roomTag', 8, 'bytes'], ['ticketId', 16, 'bytes'], ['issuedAt', 8, 'u64'], ['expiresAt', 8, 'u64']];
 export const LAYOUTS = new Map([
-  [1, [['roomTag', 8, 'bytes'], ['ticketId', 16, 'bytes'], ['issuedAt', 8, 'u64'], ['expiresAt', 8, 'u64']]],
+  [1, V1_FIELDS],
+  // endsAt: the session's absolute end; ticketIssuedAt: when the place in line was taken;
+  // homeNetwork, awayNetwork: the gate's tags of the client networks the pass is good from,
+  // opaque here (keyed with a secret the origin never holds) and checked by the gate itself.
+  [2, [...V1_FIELDS, ['endsAt', 8, 'u64'], ['ticketIssuedAt', 8, 'u64'], ['homeNetwork', 8, 'bytes'], ['awayNetwork', 8, 'bytes']]],
 ]);
+// What a version-1 pass reads as for the fields it lacks, as the core reads it: it ends when it
+// expires, its ticket issued when it was, bound to no network.
+const V1_DEFAULTS = (pass) => ({
+  endsAt: pass.expiresAt, ticketIssuedAt: pass.issuedAt, homeNetwork: '0'.repeat(16), awayNetwork: '0'.repeat(16),
+});
 // The layout an unknown version byte is measured against: on its length the version is what is
 // wrong (UnknownVersion), on any other length the length is (WrongLength), as the core does.
 const FALLBACK_VERSION = 1;
@@ -74,7 +84,8 @@ function decode(text) {
 
 function scope(pass, wanted, now) {
   if (!wanted.equals(Buffer.from(pass.roomTag, 'hex'))) return 'WrongRoom';
-  if (now >= pass.expiresAt) return 'Expired';
+  // In scope until the earlier of its idle end and its session's end.
+  if (now >= pass.expiresAt || now >= pass.endsAt) return 'Expired';
   const latest = now + MAX_SKEW_MS > U64_MAX ? U64_MAX : now + MAX_SKEW_MS;
   if (pass.issuedAt > latest) return 'FromTheFuture';
   return null;
@@ -87,7 +98,9 @@ function scope(pass, wanted, now) {
  * for logs only: every reason means "no pass". The checks and their order are the core's.
  * `expiryGraceMs` accepts a pass that expired that long ago, as the reference origin does for
  * clock skew (the middleware passes 30 s). Times in the pass are BigInts (they are u64 on the
- * wire), ids are lowercase hex.
+ * wire), ids and network tags lowercase hex. Every pass has every field of the newest layout: a
+ * version-1 pass reads as ending when it expires (`endsAt`), its ticket issued when it was
+ * (`ticketIssuedAt`), and network tags of zeros. The network tags are the gate's to check.
  */
 export function verifyPass(text, { keys, room, now, expiryGraceMs = 0 }) {
   const no = (reason) => ({ ok: false, reason });
@@ -115,6 +128,7 @@ export function verifyPass(text, { keys, room, now, expiryGraceMs = 0 }) {
     pass[name] = kind === 'u64' ? chunk.readBigUInt64BE(0) : chunk.toString('hex');
     at += size;
   }
+  if (version === 1) Object.assign(pass, V1_DEFAULTS(pass));
   const wanted = roomTag(room);
   const instant = typeof now === 'bigint' ? now : BigInt(Math.floor(Number(now)));
   let reason = scope(pass, wanted, instant);

@@ -45,20 +45,40 @@ test('pass keys are HMAC of the secret under "edgegate v1 pass key"', () => {
   }
 });
 
-test('valid passes verify at every instant', () => {
+test('valid passes verify at every instant, and not from the earlier of their two ends', () => {
   assert.ok(passes.length >= 4);
+  const versions = new Set();
   for (const c of passes) {
     assert.equal(roomTag(c.room).toString('hex'), c.room_tag, `${c.name}: room tag`);
+    // A version-1 pass (no "version" in the JSON) reads as the core reads it: it ends when it
+    // expires, its ticket issued when it was, bound to no network.
+    const p = c.pass;
+    const want = {
+      version: p.version ?? 1,
+      keyId: p.key_id,
+      ticketId: p.ticket_id,
+      issuedAt: u64(p.issued_at),
+      expiresAt: u64(p.expires_at),
+      endsAt: u64(p.ends_at ?? p.expires_at),
+      ticketIssuedAt: u64(p.ticket_issued_at ?? p.issued_at),
+      homeNetwork: p.home ?? '0'.repeat(16),
+      awayNetwork: p.away ?? '0'.repeat(16),
+    };
+    versions.add(want.version);
     for (const now of c.verify_at) {
       const verdict = verifyPass(c.token, { keys: ring(c.verify_with), room: c.room, now });
       assert.ok(verdict.ok, `${c.name} at ${now}: ${verdict.reason}`);
-      const { version, keyId, ticketId, issuedAt, expiresAt } = verdict.pass;
-      assert.deepEqual({ version, keyId, ticketId, issuedAt, expiresAt }, {
-        version: 1, keyId: c.pass.key_id, ticketId: c.pass.ticket_id, issuedAt: u64(c.pass.issued_at), expiresAt: u64(c.pass.expires_at),
-      }, `${c.name} at ${now}`);
+      const { roomTag: tag, ...fields } = verdict.pass;
+      assert.deepEqual(fields, want, `${c.name} at ${now}`);
+      assert.equal(tag, c.room_tag, `${c.name} at ${now}`);
       ran.vector += 1;
     }
+    const end = want.expiresAt < want.endsAt ? want.expiresAt : want.endsAt;
+    assert.equal(reason(c.token, ring(c.verify_with), c.room, end - 1n), 'accepted', `${c.name}: 1 ms before its end`);
+    assert.equal(reason(c.token, ring(c.verify_with), c.room, end), 'Expired', `${c.name}: at its end`);
+    ran.vector += 2;
   }
+  assert.deepEqual([...versions].sort(), [1, 2]);
 });
 
 test("invalid passes are refused with the core's reason", () => {
@@ -92,6 +112,15 @@ test('the origin grace accepts 30 s past expiry and no more', () => {
   assert.equal(reason(pass.token, keys, 'booking', end + 30_000, 30_000), 'Expired');
   assert.equal(reason(pass.token, keys, 'booking', BigInt(end), 0), 'Expired');
   ran.vector += 3;
+});
+
+test("the origin grace is as long past a session's end", () => {
+  const c = passes.find((v) => v.name === 'pass v2, its session ends before its idle end');
+  const end = c.pass.ends_at;
+  assert.ok(end < c.pass.expires_at);
+  assert.equal(reason(c.token, ring(c.verify_with), c.room, end + 29_999, 30_000), 'accepted');
+  assert.equal(reason(c.token, ring(c.verify_with), c.room, end + 30_000, 30_000), 'Expired');
+  ran.vector += 2;
 });
 
 test('PASS_KEYS mistakes are refused without naming a key', () => {

@@ -33,11 +33,22 @@ U64_MAX = 2**64 - 1
 
 # Pass layouts by version byte: the fields after the 3-byte header (version, kind, key id) and
 # before the 32-byte HMAC tag, as (name, size in bytes, "bytes" | "u64" big-endian). A new pass
-# version is one more row here, plus the checks its new fields need in `_scope`.
+# version is one more row here, plus the checks its new fields need in `_scope` and the values
+# an older pass reads as in `_V1_DEFAULTS`.
+_V1_FIELDS = (("room_tag", 8, "bytes"), ("ticket_id", 16, "bytes"),
+              ("issued_at", 8, "u64"), ("expires_at", 8, "u64"))
 LAYOUTS: Dict[int, Tuple[Tuple[str, int, str], ...]] = {
-    1: (("room_tag", 8, "bytes"), ("ticket_id", 16, "bytes"),
-        ("issued_at", 8, "u64"), ("expires_at", 8, "u64")),
+    1: _V1_FIELDS,
+    # ends_at: the session's absolute end; ticket_issued_at: when the place in line was taken;
+    # home_network, away_network: the gate's tags of the client networks the pass is good from,
+    # opaque here (keyed with a secret the origin never holds) and checked by the gate itself.
+    2: _V1_FIELDS + (("ends_at", 8, "u64"), ("ticket_issued_at", 8, "u64"),
+                     ("home_network", 8, "bytes"), ("away_network", 8, "bytes")),
 }
+# What a version-1 pass reads as for the fields it lacks, as the core reads it: it ends when it
+# expires, its ticket issued when it was, bound to no network.
+_V1_DEFAULTS = (("ends_at", "expires_at"), ("ticket_issued_at", "issued_at"))
+_NO_NETWORK = bytes(8)
 # The layout an unknown version byte is measured against: on its length the version is what is
 # wrong (UnknownVersion), on any other length the length is (WrongLength), as the core does.
 FALLBACK_VERSION = 1
@@ -54,7 +65,9 @@ class PassRefused(Exception):
 
 
 class Pass(NamedTuple):
-    """A verified pass. `fields` holds the layout's fields by name (times are unix ms)."""
+    """A verified pass. `fields` holds every field of the newest layout by name (times are unix
+    ms; a version-1 pass reads as ending when it expires, its ticket issued when it was, and
+    network tags of zeros). The network tags are the gate's to check."""
 
     version: int
     key_id: int
@@ -71,7 +84,18 @@ class Pass(NamedTuple):
 
     @property
     def expires_at(self) -> int:
+        """The idle end: a renewed pass has a later one, never past `ends_at`."""
         return self.fields["expires_at"]  # type: ignore[return-value]
+
+    @property
+    def ends_at(self) -> int:
+        """The session's absolute end: no pass for this session is good after it."""
+        return self.fields["ends_at"]  # type: ignore[return-value]
+
+    @property
+    def ticket_issued_at(self) -> int:
+        """When the place in line this pass was earned by was taken; stable across renewals."""
+        return self.fields["ticket_issued_at"]  # type: ignore[return-value]
 
 
 def parse_pass_keys(text: str) -> Dict[int, bytes]:
@@ -113,7 +137,8 @@ def _decode(text: str) -> bytes:
 def _scope(fields: Mapping[str, Union[int, bytes]], room: bytes, now: int) -> None:
     if fields["room_tag"] != room:
         raise PassRefused(WRONG_ROOM)
-    if now >= fields["expires_at"]:  # type: ignore[operator]
+    # In scope until the earlier of its idle end and its session's end.
+    if now >= min(fields["expires_at"], fields["ends_at"]):  # type: ignore[type-var,operator]
         raise PassRefused(EXPIRED)
     if fields["issued_at"] > min(now + MAX_SKEW_MS, U64_MAX):  # type: ignore[operator]
         raise PassRefused(FROM_THE_FUTURE)
@@ -153,6 +178,10 @@ def verify_pass(text: str, keys: Mapping[int, bytes], room: str, now: int,
         chunk = payload[at:at + size]
         fields[name] = int.from_bytes(chunk, "big") if kind == "u64" else chunk
         at += size
+    if version == 1:
+        for name, same_as in _V1_DEFAULTS:
+            fields[name] = fields[same_as]
+        fields["home_network"] = fields["away_network"] = _NO_NETWORK
     wanted = room_tag(room)
     try:
         _scope(fields, wanted, now)

@@ -53,17 +53,40 @@ class Vectors(unittest.TestCase):
             self.assertEqual(ring([s["name"]]), {s["id"]: bytes.fromhex(s["pass_key"])})
             RAN["vector"] += 1
 
-    def test_valid_passes_verify_at_every_instant(self):
+    def test_valid_passes_verify_at_every_instant_and_not_from_the_earlier_of_their_ends(self):
         self.assertGreaterEqual(len(PASSES), 4)
+        versions = set()
         for case in PASSES:
             self.assertEqual(ep.room_tag(case["room"]).hex(), case["room_tag"], case["name"])
-            want = case["pass"]
+            p = case["pass"]
+            # A version-1 pass (no "version" in the JSON) reads as the core reads it: it ends
+            # when it expires, its ticket issued when it was, bound to no network.
+            version = p.get("version", 1)
+            versions.add(version)
+            want = (version, p["key_id"], {
+                "room_tag": bytes.fromhex(case["room_tag"]),
+                "ticket_id": bytes.fromhex(p["ticket_id"]),
+                "issued_at": p["issued_at"],
+                "expires_at": p["expires_at"],
+                "ends_at": p.get("ends_at", p["expires_at"]),
+                "ticket_issued_at": p.get("ticket_issued_at", p["issued_at"]),
+                "home_network": bytes.fromhex(p.get("home", "00" * 8)),
+                "away_network": bytes.fromhex(p.get("away", "00" * 8)),
+            })
+            keys = ring(case["verify_with"])
             for now in case["verify_at"]:
                 with self.subTest(f"{case['name']} at {now}"):
-                    got = ep.verify_pass(case["token"], ring(case["verify_with"]), case["room"], now)
-                    self.assertEqual((got.version, got.key_id, got.ticket_id.hex(), got.issued_at, got.expires_at),
-                                     (1, want["key_id"], want["ticket_id"], want["issued_at"], want["expires_at"]))
+                    got = ep.verify_pass(case["token"], keys, case["room"], now)
+                    self.assertEqual((got.version, got.key_id, dict(got.fields)), want)
+                    self.assertEqual((got.ends_at, got.ticket_issued_at),
+                                     (want[2]["ends_at"], want[2]["ticket_issued_at"]))
                 RAN["vector"] += 1
+            end = min(want[2]["expires_at"], want[2]["ends_at"])
+            with self.subTest(f"{case['name']} at its end"):
+                self.assertEqual(reason(case["token"], keys, case["room"], end - 1), "accepted")
+                self.assertEqual(reason(case["token"], keys, case["room"], end), "Expired")
+            RAN["vector"] += 2
+        self.assertEqual(versions, {1, 2})
 
     def test_invalid_passes_are_refused_with_the_cores_reason(self):
         self.assertGreaterEqual(len(REFUSED), 30)
@@ -87,6 +110,14 @@ class Vectors(unittest.TestCase):
         self.assertEqual(reason(case["token"], keys, "booking", end + 30_000, 30_000), "Expired")
         self.assertEqual(reason(case["token"], keys, "booking", end, 0), "Expired")
         RAN["vector"] += 3
+
+    def test_the_origin_grace_is_as_long_past_a_sessions_end(self):
+        case = next(c for c in PASSES if c["name"] == "pass v2, its session ends before its idle end")
+        keys, end = ring(case["verify_with"]), case["pass"]["ends_at"]
+        self.assertLess(end, case["pass"]["expires_at"])
+        self.assertEqual(reason(case["token"], keys, "booking", end + 29_999, 30_000), "accepted")
+        self.assertEqual(reason(case["token"], keys, "booking", end + 30_000, 30_000), "Expired")
+        RAN["vector"] += 2
 
     def test_pass_keys_refuse_mistakes_without_naming_a_key(self):
         key = "ab" * 32

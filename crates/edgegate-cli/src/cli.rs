@@ -96,6 +96,28 @@ pub enum Command {
     Audit(AuditArgs),
     /// Summarise the room's per-minute history, or export it
     Report(ReportArgs),
+    /// Check the pre-queue draw: the seed against its commitment, and a ticket's place (needs
+    /// no admin token)
+    #[command(after_help = DRAW_HELP)]
+    Draw(DrawArgs),
+}
+
+const DRAW_HELP: &str = "\
+Without --seed, reads GET /queue/draw from the gate (the commitment before the opening, the \
+seed from it). With --seed, checks offline. A place is the first 4 bytes of \
+SHA-256(seed || ticket id), big-endian: smaller goes first.";
+
+#[derive(Debug, Args)]
+pub struct DrawArgs {
+    /// The revealed seed (64 hex digits); without it, the gate is asked
+    #[arg(long, value_name = "HEX")]
+    pub seed: Option<String>,
+    /// The commitment published before the opening (64 hex digits), to check the seed against
+    #[arg(long, value_name = "HEX")]
+    pub commitment: Option<String>,
+    /// A ticket id (32 hex digits, as GET /queue/draw shows it to its holder)
+    #[arg(long, value_name = "HEX")]
+    pub ticket_id: Option<String>,
 }
 
 const SET_HELP: &str = "\

@@ -174,6 +174,23 @@ impl Gate {
         url
     }
 
+    /// Reads one of the gate's public routes (no token sent) and returns its JSON answer.
+    pub fn public(&self, path: &str, feature: &str) -> Result<Value, Failure> {
+        let url = self.url(path, &[]);
+        let mut response = self
+            .agent
+            .get(&url)
+            .header("Accept", "application/json")
+            .call()
+            .map_err(|e| self.transport(&url, e))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.transport(&url, e))?;
+        classify(&url, status, None, &text, feature)
+    }
+
     /// Calls an admin route and returns its JSON answer. `feature` names the route in words
     /// for the message when this gate does not have it.
     pub fn call(

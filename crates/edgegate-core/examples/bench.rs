@@ -43,6 +43,8 @@ fn main() {
         expires_at: now.plus_ms(6 * 3_600_000),
         held_until: now.plus_ms(300_000),
         seat: Seat::Held,
+        network: edgegate_core::network::NetTag(3),
+        admitted_at: UnixMs(0),
     };
     let pass = Pass {
         key_id: 1,
@@ -50,6 +52,8 @@ fn main() {
         ticket_id: [9; 16],
         issued_at: now,
         expires_at: now.plus_ms(300_000),
+        ends_at: now.plus_ms(300_000),
+        ..Pass::default()
     };
     let n = 200_000;
     per_op("ticket issue (sign + base64)", n, |i| {

@@ -24,7 +24,7 @@
 
 use crate::outbox::Outbox;
 use crate::places::PlaceKey;
-use crate::sync::{RoomSnapshot, Seen, Senders, SyncReport, LOCATION_PREFIX};
+use crate::sync::{Notices, RoomSnapshot, Seen, Senders, SyncReport, LOCATION_PREFIX};
 use crate::time::UnixMs;
 
 /// What an isolate's sync set in motion ([`Aggregator::on_sync`]), for the shell to carry out
@@ -66,6 +66,8 @@ pub struct Aggregator {
     /// The room's identity and cursor as last heard, kept in storage across restarts: what the
     /// batches name until the room answers again, so a room that lost its records can tell.
     known: Option<(u64, crate::order::Cursor)>,
+    /// The room's notices, as last heard: what the isolates' copies are brought up to.
+    notices: Notices,
 }
 
 impl Aggregator {
@@ -87,6 +89,7 @@ impl Aggregator {
             room: None,
             heard_at: UnixMs(0),
             known,
+            notices: Notices::default(),
         }
     }
 
@@ -152,9 +155,12 @@ impl Aggregator {
     /// on their way laid over the summary, the isolate's part of the location's share (granted
     /// from what the location's other isolates leave, see [`grant_share`]), and how old the
     /// view is. `None` until the coordinator has answered once.
-    pub fn answer(&mut self, sender: &str, now: UnixMs) -> Option<RoomSnapshot> {
+    /// `notices_at` is the version of the room's notices the isolate holds; the answer brings
+    /// its copy up to this aggregator's.
+    pub fn answer(&mut self, sender: &str, notices_at: u64, now: UnixMs) -> Option<RoomSnapshot> {
         let room = self.room.as_ref()?;
         let mut snapshot = room.clone();
+        snapshot.notices = self.notices.since(notices_at);
         for (second, delta) in self.outbox.unacked_places() {
             snapshot.arrivals.add(second, delta);
         }
@@ -187,6 +193,7 @@ impl Aggregator {
             batch.epoch = epoch;
             batch.known_cursor = Some(cursor);
         }
+        batch.notices_at = self.notices.version();
         Some(Upstream { batch, fresh })
     }
 
@@ -211,10 +218,13 @@ impl Aggregator {
     pub fn finish_sync(&mut self, seq: u64, answer: Option<RoomSnapshot>, now: UnixMs) {
         self.outbox.finish(seq, answer.as_ref().map(|a| a.acked));
         let Some(snapshot) = answer else { return };
-        if self.room.as_ref().is_some_and(|r| r.at > snapshot.at) {
+        if crate::sync::is_late(self.room.as_ref(), &snapshot, now) {
             return; // a late answer older than what this aggregator already knows
         }
         self.known = Some((snapshot.epoch, snapshot.cursor));
+        if let Some(delta) = &snapshot.notices {
+            self.notices.apply(delta);
+        }
         self.room = Some(snapshot);
         self.heard_at = now;
     }
@@ -328,8 +338,11 @@ mod tests {
             nrt.receive(&batch("c", seq, vec![], 40), now);
             sync(&mut icn, &mut room, now);
             sync(&mut nrt, &mut room, now);
-            let (a, b) = (icn.answer("a", now).unwrap(), icn.answer("b", now).unwrap());
-            let c = nrt.answer("c", now).unwrap();
+            let (a, b) = (
+                icn.answer("a", 0, now).unwrap(),
+                icn.answer("b", 0, now).unwrap(),
+            );
+            let c = nrt.answer("c", 0, now).unwrap();
             let sum = u64::from(a.share_ppm) + u64::from(b.share_ppm) + u64::from(c.share_ppm);
             assert!(sum <= u64::from(PPM), "{sum}");
             assert_eq!(a.acked, seq);
@@ -360,7 +373,7 @@ mod tests {
         };
         let mut agg = aggregator();
         assert_eq!(
-            agg.answer("a", T0),
+            agg.answer("a", 0, T0),
             None,
             "nothing to say before the room answered"
         );
@@ -370,7 +383,7 @@ mod tests {
             &batch("b", 1, vec![(T0.secs() + 1, slot, 4)], 0),
             T0.plus_ms(300),
         );
-        let answer = agg.answer("a", T0.plus_ms(700)).unwrap();
+        let answer = agg.answer("a", 0, T0.plus_ms(700)).unwrap();
         assert_eq!(
             answer.arrivals.total(),
             4,
@@ -379,10 +392,13 @@ mod tests {
         assert_eq!(answer.age_ms, 700);
         // Idle for a minute is not an outage; a failing sync is.
         let idle = T0.plus_ms(60_000);
-        assert_eq!(agg.answer("a", idle).unwrap().age_ms, 4_000);
+        assert_eq!(agg.answer("a", 0, idle).unwrap().age_ms, 4_000);
         let batch = agg.upstream(idle).unwrap().batch;
         agg.finish_sync(batch.seq, None, idle.plus_ms(3_000));
-        assert_eq!(agg.answer("a", idle.plus_ms(3_000)).unwrap().age_ms, 63_000);
+        assert_eq!(
+            agg.answer("a", 0, idle.plus_ms(3_000)).unwrap().age_ms,
+            63_000
+        );
         assert_eq!(answer.cursor, room.release.cursor);
     }
 }

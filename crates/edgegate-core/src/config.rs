@@ -54,6 +54,20 @@ pub struct RoomConfig {
     /// words when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_message: Option<Notice>,
+    /// The longest a session lasts, renewals and all, in seconds: a pass never outlives it.
+    #[serde(default = "default_session_max_s")]
+    pub session_max_s: u32,
+    /// Places one IPv6 /64 may hold at once without work.
+    #[serde(default = "default_budget_v6")]
+    pub budget_v6: u32,
+    /// Places one IPv4 address may hold at once without work (carrier NAT puts many phones
+    /// behind one: beyond it a place costs work, never a refusal).
+    #[serde(default = "default_budget_v4")]
+    pub budget_v4: u32,
+    /// Every new place costs work, whatever its network (for a night the operator expects
+    /// scripts).
+    #[serde(default)]
+    pub work_for_all: bool,
 }
 
 /// An operator's message to the citizens, in Korean and English. Either may be empty; the page
@@ -74,6 +88,25 @@ fn default_place_grace_s() -> u32 {
     DEFAULT_PLACE_GRACE_S
 }
 
+/// What `session_max_s` is when unset: an hour.
+pub const DEFAULT_SESSION_MAX_S: u32 = 3_600;
+/// Places a network holds without work when the operator has not said: four per IPv6 /64 (a
+/// household's devices), sixteen per IPv4 address (a household, or a carrier's shared one).
+pub const DEFAULT_BUDGET_V6: u32 = 4;
+pub const DEFAULT_BUDGET_V4: u32 = 16;
+
+fn default_session_max_s() -> u32 {
+    DEFAULT_SESSION_MAX_S
+}
+
+fn default_budget_v6() -> u32 {
+    DEFAULT_BUDGET_V6
+}
+
+fn default_budget_v4() -> u32 {
+    DEFAULT_BUDGET_V4
+}
+
 impl Default for RoomConfig {
     fn default() -> Self {
         RoomConfig {
@@ -88,6 +121,10 @@ impl Default for RoomConfig {
             burst: 0,
             place_grace_s: DEFAULT_PLACE_GRACE_S,
             close_message: None,
+            session_max_s: DEFAULT_SESSION_MAX_S,
+            budget_v6: DEFAULT_BUDGET_V6,
+            budget_v4: DEFAULT_BUDGET_V4,
+            work_for_all: false,
         }
     }
 }
@@ -100,6 +137,8 @@ pub const SESSION_DURATION_S: (u32, u32) = (30, 86_400);
 /// bound that matters, one second of the room's own rate, is checked by [`RoomConfig::check`].
 pub const BURST: (u32, u32) = (0, NEW_USERS_PER_MINUTE.1 / 60);
 pub const PLACE_GRACE_S: (u32, u32) = (30, 86_400);
+pub const SESSION_MAX_S: (u32, u32) = (60, 7 * 86_400);
+pub const BUDGET: (u32, u32) = (1, 1_000_000);
 
 /// A change to some fields of a [`RoomConfig`]; absent fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -116,6 +155,10 @@ pub struct ConfigPatch {
     pub place_grace_s: Option<u32>,
     /// `Some(None)` clears the message.
     pub close_message: Option<Option<Notice>>,
+    pub session_max_s: Option<u32>,
+    pub budget_v6: Option<u32>,
+    pub budget_v4: Option<u32>,
+    pub work_for_all: Option<bool>,
 }
 
 /// A refused change: which field, and why, in words an operator can act on.
@@ -167,6 +210,10 @@ impl ConfigPatch {
                 "burst" => patch.burst = Some(whole(field, value, BURST)?),
                 "place_grace_s" => patch.place_grace_s = Some(whole(field, value, PLACE_GRACE_S)?),
                 "close_message" => patch.close_message = Some(notice(field, value)?),
+                "session_max_s" => patch.session_max_s = Some(whole(field, value, SESSION_MAX_S)?),
+                "budget_v6" => patch.budget_v6 = Some(whole(field, value, BUDGET)?),
+                "budget_v4" => patch.budget_v4 = Some(whole(field, value, BUDGET)?),
+                "work_for_all" => patch.work_for_all = Some(flag(field, value)?),
                 other => return Err(refuse(other, "is not a setting")),
             }
         }
@@ -317,6 +364,10 @@ impl RoomConfig {
                 .close_message
                 .clone()
                 .unwrap_or_else(|| self.close_message.clone()),
+            session_max_s: patch.session_max_s.unwrap_or(self.session_max_s),
+            budget_v6: patch.budget_v6.unwrap_or(self.budget_v6),
+            budget_v4: patch.budget_v4.unwrap_or(self.budget_v4),
+            work_for_all: patch.work_for_all.unwrap_or(self.work_for_all),
         }
     }
 
@@ -333,6 +384,21 @@ impl RoomConfig {
 
     pub fn session_duration_ms(&self) -> u64 {
         u64::from(self.session_duration_s) * 1000
+    }
+
+    /// The longest a session lasts, renewals and all, in milliseconds: `session_max_s`, and at
+    /// least one session.
+    pub fn session_max_ms(&self) -> u64 {
+        u64::from(self.session_max_s.max(self.session_duration_s)) * 1000
+    }
+
+    /// Places `network` may hold at once without work.
+    pub fn budget(&self, network: crate::network::NetTag) -> u32 {
+        if network.is_v4() {
+            self.budget_v4
+        } else {
+            self.budget_v6
+        }
     }
 }
 

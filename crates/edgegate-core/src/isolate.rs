@@ -29,17 +29,18 @@
 //! On recovery the coordinator's answer takes over, and the isolate's view never moves back
 //! past what it already admitted.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::config::RoomConfig;
 use crate::limiter::{Limiter, Turn};
+use crate::network::NetTag;
 use crate::order::{Cursor, OrderKey, SUB_RANGE};
 use crate::outbox::Outbox;
 use crate::places::{slot_of, PlaceKey};
 use crate::revocation::is_revoked;
 use crate::status::{jittered, QueueState, QueueStatus, RoomView};
 use crate::summary::Summary;
-use crate::sync::{RoomSnapshot, SyncReport, HOPS};
+use crate::sync::{NoticeKind, Notices, RoomSnapshot, SyncReport, HOPS};
 use crate::time::UnixMs;
 use crate::token::{Seat, Ticket};
 
@@ -119,6 +120,13 @@ fn short(id: &[u8; 16]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Networks remembered for the no-JavaScript wait ([`Isolate::no_script_turn`]) before the
+/// ones whose wait is over are forgotten.
+const NO_SCRIPT_NETWORKS: usize = 4_096;
+/// Recent seats kept per network at an isolate ([`Isolate::needs_work`]): more than any
+/// budget, which is all they are compared with.
+const NET_SEATS_KEPT: usize = 1_024;
+
 /// One isolate's book. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct Isolate {
@@ -136,6 +144,20 @@ pub struct Isolate {
     floor: Cursor,
     limiter: Limiter,
     seated: RecentIds,
+    /// The room's notices, as this isolate last heard them (`sync::Notices`).
+    notices: Notices,
+    /// When this isolate seated each network's recent places (at most [`NET_SEATS_KEPT`] a
+    /// network): a burst from one network at one isolate meets its budget before the room has
+    /// heard of it. A seat counts here until the room's word surely covers it (two settle
+    /// times: up to the room, and back down), so it may be counted twice meanwhile, which
+    /// asks work a little early of a network already at its budget, never late.
+    net_seats: HashMap<NetTag, std::collections::VecDeque<UnixMs>>,
+    /// Passes this isolate moved to another network, not yet in the room's notices.
+    moved_here: HashMap<u64, u64>,
+    /// When each network last took a place here by the no-JavaScript wait.
+    no_script: HashMap<NetTag, UnixMs>,
+    /// Tickets asked for work, so each is counted once.
+    asked: RecentIds,
     renewed: RecentIds,
     through: RecentIds,
     ended: RecentIds,
@@ -154,6 +176,11 @@ impl Isolate {
             floor: Cursor::default(),
             limiter: Limiter::default(),
             seated: RecentIds::default(),
+            notices: Notices::default(),
+            net_seats: HashMap::new(),
+            moved_here: HashMap::new(),
+            no_script: HashMap::new(),
+            asked: RecentIds::default(),
             renewed: RecentIds::default(),
             through: RecentIds::default(),
             ended: RecentIds::default(),
@@ -204,6 +231,8 @@ impl Isolate {
             expires_at: now.plus_ms(ticket_ttl_ms),
             held_until: now.plus_ms(grace_ms(&config)),
             seat: Seat::Issued,
+            network: NetTag(0),
+            admitted_at: UnixMs(0),
         }
     }
 
@@ -214,8 +243,17 @@ impl Isolate {
     ///
     /// A ticket whose cookie is past half its life (`ticket_ttl_ms`) is signed again with a new
     /// expiry, so a place is kept as long as its holder keeps coming back.
-    pub fn visit(&mut self, ticket: &Ticket, now: UnixMs, ticket_ttl_ms: u64) -> Visit {
-        let visit = self.count_visit(ticket, now);
+    ///
+    /// A ticket takes its place as one of `network`'s (`NetTag(0)`: none known), which holds it
+    /// against that network's budget for as long as it is held.
+    pub fn visit(
+        &mut self,
+        ticket: &Ticket,
+        now: UnixMs,
+        ticket_ttl_ms: u64,
+        network: NetTag,
+    ) -> Visit {
+        let visit = self.count_visit(ticket, now, network);
         let renew = |mut t: Ticket| {
             if t.expires_at.since(now) < ticket_ttl_ms / 2 {
                 t.expires_at = now.plus_ms(ticket_ttl_ms);
@@ -231,7 +269,37 @@ impl Isolate {
         }
     }
 
-    fn count_visit(&mut self, ticket: &Ticket, now: UnixMs) -> Visit {
+    /// [`Isolate::visit`], for a holder who just showed the work their place cost (or waited
+    /// it out without JavaScript): the place is marked paid (`Seat::Worked`), and is never
+    /// asked for work again.
+    pub fn visit_paid(
+        &mut self,
+        ticket: &Ticket,
+        now: UnixMs,
+        ticket_ttl_ms: u64,
+        network: NetTag,
+    ) -> Visit {
+        let paid = match ticket.seat {
+            Seat::Held => Ticket {
+                seat: Seat::Worked,
+                ..ticket.clone()
+            },
+            _ => ticket.clone(),
+        };
+        let changed = paid.seat != ticket.seat;
+        match self.visit(&paid, now, ticket_ttl_ms, network) {
+            Visit::Update(mut t) => {
+                if t.seat == Seat::Held {
+                    t.seat = Seat::Worked;
+                }
+                Visit::Update(t)
+            }
+            Visit::Keep if changed => Visit::Update(paid),
+            other => other,
+        }
+    }
+
+    fn count_visit(&mut self, ticket: &Ticket, now: UnixMs, network: NetTag) -> Visit {
         if ticket.seat == Seat::Done {
             return Visit::Ended;
         }
@@ -246,29 +314,49 @@ impl Isolate {
                 let mut seated = ticket.clone();
                 seated.seat = Seat::Held;
                 seated.held_until = now.plus_ms(grace);
+                seated.network = network;
                 if let Some(since) = config.prequeue_since {
-                    let in_prequeue = since <= ticket.issued_at
-                        && config.opens_at.is_some_and(|t| ticket.issued_at < t);
                     let lottery = OrderKey::lottery(since, 0).bucket();
-                    if in_prequeue && ticket.order.bucket() != lottery {
-                        let draw = u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX);
-                        seated.order = OrderKey::lottery(since, draw);
+                    let sub = u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX);
+                    if config.before_opening(now) {
+                        let in_prequeue = since <= ticket.issued_at;
+                        if in_prequeue && ticket.order.bucket() != lottery {
+                            seated.order = OrderKey::lottery(since, sub);
+                        }
+                    } else if ticket.order.bucket() == lottery {
+                        // Brought back only once the draw's seed is out: its holder could have
+                        // picked it from many, so it stands in line from now, as any later
+                        // arrival (`draw`).
+                        seated.order = OrderKey::fifo(now, sub);
                     }
                 }
                 // A replay of the same issued ticket is seated again in its cookie, but its
                 // place is counted once.
                 if self.seated.insert(id) {
-                    self.count_place(seated.order.bucket(), slot_of(seated.held_until), 1);
+                    let slot = slot_of(seated.held_until);
+                    self.count_place(seated.order.bucket(), slot, 1);
+                    if network.is_known() {
+                        self.outbox.owed.add_net_place(network.0, slot, 1);
+                        let seats = self.net_seats.entry(network).or_default();
+                        seats.push_back(now);
+                        if seats.len() > NET_SEATS_KEPT {
+                            seats.pop_front();
+                        }
+                    }
                 }
                 Visit::Update(seated)
             }
-            Seat::Held if ticket.held_until.since(now) < grace / 2 => {
+            Seat::Held | Seat::Worked if ticket.held_until.since(now) < grace / 2 => {
                 let mut renewed = ticket.clone();
                 renewed.held_until = now.plus_ms(grace);
                 let (old, new) = (slot_of(ticket.held_until), slot_of(renewed.held_until));
                 if old != new && self.renewed.insert(id ^ old) {
                     self.count_place(ticket.order.bucket(), old, -1);
                     self.count_place(ticket.order.bucket(), new, 1);
+                    if ticket.network.is_known() {
+                        self.outbox.owed.add_net_place(ticket.network.0, old, -1);
+                        self.outbox.owed.add_net_place(ticket.network.0, new, 1);
+                    }
                 }
                 Visit::Update(renewed)
             }
@@ -318,7 +406,8 @@ impl Isolate {
         let Some(cursor) = self.cursor(now) else {
             return Admission::NotYet;
         };
-        if !cursor.admits(ticket.order) {
+        let order = self.order_of(ticket);
+        if !cursor.admits(order) {
             return Admission::NotYet;
         }
         let id = short(&ticket.id);
@@ -328,7 +417,14 @@ impl Isolate {
         // The limiter holds tokens back only for eligible citizens of earlier seconds who are
         // waiting their turn: FIFO between seconds, and inside one (a draw anyway) whoever asks
         // when a token is there, so the rate is not spent only as fast as one citizen polls.
-        let retry_at = match self.limiter.take_turn(ticket.order, now) {
+        // A pre-queue's draw is the exception: its places were drawn to be kept, so inside it
+        // the limiter keeps the order key by key.
+        let turn = if self.in_draw(ticket) {
+            self.limiter.take_turn_drawn(order, now)
+        } else {
+            self.limiter.take_turn(order, now)
+        };
+        let retry_at = match turn {
             Turn::Through => {
                 self.through.insert(id);
                 self.floor = self.floor.max(cursor);
@@ -346,6 +442,45 @@ impl Isolate {
         };
         self.outbox.owed.refused = self.outbox.owed.refused.saturating_add(1);
         Admission::Throttled { retry_at }
+    }
+
+    /// Whether `ticket` holds a place in a pre-queue's draw this isolate has heard of.
+    fn in_draw(&self, ticket: &Ticket) -> bool {
+        self.room
+            .as_ref()
+            .and_then(|r| r.draw.as_ref())
+            .is_some_and(|d| ticket.order.bucket() == OrderKey::lottery(d.since, 0).bucket())
+    }
+
+    /// Where `ticket` stands in line: its own order key, or in the pre-queue draw, its place
+    /// drawn from the room's seed (`draw::place`). Until this isolate holds the seed, a ticket
+    /// of the draw stands at the end of its bucket: nobody of the draw goes through out of
+    /// turn while the seed is on its way.
+    pub fn order_of(&self, ticket: &Ticket) -> OrderKey {
+        let Some(draw) = self.room.as_ref().and_then(|r| r.draw.as_ref()) else {
+            return ticket.order;
+        };
+        let bucket = OrderKey::lottery(draw.since, 0).bucket();
+        if ticket.order.bucket() != bucket {
+            return ticket.order;
+        }
+        let place = draw
+            .seed_bytes()
+            .map_or(u32::MAX, |seed| crate::draw::place(&seed, &ticket.id));
+        OrderKey::new(bucket, place)
+    }
+
+    /// What `GET /queue/draw` shows at `now` (`draw::publish`), with the asker's ticket if it
+    /// is in the draw.
+    pub fn published_draw(&self, now: UnixMs, ticket: Option<&Ticket>) -> crate::draw::Published {
+        let config = self.config().cloned().unwrap_or_default();
+        let view = self.room.as_ref().and_then(|r| r.draw.as_ref());
+        let in_draw = ticket
+            .filter(|t| {
+                view.is_some_and(|v| t.order.bucket() == OrderKey::lottery(v.since, 0).bucket())
+            })
+            .map(|t| t.id);
+        crate::draw::publish(view, &config, now, in_draw)
     }
 
     /// What `GET /queue/status` says to this ticket's holder at `now`, given the admission
@@ -368,6 +503,7 @@ impl Isolate {
                 opens_at: None,
                 stale: true,
                 rejoined: None,
+                work: None,
             };
         };
         match admission {
@@ -381,7 +517,7 @@ impl Isolate {
                 through_per_minute: room.through_per_minute,
                 arrivals_per_minute: room.arrivals_per_minute,
             }
-            .status(ticket.order, now, jitter),
+            .status(self.order_of(ticket), now, jitter),
             Admission::Throttled { retry_at } => {
                 // At the very front, waiting only for the rate: say so, and come back soon,
                 // spread out so the eligible do not all ask in the same instant.
@@ -395,6 +531,7 @@ impl Isolate {
                     opens_at: None,
                     stale,
                     rejoined: None,
+                    work: None,
                 }
             }
             Admission::NotYet => {
@@ -410,7 +547,7 @@ impl Isolate {
                     through_per_minute: room.through_per_minute,
                     arrivals_per_minute: room.arrivals_per_minute,
                 }
-                .status(ticket.order, now, jitter);
+                .status(self.order_of(ticket), now, jitter);
                 if status.state == QueueState::Admitted {
                     status.state = if room.config.closed {
                         QueueState::Closed
@@ -438,11 +575,112 @@ impl Isolate {
     /// The origin ended the session of the ticket `ticket_id`. Counted once per ticket here;
     /// false if it was already.
     pub fn end_session(&mut self, ticket_id: &[u8; 16], now: UnixMs) -> bool {
-        if !self.ended.insert(short(ticket_id)) {
+        let id = short(ticket_id);
+        if !self.ended.insert(id) {
             return false;
         }
         self.outbox.owed.add_ended(now.secs(), 1);
+        // The room tells every edge, so a copy of its pass is refused everywhere.
+        self.outbox.owed.ended_ids.insert(id, ());
         true
+    }
+
+    /// Has the session of the ticket `ticket_id` ended, here or (as this isolate last heard)
+    /// anywhere?
+    pub fn ended(&self, ticket_id: &[u8; 16]) -> bool {
+        let id = short(ticket_id);
+        self.ended.contains(id) || self.notices.get(NoticeKind::Ended, id).is_some()
+    }
+
+    /// The network the ticket's pass moved to, if it has made its one move (here, or as this
+    /// isolate last heard, anywhere).
+    pub fn moved(&self, ticket_id: &[u8; 16]) -> Option<NetTag> {
+        let id = short(ticket_id);
+        self.moved_here
+            .get(&id)
+            .copied()
+            .or_else(|| self.notices.get(NoticeKind::Moved, id).map(|n| n.value))
+            .map(NetTag)
+    }
+
+    /// The ticket's pass makes its one move, to `network`: the room tells every edge.
+    pub fn record_move(&mut self, ticket_id: &[u8; 16], network: NetTag) {
+        let id = short(ticket_id);
+        self.moved_here.insert(id, network.0);
+        self.outbox.owed.moves.insert(id, network.0);
+    }
+
+    /// Does a new place from `network` cost work at `now`: work is asked of everyone, or the
+    /// network holds its budget (as the room last said, or by what this isolate seated since)?
+    pub fn needs_work(&self, network: NetTag, now: UnixMs) -> bool {
+        let config = self.config().cloned().unwrap_or_default();
+        if config.work_for_all {
+            return true;
+        }
+        if !network.is_known() {
+            return false;
+        }
+        let room_says = self
+            .notices
+            .get(NoticeKind::Full, network.0)
+            .map_or(0, |n| n.value);
+        let window = self.net_seat_window();
+        let here = self.net_seats.get(&network).map_or(0, |seats| {
+            seats.iter().filter(|t| now.since(**t) < window).count()
+        });
+        let here = u64::try_from(here).unwrap_or(u64::MAX);
+        room_says.saturating_add(here) >= u64::from(config.budget(network))
+    }
+
+    /// How long a seat counts at this isolate beyond the room's word: two settle times.
+    fn net_seat_window(&self) -> u64 {
+        self.room
+            .as_ref()
+            .map_or(0, |r| r.settle_ms)
+            .saturating_mul(2)
+    }
+
+    /// Does a place already held from `network`, not paid for with work, cost work now to be
+    /// kept and let through? When the room says the network holds more places than its
+    /// budget: its unpaid places (those taken while its count was on its way to the room, by
+    /// a script spreading its joins over many edges) pay once, as a new place beyond the
+    /// budget does.
+    pub fn over_budget(&self, network: NetTag) -> bool {
+        if !network.is_known() {
+            return false;
+        }
+        let config = self.config().cloned().unwrap_or_default();
+        self.notices
+            .get(NoticeKind::Full, network.0)
+            .is_some_and(|n| n.value > u64::from(config.budget(network)))
+    }
+
+    /// May a citizen without JavaScript from `network` take a place by waiting, at `now`? One
+    /// such place a network every `wait_ms` at this isolate: the wait is a slower path for a
+    /// citizen, never a way round the work for a script that minted many tickets and waits
+    /// once for all of them.
+    pub fn no_script_turn(&mut self, network: NetTag, now: UnixMs, wait_ms: u64) -> bool {
+        let last = self.no_script.get(&network).copied();
+        if last.is_some_and(|t| now.since(t) < wait_ms && now >= t) {
+            return false;
+        }
+        if self.no_script.len() >= NO_SCRIPT_NETWORKS {
+            self.no_script.retain(|_, t| now.since(*t) < wait_ms);
+        }
+        self.no_script.insert(network, now);
+        true
+    }
+
+    /// The ticket `ticket_id`'s new place was refused until its holder shows work (`shown`
+    /// false), or taken with work shown: counted for the operator, once per ticket and kind.
+    pub fn count_work(&mut self, ticket_id: &[u8; 16], shown: bool) {
+        let id = short(ticket_id);
+        let owed = &mut self.outbox.owed;
+        if shown {
+            owed.work_shown = owed.work_shown.saturating_add(1);
+        } else if self.asked.insert(id) {
+            owed.work_asked = owed.work_asked.saturating_add(1);
+        }
     }
 
     /// A request forwarded to the origin took `latency_ms` and ended as `outcome`: counted for
@@ -497,6 +735,7 @@ impl Isolate {
             report.epoch = room.epoch;
             report.known_cursor = Some(room.cursor);
         }
+        report.notices_at = self.notices.version();
         Some(report)
     }
 
@@ -507,7 +746,7 @@ impl Isolate {
         let Some(snapshot) = answer else {
             return;
         };
-        if self.room.as_ref().is_some_and(|r| r.at > snapshot.at) {
+        if crate::sync::is_late(self.room.as_ref(), &snapshot, now) {
             return; // a late answer older than what this isolate already knows
         }
         self.limiter
@@ -522,6 +761,22 @@ impl Isolate {
         }
         self.last_ok = Some(now.minus_ms(snapshot.age_ms));
         self.lagging = snapshot.age_ms > upstream_lag_ms(&self.timing);
+        if let Some(delta) = &snapshot.notices {
+            self.notices.apply(delta);
+        }
+        // Seats the room's word surely covers by now are its alone.
+        let window = self.net_seat_window();
+        self.net_seats.retain(|_, seats| {
+            while seats.front().is_some_and(|t| now.since(*t) >= window) {
+                seats.pop_front();
+            }
+            !seats.is_empty()
+        });
+        // The room's word on moves now covers what this isolate did before it.
+        if self.outbox.pending().is_none() {
+            self.moved_here
+                .retain(|id, _| self.notices.get(NoticeKind::Moved, *id).is_none());
+        }
         self.room = Some(snapshot);
     }
 
@@ -597,6 +852,8 @@ mod tests {
             through_per_minute: None,
             arrivals_per_minute: None,
             epoch: 0,
+            notices: None,
+            draw: None,
         }
     }
 
@@ -615,17 +872,20 @@ mod tests {
         }
         assert!(b.owes_nothing(), "issuing counts nothing");
         let t = ticket(&b, 1, T0);
-        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(3_000), TTL) else {
+        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(3_000), TTL, NetTag(0)) else {
             panic!("the first return seats the ticket")
         };
         assert_eq!(seated.seat, Seat::Held);
         assert_eq!(seated.held_until, T0.plus_ms(3_000 + 300_000));
         // The same issued ticket replayed: the cookie is seated again, the place is not.
         assert!(matches!(
-            b.visit(&t, T0.plus_ms(4_000), TTL),
+            b.visit(&t, T0.plus_ms(4_000), TTL, NetTag(0)),
             Visit::Update(_)
         ));
-        assert_eq!(b.visit(&seated, T0.plus_ms(5_000), TTL), Visit::Keep);
+        assert_eq!(
+            b.visit(&seated, T0.plus_ms(5_000), TTL, NetTag(0)),
+            Visit::Keep
+        );
         let report = b.begin_sync(T0.plus_ms(5_000)).unwrap();
         assert_eq!(
             report.places,
@@ -636,18 +896,21 @@ mod tests {
     #[test]
     fn a_place_is_renewed_by_visits_and_lapses_without_them() {
         let mut b = book();
-        let Visit::Update(held) = b.visit(&ticket(&b, 1, T0), T0, TTL) else {
+        let Visit::Update(held) = b.visit(&ticket(&b, 1, T0), T0, TTL, NetTag(0)) else {
             panic!()
         };
         // Before half the grace period: nothing to change.
-        assert_eq!(b.visit(&held, T0.plus_ms(100_000), TTL), Visit::Keep);
-        let Visit::Update(renewed) = b.visit(&held, T0.plus_ms(200_000), TTL) else {
+        assert_eq!(
+            b.visit(&held, T0.plus_ms(100_000), TTL, NetTag(0)),
+            Visit::Keep
+        );
+        let Visit::Update(renewed) = b.visit(&held, T0.plus_ms(200_000), TTL, NetTag(0)) else {
             panic!("renewed after half the grace period")
         };
         assert_eq!(renewed.held_until, T0.plus_ms(500_000));
         // The renewal replayed moves nothing twice.
         assert!(matches!(
-            b.visit(&held, T0.plus_ms(201_000), TTL),
+            b.visit(&held, T0.plus_ms(201_000), TTL, NetTag(0)),
             Visit::Update(_)
         ));
         let report = b.begin_sync(T0.plus_ms(201_000)).unwrap();
@@ -656,12 +919,18 @@ mod tests {
             report.places,
             vec![(T0.secs(), slot_of(renewed.held_until), 1)]
         );
-        assert_eq!(b.visit(&renewed, T0.plus_ms(500_000), TTL), Visit::Lapsed);
+        assert_eq!(
+            b.visit(&renewed, T0.plus_ms(500_000), TTL, NetTag(0)),
+            Visit::Lapsed
+        );
         let done = Ticket {
             seat: Seat::Done,
             ..renewed
         };
-        assert_eq!(b.visit(&done, T0.plus_ms(201_000), TTL), Visit::Ended);
+        assert_eq!(
+            b.visit(&done, T0.plus_ms(201_000), TTL, NetTag(0)),
+            Visit::Ended
+        );
         // A holder who keeps coming back keeps the cookie too: past half its life it is signed
         // again with a new expiry.
         let late = T0.plus_ms(4 * 3_600_000);
@@ -670,7 +939,7 @@ mod tests {
             held_until: late.plus_ms(300_000),
             ..renewed.clone()
         };
-        let Visit::Update(fresh) = b2.visit(&kept, late, 6 * 3_600_000) else {
+        let Visit::Update(fresh) = b2.visit(&kept, late, 6 * 3_600_000, NetTag(0)) else {
             panic!("renewed cookie")
         };
         assert_eq!(fresh.expires_at, late.plus_ms(6 * 3_600_000));
@@ -679,12 +948,12 @@ mod tests {
     #[test]
     fn a_batch_goes_again_under_its_number_until_acknowledged() {
         let mut b = book();
-        let _ = b.visit(&ticket(&b, 1, T0), T0, TTL);
+        let _ = b.visit(&ticket(&b, 1, T0), T0, TTL, NetTag(0));
         let first = b.begin_sync(T0).unwrap();
         assert_eq!(first.seq, 1);
         // Nothing more while it is in flight; more counts wait for the next batch.
         assert_eq!(b.begin_sync(T0.plus_ms(1_500)), None);
-        let _ = b.visit(&ticket(&b, 2, T0), T0.plus_ms(1_600), TTL);
+        let _ = b.visit(&ticket(&b, 2, T0), T0.plus_ms(1_600), TTL, NetTag(0));
         // The request was cancelled (the citizen disconnected): no answer ever comes. After the
         // timeout the same batch goes again, not a new one, and the new count is not lost.
         let again = b.begin_sync(T0.plus_ms(3_100)).unwrap();
@@ -752,6 +1021,55 @@ mod tests {
         let _ = c.begin_sync(T0.plus_ms(4_000)).unwrap();
         assert!(!c.stale(T0.plus_ms(5_000)));
         assert!(c.stale(T0.plus_ms(9_100)));
+    }
+
+    #[test]
+    fn an_answer_from_the_future_holds_off_no_honest_answer() {
+        // One answer dated far ahead (a clock set back after a jump, or a forged answer), then
+        // honest ones: each honest answer is taken, and the config it brings is followed.
+        let mut b = book();
+        let r = b.begin_sync(T0).unwrap();
+        let ahead = answer(
+            &r,
+            open_room(),
+            Cursor::default(),
+            Summary::default(),
+            UnixMs(u64::MAX),
+        );
+        b.finish_sync(r.seq, Some(ahead), T0);
+        let now = T0.plus_ms(1_000);
+        let r = b.begin_sync(now).unwrap();
+        let closed = RoomConfig {
+            new_users_per_minute: 0,
+            ..open_room()
+        };
+        b.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                closed,
+                Cursor::default(),
+                Summary::default(),
+                now,
+            )),
+            now,
+        );
+        assert_eq!(b.config().map(|c| c.new_users_per_minute), Some(0));
+        // A late answer, older than one the clocks allow, is still dropped.
+        let later = T0.plus_ms(2_000);
+        let r = b.begin_sync(later).unwrap();
+        b.finish_sync(
+            r.seq,
+            Some(answer(
+                &r,
+                open_room(),
+                Cursor::default(),
+                Summary::default(),
+                T0,
+            )),
+            later,
+        );
+        assert_eq!(b.config().map(|c| c.new_users_per_minute), Some(0));
     }
 
     #[test]
@@ -940,7 +1258,7 @@ mod tests {
             )),
             T0.plus_ms(600),
         );
-        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(2_000), TTL) else {
+        let Visit::Update(seated) = b.visit(&t, T0.plus_ms(2_000), TTL, NetTag(0)) else {
             panic!()
         };
         assert_eq!(seated.order.bucket(), OrderKey::lottery(T0, 0).bucket());
@@ -949,5 +1267,57 @@ mod tests {
             ticket(&b, 8, T0.plus_ms(3_000)).order.bucket(),
             OrderKey::lottery(T0, 0).bucket()
         );
+    }
+
+    #[test]
+    fn the_draw_orders_the_pre_queue_by_the_seed_and_a_ticket_brought_back_late_is_not_in_it() {
+        let mut b = book();
+        let opens_at = T0.plus_ms(60_000);
+        let config = RoomConfig::default().apply(
+            &crate::config::ConfigPatch::from_json(&format!(
+                r#"{{"opens_at": {}, "new_users_per_minute": 600}}"#,
+                opens_at.0
+            ))
+            .unwrap(),
+            T0,
+        );
+        let seed = crate::draw::Seed {
+            since: T0,
+            bytes: [5; 32],
+        };
+        let sync = |b: &mut Isolate, now: UnixMs| {
+            let r = b.begin_sync(now).unwrap();
+            let mut a = answer(
+                &r,
+                config.clone(),
+                Cursor::at_time(T0),
+                Summary::default(),
+                now,
+            );
+            a.draw = crate::draw::DrawView::of(Some(&seed), &config, now);
+            b.finish_sync(r.seq, Some(a), now);
+        };
+        sync(&mut b, T0.plus_ms(1_000));
+        let early = ticket(&b, 1, T0.plus_ms(2_000));
+        let Visit::Update(early) = b.visit(&early, T0.plus_ms(3_000), TTL, NetTag(0)) else {
+            panic!()
+        };
+        let late = ticket(&b, 2, T0.plus_ms(4_000));
+        let bucket = OrderKey::lottery(T0, 0).bucket();
+        assert_eq!(late.order.bucket(), bucket, "issued in the pre-queue");
+        // Before the seed reaches this isolate, a ticket of the draw stands at its bucket's end.
+        assert_eq!(b.order_of(&early), OrderKey::new(bucket, u32::MAX));
+        // Just before the opening the seed is here: the place is the seed's, not the cookie's.
+        sync(&mut b, opens_at.minus_ms(5_000));
+        assert_eq!(
+            b.order_of(&early),
+            OrderKey::new(bucket, crate::draw::place(&[5; 32], &early.id))
+        );
+        // Brought back for the first time after the opening: in line from now, not the draw.
+        let Visit::Update(late) = b.visit(&late, opens_at.plus_ms(1_000), TTL, NetTag(0)) else {
+            panic!()
+        };
+        assert_eq!(late.order.bucket(), opens_at.plus_ms(1_000).secs());
+        assert_eq!(b.order_of(&late), late.order);
     }
 }

@@ -72,7 +72,6 @@ mod sealed {
     impl Sealed for super::ForPasses {}
     impl Sealed for super::ForTestKeys {}
     impl Sealed for super::ForNetworks {}
-    impl Sealed for super::ForOrders {}
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -85,15 +84,9 @@ pub enum ForTestKeys {}
 /// Keys that turn a client's network into a tag that names no address (`network`).
 #[derive(Clone, Copy, Debug)]
 pub enum ForNetworks {}
-/// Keys that hide a ticket's place inside its second from its holder (`token`).
-#[derive(Clone, Copy, Debug)]
-pub enum ForOrders {}
 
 impl Purpose for ForNetworks {
     const LABEL: &'static str = "edgegate v1 network key";
-}
-impl Purpose for ForOrders {
-    const LABEL: &'static str = "edgegate v1 order key";
 }
 
 impl Purpose for ForTestKeys {
@@ -239,10 +232,6 @@ impl SecretRing {
     pub fn network_keys(&self) -> Result<KeyRing<ForNetworks>, KeyError> {
         self.ring()
     }
-
-    pub fn order_keys(&self) -> Result<KeyRing<ForOrders>, KeyError> {
-        self.ring()
-    }
 }
 
 /// Why a key list was refused. Names the key id, never the key.
@@ -331,7 +320,7 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 
 /// Identifies a room inside tokens: the first 8 bytes of SHA-256 over the room's name. A token
 /// for another room carries another tag and is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RoomTag(pub [u8; 8]);
 
 impl RoomTag {

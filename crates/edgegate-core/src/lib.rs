@@ -9,8 +9,10 @@
 pub mod address;
 pub mod aggregate;
 pub mod audit;
+pub mod budget;
 pub mod config;
 pub mod cookies;
+pub mod draw;
 pub mod history;
 pub mod isolate;
 pub mod keys;
@@ -33,6 +35,7 @@ pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod visit;
+pub mod work;
 
 mod codec;
 

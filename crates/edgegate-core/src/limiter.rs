@@ -273,6 +273,20 @@ impl Limiter {
     /// citizens (the cursor has passed their key, the room is open) should ask: a place in the
     /// line holds tokens back from later seconds.
     pub fn take_turn(&mut self, key: OrderKey, now: UnixMs) -> Turn {
+        self.turn(key, OrderKey::new(key.bucket(), 0), now)
+    }
+
+    /// [`take_turn`](Self::take_turn) for a citizen whose place inside its second was drawn
+    /// (a pre-queue's draw, `draw`): tokens are held for every citizen in the line with an
+    /// earlier key, not only an earlier second, so the line goes through in the drawn order.
+    /// A no-show holds a token only while its place in the line is held.
+    pub fn take_turn_drawn(&mut self, key: OrderKey, now: UnixMs) -> Turn {
+        self.turn(key, key, now)
+    }
+
+    /// One turn: a token goes through if one is left after one for each citizen in the line
+    /// before `held_to`.
+    fn turn(&mut self, key: OrderKey, held_to: OrderKey, now: UnixMs) -> Turn {
         self.tick(now);
         if self.rate_milli_per_minute == 0 {
             return Turn::Shut;
@@ -293,7 +307,7 @@ impl Limiter {
                 .count();
             u64::try_from(n).unwrap_or(u64::MAX)
         };
-        let (earlier_seconds, earlier_keys) = (held(OrderKey::new(key.bucket(), 0)), held(key));
+        let (earlier_seconds, earlier_keys) = (held(held_to), held(key));
         if self.take_if_left(earlier_seconds) {
             self.line.remove(&key);
             return Turn::Through;

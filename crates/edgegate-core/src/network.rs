@@ -41,6 +41,21 @@ impl Network {
         })
     }
 
+    /// The network of a client at `text`, as [`Network::parse`], but `None` for the machine's
+    /// own addresses (loopback, unspecified): no platform names a citizen by them, only a
+    /// local setup's requests come from them, and those are one machine playing many
+    /// citizens, which no budget should lump into one.
+    pub fn of_client(text: &str) -> Option<Network> {
+        let ip: IpAddr = text.trim().parse().ok()?;
+        let own = ip.is_loopback()
+            || ip.is_unspecified()
+            || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()));
+        if own {
+            return None;
+        }
+        Network::parse(text)
+    }
+
     /// Is it an IPv4 address (budgeted more loosely: many phones may share it)?
     pub fn is_v4(self) -> bool {
         matches!(self, Network::V4(_))
@@ -116,6 +131,18 @@ mod tests {
         for bad in ["", "example.org", "192.0.2.300", "::g", "1.2.3.4, 5.6.7.8"] {
             assert_eq!(Network::parse(bad), None, "{bad:?}");
         }
+        // The machine's own addresses name no client.
+        for own in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "0.0.0.0",
+            "::",
+            "::ffff:127.0.0.1",
+        ] {
+            assert_eq!(Network::of_client(own), None, "{own:?}");
+        }
+        assert_eq!(Network::of_client("192.0.2.7"), Network::parse("192.0.2.7"));
     }
 
     #[test]

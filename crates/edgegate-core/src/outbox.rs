@@ -37,6 +37,15 @@ pub struct Counts {
     pub ended: BTreeMap<u64, u64>,
     pub refused: u64,
     pub origin: OriginCounts,
+    /// Tickets (short ids) whose sessions the origin ended: the room tells every edge.
+    pub ended_ids: BTreeMap<u64, ()>,
+    /// Tickets (short ids) whose pass moved to another network, and that network.
+    pub moves: BTreeMap<u64, u64>,
+    /// Place changes per client network and give-up slot: what the networks' budgets count.
+    pub net_places: BTreeMap<(u64, u64), i64>,
+    /// New places refused until their holder shows work, and places taken with work shown.
+    pub work_asked: u64,
+    pub work_shown: u64,
 }
 
 impl Counts {
@@ -46,6 +55,17 @@ impl Counts {
             && self.ended.is_empty()
             && self.refused == 0
             && self.origin.is_empty()
+            && self.ended_ids.is_empty()
+            && self.moves.is_empty()
+            && self.work_asked == 0
+            && self.work_shown == 0
+            && self.net_places.values().all(|n| *n == 0)
+    }
+
+    /// A place change of `network` in give-up slot `slot`.
+    pub fn add_net_place(&mut self, network: u64, slot: u64, delta: i64) {
+        let n = self.net_places.entry((network, slot)).or_insert(0);
+        *n = n.saturating_add(delta);
     }
 
     pub fn add_place(&mut self, key: PlaceKey, delta: i64) {
@@ -76,13 +96,30 @@ impl Counts {
         }
         self.refused = self.refused.saturating_add(report.refused);
         self.origin.add(&report.origin);
+        for id in &report.ended_ids {
+            self.ended_ids.insert(*id, ());
+        }
+        for &(id, network) in &report.moves {
+            self.moves.insert(id, network);
+        }
+        for &(network, slot, delta) in &report.net_places {
+            self.add_net_place(network, slot, delta);
+        }
+        self.work_asked = self.work_asked.saturating_add(report.work_asked);
+        self.work_shown = self.work_shown.saturating_add(report.work_shown);
     }
 
     /// Takes out the first [`MAX_BATCH_ENTRIES`] counts (places that netted to nothing do not
     /// count), oldest seconds first, with the refusals and the origin's counts; the rest stay.
     fn take_batch(&mut self) -> Counts {
         self.places.retain(|_, n| *n != 0);
-        let entries = self.places.len() + self.let_through.len() + self.ended.len();
+        self.net_places.retain(|_, n| *n != 0);
+        let entries = self.places.len()
+            + self.let_through.len()
+            + self.ended.len()
+            + self.ended_ids.len()
+            + self.moves.len()
+            + self.net_places.len();
         if entries <= MAX_BATCH_ENTRIES {
             return std::mem::take(self);
         }
@@ -90,11 +127,16 @@ impl Counts {
         let mut batch = Counts {
             refused: std::mem::take(&mut self.refused),
             origin: std::mem::take(&mut self.origin),
+            work_asked: std::mem::take(&mut self.work_asked),
+            work_shown: std::mem::take(&mut self.work_shown),
             ..Counts::default()
         };
         batch.let_through = take_first(&mut self.let_through, &mut room);
         batch.ended = take_first(&mut self.ended, &mut room);
+        batch.ended_ids = take_first(&mut self.ended_ids, &mut room);
+        batch.moves = take_first(&mut self.moves, &mut room);
         batch.places = take_first(&mut self.places, &mut room);
+        batch.net_places = take_first(&mut self.net_places, &mut room);
         batch
     }
 
@@ -115,6 +157,16 @@ impl Counts {
             waiting,
             isolates,
             origin: self.origin,
+            ended_ids: self.ended_ids.into_keys().collect(),
+            moves: self.moves.into_iter().collect(),
+            net_places: self
+                .net_places
+                .into_iter()
+                .filter(|(_, n)| *n != 0)
+                .map(|((network, slot), n)| (network, slot, n))
+                .collect(),
+            work_asked: self.work_asked,
+            work_shown: self.work_shown,
             ..SyncReport::default()
         }
     }
@@ -349,7 +401,11 @@ mod tests {
         }
         let (mut places, mut through, mut batches) = (0i64, 0u64, 0);
         let mut now = T0.plus_ms(hours * 1_000);
-        while let Some(batch) = o.begin("a", now, 1_000, 3_000, || (0, 0)) {
+        // An outbox always sends (its batch is the sender's sync too): until nothing is owed.
+        while !o.is_empty() {
+            let Some(batch) = o.begin("a", now, 1_000, 3_000, || (0, 0)) else {
+                panic!("a second after the last batch, the next one goes")
+            };
             let bytes = serde_json::to_vec(&batch).unwrap_or_default().len();
             assert!(bytes < 1 << 20, "batch {} is {bytes} bytes", batch.seq);
             let entries = batch.places.len() + batch.let_through.len() + batch.ended.len();

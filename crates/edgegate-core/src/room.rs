@@ -18,16 +18,21 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEntry;
+use crate::budget::NetPlaces;
 use crate::config::{ConfigError, ConfigPatch, RoomConfig};
+use crate::draw::{DrawView, Seed};
 use crate::history::Minute;
 use crate::ledger::Ledger;
+use crate::network::NetTag;
 use crate::order::{Cursor, OrderKey};
 use crate::origin::{OriginReport, OriginWindow};
 use crate::places::{PlaceKey, Places};
 use crate::release::{Demand, ReleaseState};
 use crate::revocation::{Revocations, TicketRef};
 use crate::summary::Summary;
-use crate::sync::{RoomSnapshot, Seen, Senders, SyncReport, LOCATION_PREFIX, PPM};
+use crate::sync::{
+    Notice, NoticeKind, Notices, RoomSnapshot, Seen, Senders, SyncReport, LOCATION_PREFIX, PPM,
+};
 use crate::time::UnixMs;
 
 /// The version of every stored record.
@@ -85,6 +90,12 @@ pub struct Totals {
     pub lapsed: u64,
     /// Batches that arrived again and were not applied twice.
     pub duplicate_syncs: u64,
+    /// New places refused until their holder showed work (a network over its budget, or work
+    /// asked of everyone), and places taken with work shown.
+    #[serde(default)]
+    pub work_asked: u64,
+    #[serde(default)]
+    pub work_shown: u64,
 }
 
 /// One room, in memory. See the module documentation.
@@ -111,6 +122,38 @@ pub struct Room {
     /// snapshot. A sender that names another ([`SyncReport::epoch`]) knew this room before its
     /// records were lost: see [`Room::sync`].
     pub epoch: u64,
+    /// What every edge is told beyond the cursor: sessions ended, passes moved, networks that
+    /// hold their budget (kept in memory; see `sync::Notices`).
+    pub notices: Notices,
+    /// Places held per client network (kept in memory; see `budget`).
+    pub net_places: NetPlaces,
+    /// New places that had to show work since the room started, and networks put up as full.
+    pub work_demanded: u64,
+    /// The seed of the pre-queue draw (`draw`), drawn by the coordinator when a pre-queue
+    /// begins ([`Room::draw_due`]).
+    pub seed: Option<Seed>,
+}
+
+/// `GET /admin/state`'s view of the client networks: how many hold places, how many hold their
+/// budget, the most places any of them holds (counts and address families only, never a tag
+/// or an address), and the work asked and shown.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworksReport {
+    pub holding: usize,
+    pub full: usize,
+    pub top: Vec<NetworkCount>,
+    pub work_asked_total: u64,
+    pub work_shown_total: u64,
+    pub budget_v6: u32,
+    pub budget_v4: u32,
+    pub work_for_all: bool,
+}
+
+/// One network's places held, and whether it is an IPv4 address.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkCount {
+    pub places: u32,
+    pub ipv4: bool,
 }
 
 /// What a sync changed, for the storage to persist.
@@ -136,6 +179,10 @@ pub struct Restored {
     pub revocations: Option<Result<Revocations, String>>,
     /// The room's identity, if one was stored.
     pub epoch: Option<u64>,
+    /// The notices that outlive a restart (sessions ended, passes moved), as stored.
+    pub notices: Vec<Notice>,
+    /// The pre-queue draw's seed, if one was stored.
+    pub seed: Option<Result<Seed, String>>,
 }
 
 impl Room {
@@ -154,6 +201,10 @@ impl Room {
             revocations: Revocations::default(),
             origin: OriginWindow::default(),
             epoch: 0,
+            notices: Notices::default(),
+            net_places: NetPlaces::default(),
+            work_demanded: 0,
+            seed: None,
         }
     }
 
@@ -173,6 +224,15 @@ impl Room {
             None => {}
         }
         room.epoch = stored.epoch.unwrap_or(0);
+        match stored.seed {
+            Some(Ok(seed)) => room.seed = Some(seed),
+            // A seed lost is one drawn again: the published commitment then changes, which
+            // anyone checking it sees, and the room says why.
+            Some(Err(e)) => problems.push(format!("draw seed: {e}")),
+            None => {}
+        }
+        room.notices =
+            Notices::restore(stored.notices.into_iter().filter(|n| n.until > now), now.0);
         match stored.release {
             Some(Ok(release)) => room.release = release,
             Some(Err(e)) => {
@@ -269,20 +329,83 @@ impl Room {
                 self.totals.ended = self.totals.ended.saturating_add(n);
             }
             self.origin.add(&report.origin, now);
+            self.totals.work_asked = self.totals.work_asked.saturating_add(report.work_asked);
+            self.totals.work_shown = self.totals.work_shown.saturating_add(report.work_shown);
+            self.take_notices(report, now);
         } else {
             self.totals.duplicate_syncs = self.totals.duplicate_syncs.saturating_add(1);
         }
         self.advance(now);
         let acked = self.senders.acked(&report.isolate);
         self.senders.grant(&report.isolate, PPM, now);
-        Synced {
-            snapshot: self.snapshot(&report.isolate, acked, now),
-            applied,
+        let mut snapshot = self.snapshot(&report.isolate, acked, now);
+        snapshot.notices = self.notices.since(report.notices_at);
+        Synced { snapshot, applied }
+    }
+
+    /// What a batch tells every edge: sessions ended (refused everywhere until every pass of
+    /// theirs has died, even one renewed at an edge that had not heard yet: a session and two
+    /// settle times), passes moved (until the longest session's end), and the places its
+    /// networks took or gave up (a network holding its budget is put up as full, one that no
+    /// longer does is taken down).
+    fn take_notices(&mut self, report: &SyncReport, now: UnixMs) {
+        // As long as anything of the session could still be presented: a pass copied before
+        // the end (it expires a session after its issue), and the ticket it was let through
+        // with, which mints none past its first let-through plus `session_max_s`.
+        let ended_until = now
+            .plus_ms(self.config.session_max_ms())
+            .plus_ms(self.settle_ms.saturating_mul(2));
+        for id in &report.ended_ids {
+            self.notices.set(Notice {
+                kind: NoticeKind::Ended,
+                key: *id,
+                value: 0,
+                until: ended_until,
+            });
+        }
+        for &(id, network) in &report.moves {
+            self.notices.set(Notice {
+                kind: NoticeKind::Moved,
+                key: id,
+                value: network,
+                until: now.plus_ms(self.config.session_max_ms()),
+            });
+        }
+        let mut touched: Vec<NetTag> = Vec::new();
+        for &(network, slot, delta) in &report.net_places {
+            self.net_places.apply(NetTag(network), slot, delta, now);
+            touched.push(NetTag(network));
+        }
+        self.judge_networks(touched, now);
+    }
+
+    /// Puts up as full, or takes down, each of `networks` by the places it holds at `now`.
+    fn judge_networks(&mut self, mut networks: Vec<NetTag>, now: UnixMs) {
+        networks.sort_unstable();
+        networks.dedup();
+        for network in networks {
+            let held = self.net_places.held(network, now);
+            if held >= self.config.budget(network) {
+                if self.notices.get(NoticeKind::Full, network.0).is_none() {
+                    self.work_demanded = self.work_demanded.saturating_add(1);
+                }
+                self.notices.set(Notice {
+                    kind: NoticeKind::Full,
+                    key: network.0,
+                    value: u64::from(held),
+                    until: UnixMs(u64::MAX),
+                });
+            } else {
+                self.notices.drop(NoticeKind::Full, network.0);
+            }
         }
     }
 
     /// Gives up lapsed places and moves the cursor as far as the policy allows at `now`.
     pub fn advance(&mut self, now: UnixMs) {
+        let gave_up = self.net_places.expire(now);
+        self.judge_networks(gave_up, now);
+        self.notices.expire(now);
         let lapsed = self.places.expire(now);
         self.totals.lapsed = self.totals.lapsed.saturating_add(lapsed);
         let live = self.places.live();
@@ -326,6 +449,10 @@ impl Room {
         self.advance(now);
         let before = std::mem::replace(&mut self.config, next);
         self.release.reconfigured(&before, &self.config, now);
+        if (before.budget_v4, before.budget_v6) != (self.config.budget_v4, self.config.budget_v6) {
+            let all = self.net_places.networks();
+            self.judge_networks(all, now);
+        }
         if patch.paused == Some(false) {
             self.problem = None;
         }
@@ -389,7 +516,21 @@ impl Room {
                 .through_per_minute(now.minus_ms(self.settle_ms), 60),
             arrivals_per_minute: self.arrivals_per_minute(now),
             epoch: self.epoch,
+            notices: None,
+            draw: DrawView::of(self.seed.as_ref(), &self.config, now),
         }
+    }
+
+    /// When a pre-queue began that no seed orders yet: the coordinator draws one
+    /// ([`Room::set_seed`]) and stores it before the room answers anyone.
+    pub fn draw_due(&self) -> Option<UnixMs> {
+        let since = self.config.prequeue_since?;
+        (self.seed.map(|s| s.since) != Some(since)).then_some(since)
+    }
+
+    /// The seed of the pre-queue that began at `since`: 32 random bytes.
+    pub fn set_seed(&mut self, since: UnixMs, bytes: [u8; 32]) {
+        self.seed = Some(Seed { since, bytes });
     }
 
     /// The pace of places taken, per minute, over the minute ending `settle_ms` before `now`
@@ -459,6 +600,21 @@ impl Room {
                 })
                 .collect(),
             origin: self.origin.report(now),
+            networks: NetworksReport {
+                holding: self.net_places.len(),
+                full: self.notices.of(NoticeKind::Full).count(),
+                top: self
+                    .net_places
+                    .top(now, 10)
+                    .into_iter()
+                    .map(|(places, ipv4)| NetworkCount { places, ipv4 })
+                    .collect(),
+                work_asked_total: self.totals.work_asked,
+                work_shown_total: self.totals.work_shown,
+                budget_v6: self.config.budget_v6,
+                budget_v4: self.config.budget_v4,
+                work_for_all: self.config.work_for_all,
+            },
             settle_ms: self.settle_ms,
             now,
         }
@@ -484,6 +640,8 @@ pub struct RoomReport {
     pub locations: Vec<LocationReport>,
     /// The origin's last minute, as the edges saw it on forwarded requests.
     pub origin: OriginReport,
+    /// The client networks' places and budgets.
+    pub networks: NetworksReport,
     pub settle_ms: u64,
     pub now: UnixMs,
 }

@@ -45,6 +45,11 @@ pub struct QueueStatus {
     /// period) or `"ended"` (the booking site ended their earlier session). Sent only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejoined: Option<Rejoined>,
+    /// Set when the visitor's new place costs work first (its network holds its budget, or
+    /// the operator asks work of everyone): what to find (`work::Challenge`). The place is
+    /// taken when the poll that brings the answer comes. Sent only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<crate::work::Challenge>,
 }
 
 /// Why a visitor's earlier place is gone (see [`QueueStatus::rejoined`]).
@@ -89,6 +94,7 @@ impl RoomView<'_> {
             opens_at: None,
             stale: self.stale,
             rejoined: None,
+            work: None,
         };
         if self.cursor.admits(key) {
             status.state = QueueState::Admitted;
@@ -186,6 +192,7 @@ pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> 
         opens_at: None,
         stale: false,
         rejoined: None,
+        work: None,
     };
     match mode {
         TestMode::Through | TestMode::Admitted => {}

@@ -24,6 +24,14 @@ use crate::time::UnixMs;
 pub const DEFAULT_SYNC_TIMEOUT_MS: u64 = 3_000;
 /// Clock difference allowed between an isolate and the coordinator, in milliseconds.
 pub const CLOCK_MARGIN_MS: u64 = 1_000;
+/// Is `kept` (the answer a receiver holds) newer than `answer`, so that `answer` is a late one
+/// to drop? Not if `kept` is dated further ahead of `now` than clocks may differ: an answer
+/// from the future (a coordinator's clock set back after a jump, or a forged one) must not
+/// hold off every honest answer until the receiver's clock reaches its date.
+pub fn is_late(kept: Option<&RoomSnapshot>, answer: &RoomSnapshot, now: UnixMs) -> bool {
+    kept.is_some_and(|r| r.at > answer.at && r.at <= now.plus_ms(CLOCK_MARGIN_MS))
+}
+
 /// Hops a count makes from the isolate that takes it to the coordinator: to its location's
 /// aggregator, and from there to the room.
 pub const HOPS: u64 = 2;
@@ -83,6 +91,23 @@ pub struct SyncReport {
     /// The release cursor as the sender last heard it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_cursor: Option<Cursor>,
+    /// Tickets (short ids) whose sessions the origin ended since the last batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended_ids: Vec<u64>,
+    /// Tickets (short ids) whose pass moved to another network: `(id, network tag)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<(u64, u64)>,
+    /// Place changes per client network: `(network tag, give-up slot, delta)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net_places: Vec<(u64, u64, i64)>,
+    /// The version of the room's notices the sender holds ([`Notices`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub notices_at: u64,
+    /// New places refused until their holder shows work, and places taken with work shown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub work_asked: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub work_shown: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -136,6 +161,12 @@ pub struct RoomSnapshot {
     /// The room's identity (see `Room::epoch`), which senders name in their batches.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub epoch: u64,
+    /// What changed in the room's notices since the version the sender said it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notices: Option<NoticesDelta>,
+    /// The pre-queue draw: its commitment, and its seed from just before the opening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<crate::draw::DrawView>,
 }
 
 /// What a receiver knows of one sender.
@@ -408,5 +439,302 @@ mod tests {
     #[test]
     fn the_settle_time_covers_both_hops() {
         assert_eq!(settle_ms(1_000, 3_000), 9_000);
+    }
+}
+
+/// What a notice says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeKind {
+    /// The origin ended this ticket's session (key: the ticket's short id): its passes, and
+    /// any copy of them, are refused everywhere.
+    Ended,
+    /// This ticket's pass made its one move to another network (key: the short id; value: the
+    /// network's tag): a copy of the pass still bound to its home alone may not move too.
+    Moved,
+    /// This network holds its budget of places (key: its tag; value: places held): a new
+    /// place from it costs work.
+    Full,
+}
+
+/// One notice: what it says of `key`, its `value`, and until when it stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub key: u64,
+    pub value: u64,
+    pub until: UnixMs,
+}
+
+/// Changes a copy of the notices takes to come up to `to` from the version it had; `reset`
+/// when it had none the log still covers, and `set` is then every notice there is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticesDelta {
+    pub to: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<Notice>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<(NoticeKind, u64)>,
+}
+
+/// Changes remembered for copies that are behind; one further behind gets everything anew.
+pub const NOTICE_LOG: usize = 4_096;
+
+/// What the room tells every edge beyond the cursor, a sync or two behind: sessions ended,
+/// passes moved, networks full. The room keeps the master; each aggregator and each isolate a
+/// copy, brought up to date by the changes since its version ([`Notices::since`],
+/// [`Notices::apply`]), never the whole set at every sync.
+#[derive(Clone, Debug, Default)]
+pub struct Notices {
+    entries: BTreeMap<(NoticeKind, u64), Notice>,
+    version: u64,
+    /// `(version, kind, key)` of each change, oldest first.
+    log: std::collections::VecDeque<(u64, NoticeKind, u64)>,
+    /// Notices that outlive a restart (ended sessions, moves) changed since the room last
+    /// stored them.
+    unstored: std::collections::BTreeSet<(NoticeKind, u64)>,
+}
+
+impl NoticeKind {
+    /// Is it kept across a restart of the room? Ended sessions and moves are facts only the
+    /// room holds; a full network is judged again from the places as they are renewed.
+    pub fn is_stored(self) -> bool {
+        matches!(self, NoticeKind::Ended | NoticeKind::Moved)
+    }
+}
+
+impl Notices {
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The room's notices as stored, at `version`: one no copy can hold (the room's clock in
+    /// milliseconds, past any count of changes it made before), so every copy is brought up
+    /// to date anew.
+    pub fn restore(stored: impl IntoIterator<Item = Notice>, version: u64) -> Notices {
+        Notices {
+            entries: stored
+                .into_iter()
+                .filter(|n| n.kind.is_stored())
+                .map(|n| ((n.kind, n.key), n))
+                .collect(),
+            version,
+            ..Notices::default()
+        }
+    }
+
+    /// The stored notices changed since the last call, each as it stands (`None`: taken down).
+    pub fn take_changes(&mut self) -> Vec<((NoticeKind, u64), Option<Notice>)> {
+        std::mem::take(&mut self.unstored)
+            .into_iter()
+            .map(|k| (k, self.entries.get(&k).copied()))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The notice of `kind` about `key`, if one stands.
+    pub fn get(&self, kind: NoticeKind, key: u64) -> Option<&Notice> {
+        self.entries.get(&(kind, key))
+    }
+
+    /// Every notice of `kind`.
+    pub fn of(&self, kind: NoticeKind) -> impl Iterator<Item = &Notice> {
+        self.entries
+            .range((kind, 0)..=(kind, u64::MAX))
+            .map(|(_, n)| n)
+    }
+
+    fn changed(&mut self, kind: NoticeKind, key: u64) {
+        if kind.is_stored() {
+            self.unstored.insert((kind, key));
+        }
+        self.version = self.version.saturating_add(1);
+        self.log.push_back((self.version, kind, key));
+        if self.log.len() > NOTICE_LOG {
+            self.log.pop_front();
+        }
+    }
+
+    /// Puts up (or changes) a notice.
+    pub fn set(&mut self, notice: Notice) {
+        if self.entries.get(&(notice.kind, notice.key)) == Some(&notice) {
+            return;
+        }
+        self.entries.insert((notice.kind, notice.key), notice);
+        self.changed(notice.kind, notice.key);
+    }
+
+    /// Takes a notice down.
+    pub fn drop(&mut self, kind: NoticeKind, key: u64) {
+        if self.entries.remove(&(kind, key)).is_some() {
+            self.changed(kind, key);
+        }
+    }
+
+    /// Takes down every notice that stood until before `now`.
+    pub fn expire(&mut self, now: UnixMs) {
+        let gone: Vec<(NoticeKind, u64)> = self
+            .entries
+            .iter()
+            .filter(|(_, n)| n.until <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for (kind, key) in gone {
+            self.drop(kind, key);
+        }
+    }
+
+    /// What a copy at `version` needs to come up to this one (nothing when it is there).
+    pub fn since(&self, version: u64) -> Option<NoticesDelta> {
+        if version == self.version {
+            return None;
+        }
+        let covered = version < self.version
+            && self
+                .log
+                .front()
+                .is_some_and(|(first, _, _)| *first <= version.saturating_add(1));
+        if !covered {
+            return Some(NoticesDelta {
+                to: self.version,
+                reset: true,
+                set: self.entries.values().copied().collect(),
+                dropped: Vec::new(),
+            });
+        }
+        let mut touched: Vec<(NoticeKind, u64)> = self
+            .log
+            .iter()
+            .filter(|(v, _, _)| *v > version)
+            .map(|(_, kind, key)| (*kind, *key))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let mut delta = NoticesDelta {
+            to: self.version,
+            ..NoticesDelta::default()
+        };
+        for (kind, key) in touched {
+            match self.entries.get(&(kind, key)) {
+                Some(n) => delta.set.push(*n),
+                None => delta.dropped.push((kind, key)),
+            }
+        }
+        Some(delta)
+    }
+
+    /// Brings a copy up to date with `delta` (a delta older than the copy changes nothing).
+    pub fn apply(&mut self, delta: &NoticesDelta) {
+        if delta.reset {
+            self.entries.clear();
+            self.log.clear();
+        } else if delta.to <= self.version {
+            return;
+        }
+        for (kind, key) in &delta.dropped {
+            self.entries.remove(&(*kind, *key));
+            self.log.push_back((delta.to, *kind, *key));
+        }
+        for n in &delta.set {
+            self.entries.insert((n.kind, n.key), *n);
+            self.log.push_back((delta.to, n.kind, n.key));
+        }
+        while self.log.len() > NOTICE_LOG {
+            self.log.pop_front();
+        }
+        self.version = delta.to;
+    }
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+
+    const T0: UnixMs = UnixMs(1_700_000_000_000);
+
+    fn ended(key: u64) -> Notice {
+        Notice {
+            kind: NoticeKind::Ended,
+            key,
+            value: 0,
+            until: T0.plus_ms(60_000),
+        }
+    }
+
+    #[test]
+    fn a_copy_comes_up_to_date_by_changes_and_anew_when_far_behind() {
+        let mut room = Notices::default();
+        let mut copy = Notices::default();
+        room.set(ended(1));
+        room.set(ended(2));
+        copy.apply(&room.since(copy.version()).unwrap());
+        assert_eq!((copy.len(), copy.version()), (2, room.version()));
+        assert_eq!(room.since(copy.version()), None, "nothing new");
+        room.drop(NoticeKind::Ended, 1);
+        room.set(ended(3));
+        let delta = room.since(copy.version()).unwrap();
+        assert!(!delta.reset && delta.set.len() == 1 && delta.dropped.len() == 1);
+        copy.apply(&delta);
+        assert!(
+            copy.get(NoticeKind::Ended, 1).is_none() && copy.get(NoticeKind::Ended, 3).is_some()
+        );
+        // A copy further behind than the log reaches gets everything anew.
+        for k in 10..(10 + NOTICE_LOG as u64 + 5) {
+            room.set(ended(k));
+        }
+        let delta = room.since(copy.version()).unwrap();
+        assert!(delta.reset);
+        copy.apply(&delta);
+        assert_eq!(copy.len(), room.len());
+        // Expiry takes notices down, and copies follow.
+        room.expire(T0.plus_ms(60_000));
+        copy.apply(&room.since(copy.version()).unwrap());
+        assert!(copy.is_empty() && room.is_empty());
+    }
+
+    #[test]
+    fn a_restarted_room_keeps_ended_sessions_and_moves_and_every_copy_takes_them_anew() {
+        let mut room = Notices::default();
+        let mut copy = Notices::default();
+        room.set(ended(1));
+        room.set(Notice {
+            kind: NoticeKind::Moved,
+            key: 2,
+            value: 77,
+            until: T0.plus_ms(60_000),
+        });
+        room.set(Notice {
+            kind: NoticeKind::Full,
+            key: 3,
+            value: 16,
+            until: T0.plus_ms(60_000),
+        });
+        copy.apply(&room.since(0).unwrap());
+        // What the store is given: the two that outlive a restart, never the full network.
+        let changes = room.take_changes();
+        assert_eq!(changes.len(), 2);
+        assert!(room.take_changes().is_empty(), "each change is stored once");
+        let kept: Vec<Notice> = changes.into_iter().filter_map(|(_, n)| n).collect();
+        // The room restarts from the store at its clock: a copy at any earlier version is
+        // brought up to date anew, and holds the ended session and the move.
+        let restarted = Notices::restore(kept, T0.0);
+        let delta = restarted.since(copy.version()).unwrap();
+        assert!(delta.reset);
+        copy.apply(&delta);
+        assert!(copy.get(NoticeKind::Ended, 1).is_some());
+        assert_eq!(copy.get(NoticeKind::Moved, 2).map(|n| n.value), Some(77));
+        assert!(copy.get(NoticeKind::Full, 3).is_none());
+        // A notice taken down is stored as gone.
+        room.drop(NoticeKind::Ended, 1);
+        assert_eq!(room.take_changes(), vec![((NoticeKind::Ended, 1), None)]);
     }
 }

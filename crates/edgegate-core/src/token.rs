@@ -7,25 +7,36 @@
 //! room, expiry, issue time not in the future. Any failure is a
 //! [`TokenError`], and callers treat every error alike: as if there were no token.
 //!
-//! Byte layouts (all integers big-endian). Tickets are at version 2; passes and test keys at 1.
+//! Byte layouts (all integers big-endian). Tickets are at version 3, passes at 2, test keys at 1.
 //!
-//! | ticket v2 | bytes | | pass v1 | bytes |
+//! | ticket v3 | bytes | | pass v2 | bytes |
 //! |---|---|---|---|---|
-//! | version = 2 | 1 | | version = 1 | 1 |
+//! | version = 3 | 1 | | version = 2 | 1 |
 //! | kind = `T` | 1 | | kind = `P` | 1 |
 //! | key id | 1 | | key id | 1 |
 //! | room tag | 8 | | room tag | 8 |
-//! | order key | 8 | | ticket id | 16 |
-//! | ticket id (random) | 16 | | issued at, unix ms | 8 |
-//! | issued at, unix ms | 8 | | expires at, unix ms | 8 |
-//! | expires at, unix ms | 8 | | HMAC-SHA256 | 32 |
-//! | held until, unix ms | 8 | | | |
-//! | seat (0 issued, 1 held, 2 done) | 1 | | | |
+//! | arrival second | 4 | | ticket id | 16 |
+//! | place in the second, sealed | 4 | | issued at, unix ms | 8 |
+//! | ticket id (random) | 16 | | expires at, unix ms (idle) | 8 |
+//! | issued at, unix ms | 8 | | ends at, unix ms (absolute) | 8 |
+//! | expires at, unix ms | 8 | | the ticket's issue time, unix ms | 8 |
+//! | held until, unix ms | 8 | | home network tag | 8 |
+//! | seat (0 issued, 1 held, 2 done, 3 held and paid with work) | 1 | | away network tag (0: none) | 8 |
+//! | network tag (0: none) | 8 | | HMAC-SHA256 | 32 |
+//! | first let through, unix ms (0: never) | 8 | | | |
 //! | HMAC-SHA256 | 32 | | | |
 //!
-//! A version-1 ticket (the same without `held until` and `seat`) still verifies: it reads as a
-//! place issued but not yet counted, held until its expiry, so its holder keeps the order key
-//! they were given and is counted when they come back, as any new ticket is.
+//! A ticket's place inside its arrival second is **sealed**: XORed with the first four bytes of
+//! HMAC-SHA256 under its key of `"edgegate order" ‖ ticket id ‖ arrival second`, so a client
+//! holding any number of tickets cannot read which stands first (and so cannot keep the best of
+//! many and throw the rest away). A pre-queue ticket's place is not in it at all: it is drawn
+//! from the room's revealed seed at the opening (`draw`).
+//!
+//! Older layouts still verify, since tickets and passes in live cookies outlive a deploy: a
+//! version-2 ticket (its order key in clear, no network, never let through), a version-1
+//! ticket (also without `held until` and `seat`: a place issued but not yet counted, held
+//! until its expiry), and a version-1 pass (without its absolute end, its ticket's issue time
+//! and its networks: it ends when it expires, and is bound to no network).
 //!
 //! Live cookies outlive a deploy: any change to a layout is a version bump, and the golden
 //! vectors in `tests/vectors.json` pin the exact text.
@@ -36,20 +47,30 @@ use hmac::Mac;
 
 use crate::codec::{Reader, Writer};
 use crate::keys::{ForPasses, ForTestKeys, ForTickets, Key, KeyRing, RoomTag};
+use crate::network::NetTag;
 use crate::order::OrderKey;
 use crate::time::UnixMs;
 
-/// The layout version passes and test keys start with (and tickets issued before version 2).
+/// The layout version test keys start with (and passes and tickets issued before the
+/// current layouts).
 pub const VERSION: u8 = 1;
 /// The layout version of tickets issued now.
-pub const TICKET_VERSION: u8 = 2;
+pub const TICKET_VERSION: u8 = 3;
+/// The ticket layout before places were sealed and tickets carried their network.
+pub const TICKET_V2: u8 = 2;
+/// The layout version of passes issued now.
+pub const PASS_VERSION: u8 = 2;
 const KIND_TICKET: u8 = b'T';
 const KIND_PASS: u8 = b'P';
 const KIND_TEST: u8 = b'X';
 const TAG_LEN: usize = 32;
 const TICKET_V1_PAYLOAD_LEN: usize = 3 + 8 + 8 + 16 + 8 + 8;
-const TICKET_PAYLOAD_LEN: usize = TICKET_V1_PAYLOAD_LEN + 8 + 1;
-const PASS_PAYLOAD_LEN: usize = 3 + 8 + 16 + 8 + 8;
+const TICKET_V2_PAYLOAD_LEN: usize = TICKET_V1_PAYLOAD_LEN + 8 + 1;
+const TICKET_PAYLOAD_LEN: usize = TICKET_V2_PAYLOAD_LEN + 8 + 8;
+const PASS_V1_PAYLOAD_LEN: usize = 3 + 8 + 16 + 8 + 8;
+const PASS_PAYLOAD_LEN: usize = PASS_V1_PAYLOAD_LEN + 8 + 8 + 8 + 8;
+/// What the seal of a ticket's place is keyed over, before its id and second.
+const ORDER_LABEL: &[u8] = b"edgegate order";
 const TEST_PAYLOAD_LEN: usize = 3 + 8 + 16 + 1 + 8 + 8 + 8;
 /// Longest token text we even try to decode; anything longer is refused before base64.
 pub const MAX_TOKEN_CHARS: usize = 160;
@@ -86,6 +107,8 @@ pub enum Seat {
     /// The holder was let through and the origin ended the session: the place is used up, and
     /// it is never admitted again.
     Done,
+    /// Held, and paid for with work (its network was beyond its budget): never asked again.
+    Worked,
 }
 
 impl Seat {
@@ -94,6 +117,7 @@ impl Seat {
             Seat::Issued => 0,
             Seat::Held => 1,
             Seat::Done => 2,
+            Seat::Worked => 3,
         }
     }
 
@@ -102,6 +126,7 @@ impl Seat {
             0 => Some(Seat::Issued),
             1 => Some(Seat::Held),
             2 => Some(Seat::Done),
+            3 => Some(Seat::Worked),
             _ => None,
         }
     }
@@ -124,17 +149,33 @@ pub struct Ticket {
     /// The place is kept until then; each counted visit moves it on by the room's grace period.
     pub held_until: UnixMs,
     pub seat: Seat,
+    /// The client network the place was taken from (`NetTag(0)`: not yet taken, or unknown):
+    /// the place counts against that network's budget while it is held.
+    pub network: NetTag,
+    /// When it was first let through (`UnixMs(0)`: never): a pass minted for it again (a lost
+    /// cookie) starts from here, and never outlives the session's absolute end.
+    pub admitted_at: UnixMs,
 }
 
-/// Proof of admission, bound to the ticket that earned it. Obtainable from untrusted text only
-/// through [`Pass::verify`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Proof of admission, bound to the ticket that earned it, its session and its client network.
+/// Obtainable from untrusted text only through [`Pass::verify`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pass {
     pub key_id: u8,
     pub room: RoomTag,
     pub ticket_id: [u8; 16],
     pub issued_at: UnixMs,
+    /// The idle end: each renewal moves it on, never past [`Pass::ends_at`].
     pub expires_at: UnixMs,
+    /// The session's absolute end: no renewal goes past it.
+    pub ends_at: UnixMs,
+    /// When the ticket it was earned by was issued: what "withdraw every pass issued before"
+    /// compares, whatever the renewals.
+    pub ticket_issued_at: UnixMs,
+    /// The client network it was let through from, and the one it moved to (`NetTag(0)`:
+    /// none yet). A pass is good from these two only (`NetTag(0)` home: bound to none).
+    pub home: NetTag,
+    pub away: NetTag,
 }
 
 impl Ticket {
@@ -142,17 +183,22 @@ impl Ticket {
     /// in the current layout.
     pub fn sign(&self, keys: &KeyRing<ForTickets>) -> String {
         let key = keys.signing();
+        let bucket = u32::try_from(self.order.bucket()).unwrap_or(u32::MAX);
+        let sub = u32::try_from(self.order.sub()).unwrap_or(u32::MAX);
+        let sealed = sub ^ order_pad(key, &self.id, bucket);
         let payload = Writer::with_capacity(TICKET_PAYLOAD_LEN + TAG_LEN)
             .u8(TICKET_VERSION)
             .u8(KIND_TICKET)
             .u8(key.id())
             .bytes(&self.room.0)
-            .u64(self.order.0)
+            .u64((u64::from(bucket) << 32) | u64::from(sealed))
             .bytes(&self.id)
             .u64(self.issued_at.0)
             .u64(self.expires_at.0)
             .u64(self.held_until.0)
             .u8(self.seat.encode())
+            .u64(self.network.0)
+            .u64(self.admitted_at.0)
             .into_vec();
         seal(key, payload)
     }
@@ -175,6 +221,7 @@ impl Ticket {
     pub fn authenticate(text: &str, keys: &KeyRing<ForTickets>) -> Result<Ticket, TokenError> {
         let (version, len) = match peek_version(text) {
             Some(TICKET_VERSION) => (TICKET_VERSION, TICKET_PAYLOAD_LEN),
+            Some(TICKET_V2) => (TICKET_V2, TICKET_V2_PAYLOAD_LEN),
             _ => (VERSION, TICKET_V1_PAYLOAD_LEN),
         };
         let (key_id, payload) = open_as(text, version, KIND_TICKET, len, keys)?;
@@ -187,10 +234,15 @@ impl Ticket {
                 UnixMs(body.u64()?),
                 UnixMs(body.u64()?),
             );
-            let (held_until, seat) = if version == TICKET_VERSION {
+            let (held_until, seat) = if version >= TICKET_V2 {
                 (UnixMs(body.u64()?), body.u8()?)
             } else {
                 (expires_at, Seat::Issued.encode())
+            };
+            let (network, admitted_at) = if version >= TICKET_VERSION {
+                (NetTag(body.u64()?), UnixMs(body.u64()?))
+            } else {
+                (NetTag(0), UnixMs(0))
             };
             Some((
                 Ticket {
@@ -202,6 +254,8 @@ impl Ticket {
                     expires_at,
                     held_until,
                     seat: Seat::Issued,
+                    network,
+                    admitted_at,
                 },
                 seat,
             ))
@@ -210,6 +264,14 @@ impl Ticket {
         body.finish().ok_or(TokenError::WrongLength)?;
         let (mut ticket, seat) = ticket;
         ticket.seat = Seat::decode(seat).ok_or(TokenError::BadField)?;
+        if version >= TICKET_VERSION {
+            // The place inside the second comes sealed: unseal it under the key that signed it.
+            let key = keys.get(key_id).ok_or(TokenError::UnknownKey)?;
+            let bucket = u32::try_from(ticket.order.bucket()).unwrap_or(u32::MAX);
+            let sealed = u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX);
+            let sub = sealed ^ order_pad(key, &ticket.id, bucket);
+            ticket.order = OrderKey::new(u64::from(bucket), sub);
+        }
         Ok(ticket)
     }
 
@@ -231,15 +293,25 @@ impl Pass {
     pub fn sign(&self, keys: &KeyRing<ForPasses>) -> String {
         let key = keys.signing();
         let payload = Writer::with_capacity(PASS_PAYLOAD_LEN + TAG_LEN)
-            .u8(VERSION)
+            .u8(PASS_VERSION)
             .u8(KIND_PASS)
             .u8(key.id())
             .bytes(&self.room.0)
             .bytes(&self.ticket_id)
             .u64(self.issued_at.0)
             .u64(self.expires_at.0)
+            .u64(self.ends_at.0)
+            .u64(self.ticket_issued_at.0)
+            .u64(self.home.0)
+            .u64(self.away.0)
             .into_vec();
         seal(key, payload)
+    }
+
+    /// Is a request from `network` one this pass may go through from: its home, the network it
+    /// moved to, or any for a pass bound to none (an old layout's)?
+    pub fn from_its_networks(&self, network: NetTag) -> bool {
+        !self.home.is_known() || network == self.home || network == self.away
     }
 
     /// Turns header or cookie text into a pass for `room`, or says why not.
@@ -256,26 +328,75 @@ impl Pass {
 
     /// The layout and MAC half of [`Pass::verify`], as [`Ticket::authenticate`] is a ticket's.
     pub fn authenticate(text: &str, keys: &KeyRing<ForPasses>) -> Result<Pass, TokenError> {
-        let (key_id, payload) = open(text, KIND_PASS, PASS_PAYLOAD_LEN, keys)?;
+        let (version, len) = match peek_version(text) {
+            Some(PASS_VERSION) => (PASS_VERSION, PASS_PAYLOAD_LEN),
+            _ => (VERSION, PASS_V1_PAYLOAD_LEN),
+        };
+        let (key_id, payload) = open_as(text, version, KIND_PASS, len, keys)?;
         let mut body = Reader::new(payload.get(3..).unwrap_or_default());
         let pass = (|| {
-            Some(Pass {
-                key_id,
-                room: RoomTag(body.array()?),
-                ticket_id: body.array()?,
-                issued_at: UnixMs(body.u64()?),
-                expires_at: UnixMs(body.u64()?),
-            })
+            let (room, ticket_id, issued_at, expires_at) = (
+                RoomTag(body.array()?),
+                body.array()?,
+                UnixMs(body.u64()?),
+                UnixMs(body.u64()?),
+            );
+            let pass = if version == PASS_VERSION {
+                Pass {
+                    key_id,
+                    room,
+                    ticket_id,
+                    issued_at,
+                    expires_at,
+                    ends_at: UnixMs(body.u64()?),
+                    ticket_issued_at: UnixMs(body.u64()?),
+                    home: NetTag(body.u64()?),
+                    away: NetTag(body.u64()?),
+                }
+            } else {
+                Pass {
+                    key_id,
+                    room,
+                    ticket_id,
+                    issued_at,
+                    expires_at,
+                    ends_at: expires_at,
+                    ticket_issued_at: issued_at,
+                    home: NetTag(0),
+                    away: NetTag(0),
+                }
+            };
+            Some(pass)
         })()
         .ok_or(TokenError::WrongLength)?;
         body.finish().ok_or(TokenError::WrongLength)?;
         Ok(pass)
     }
 
-    /// The time and room half of [`Pass::verify`].
+    /// The time and room half of [`Pass::verify`]: its room, its idle end, its absolute end, and
+    /// an issue time not in the future.
     pub fn in_scope(&self, room: RoomTag, now: UnixMs) -> Result<(), TokenError> {
-        check_scope(self.room, room, self.issued_at, self.expires_at, now)
+        check_scope(
+            self.room,
+            room,
+            self.issued_at,
+            self.expires_at.min(self.ends_at),
+            now,
+        )
     }
+}
+
+/// The pad a ticket's place inside its second is sealed with: the first four bytes of
+/// HMAC-SHA256 under the ticket's key of [`ORDER_LABEL`] ‖ id ‖ second. A token's own MAC is
+/// over a payload that starts with its version byte, never with this label, so the two uses of
+/// the key cannot be confused.
+fn order_pad(key: &Key<ForTickets>, id: &[u8; 16], bucket: u32) -> u32 {
+    let mut mac = key.mac();
+    mac.update(ORDER_LABEL);
+    mac.update(id);
+    mac.update(&bucket.to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    u32::from_be_bytes(*digest.first_chunk::<4>().unwrap_or(&[0; 4]))
 }
 
 fn seal<P>(key: &Key<P>, mut payload: Vec<u8>) -> String {
@@ -576,8 +697,57 @@ mod tests {
             expires_at: NOW.plus_ms(1),
             held_until: NOW.plus_ms(1),
             seat: Seat::Held,
+            network: NetTag(0),
+            admitted_at: UnixMs(0),
         }
         .sign(&tickets);
         assert!(TestKey::verify(&ticket, &ring, room, NOW).is_err());
+    }
+
+    #[test]
+    fn a_tickets_place_is_sealed_from_its_holder_and_comes_back_whole() {
+        let tickets = SecretRing::parse(&format!("1:{}", "ab".repeat(32)))
+            .and_then(|r| r.ticket_keys())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let room = RoomTag::of("r");
+        let ticket = |sub: u32, id: u8| Ticket {
+            key_id: 1,
+            room,
+            order: OrderKey::new(NOW.secs(), sub),
+            id: [id; 16],
+            issued_at: NOW,
+            expires_at: NOW.plus_ms(60_000),
+            held_until: NOW.plus_ms(30_000),
+            seat: Seat::Held,
+            network: NetTag(6),
+            admitted_at: UnixMs(0),
+        };
+        // What the cookie shows of the place: its arrival second in clear, and 32 bits that
+        // are not its place inside the second.
+        let shown = |t: &Ticket| {
+            let bytes = URL_SAFE_NO_PAD.decode(t.sign(&tickets)).unwrap_or_default();
+            let field: [u8; 8] = bytes
+                .get(11..19)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default();
+            u64::from_be_bytes(field)
+        };
+        let (first, last) = (ticket(0, 1), ticket(u32::MAX, 1));
+        assert_eq!(shown(&first) >> 32, NOW.secs());
+        assert_ne!(shown(&first) & 0xffff_ffff, 0, "the place is not in clear");
+        assert_eq!(
+            (shown(&first) ^ shown(&last)) & 0xffff_ffff,
+            u64::from(u32::MAX),
+            "one ticket's pad is its own, so only its holder's xor of two subs shows"
+        );
+        // Two tickets of the same place show different bits: nothing to rank them by.
+        assert_ne!(
+            shown(&ticket(7, 2)) & 0xffff_ffff,
+            shown(&ticket(7, 3)) & 0xffff_ffff
+        );
+        for t in [first, last, ticket(12_345, 9)] {
+            let back = Ticket::authenticate(&t.sign(&tickets), &tickets);
+            assert_eq!(back, Ok(t));
+        }
     }
 }

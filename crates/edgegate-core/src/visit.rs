@@ -15,12 +15,14 @@
 
 use crate::config::RoomConfig;
 use crate::isolate::{Admission, Isolate, Visit};
-use crate::keys::RoomTag;
+use crate::keys::{ForTickets, KeyRing, RoomTag};
+use crate::network::NetTag;
 use crate::origin::Outcome;
 use crate::revocation::TicketRef;
 use crate::status::{forced, QueueStatus, Rejoined};
 use crate::time::UnixMs;
 use crate::token::{Pass, Seat, TestKey, TestMode, Ticket};
+use crate::work;
 
 /// The citizen's routes: everything but the gate's own pages under `/queue/` and the operator's
 /// under `/admin`.
@@ -33,6 +35,9 @@ pub enum Route {
     StatusPage,
     /// Any method on any protected path: the origin with a pass, else the waiting page.
     Door,
+    /// `GET`/`HEAD /queue/draw`: the pre-queue draw's commitment, its seed from the opening,
+    /// and the asker's place in it (`draw`).
+    Draw,
 }
 
 /// Whom a request is for, as its host says.
@@ -74,6 +79,7 @@ impl Route {
         match path {
             "/queue/status" if read => Some(Route::Status),
             "/queue/status.html" if read => Some(Route::StatusPage),
+            "/queue/draw" if read => Some(Route::Draw),
             p if p.starts_with("/queue/") || ADMIN_API.contains(&p) => None,
             _ => Some(Route::Door),
         }
@@ -88,15 +94,31 @@ pub struct Tokens {
     pub test_key: Option<TestKey>,
 }
 
+/// One citizen request, as the decision needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub route: Route,
+    pub tokens: Tokens,
+    /// The client's network (`NetTag(0)`: none known).
+    pub network: NetTag,
+    /// The work it shows for a new place (its `Edgegate-Work` header), if any.
+    pub work: Option<work::Answer>,
+    pub now: UnixMs,
+    /// Any `u16`, drawn by the shell: spreads the next poll.
+    pub jitter: u16,
+}
+
 /// The deployment's terms for the room a request is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Terms {
+#[derive(Clone, Copy, Debug)]
+pub struct Terms<'a> {
     pub room: RoomTag,
     /// How long a ticket cookie is accepted from when it was last signed, in milliseconds.
     pub ticket_ttl_ms: u64,
     /// The ids of the keys new tickets and passes are signed with (the shell signs them).
     pub ticket_key_id: u8,
     pub pass_key_id: u8,
+    /// The ticket keys, which work challenges are drawn under (`work`).
+    pub ticket_keys: &'a KeyRing<ForTickets>,
 }
 
 /// A cookie the response sets. The shell signs the token and writes the `Set-Cookie` with the
@@ -121,10 +143,18 @@ pub enum Answer {
     Status(QueueStatus),
     /// The waiting page.
     Page,
+    /// The pre-queue draw, as anyone may read it.
+    Draw(crate::draw::Published),
     /// The origin, with this pass.
     Forward(Forward),
     /// The operator withdrew their ticket: a page that says so, never the origin.
     Withdrawn(TicketRef),
+    /// Their session ended (the origin said so, at this edge or another): a page that says so,
+    /// never the origin; the pass is cleared and they may queue again.
+    Ended,
+    /// A pass presented from a network it was not let through from, after its one move: a
+    /// page that says so, never the origin. (A copy of someone else's pass.)
+    Elsewhere,
     /// No randomness for a new ticket: the shell's plain failure page. Nothing was counted.
     Unavailable,
     /// A pass at an isolate that has never heard from its room (its first sync failed): it
@@ -180,31 +210,48 @@ pub struct Served {
     pub admission: Option<Admission>,
 }
 
-/// Decides a citizen's request. `jitter` (any `u16`, drawn by the shell) spreads the next
-/// poll; `draw` yields 20 random bytes (a ticket id and its place inside its second) and is
-/// called only when a new ticket is issued, `None` if the platform has no randomness.
+/// How long a citizen without JavaScript waits, from when their ticket was issued, instead of
+/// the work their network's budget asks (the no-JavaScript status page's path, in ms): slower
+/// than the work, and one such place a network in that time at each edge
+/// (`Isolate::no_script_turn`), so a script that minted many tickets gains nothing by it; but
+/// never no place at all.
+pub const NO_SCRIPT_WAIT_MS: u64 = 90_000;
+
+/// Decides a citizen's request. `draw` yields 20 random bytes (a ticket id and its place
+/// inside its second) and is called only when a new ticket is issued, `None` if the platform
+/// has no randomness.
 ///
 /// The book should know the room (it has synced once); one that does not (its first sync
-/// failed) answers without it: waiting, stale, nobody let through.
+/// failed) answers without it: waiting, stale, nobody let through, no pass forwarded.
 pub fn serve(
     book: &mut Isolate,
-    route: Route,
-    tokens: Tokens,
-    terms: &Terms,
-    now: UnixMs,
-    jitter: u16,
+    request: Request,
+    terms: &Terms<'_>,
     draw: &mut dyn FnMut() -> Option<[u8; 20]>,
 ) -> Served {
+    let Request {
+        route,
+        tokens,
+        network,
+        work,
+        now,
+        jitter,
+    } = request;
     let mut visitor = Visitor {
         tokens,
         cookies: Vec::new(),
         rejoined: None,
         admission: None,
         terms,
+        network,
+        work,
+        route,
     };
     let answer = match route {
         Route::Door => visitor.door(book, now, draw),
         Route::Status | Route::StatusPage => visitor.status(book, now, jitter, draw),
+        // Read only: it places nobody and issues nothing.
+        Route::Draw => Answer::Draw(book.published_draw(now, visitor.tokens.ticket.as_ref())),
     };
     Served {
         answer,
@@ -216,9 +263,9 @@ pub fn serve(
 
 /// The origin answered a forwarded request (`outcome`) after `latency_ms`, saying
 /// `Gate-Session: end` when `ends`. Counts it for the operator's view of the origin, and ends
-/// the session if asked: once per ticket, counted in the book; the answer's cookies mark the
-/// ticket done and clear the pass, so the next visit is a new arrival and a replay frees
-/// nothing more. A test key's pass ends nothing.
+/// the session if asked: once per ticket, counted in the book and told to every edge; the
+/// answer's cookies mark the ticket done and clear the pass, so the next visit is a new
+/// arrival, and a replay of the cookies from before is refused. A test key's pass ends nothing.
 pub fn forwarded(
     book: &mut Isolate,
     sent: &Sent,
@@ -243,6 +290,16 @@ pub fn forwarded(
     cookies
 }
 
+/// Where a visitor's place stands after [`Visitor::place`].
+enum Placed {
+    /// Their ticket, counted (or newly issued).
+    Ticket(Ticket),
+    /// Their ticket's new place costs work first: this is what to find.
+    Work(Ticket, work::Challenge),
+    /// No randomness for a new ticket.
+    Unavailable,
+}
+
 /// A visitor while their request is decided.
 struct Visitor<'a> {
     tokens: Tokens,
@@ -250,7 +307,10 @@ struct Visitor<'a> {
     /// They came back with a place that is gone, and have joined again.
     rejoined: Option<Rejoined>,
     admission: Option<Admission>,
-    terms: &'a Terms,
+    terms: &'a Terms<'a>,
+    network: NetTag,
+    work: Option<work::Answer>,
+    route: Route,
 }
 
 impl Visitor<'_> {
@@ -265,22 +325,16 @@ impl Visitor<'_> {
         if let Some(r) = self.withdraw_if_revoked(book) {
             return Answer::Withdrawn(r);
         }
-        // Only a book that has heard from the room knows what was withdrawn.
-        if self.tokens.pass.is_some() && !book.knows_room() {
-            return Answer::Unconfirmed;
-        }
-        // A pass holder never waits for the room: their pass is proof enough.
-        if self.tokens.pass.is_some() && self.tokens.test_key.is_none() {
-            return self.forward(book, now);
+        // A pass holder never waits for the room: their pass is proof enough, from its own
+        // networks, while its session has not ended.
+        if self.tokens.pass.is_some() && self.honoured_test_key(book).is_none() {
+            return self.with_pass(book, now);
         }
         if let Some(mode) = self.honoured_test_key(book) {
             if !mode.goes_through() {
                 return Answer::Page;
             }
             return self.test_forward(book, now);
-        }
-        if self.tokens.pass.is_some() {
-            return self.forward(book, now);
         }
         // A place that lapsed or was used up is left in its cookie for the page's first status
         // poll to replace, so that answer can tell the citizen why they are starting again.
@@ -292,13 +346,16 @@ impl Visitor<'_> {
         {
             return Answer::Page;
         }
-        let Some(ticket) = self.place(book, now, draw) else {
-            return Answer::Unavailable;
+        let ticket = match self.place(book, now, draw) {
+            Placed::Ticket(t) => t,
+            Placed::Work(..) => return Answer::Page,
+            Placed::Unavailable => return Answer::Unavailable,
         };
-        if let Admission::Through { .. } = self.admit(book, &ticket, now) {
-            return self.forward(book, now);
+        match self.admit(book, &ticket, now) {
+            Some(Admission::Through { .. }) => self.with_pass(book, now),
+            None => Answer::Elsewhere,
+            _ => Answer::Page,
         }
-        Answer::Page
     }
 
     /// The visitor's place in line, from the book's copy of the room.
@@ -316,10 +373,20 @@ impl Visitor<'_> {
             let config = book.config().cloned().unwrap_or_default();
             return Answer::Status(forced(mode, &config, now, jitter));
         }
-        let Some(ticket) = self.place(book, now, draw) else {
-            return Answer::Unavailable;
+        let ticket = match self.place(book, now, draw) {
+            Placed::Ticket(t) => t,
+            Placed::Work(ticket, challenge) => {
+                let mut status = book.status(&ticket, Admission::NotYet, now, jitter);
+                status.position = None;
+                status.ahead = None;
+                status.eta_s = None;
+                status.work = Some(challenge);
+                status.rejoined = self.rejoined;
+                return Answer::Status(status);
+            }
+            Placed::Unavailable => return Answer::Unavailable,
         };
-        let admission = self.admit(book, &ticket, now);
+        let admission = self.admit(book, &ticket, now).unwrap_or(Admission::NotYet);
         let mut status = book.status(&ticket, admission, now, jitter);
         status.rejoined = self.rejoined;
         Answer::Status(status)
@@ -327,11 +394,11 @@ impl Visitor<'_> {
 
     /// Drops the visitor's ticket and pass, and clears their cookies, if the operator revoked
     /// the ticket (as the book last heard from the room); answers its ref if so. A pass is
-    /// checked against its ticket's issue time when the ticket cookie is there, else its own
-    /// (never earlier than the ticket's, so a pass alone is revoked by `before` only if minted
-    /// before it). A revoked ticket is never admitted again: its holder starts a new place.
+    /// checked against the issue time of the ticket it was earned by (which it carries, so
+    /// renewals change nothing), or, an old pass that does not carry it, against the ticket
+    /// cookie's, else its own. A revoked ticket is never admitted again: its holder starts a
+    /// new place. A test key withdrawn by its ref is no key.
     fn withdraw_if_revoked(&mut self, book: &Isolate) -> Option<TicketRef> {
-        // A test key withdrawn by its ref is no key.
         if self
             .tokens
             .test_key
@@ -344,7 +411,7 @@ impl Visitor<'_> {
         let from_pass = self.tokens.pass.as_ref().map(|p| {
             let issued = from_ticket
                 .filter(|(id, _)| *id == p.ticket_id)
-                .map_or(p.issued_at, |(_, at)| at);
+                .map_or(p.ticket_issued_at, |(_, at)| at.min(p.ticket_issued_at));
             (p.ticket_id, issued)
         });
         let (id, _) = [from_pass, from_ticket]
@@ -368,27 +435,66 @@ impl Visitor<'_> {
 
     /// The visitor's place in line. A returning ticket is counted (the first time), renewed or
     /// found lapsed; a visitor without one, or whose place lapsed, gets a new ticket, which
-    /// costs the queue nothing until they come back with it. `None` without randomness.
+    /// costs the queue nothing until they come back with it. A ticket taking its place from a
+    /// network that holds its budget (or when work is asked of everyone) must show work
+    /// first; the no-JavaScript page's holder waits a while instead.
     fn place(
         &mut self,
         book: &mut Isolate,
         now: UnixMs,
         draw: &mut dyn FnMut() -> Option<[u8; 20]>,
-    ) -> Option<Ticket> {
+    ) -> Placed {
         if let Some(ticket) = self.tokens.ticket.clone() {
-            match book.visit(&ticket, now, self.terms.ticket_ttl_ms) {
-                Visit::Keep => return Some(ticket),
+            // A new place from a network that holds its budget (or from anyone, when work is
+            // asked of all), and a place held unpaid by a network beyond its budget, cost work.
+            let owes = !ticket.lapsed(now)
+                && match ticket.seat {
+                    Seat::Issued => book.needs_work(self.network, now),
+                    Seat::Held => book.over_budget(ticket.network),
+                    Seat::Worked | Seat::Done => false,
+                };
+            let mut paid = false;
+            if owes {
+                let shown = self.work.is_some_and(|answer| {
+                    work::verify(self.terms.ticket_keys, &ticket.id, &answer, now)
+                });
+                let waited = !shown
+                    && self.route == Route::StatusPage
+                    && now.since(ticket.issued_at) >= NO_SCRIPT_WAIT_MS
+                    && book.no_script_turn(self.network, now, NO_SCRIPT_WAIT_MS);
+                if !(shown || waited) {
+                    book.count_work(&ticket.id, false);
+                    let challenge = work::challenge(self.terms.ticket_keys, &ticket.id, now);
+                    return Placed::Work(ticket, challenge);
+                }
+                book.count_work(&ticket.id, true);
+                paid = true;
+            }
+            let ttl = self.terms.ticket_ttl_ms;
+            let visit = if paid {
+                book.visit_paid(&ticket, now, ttl, self.network)
+            } else {
+                book.visit(&ticket, now, ttl, self.network)
+            };
+            match visit {
+                Visit::Keep => return Placed::Ticket(ticket),
                 Visit::Update(updated) => {
                     self.set_ticket(updated.clone());
-                    return Some(updated);
+                    return Placed::Ticket(updated);
                 }
                 Visit::Lapsed => self.rejoined = Some(Rejoined::Lapsed),
                 Visit::Ended => self.rejoined = Some(Rejoined::Ended),
             }
         }
-        let random = draw()?;
-        let (id, sub) = random.split_first_chunk::<16>()?;
-        let sub = u32::from_be_bytes(*sub.first_chunk::<4>()?);
+        let Some(random) = draw() else {
+            return Placed::Unavailable;
+        };
+        let Some((id, rest)) = random.split_first_chunk::<16>() else {
+            return Placed::Unavailable;
+        };
+        let Some(sub) = rest.first_chunk::<4>().map(|s| u32::from_be_bytes(*s)) else {
+            return Placed::Unavailable;
+        };
         let ticket = book.issue(
             *id,
             sub,
@@ -398,7 +504,7 @@ impl Visitor<'_> {
             self.terms.room,
         );
         self.set_ticket(ticket.clone());
-        Some(ticket)
+        Placed::Ticket(ticket)
     }
 
     fn set_ticket(&mut self, ticket: Ticket) {
@@ -407,8 +513,30 @@ impl Visitor<'_> {
     }
 
     /// Decides whether `ticket` goes through now, and if so makes sure the visitor holds a pass
-    /// for it (a pass already held for this ticket is kept).
-    fn admit(&mut self, book: &mut Isolate, ticket: &Ticket, now: UnixMs) -> Admission {
+    /// for it (a pass already held for this ticket is kept). `None`: the ticket is presented
+    /// from a third network (a copy of someone's ticket), and never goes through.
+    ///
+    /// The first let-through records when it happened in the ticket, so a pass minted for it
+    /// again later (a lost cookie) belongs to the same session and ends with it; a ticket whose
+    /// session ended, or is past its absolute end, gets no pass again.
+    fn admit(&mut self, book: &mut Isolate, ticket: &Ticket, now: UnixMs) -> Option<Admission> {
+        if !self.may_come_from_here(book, ticket) {
+            return None;
+        }
+        let config = book.config().cloned().unwrap_or_default();
+        let admitted = ticket.admitted_at.0 > 0;
+        if admitted
+            && (book.ended(&ticket.id)
+                || now >= ticket.admitted_at.plus_ms(config.session_max_ms()))
+        {
+            // The session is over: the place is used up, and the next visit a new arrival.
+            let done = Ticket {
+                seat: Seat::Done,
+                ..ticket.clone()
+            };
+            self.set_ticket(done);
+            return Some(Admission::NotYet);
+        }
         let admission = book.admit(ticket, now);
         self.admission = Some(admission);
         if let Admission::Through { .. } = admission {
@@ -418,42 +546,102 @@ impl Visitor<'_> {
                 .as_ref()
                 .is_some_and(|pass| pass.ticket_id == ticket.id);
             if !held {
-                self.mint_pass(ticket.id, session_ms(book), now);
+                let started = if admitted {
+                    ticket.admitted_at
+                } else {
+                    // The session starts now: the ticket says so from here on.
+                    let mut let_through = self.tokens.ticket.clone().unwrap_or(ticket.clone());
+                    let_through.admitted_at = now;
+                    self.set_ticket(let_through);
+                    now
+                };
+                self.mint_pass(ticket, &config, started, now);
             }
         }
-        admission
+        Some(admission)
     }
 
-    /// Mints a pass bound to `ticket_id` and sets its cookie. Passes are not counted: the
-    /// coordinator counts let-throughs, which a client cannot repeat.
-    fn mint_pass(&mut self, ticket_id: [u8; 16], session_ms: u64, now: UnixMs) -> Pass {
+    /// May `ticket` be let through from the visitor's network: the one it took its place from,
+    /// its one move (told to every edge), or any when either is unknown?
+    fn may_come_from_here(&mut self, book: &mut Isolate, ticket: &Ticket) -> bool {
+        let here = self.network;
+        if !here.is_known() || !ticket.network.is_known() || here == ticket.network {
+            return true;
+        }
+        match book.moved(&ticket.id) {
+            Some(moved) => moved == here,
+            None => {
+                book.record_move(&ticket.id, here);
+                true
+            }
+        }
+    }
+
+    /// Mints a pass for `ticket`'s session (started at `started`) and sets its cookie, bound to
+    /// the visitor's network. Passes are not counted: the coordinator counts let-throughs,
+    /// which a client cannot repeat.
+    fn mint_pass(&mut self, ticket: &Ticket, config: &RoomConfig, started: UnixMs, now: UnixMs) {
+        let ends_at = started.plus_ms(config.session_max_ms());
         let pass = Pass {
             key_id: self.terms.pass_key_id,
             room: self.terms.room,
-            ticket_id,
+            ticket_id: ticket.id,
             issued_at: now,
-            expires_at: now.plus_ms(session_ms),
+            expires_at: now.plus_ms(config.session_duration_ms()).min(ends_at),
+            ends_at,
+            ticket_issued_at: ticket.issued_at,
+            home: self.network,
+            away: NetTag(0),
         };
-        self.cookies.push(Cookie::Pass {
-            pass: pass.clone(),
-            max_age_s: session_ms / 1000,
-        });
-        self.tokens.pass = Some(pass.clone());
-        pass
+        self.set_pass(pass, config);
     }
 
-    /// Forwards with the visitor's pass, renewed past half its life so an active citizen is
-    /// not sent back to the queue.
-    fn forward(&mut self, book: &Isolate, now: UnixMs) -> Answer {
+    fn set_pass(&mut self, pass: Pass, config: &RoomConfig) {
+        self.cookies.push(Cookie::Pass {
+            pass: pass.clone(),
+            max_age_s: config.session_duration_ms() / 1000,
+        });
+        self.tokens.pass = Some(pass);
+    }
+
+    /// Forwards with the visitor's pass: refused if its session ended, or if it comes from a
+    /// network that is neither its home nor the one it moved to (its one move is made here if
+    /// it has none yet and no other edge made it); renewed past half its life, never beyond
+    /// its session's absolute end, so an active citizen is not sent back to the queue.
+    fn with_pass(&mut self, book: &mut Isolate, now: UnixMs) -> Answer {
         let Some(pass) = self.tokens.pass.clone() else {
             return Answer::Page;
         };
-        let session_ms = session_ms(book);
-        let pass = if pass.expires_at.since(now) < session_ms / 2 {
-            self.mint_pass(pass.ticket_id, session_ms, now)
-        } else {
-            pass
-        };
+        // Only a book that has heard from the room knows what was withdrawn or ended.
+        if !book.knows_room() {
+            return Answer::Unconfirmed;
+        }
+        if book.ended(&pass.ticket_id) {
+            self.tokens.pass = None;
+            self.cookies.push(Cookie::ClearPass);
+            return Answer::Ended;
+        }
+        let config = book.config().cloned().unwrap_or_default();
+        let mut pass = pass;
+        let here = self.network;
+        if here.is_known() && !pass.from_its_networks(here) {
+            let free =
+                !pass.away.is_known() && book.moved(&pass.ticket_id).is_none_or(|m| m == here);
+            if !free {
+                return Answer::Elsewhere;
+            }
+            // Its one move (a phone leaving Wi-Fi for its carrier's network).
+            book.record_move(&pass.ticket_id, here);
+            pass.away = here;
+            pass.issued_at = now;
+            self.set_pass(pass.clone(), &config);
+        }
+        let session_ms = config.session_duration_ms();
+        if pass.expires_at.since(now) < session_ms / 2 && pass.expires_at < pass.ends_at {
+            pass.issued_at = now;
+            pass.expires_at = now.plus_ms(session_ms).min(pass.ends_at);
+            self.set_pass(pass.clone(), &config);
+        }
         let ticket = self
             .tokens
             .ticket
@@ -473,26 +661,26 @@ impl Visitor<'_> {
         let Some(key) = self.tokens.test_key.as_ref() else {
             return Answer::Page;
         };
+        let config = book.config().cloned().unwrap_or_default();
+        let expires_at = key
+            .expires_at
+            .min(now.plus_ms(config.session_duration_ms()));
         Answer::Forward(Forward {
             pass: Pass {
                 key_id: self.terms.pass_key_id,
                 room: self.terms.room,
                 ticket_id: key.id,
                 issued_at: now,
-                expires_at: key.expires_at.min(now.plus_ms(session_ms(book))),
+                expires_at,
+                ends_at: expires_at,
+                ticket_issued_at: key.issued_at,
+                home: NetTag(0),
+                away: NetTag(0),
             },
             test: true,
             ticket: None,
         })
     }
-}
-
-/// The room's session duration as the book last heard it, in milliseconds.
-fn session_ms(book: &Isolate) -> u64 {
-    book.config().map_or_else(
-        || RoomConfig::default().session_duration_ms(),
-        |c| c.session_duration_ms(),
-    )
 }
 
 #[cfg(test)]
@@ -511,12 +699,21 @@ mod tests {
         stale_after_ms: 15_000,
         fail_static_per_mille: 100,
     };
-    const TERMS: Terms = Terms {
-        room: RoomTag([7; 8]),
-        ticket_ttl_ms: 6 * 3_600_000,
-        ticket_key_id: 1,
-        pass_key_id: 1,
-    };
+    static TICKET_KEYS: std::sync::LazyLock<KeyRing<ForTickets>> = std::sync::LazyLock::new(|| {
+        crate::keys::SecretRing::parse(&format!("1:{}", "5a".repeat(32)))
+            .and_then(|ring| ring.ticket_keys())
+            .unwrap_or_else(|e| panic!("{e}"))
+    });
+
+    fn terms() -> Terms<'static> {
+        Terms {
+            room: RoomTag([7; 8]),
+            ticket_ttl_ms: 6 * 3_600_000,
+            ticket_key_id: 1,
+            pass_key_id: 1,
+            ticket_keys: &TICKET_KEYS,
+        }
+    }
 
     /// One room, one isolate, and a clock: the same code the Worker and the simulator run.
     struct World {
@@ -524,6 +721,9 @@ mod tests {
         book: Isolate,
         now: UnixMs,
         draws: u8,
+        /// The network the next request comes from, and the work it shows.
+        network: NetTag,
+        work: Option<work::Answer>,
     }
 
     impl World {
@@ -534,6 +734,8 @@ mod tests {
                 book: Isolate::new("i".into(), TIMING),
                 now: T0,
                 draws: 0,
+                network: NetTag(0),
+                work: None,
             };
             w.configure(&format!(r#"{{"new_users_per_minute": {per_minute}}}"#));
             w
@@ -576,7 +778,11 @@ mod tests {
             keep(jar, &polled)
         }
 
-        fn serve(&mut self, route: Route, tokens: Tokens) -> Served {
+        fn serve(&mut self, route: Route, mut tokens: Tokens) -> Served {
+            // As the shell's trust boundary does: a token out of its scope is no token.
+            let room = terms().room;
+            tokens.pass = tokens.pass.filter(|p| p.in_scope(room, self.now).is_ok());
+            tokens.ticket = tokens.ticket.filter(|t| t.in_scope(room, self.now).is_ok());
             let draws = &mut self.draws;
             let mut draw = || {
                 *draws = draws.wrapping_add(1);
@@ -584,15 +790,15 @@ mod tests {
                 bytes[16] = 0x80;
                 Some(bytes)
             };
-            serve(
-                &mut self.book,
+            let request = Request {
                 route,
                 tokens,
-                &TERMS,
-                self.now,
-                0,
-                &mut draw,
-            )
+                network: self.network,
+                work: self.work,
+                now: self.now,
+                jitter: 0,
+            };
+            serve(&mut self.book, request, &terms(), &mut draw)
         }
     }
 
@@ -762,7 +968,7 @@ mod tests {
         let mut w = World::new(0);
         let key = TestKey {
             key_id: 1,
-            room: TERMS.room,
+            room: terms().room,
             id: [9; 16],
             mode: TestMode::Through,
             issued_at: T0,
@@ -807,7 +1013,15 @@ mod tests {
         let jar = w.admitted();
         // A new isolate whose first sync failed: it knows no revocations.
         let mut cold = Isolate::new("cold".into(), TIMING);
-        let served = serve(&mut cold, Route::Door, jar, &TERMS, w.now, 0, &mut || None);
+        let request = Request {
+            route: Route::Door,
+            tokens: jar,
+            network: NetTag(0),
+            work: None,
+            now: w.now,
+            jitter: 0,
+        };
+        let served = serve(&mut cold, request, &terms(), &mut || None);
         assert_eq!(served.answer, Answer::Unconfirmed);
     }
 
@@ -817,7 +1031,7 @@ mod tests {
         w.configure(r#"{"test_mode": true}"#);
         let key = TestKey {
             key_id: 1,
-            room: TERMS.room,
+            room: terms().room,
             id: [5; 16],
             mode: TestMode::Through,
             issued_at: w.now,
@@ -844,19 +1058,337 @@ mod tests {
     #[test]
     fn without_randomness_nothing_is_issued_and_nothing_counted() {
         let mut w = World::new(60);
-        let served = serve(
-            &mut w.book,
-            Route::Status,
-            Tokens::default(),
-            &TERMS,
-            w.now,
-            0,
-            &mut || None,
-        );
+        let request = Request {
+            route: Route::Status,
+            tokens: Tokens::default(),
+            network: NetTag(0),
+            work: None,
+            now: w.now,
+            jitter: 0,
+        };
+        let served = serve(&mut w.book, request, &terms(), &mut || None);
         assert_eq!(
             (served.answer, served.cookies),
             (Answer::Unavailable, Vec::new())
         );
         assert!(w.book.owes_nothing());
+    }
+
+    /// A network of the IPv6 family (its tag's low bit clear), and one of IPv4.
+    const HOME: NetTag = NetTag(0x10);
+    const PHONE: NetTag = NetTag(0x20);
+    const THIRD: NetTag = NetTag(0x30);
+
+    /// The status's work challenge, solved as a browser would.
+    fn solved(served: &Served) -> work::Answer {
+        let challenge = status(served).work.clone().expect("a work challenge");
+        work::solve(&challenge).expect("the count is found")
+    }
+
+    #[test]
+    fn beyond_its_budget_a_network_shows_work_once_per_place_and_is_never_refused() {
+        let mut w = World::new(0);
+        w.configure(r#"{"budget_v6": 2}"#);
+        w.network = HOME;
+        let mut jars = Vec::new();
+        for _ in 0..2 {
+            let jar = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+            let polled = w.serve(Route::Status, jar.clone());
+            assert_eq!(status(&polled).work, None, "inside the budget: no work");
+            jars.push(keep(jar, &polled));
+        }
+        w.wait(2_000);
+        // The third place from the same /64 costs work: no position until it is shown.
+        let jar = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let asked = w.serve(Route::Status, jar.clone());
+        assert_eq!(
+            (status(&asked).position, status(&asked).state),
+            (None, QueueState::Waiting)
+        );
+        let answer = solved(&asked);
+        // Another ticket's answer, or a made-up one, is no answer.
+        let other = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        w.work = Some(answer);
+        assert!(status(&w.serve(Route::Status, other)).work.is_some());
+        let paid = w.serve(Route::Status, jar);
+        assert_eq!(status(&paid).work, None);
+        assert!(status(&paid).position.is_some());
+        let paid_ticket = paid.ticket.clone().unwrap();
+        assert_eq!(paid_ticket.seat, Seat::Worked);
+        // Paid once: never asked again, whatever the network holds.
+        w.work = None;
+        let again = w.serve(Route::Status, keep(Tokens::default(), &paid));
+        assert_eq!(status(&again).work, None);
+        w.wait(2_000);
+        assert_eq!(w.room.totals.seated, 3);
+    }
+
+    #[test]
+    fn places_taken_unpaid_past_the_budget_pay_before_they_go_through() {
+        // Two isolates seat a /64's places before either hears the other's: the room counts
+        // three against a budget of two, and every unpaid one must show work to be let
+        // through, while one that paid goes on.
+        let mut w = World::new(6_000);
+        w.configure(r#"{"budget_v6": 2}"#);
+        w.network = HOME;
+        let mut other = Isolate::new("other".into(), TIMING);
+        let sync_other = |w: &mut World, other: &mut Isolate| {
+            if let Some(report) = other.begin_sync(w.now) {
+                let answer = w.room.sync(&report, w.now).snapshot;
+                other.finish_sync(report.seq, Some(answer), w.now);
+            }
+        };
+        sync_other(&mut w, &mut other);
+        let here = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let here = keep(here.clone(), &w.serve(Route::Status, here));
+        let mut draw = || Some([0x42; 20]);
+        let mut at_other = |jar: Tokens, w: &World, other: &mut Isolate| {
+            let request = Request {
+                route: Route::Status,
+                tokens: jar.clone(),
+                network: HOME,
+                work: None,
+                now: w.now,
+                jitter: 0,
+            };
+            keep(jar, &serve(other, request, &terms(), &mut draw))
+        };
+        let there = at_other(Tokens::default(), &w, &mut other);
+        let there = at_other(there, &w, &mut other);
+        let third = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let third = keep(third.clone(), &w.serve(Route::Status, third));
+        assert!(third.ticket.as_ref().is_some_and(|t| t.seat == Seat::Held));
+        for _ in 0..3 {
+            sync_other(&mut w, &mut other);
+            w.wait(1_000);
+        }
+        assert!(
+            w.book.over_budget(HOME),
+            "the room counts three against two"
+        );
+        w.wait(15_000);
+        let polled = w.serve(Route::Status, here.clone());
+        assert!(
+            status(&polled).work.is_some(),
+            "unpaid: work before it goes through"
+        );
+        assert_eq!(w.serve(Route::Door, here.clone()).answer, Answer::Page);
+        w.work = Some(solved(&polled));
+        let paid = w.serve(Route::Status, here);
+        assert_eq!(status(&paid).state, QueueState::Admitted);
+        let _ = there;
+    }
+
+    #[test]
+    fn a_pass_moves_once_and_a_copy_from_a_third_network_is_refused() {
+        let mut w = World::new(60);
+        w.network = HOME;
+        let jar = w.admitted();
+        let Answer::Forward(home) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!("forwarded at home")
+        };
+        assert_eq!((home.pass.home, home.pass.away), (HOME, NetTag(0)));
+        // The phone leaves Wi-Fi: one move, and the pass says so from then on.
+        w.network = PHONE;
+        let moved = w.serve(Route::Door, jar.clone());
+        let Answer::Forward(f) = &moved.answer else {
+            panic!("the one move goes through")
+        };
+        assert_eq!(f.pass.away, PHONE);
+        let jar = keep(jar, &moved);
+        // Back on Wi-Fi, and on the phone again: both are its own.
+        for net in [HOME, PHONE] {
+            w.network = net;
+            assert!(matches!(
+                w.serve(Route::Door, jar.clone()).answer,
+                Answer::Forward(_)
+            ));
+        }
+        // A copy elsewhere is refused, never forwarded; the holder's own pass goes on.
+        w.network = THIRD;
+        assert_eq!(w.serve(Route::Door, jar.clone()).answer, Answer::Elsewhere);
+        // A copy taken before the move, bound to home alone, cannot make a second move once
+        // the first is known.
+        w.wait(2_000);
+        let before_move = Tokens {
+            pass: Some(home.pass.clone()),
+            ..jar
+        };
+        assert_eq!(w.serve(Route::Door, before_move).answer, Answer::Elsewhere);
+    }
+
+    #[test]
+    fn an_ended_session_is_refused_at_every_edge_and_its_ticket_mints_no_new_pass() {
+        let mut w = World::new(600);
+        let jar = w.admitted();
+        let Answer::Forward(forward) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!()
+        };
+        // A second edge that let the same citizen through earlier holds copies of the cookies.
+        let mut other = Isolate::new("other".into(), TIMING);
+        let sync_other = |w: &mut World, other: &mut Isolate| {
+            if let Some(report) = other.begin_sync(w.now) {
+                let answer = w.room.sync(&report, w.now).snapshot;
+                other.finish_sync(report.seq, Some(answer), w.now);
+            }
+        };
+        sync_other(&mut w, &mut other);
+        forwarded(
+            &mut w.book,
+            &forward.sent(),
+            Outcome::Answered(200),
+            9,
+            true,
+            w.now,
+        );
+        for _ in 0..3 {
+            w.wait(1_000);
+            sync_other(&mut w, &mut other);
+        }
+        let mut draw = || None;
+        let mut at_other = |tokens: Tokens| {
+            let request = Request {
+                route: Route::Door,
+                tokens,
+                network: NetTag(0),
+                work: None,
+                now: w.now,
+                jitter: 0,
+            };
+            serve(&mut other, request, &terms(), &mut draw)
+        };
+        // The cookies from before the booking, replayed at the other edge: the pass is refused
+        // with a page; the ticket alone (a lost pass cookie) mints none.
+        let replay = at_other(jar.clone());
+        assert_eq!(replay.answer, Answer::Ended);
+        assert!(replay.cookies.contains(&Cookie::ClearPass));
+        let ticket_only = Tokens {
+            pass: None,
+            ..jar.clone()
+        };
+        let again = at_other(ticket_only);
+        assert!(
+            !matches!(again.answer, Answer::Forward(_)),
+            "{:?}",
+            again.answer
+        );
+        assert!(!again
+            .cookies
+            .iter()
+            .any(|c| matches!(c, Cookie::Pass { .. })));
+        // And at the edge that forwarded it.
+        assert_eq!(w.serve(Route::Door, jar).answer, Answer::Ended);
+    }
+
+    #[test]
+    fn a_pass_lives_no_longer_than_its_session_whatever_the_renewals() {
+        let mut w = World::new(600);
+        w.configure(r#"{"session_duration_s": 300, "session_max_s": 900}"#);
+        let jar = w.admitted();
+        let Answer::Forward(first) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!()
+        };
+        let ends_at = first.pass.ends_at;
+        assert_eq!(ends_at, first.pass.issued_at.plus_ms(900_000));
+        // An active citizen renews every two minutes and so keeps the pass to its end...
+        let mut jar = jar;
+        loop {
+            w.now = w.now.plus_ms(120_000);
+            if w.now >= ends_at {
+                break;
+            }
+            let served = w.serve(Route::Door, jar.clone());
+            let Answer::Forward(f) = &served.answer else {
+                panic!(
+                    "forwarded before its end, at {}",
+                    w.now.since(first.pass.issued_at)
+                )
+            };
+            assert!(f.pass.expires_at <= ends_at);
+            jar = keep(jar, &served);
+        }
+        // ...and not a moment past it: no forward, and its ticket mints no new pass.
+        w.sync();
+        let after = w.serve(Route::Door, jar.clone());
+        assert!(
+            !matches!(after.answer, Answer::Forward(_)),
+            "{:?}",
+            after.answer
+        );
+        let ticket_only = Tokens { pass: None, ..jar };
+        let again = w.serve(Route::Door, ticket_only);
+        assert!(!matches!(again.answer, Answer::Forward(_)));
+    }
+
+    #[test]
+    fn without_javascript_a_place_comes_after_a_wait_one_a_network_at_a_time() {
+        let mut w = World::new(0);
+        w.configure(r#"{"work_for_all": true}"#);
+        w.network = HOME;
+        let a = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let b = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+        let page = w.serve(Route::StatusPage, a.clone());
+        assert!(status(&page).work.is_some(), "not yet: the wait is running");
+        w.now = w.now.plus_ms(NO_SCRIPT_WAIT_MS);
+        w.sync();
+        let placed = w.serve(Route::StatusPage, a);
+        assert!(status(&placed).position.is_some(), "placed after the wait");
+        // A second ticket of the same network waited as long, but one place a wait per network.
+        assert!(status(&w.serve(Route::StatusPage, b.clone()))
+            .work
+            .is_some());
+        // The JSON poll never takes the waiting path.
+        assert!(status(&w.serve(Route::Status, b)).work.is_some());
+    }
+
+    #[test]
+    fn the_pre_queue_goes_through_in_the_order_of_the_draw() {
+        let mut w = World::new(0);
+        let opens_at = w.now.plus_ms(60_000);
+        w.configure(&format!(r#"{{"opens_at": {}}}"#, opens_at.0));
+        let since = w.room.draw_due().expect("a pre-queue began");
+        w.room.set_seed(since, [9; 32]);
+        let mut jars: Vec<Tokens> = (0..30)
+            .map(|_| {
+                let jar = keep(Tokens::default(), &w.serve(Route::Door, Tokens::default()));
+                keep(jar.clone(), &w.serve(Route::Status, jar))
+            })
+            .collect();
+        w.now = opens_at;
+        w.sync();
+        w.configure(r#"{"new_users_per_minute": 60}"#);
+        let place = |jar: &Tokens| {
+            let t = jar.ticket.as_ref().unwrap();
+            crate::draw::place(&[9; 32], &t.id)
+        };
+        let mut order = Vec::new();
+        for _ in 0..40 {
+            w.wait(1_000);
+            for jar in &mut jars {
+                if order
+                    .iter()
+                    .any(|(id, _)| *id == jar.ticket.as_ref().unwrap().id)
+                {
+                    continue;
+                }
+                let polled = w.serve(Route::Status, jar.clone());
+                let admitted = status(&polled).state == QueueState::Admitted;
+                *jar = keep(jar.clone(), &polled);
+                if admitted {
+                    order.push((jar.ticket.as_ref().unwrap().id, place(jar)));
+                }
+            }
+        }
+        // In the drawn order: nobody goes ahead of an earlier place.
+        let places: Vec<u32> = order.iter().map(|(_, p)| *p).collect();
+        let passed = (0..places.len())
+            .map(|i| places[i + 1..].iter().filter(|q| **q < places[i]).count())
+            .max()
+            .unwrap_or(0);
+        assert!(order.len() >= 20, "{} admitted", order.len());
+        assert_eq!(
+            passed, 0,
+            "one went ahead of {passed} earlier places: {places:?}"
+        );
     }
 }

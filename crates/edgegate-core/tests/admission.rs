@@ -49,12 +49,16 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use edgegate_core::isolate::{Admission, Isolate, Timing};
+use edgegate_core::keys::ForTickets;
 use edgegate_core::limiter::{Limiter, Turn, RETRY_MAX_MS, UNITS_PER_CITIZEN};
+use edgegate_core::network::NetTag;
 use edgegate_core::origin::Outcome as OriginOutcome;
 use edgegate_core::release::unclaimed_cap;
 use edgegate_core::room::Room;
 use edgegate_core::visit::{self, Cookie, Route, Sent, Terms, Tokens};
-use edgegate_core::{ConfigPatch, Cursor, OrderKey, RoomConfig, RoomTag, UnixMs};
+use edgegate_core::{
+    ConfigPatch, Cursor, KeyRing, OrderKey, RoomConfig, RoomTag, TicketKey, UnixMs,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -262,12 +266,18 @@ struct Outcome {
     eligible: Vec<(u64, usize)>,
 }
 
-const TERMS: Terms = Terms {
-    room: RoomTag([1; 8]),
-    ticket_ttl_ms: 6 * 3_600_000,
-    ticket_key_id: 1,
-    pass_key_id: 1,
-};
+static TICKET_KEYS: std::sync::LazyLock<KeyRing<ForTickets>> =
+    std::sync::LazyLock::new(|| KeyRing::new(TicketKey::from_bytes(1, [0x3c; 32]), Vec::new()));
+
+fn terms() -> Terms<'static> {
+    Terms {
+        room: RoomTag([1; 8]),
+        ticket_ttl_ms: 6 * 3_600_000,
+        ticket_key_id: 1,
+        pass_key_id: 1,
+        ticket_keys: &TICKET_KEYS,
+    }
+}
 
 struct Sim<'a> {
     sc: &'a Scenario,
@@ -349,7 +359,16 @@ impl Sim<'_> {
             Some(bytes)
         };
         let jar = self.jars[c].clone();
-        let served = visit::serve(&mut self.book, route, jar, &TERMS, now, 0, &mut draw);
+        // Every citizen a network of their own, inside its budget.
+        let request = visit::Request {
+            route,
+            tokens: jar,
+            network: NetTag((c as u64 + 1) << 1 | 1),
+            work: None,
+            now,
+            jitter: 0,
+        };
+        let served = visit::serve(&mut self.book, request, &terms(), &mut draw);
         for cookie in &served.cookies {
             let jar = &mut self.jars[c];
             match cookie {

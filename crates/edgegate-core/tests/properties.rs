@@ -11,10 +11,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use edgegate_core::config::{MAX_ACTIVE, NEW_USERS_PER_MINUTE, SESSION_DURATION_S};
 use edgegate_core::keys::{hex, unhex, ForPasses, ForTickets, SecretRing};
+use edgegate_core::network::NetTag;
 use edgegate_core::recent::Recent;
 use edgegate_core::release::{unclaimed_cap, Demand, ALLOWANCE_CAP_MS, OVER_RELEASE};
 use edgegate_core::status::{eta_s, RoomView};
-use edgegate_core::token::MAX_SKEW_MS;
+use edgegate_core::token::{MAX_SKEW_MS, TICKET_VERSION};
 use edgegate_core::{
     ConfigPatch, Cursor, Histogram, KeyRing, OrderKey, Pass, QueueState, ReleaseState, RoomConfig,
     RoomTag, Ticket, TokenError, UnixMs,
@@ -88,7 +89,12 @@ fn room_name() -> impl Strategy<Value = String> {
 
 fn seat() -> impl Strategy<Value = edgegate_core::Seat> {
     use edgegate_core::Seat;
-    prop_oneof![Just(Seat::Issued), Just(Seat::Held), Just(Seat::Done)]
+    prop_oneof![
+        Just(Seat::Issued),
+        Just(Seat::Held),
+        Just(Seat::Done),
+        Just(Seat::Worked)
+    ]
 }
 
 /// A ticket and a `now` inside its validity window. `held_until` is any instant: verify does
@@ -97,10 +103,14 @@ fn ticket() -> impl Strategy<Value = (Ticket, UnixMs)> {
     (
         (any::<u8>(), room_name(), any::<u64>(), any::<[u8; 16]>()),
         window(),
-        (any::<u64>(), seat()),
+        (any::<u64>(), seat(), any::<u64>(), any::<u64>()),
     )
         .prop_map(
-            |((key_id, room, order, id), (issued_at, expires_at, now), (held_until, seat))| {
+            |(
+                (key_id, room, order, id),
+                (issued_at, expires_at, now),
+                (held_until, seat, network, admitted_at),
+            )| {
                 let ticket = Ticket {
                     key_id,
                     room: RoomTag::of(&room),
@@ -110,6 +120,8 @@ fn ticket() -> impl Strategy<Value = (Ticket, UnixMs)> {
                     expires_at,
                     held_until: UnixMs(held_until),
                     seat,
+                    network: NetTag(network),
+                    admitted_at: UnixMs(admitted_at),
                 };
                 (ticket, now)
             },
@@ -126,17 +138,40 @@ fn ticket_key() -> impl Strategy<Value = ([u8; 32], KeyRing<ForTickets>)> {
 }
 
 /// The ticket payload of layout `version` as the table in `src/token.rs` documents it, written
-/// without the crate: version-1 fields, then (from version 2) held-until and the seat byte.
-fn ticket_payload(version: u8, key_id: u8, t: &Ticket, seat_byte: Option<u8>) -> Vec<u8> {
+/// without the crate: version-1 fields, then (from version 2) held-until and the seat byte,
+/// then (version 3) the network and the first let-through, with the place inside the second
+/// sealed under `key`.
+fn ticket_payload(
+    version: u8,
+    key_id: u8,
+    t: &Ticket,
+    seat_byte: Option<u8>,
+    key: &[u8; 32],
+) -> Vec<u8> {
     let mut payload = vec![version, b'T', key_id];
     payload.extend_from_slice(&t.room.0);
-    payload.extend_from_slice(&t.order.0.to_be_bytes());
+    let order = if version >= 3 {
+        let bucket = u32::try_from(t.order.0 >> 32).unwrap();
+        let mut label = b"edgegate order".to_vec();
+        label.extend_from_slice(&t.id);
+        label.extend_from_slice(&bucket.to_be_bytes());
+        let pad = edgegate_core::keys::hmac_sha256(key, &label);
+        let pad = u32::from_be_bytes(pad[..4].try_into().unwrap());
+        (u64::from(bucket) << 32) | u64::from(u32::try_from(t.order.0 & 0xffff_ffff).unwrap() ^ pad)
+    } else {
+        t.order.0
+    };
+    payload.extend_from_slice(&order.to_be_bytes());
     payload.extend_from_slice(&t.id);
     payload.extend_from_slice(&t.issued_at.0.to_be_bytes());
     payload.extend_from_slice(&t.expires_at.0.to_be_bytes());
     if let Some(seat) = seat_byte {
         payload.extend_from_slice(&t.held_until.0.to_be_bytes());
         payload.push(seat);
+    }
+    if version >= 3 {
+        payload.extend_from_slice(&t.network.0.to_be_bytes());
+        payload.extend_from_slice(&t.admitted_at.0.to_be_bytes());
     }
     payload
 }
@@ -149,18 +184,31 @@ fn seal_by_hand(key: &[u8; 32], mut payload: Vec<u8>) -> String {
 }
 
 fn pass() -> impl Strategy<Value = (Pass, UnixMs)> {
-    (any::<u8>(), room_name(), any::<[u8; 16]>(), window()).prop_map(
-        |(key_id, room, ticket_id, (issued_at, expires_at, now))| {
-            let pass = Pass {
-                key_id,
-                room: RoomTag::of(&room),
-                ticket_id,
-                issued_at,
-                expires_at,
-            };
-            (pass, now)
-        },
+    (
+        (any::<u8>(), room_name(), any::<[u8; 16]>(), window()),
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
     )
+        .prop_map(
+            |(
+                (key_id, room, ticket_id, (issued_at, expires_at, now)),
+                (later, first, home, away),
+            )| {
+                // The session's end is after `now`: the pass is in scope.
+                let ends_at = now.plus_ms(1 + later % 86_400_000);
+                let pass = Pass {
+                    key_id,
+                    room: RoomTag::of(&room),
+                    ticket_id,
+                    issued_at,
+                    expires_at,
+                    ends_at,
+                    ticket_issued_at: UnixMs(first),
+                    home: NetTag(home),
+                    away: NetTag(away),
+                };
+                (pass, now)
+            },
+        )
 }
 
 /// A signed ticket and a signed pass, each with a `now` at which it is valid.
@@ -393,9 +441,10 @@ proptest! {
     fn tickets_and_passes_round_trip(s in signed()) {
         prop_assert_eq!(s.verify_ticket(&s.ticket_text), Ok(s.ticket.clone()));
         prop_assert_eq!(s.verify_pass(&s.pass_text), Ok(s.pass.clone()));
-        // Fixed lengths: 92 (ticket version 2) and 75 bytes, unpadded base64url.
-        prop_assert_eq!(s.ticket_text.len(), 123);
-        prop_assert_eq!(s.pass_text.len(), 100);
+        // Fixed lengths: 108 (ticket version 3) and 107 bytes (pass version 2), unpadded
+        // base64url.
+        prop_assert_eq!(s.ticket_text.len(), 144);
+        prop_assert_eq!(s.pass_text.len(), 143);
     }
 
     #[test]
@@ -420,12 +469,11 @@ proptest! {
                 s.verify_pass(&changed).err()
             };
             // Header bytes fail on their own rule; everything after the key id (a ticket's seat
-            // byte included) fails the MAC. A ticket's version byte picks the length it expects:
+            // byte included) fails the MAC. The version byte picks the length it expects:
             // another known version has another length, and an unknown one is read at the
-            // version-1 length, so a changed version byte on a version-2 ticket is WrongLength.
+            // version-1 length, so a changed version byte on a current token is WrongLength.
             match i {
-                0 if is_ticket => prop_assert_eq!(got, Some(TokenError::WrongLength)),
-                0 => prop_assert_eq!(got, Some(TokenError::UnknownVersion)),
+                0 => prop_assert_eq!(got, Some(TokenError::WrongLength)),
                 1 => prop_assert_eq!(got, Some(TokenError::WrongKind)),
                 2 => prop_assert!(
                     matches!(got, Some(TokenError::UnknownKey | TokenError::BadMac)),
@@ -561,37 +609,44 @@ proptest! {
         (ticket, now) in ticket(),
     ) {
         let key_id = keys.signing().id();
-        let text = seal_by_hand(&key, ticket_payload(1, key_id, &ticket, None));
+        let text = seal_by_hand(&key, ticket_payload(1, key_id, &ticket, None, &key));
         prop_assert_eq!(text.len(), 111);
         let want = Ticket {
             key_id,
             held_until: ticket.expires_at,
             seat: edgegate_core::Seat::Issued,
+            network: NetTag(0),
+            admitted_at: UnixMs(0),
             ..ticket
         };
         let back = Ticket::verify(&text, &keys, want.room, now);
         prop_assert_eq!(&back, &Ok(want.clone()));
         prop_assert!(!want.lapsed(now));
         let again = want.sign(&keys);
-        prop_assert_eq!(URL_SAFE_NO_PAD.decode(&again).unwrap()[0], 2);
+        prop_assert_eq!(URL_SAFE_NO_PAD.decode(&again).unwrap()[0], TICKET_VERSION);
         prop_assert_eq!(Ticket::verify(&again, &keys, want.room, now), Ok(want));
     }
 
-    /// The seat is 0, 1 or 2; any other byte is refused even under a valid MAC. The same
-    /// hand-written layout with a valid seat is exactly what `sign` writes.
+    /// The seat is 0, 1, 2 or 3; any other byte is refused even under a valid MAC. The same
+    /// hand-written layout (the current one, its place sealed by hand) with a valid seat is
+    /// exactly what `sign` writes.
     #[test]
-    fn seat_bytes_beyond_done_are_refused_under_a_valid_mac(
+    fn seat_bytes_beyond_worked_are_refused_under_a_valid_mac(
         (key, keys) in ticket_key(),
         (ticket, now) in ticket(),
         seat_byte in any::<u8>(),
     ) {
         use edgegate_core::Seat;
         let key_id = keys.signing().id();
-        let text = seal_by_hand(&key, ticket_payload(2, key_id, &ticket, Some(seat_byte)));
+        let text = seal_by_hand(
+            &key,
+            ticket_payload(TICKET_VERSION, key_id, &ticket, Some(seat_byte), &key),
+        );
         let seat = match seat_byte {
             0 => Some(Seat::Issued),
             1 => Some(Seat::Held),
             2 => Some(Seat::Done),
+            3 => Some(Seat::Worked),
             _ => None,
         };
         let got = Ticket::verify(&text, &keys, ticket.room, now);

@@ -7,9 +7,12 @@
 //! layout documented in `src/token.rs` (field by field, tag recomputed with the derived key from
 //! the JSON), so the crate cannot drift from its own documentation unnoticed.
 //!
-//! Vectors of the current layouts (tickets at version 2, passes at 1) must also come out of
-//! `sign` exactly. Version-1 tickets can no longer be signed; their vectors stay to prove that
-//! cookies issued before version 2 still verify, as seat issued, held until their expiry.
+//! Vectors of the current layouts (tickets at version 3, passes at 2) must also come out of
+//! `sign` exactly. Older layouts can no longer be signed; their vectors stay to prove that
+//! cookies issued before still verify, with the documented defaults for the fields they lack:
+//! a version-1 ticket as seat issued, held until its expiry; a version-1 or 2 ticket with no
+//! network and never let through; a version-1 pass ending when it expires, its ticket issued
+//! when it was, bound to no network.
 
 // The whole file is a test: clippy.toml lets tests unwrap, panic and index, but clippy cannot
 // tell an integration test's helper functions from library code.
@@ -22,7 +25,8 @@ use base64::Engine;
 use edgegate_core::keys::{
     hex, hmac_sha256, unhex, ForPasses, ForTickets, KeyRing, Purpose, SecretRing,
 };
-use edgegate_core::token::{MAX_TOKEN_CHARS, TICKET_VERSION, VERSION};
+use edgegate_core::network::NetTag;
+use edgegate_core::token::{MAX_TOKEN_CHARS, PASS_VERSION, TICKET_VERSION};
 use edgegate_core::{OrderKey, Pass, RoomTag, Seat, Ticket, TokenError, UnixMs};
 use serde::Deserialize;
 
@@ -74,7 +78,10 @@ struct Valid {
 #[serde(deny_unknown_fields)]
 struct OrderParts {
     bucket: u64,
+    /// The place inside the second, as `verify` gives it back.
     sub: u32,
+    /// Version 3 on: the low 32 bits as they stand in the token, `sub` sealed.
+    sealed: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +107,11 @@ struct TicketFields {
     held_until: Option<u64>,
     /// Version 2 on; a version-1 ticket reads as issued.
     seat: Option<SeatName>,
+    /// Version 3 on, as 16 hex digits (a tag is opaque, and JSON numbers are doubles); older
+    /// tickets read as no network.
+    network: Option<String>,
+    /// Version 3 on; older tickets read as never let through (0).
+    admitted_at: Option<u64>,
 }
 
 fn version_1() -> u8 {
@@ -113,6 +125,8 @@ enum SeatName {
     Issued,
     Held,
     Done,
+    /// Version 3 on: held, and paid with work.
+    Worked,
 }
 
 impl SeatName {
@@ -121,6 +135,7 @@ impl SeatName {
             SeatName::Issued => Seat::Issued,
             SeatName::Held => Seat::Held,
             SeatName::Done => Seat::Done,
+            SeatName::Worked => Seat::Worked,
         }
     }
 
@@ -129,19 +144,30 @@ impl SeatName {
             SeatName::Issued => 0,
             SeatName::Held => 1,
             SeatName::Done => 2,
+            SeatName::Worked => 3,
         }
     }
 }
 
 impl TicketFields {
-    /// The ticket these fields verify to in `room`: a version-1 ticket with the documented
+    /// The ticket these fields verify to in `room`: an older layout with the documented
     /// defaults for the fields it lacks.
     fn ticket(&self, room: RoomTag, name: &str) -> Ticket {
         let (held_until, seat) = match (self.version, self.held_until, self.seat) {
             (1, None, None) => (self.expires_at, Seat::Issued),
-            (2, Some(held_until), Some(seat)) => (held_until, seat.seat()),
+            (2 | 3, Some(held_until), Some(seat)) => (held_until, seat.seat()),
             (version, ..) => panic!("{name}: version {version} with the wrong fields"),
         };
+        let v3_fields = [
+            self.network.is_some(),
+            self.admitted_at.is_some(),
+            self.order.sealed.is_some(),
+        ];
+        assert_eq!(
+            v3_fields,
+            [self.version == 3; 3],
+            "{name}: network, admitted_at and sealed are version 3's"
+        );
         Ticket {
             key_id: self.key_id,
             room,
@@ -151,18 +177,34 @@ impl TicketFields {
             expires_at: UnixMs(self.expires_at),
             held_until: UnixMs(held_until),
             seat,
+            network: NetTag(self.network.as_deref().map_or(0, net_tag)),
+            admitted_at: UnixMs(self.admitted_at.unwrap_or(0)),
         }
     }
 
     /// The payload as the layout table in `src/token.rs` documents it, built without the crate.
-    fn payload(&self, room: RoomTag) -> Vec<u8> {
+    /// From version 3 the place inside the second is sealed by hand under `ticket_key` (hex),
+    /// and must be the JSON's `sealed`.
+    fn payload(&self, room: RoomTag, ticket_key: &str, name: &str) -> Vec<u8> {
         let mut payload = vec![self.version, b'T', self.key_id];
         payload.extend_from_slice(&room.0);
-        assert!(
-            self.order.bucket <= u64::from(u32::MAX),
-            "bucket fits 32 bits"
-        );
-        let order = (self.order.bucket << 32) | u64::from(self.order.sub);
+        let bucket = u32::try_from(self.order.bucket)
+            .unwrap_or_else(|_| panic!("{name}: the bucket fits 32 bits"));
+        let place = if self.version >= 3 {
+            // "edgegate order" ‖ ticket id ‖ arrival second (u32 BE), under the ticket key; the
+            // first four bytes of the tag, big-endian, are the pad.
+            let mut message = b"edgegate order".to_vec();
+            message.extend_from_slice(&bytes(&self.id));
+            message.extend_from_slice(&bucket.to_be_bytes());
+            let tag = hmac_sha256(&bytes(ticket_key), &message);
+            let pad = u32::from_be_bytes([tag[0], tag[1], tag[2], tag[3]]);
+            let sealed = self.order.sub ^ pad;
+            assert_eq!(Some(sealed), self.order.sealed, "{name}: the sealed place");
+            sealed
+        } else {
+            self.order.sub
+        };
+        let order = (u64::from(bucket) << 32) | u64::from(place);
         payload.extend_from_slice(&order.to_be_bytes());
         payload.extend_from_slice(&bytes(&self.id));
         payload.extend_from_slice(&self.issued_at.to_be_bytes());
@@ -171,6 +213,10 @@ impl TicketFields {
             payload.extend_from_slice(&held_until.to_be_bytes());
             payload.push(seat.byte());
         }
+        if let (Some(network), Some(admitted_at)) = (&self.network, self.admitted_at) {
+            payload.extend_from_slice(&bytes(network));
+            payload.extend_from_slice(&admitted_at.to_be_bytes());
+        }
         payload
     }
 }
@@ -178,10 +224,71 @@ impl TicketFields {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PassFields {
+    /// The layout the token text is in. Version-1 vectors predate the field.
+    #[serde(default = "version_1")]
+    version: u8,
     key_id: u8,
     ticket_id: String,
     issued_at: u64,
     expires_at: u64,
+    /// Version 2 on: the session's absolute end; a version-1 pass ends when it expires.
+    ends_at: Option<u64>,
+    /// Version 2 on; a version-1 pass reads as its own issue time.
+    ticket_issued_at: Option<u64>,
+    /// Version 2 on, as 16 hex digits; a version-1 pass reads as bound to no network (0).
+    home: Option<String>,
+    away: Option<String>,
+}
+
+impl PassFields {
+    /// The pass these fields verify to in `room`, with the documented defaults for a version-1
+    /// pass.
+    fn pass(&self, room: RoomTag, name: &str) -> Pass {
+        let (ends_at, ticket_issued_at, home, away) = match (
+            self.version,
+            self.ends_at,
+            self.ticket_issued_at,
+            &self.home,
+            &self.away,
+        ) {
+            (1, None, None, None, None) => (self.expires_at, self.issued_at, 0, 0),
+            (2, Some(ends_at), Some(ticket_issued_at), Some(home), Some(away)) => {
+                (ends_at, ticket_issued_at, net_tag(home), net_tag(away))
+            }
+            (version, ..) => panic!("{name}: version {version} with the wrong fields"),
+        };
+        Pass {
+            key_id: self.key_id,
+            room,
+            ticket_id: array(&self.ticket_id),
+            issued_at: UnixMs(self.issued_at),
+            expires_at: UnixMs(self.expires_at),
+            ends_at: UnixMs(ends_at),
+            ticket_issued_at: UnixMs(ticket_issued_at),
+            home: NetTag(home),
+            away: NetTag(away),
+        }
+    }
+
+    /// The payload as the layout table in `src/token.rs` documents it, built without the crate:
+    /// version-1 fields, then (version 2) the session's end, the ticket's issue time and the
+    /// two network tags.
+    fn payload(&self, room: RoomTag) -> Vec<u8> {
+        let mut payload = vec![self.version, b'P', self.key_id];
+        payload.extend_from_slice(&room.0);
+        payload.extend_from_slice(&bytes(&self.ticket_id));
+        payload.extend_from_slice(&self.issued_at.to_be_bytes());
+        payload.extend_from_slice(&self.expires_at.to_be_bytes());
+        if let (Some(ends_at), Some(ticket_issued_at), Some(home), Some(away)) =
+            (self.ends_at, self.ticket_issued_at, &self.home, &self.away)
+        {
+            payload.extend_from_slice(&ends_at.to_be_bytes());
+            payload.extend_from_slice(&ticket_issued_at.to_be_bytes());
+            payload.extend_from_slice(&bytes(home));
+            payload.extend_from_slice(&bytes(away));
+        }
+        payload
+    }
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +323,11 @@ fn bytes(hex_text: &str) -> Vec<u8> {
 
 fn array<const N: usize>(hex_text: &str) -> [u8; N] {
     bytes(hex_text).try_into().unwrap()
+}
+
+/// A network tag as the JSON writes it: 8 bytes in hex, big-endian.
+fn net_tag(hex_text: &str) -> u64 {
+    u64::from_be_bytes(array(hex_text))
 }
 
 impl Vectors {
@@ -325,6 +437,7 @@ fn derived_keys_are_hmac_of_the_secret_under_the_purpose_label() {
 fn valid_tickets_verify_back_and_current_ones_sign_to_the_exact_text() {
     let v = vectors();
     let mut seen = BTreeSet::new();
+    let mut seen_let_through = BTreeSet::new();
     for case in &v.valid {
         let Some(f) = &case.ticket else { continue };
         let name = &case.name;
@@ -338,8 +451,14 @@ fn valid_tickets_verify_back_and_current_ones_sign_to_the_exact_text() {
         // The bucket has meant the arrival second (or the second after the pre-queue began) in
         // every version.
         assert_eq!(ticket.order.bucket(), bucket, "{name}: order bucket");
-        if f.version == TICKET_VERSION {
-            // Today's key makers must give the stored key; the draw is the sub itself.
+        assert!(
+            (1..=TICKET_VERSION).contains(&f.version),
+            "{name}: a version this test does not know"
+        );
+        if f.version >= 2 {
+            // Today's key makers must give the stored key; the draw is the sub itself. (A
+            // version-1 ticket was made by the fifo of its day, its sub from the arrival
+            // millisecond: only its stored key counts.)
             let made = match f.made_by {
                 MadeBy::Fifo { arrival_ms, random } => OrderKey::fifo(UnixMs(arrival_ms), random),
                 MadeBy::Lottery { since, random } => OrderKey::lottery(UnixMs(since), random),
@@ -350,13 +469,12 @@ fn valid_tickets_verify_back_and_current_ones_sign_to_the_exact_text() {
                 u64::from(sub),
                 "{name}: sub is the draw"
             );
+        }
+        if f.version == TICKET_VERSION {
+            // Only the current layout can be signed, and it must be signed to this very text.
             let signing = v.ticket_keys(&case.sign_with);
             assert_eq!(signing.signing().id(), f.key_id, "{name}: signing key id");
             assert_eq!(ticket.sign(&signing), case.token, "{name}: token text");
-        } else {
-            // Made by the fifo of its day (sub from the arrival millisecond): only the stored
-            // key counts, and no version-1 text can be signed any more.
-            assert_eq!(f.version, 1, "{name}: a version this test does not know");
         }
 
         let verifying = v.ticket_keys(&case.verify_with);
@@ -382,16 +500,16 @@ fn valid_tickets_verify_back_and_current_ones_sign_to_the_exact_text() {
         );
 
         // The documented layout, read independently of the crate.
-        assert_layout(
-            &case.token,
-            f.payload(room),
-            &v.secret(&case.sign_with[0]).ticket_key,
-        );
+        let key = &v.secret(&case.sign_with[0]).ticket_key;
+        assert_layout(&case.token, f.payload(room, key, name), key);
         seen.insert((
             f.version,
             matches!(f.made_by, MadeBy::Fifo { .. }),
             f.seat.map(SeatName::byte),
         ));
+        if ticket.network.is_known() && ticket.admitted_at.0 > 0 {
+            seen_let_through.insert(f.version);
+        }
     }
     for want in [
         (1, true, None),
@@ -399,49 +517,108 @@ fn valid_tickets_verify_back_and_current_ones_sign_to_the_exact_text() {
         (2, true, Some(1)),
         (2, false, Some(0)),
         (2, true, Some(2)),
+        (3, true, Some(1)),
+        (3, false, Some(0)),
+        (3, true, Some(2)),
     ] {
         assert!(
             seen.contains(&want),
             "no vector for (version, fifo, seat) {want:?}"
         );
     }
+    assert!(
+        seen_let_through.contains(&TICKET_VERSION),
+        "no current ticket with a network and a first let-through"
+    );
 }
 
 #[test]
-fn valid_passes_sign_to_the_exact_text_and_verify_back() {
+fn valid_passes_verify_back_and_current_ones_sign_to_the_exact_text() {
     let v = vectors();
-    let mut seen = 0;
+    let mut seen = BTreeSet::new();
     for case in &v.valid {
         let Some(f) = &case.pass else { continue };
-        seen += 1;
         let name = &case.name;
         let room = RoomTag::of(&case.room);
         assert_eq!(hex(&room.0), case.room_tag, "{name}: room tag");
-        let pass = Pass {
-            key_id: f.key_id,
-            room,
-            ticket_id: array(&f.ticket_id),
-            issued_at: UnixMs(f.issued_at),
-            expires_at: UnixMs(f.expires_at),
-        };
+        assert!(
+            (1..=PASS_VERSION).contains(&f.version),
+            "{name}: a version this test does not know"
+        );
+        let pass = f.pass(room, name);
         let signing = v.pass_keys(&case.sign_with);
         assert_eq!(signing.signing().id(), f.key_id, "{name}: signing key id");
-        assert_eq!(pass.sign(&signing), case.token, "{name}: token text");
+        if f.version == PASS_VERSION {
+            assert_eq!(pass.sign(&signing), case.token, "{name}: token text");
+        }
 
         let verifying = v.pass_keys(&case.verify_with);
         for now in &case.verify_at {
             let back = Pass::verify(&case.token, &verifying, room, UnixMs(*now));
             assert_eq!(back, Ok(pass.clone()), "{name}: at {now}");
         }
+        // In scope until the earlier of its idle end and its session's end, and not an instant
+        // longer.
+        let end = f.expires_at.min(f.ends_at.unwrap_or(u64::MAX));
+        assert_eq!(
+            Pass::verify(&case.token, &verifying, room, UnixMs(end - 1)),
+            Ok(pass.clone()),
+            "{name}: the last instant in scope"
+        );
+        assert_eq!(
+            Pass::verify(&case.token, &verifying, room, UnixMs(end)),
+            Err(TokenError::Expired),
+            "{name}: at its end"
+        );
+        // Whatever it was read from, a pass signed again carries on in the current layout.
+        let resigned = pass.sign(&verifying);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(&resigned).unwrap()[0],
+            PASS_VERSION,
+            "{name}: re-signed"
+        );
+        let now = UnixMs(case.verify_at[0]);
+        assert_eq!(
+            Pass::verify(&resigned, &verifying, room, now),
+            Ok(Pass {
+                key_id: verifying.signing().id(),
+                ..pass.clone()
+            }),
+            "{name}: re-signed"
+        );
 
-        let mut payload = vec![VERSION, b'P', f.key_id];
-        payload.extend_from_slice(&room.0);
-        payload.extend_from_slice(&bytes(&f.ticket_id));
-        payload.extend_from_slice(&f.issued_at.to_be_bytes());
-        payload.extend_from_slice(&f.expires_at.to_be_bytes());
-        assert_layout(&case.token, payload, &v.secret(&case.sign_with[0]).pass_key);
+        // The documented layout, read independently of the crate.
+        assert_layout(
+            &case.token,
+            f.payload(room),
+            &v.secret(&case.sign_with[0]).pass_key,
+        );
+        seen.insert((f.version, "any"));
+        if f.version == PASS_VERSION {
+            if f.ends_at.is_some_and(|end| end < f.expires_at) {
+                seen.insert((f.version, "ends before its idle end"));
+            }
+            if pass.home.is_known() && pass.away.is_known() {
+                seen.insert((f.version, "home and away"));
+            }
+            if !case.room.is_ascii() {
+                seen.insert((f.version, "room not ASCII"));
+            }
+            if case.sign_with == ["previous"] {
+                seen.insert((f.version, "previous key"));
+            }
+        }
     }
-    assert!(seen >= 1);
+    for want in [
+        (1, "any"),
+        (PASS_VERSION, "any"),
+        (PASS_VERSION, "ends before its idle end"),
+        (PASS_VERSION, "home and away"),
+        (PASS_VERSION, "room not ASCII"),
+        (PASS_VERSION, "previous key"),
+    ] {
+        assert!(seen.contains(&want), "no pass vector for {want:?}");
+    }
 }
 
 /// `token` is exactly base64url(`payload` || HMAC-SHA256(`key_hex`, `payload`)), unpadded.
@@ -498,7 +675,7 @@ fn invalid_vectors_cover_every_error_for_both_kinds() {
 #[test]
 fn rotation_older_key_verifies_while_listed_then_is_unknown() {
     // The same rule as the JSON's rotation vectors, spelled out in one place, for every ticket
-    // layout.
+    // and pass layout.
     let v = vectors();
     let both = ["current".to_owned(), "previous".to_owned()];
     let current_only = ["current".to_owned()];
@@ -525,5 +702,29 @@ fn rotation_older_key_verifies_while_listed_then_is_unknown() {
         let again = Ticket::verify(&resigned, &v.ticket_keys(&current_only), room, now).unwrap();
         assert_eq!(again.key_id, v.secret("current").id, "{name}");
     }
-    assert_eq!(versions, BTreeSet::from([1, TICKET_VERSION]));
+    assert_eq!(versions, BTreeSet::from([1, 2, TICKET_VERSION]));
+
+    let mut versions = BTreeSet::new();
+    for case in v.valid.iter().filter(|c| c.sign_with == ["previous"]) {
+        let Some(f) = &case.pass else { continue };
+        versions.insert(f.version);
+        let name = &case.name;
+        let room = RoomTag::of(&case.room);
+        let now = UnixMs(case.verify_at[0]);
+        let old = Pass::verify(&case.token, &v.pass_keys(&both), room, now);
+        assert_eq!(
+            old.as_ref().map(|p| p.key_id),
+            Ok(v.secret("previous").id),
+            "{name}"
+        );
+        assert_eq!(
+            Pass::verify(&case.token, &v.pass_keys(&current_only), room, now),
+            Err(TokenError::UnknownKey),
+            "{name}"
+        );
+        let renewed = old.unwrap().sign(&v.pass_keys(&both));
+        let again = Pass::verify(&renewed, &v.pass_keys(&current_only), room, now).unwrap();
+        assert_eq!(again.key_id, v.secret("current").id, "{name}");
+    }
+    assert_eq!(versions, BTreeSet::from([1, PASS_VERSION]));
 }

@@ -101,6 +101,8 @@ fn passes(first: u64, n: usize) -> Vec<String> {
                 ticket_id,
                 issued_at: now,
                 expires_at: now.plus_ms(3_600_000),
+                ends_at: now.plus_ms(3_600_000),
+                ..Pass::default()
             }
             .sign(&keys)
         })

@@ -82,6 +82,8 @@ fn pass(n: u8) -> String {
         ticket_id: [n; 16],
         issued_at: NOW.minus_ms(1_000),
         expires_at: NOW.plus_ms(600_000),
+        ends_at: NOW.plus_ms(600_000),
+        ..Pass::default()
     }
     .sign(&pass_keys())
 }
@@ -154,6 +156,8 @@ async fn every_route_refuses_a_missing_or_bad_pass_before_doing_anything() {
         ticket_id: [1; 16],
         issued_at: NOW.minus_ms(1_000),
         expires_at: NOW.plus_ms(600_000),
+        ends_at: NOW.plus_ms(600_000),
+        ..Pass::default()
     };
     let expired = Pass {
         issued_at: NOW.minus_ms(700_000),
@@ -256,6 +260,8 @@ async fn a_pass_expired_within_the_skew_allowance_still_works() {
             ticket_id: [1; 16],
             issued_at: NOW.minus_ms(600_000),
             expires_at: NOW.minus_ms(expired_ms_ago),
+            ends_at: NOW.minus_ms(expired_ms_ago),
+            ..Pass::default()
         }
         .sign(&pass_keys())
     };

@@ -44,6 +44,8 @@ fn pass(n: u32) -> String {
         ticket_id,
         issued_at: now(),
         expires_at: now().plus_ms(600_000),
+        ends_at: now().plus_ms(600_000),
+        ..Pass::default()
     }
     .sign(&pass_keys())
 }
@@ -314,6 +316,8 @@ async fn forged_expired_foreign_and_unknown_passes_get_401_everywhere() {
         ticket_id: [3; 16],
         issued_at: now(),
         expires_at: now().plus_ms(600_000),
+        ends_at: now().plus_ms(600_000),
+        ..Pass::default()
     };
     let sign_with =
         |secret: &str, p: &Pass| p.sign(&SecretRing::parse(secret).unwrap().pass_keys().unwrap());

@@ -22,7 +22,9 @@ use std::time::Instant;
 
 use edgegate_core::aggregate::Aggregator;
 use edgegate_core::isolate::{Admission, Isolate, Timing};
+use edgegate_core::keys::{ForTickets, Key, KeyRing};
 use edgegate_core::limiter::Spent;
+use edgegate_core::network::NetTag;
 use edgegate_core::origin::Outcome as OriginOutcome;
 use edgegate_core::outbox::Outbox;
 use edgegate_core::room::Room;
@@ -89,7 +91,7 @@ struct Location {
     load: u64,
     /// Isolate syncs held until this aggregator's first answer from the coordinator:
     /// (isolate, batch number, sender id, when the isolate sent it).
-    parked: Vec<(u32, u64, String, u64)>,
+    parked: Vec<(u32, u64, String, u64, u64)>,
     /// The share of the rate the coordinator last gave this location, in millionths.
     share_ppm: u32,
     /// Syncs sent to the coordinator in the true second `sent_second`.
@@ -364,6 +366,8 @@ pub struct Sim<'a> {
     pending_citizens: u64,
     tag: RoomTag,
     ttl_ms: u64,
+    /// The gate's ticket keys, which work challenges are drawn under.
+    ticket_keys: KeyRing<ForTickets>,
     out: Outcome,
     /// The sums of `Node::share_ppm` and of `Location::share_ppm`.
     share_sum: u64,
@@ -543,6 +547,7 @@ impl<'a> Sim<'a> {
             pending_citizens,
             tag: RoomTag::of("sim"),
             ttl_ms: sc.timing.ticket_ttl_s.saturating_mul(1000),
+            ticket_keys: KeyRing::new(Key::from_bytes(1, [0x5a; 32]), Vec::new()),
             out: Outcome {
                 citizens,
                 start_s: -60,
@@ -832,6 +837,7 @@ impl<'a> Sim<'a> {
             ticket_ttl_ms: self.ttl_ms,
             ticket_key_id: 1,
             pass_key_id: 1,
+            ticket_keys: &self.ticket_keys,
         };
         let jar = self.out.citizens.get(c as usize)?.jar.clone();
         let rng = &mut self.rng;
@@ -842,7 +848,17 @@ impl<'a> Sim<'a> {
             Some(bytes)
         };
         let node = self.nodes.get_mut(isolate as usize)?;
-        let served = visit::serve(&mut node.book, route, jar, &terms, now, jitter, &mut draw);
+        // Each citizen is a household of its own: an IPv4 network's tag (the low bit set),
+        // well inside its budget, as almost every real citizen is.
+        let request = visit::Request {
+            route,
+            tokens: jar,
+            network: NetTag((u64::from(c) + 1) << 1 | 1),
+            work: None,
+            now,
+            jitter,
+        };
+        let served = visit::serve(&mut node.book, request, &terms, &mut draw);
         let citizen = self.out.citizens.get_mut(c as usize)?;
         keep(&mut citizen.jar, &served.cookies);
         Some(served)
@@ -1157,16 +1173,21 @@ impl<'a> Sim<'a> {
             // A new aggregator, or one idle for a while, hears from the room before answering;
             // while that sync is out, other isolates get what it has (a refusal if nothing).
             if let Some(up) = next.upstream {
-                loc.parked
-                    .push((isolate, report.seq, report.isolate, sent_at));
+                loc.parked.push((
+                    isolate,
+                    report.seq,
+                    report.isolate,
+                    sent_at,
+                    report.notices_at,
+                ));
                 self.send_to_room(location, up.batch);
             } else {
-                let answer = loc.agg.answer(&report.isolate, now);
+                let answer = loc.agg.answer(&report.isolate, report.notices_at, now);
                 self.reply(isolate, report.seq, sent_at, answer);
             }
             return;
         }
-        let answer = loc.agg.answer(&report.isolate, now);
+        let answer = loc.agg.answer(&report.isolate, report.notices_at, now);
         if let Some(up) = next.upstream {
             self.send_to_room(location, up.batch);
         }
@@ -1342,7 +1363,9 @@ impl<'a> Sim<'a> {
         let parked = std::mem::take(&mut loc.parked);
         let answers: Vec<_> = parked
             .into_iter()
-            .map(|(isolate, seq, id, sent_at)| (isolate, seq, sent_at, loc.agg.answer(&id, now)))
+            .map(|(isolate, seq, id, sent_at, notices_at)| {
+                (isolate, seq, sent_at, loc.agg.answer(&id, notices_at, now))
+            })
             .collect();
         for (isolate, seq, sent_at, answer) in answers {
             self.reply(isolate, seq, sent_at, answer);

@@ -1,5 +1,7 @@
 // edgegate waiting page: polls /queue/status at the interval the gate chooses, shows the
 // citizen's place in Korean or English, and goes on to the page they asked for once admitted.
+// When the gate asks work for a new place, a Web Worker (work.js) finds it and the next poll
+// brings it.
 // No framework, no third-party requests; everything here must also work on a slow phone.
 'use strict';
 (function () {
@@ -7,11 +9,12 @@
     ko: {
       title: '대기실', brand: '예약 대기실', other: 'English',
       position: '대기 순서', ahead: '앞에 있는 사람', etaLabel: '예상 대기 시간', progress: '진행 상황',
-      countdown: '접수 시작까지',
-      h: { loading: '잠시만 기다려 주세요', waiting: '순서를 기다리고 있습니다', paused: '입장이 잠시 멈췄습니다',
+      countdown: '접수 시작까지', work: '확인 진행 상황',
+      h: { work: '대기 순서를 받고 있습니다', loading: '잠시만 기다려 주세요', waiting: '순서를 기다리고 있습니다', paused: '입장이 잠시 멈췄습니다',
         closed: '지금은 예약을 받지 않습니다', prequeue: '곧 접수가 시작됩니다', admitted: '차례가 되었습니다' },
       say: {
         loading: '대기 순서를 확인하고 있습니다.',
+        work: '대기 순서를 받기 위해 이 기기에서 짧은 확인 계산을 하고 있습니다. 몇 초면 끝납니다. 이 페이지를 닫지 말고 그대로 열어 두세요.',
         waiting: function (p) { return '현재 대기 순서는 ' + p + '번째입니다. 이 페이지를 열어 두시면 차례가 되었을 때 자동으로 이동합니다.'; },
         paused: '운영자가 잠시 입장을 멈췄습니다. 순서는 그대로 유지됩니다.',
         closed: '나중에 다시 와 주세요. 이 페이지는 가끔 스스로 확인합니다.',
@@ -41,11 +44,12 @@
     en: {
       title: 'Waiting room', brand: 'Booking waiting room', other: '한국어',
       position: 'Your place in line', ahead: 'People ahead of you', etaLabel: 'Estimated wait', progress: 'Progress',
-      countdown: 'Booking opens in',
-      h: { loading: 'Please wait', waiting: "You're in line", paused: 'Entry is paused for a moment',
+      countdown: 'Booking opens in', work: 'Check progress',
+      h: { work: 'Getting your place in line', loading: 'Please wait', waiting: "You're in line", paused: 'Entry is paused for a moment',
         closed: 'Booking is closed right now', prequeue: 'Booking opens soon', admitted: "It's your turn" },
       say: {
         loading: 'Checking your place in line.',
+        work: 'Your phone is doing a short check to get your place in line. It takes a few seconds. Please keep this page open.',
         waiting: function (p) { return 'You are number ' + p + ' in line. Keep this page open: it moves on by itself when it is your turn.'; },
         paused: 'The operator has paused entry for a moment. Your place is kept.',
         closed: 'Please come back later. This page checks again now and then.',
@@ -82,6 +86,9 @@
   var failures = 0;       // polls failed in a row
   var timer = 0, tick = 0, inflight = null, spoken = '', blocked = false;
   var rejoined = '';      // why the gate said this visit's earlier place is gone ('lapsed', 'ended')
+  // The work the gate asks for a new place: the challenge being solved, the answer the next poll
+  // sends, and the last challenge solved or searched in vain, which is never searched again.
+  var job = null, answer = '', tried = '';
 
   function range(a, b) { return a >= b ? String(b) : a + '–' + b; }
   function num(n) { return new Intl.NumberFormat(lang === 'ko' ? 'ko-KR' : 'en-US').format(n); }
@@ -107,17 +114,21 @@
 
   function render() {
     var t = T[lang], s = last, state = s ? s.state : 'loading';
+    var working = !!job && (state === 'waiting' || state === 'paused' || state === 'prequeue');
+    var head = t.h[working ? 'work' : state];
     document.documentElement.lang = lang;
-    document.title = t.h[state] + ' · ' + t.title;
+    document.title = head + ' · ' + t.title;
     text('brand', t.brand);
     var button = $('lang');
     button.hidden = false;
     button.lang = lang === 'ko' ? 'en' : 'ko';
     text('lang', t.other);
     text('l-position', t.position); text('l-ahead', t.ahead); text('l-eta', t.etaLabel);
-    text('l-progress', t.progress); text('l-countdown', t.countdown);
+    text('l-progress', t.progress); text('l-countdown', t.countdown); text('l-work', t.work);
     $('room').setAttribute('data-state', state);
-    text('headline', t.h[state]);
+    $('room').setAttribute('data-work', working ? 'solving' : '');
+    text('headline', head);
+    show('work', working);
 
     var hasPlace = s && s.position != null && (state === 'waiting' || state === 'paused');
     show('place', hasPlace);
@@ -133,13 +144,14 @@
     var say = t.say[state];
     if (typeof say === 'function') say = say(hasPlace ? num(s.position) : '–');
     if (state === 'waiting' && !hasPlace) say = t.say.loading;
+    if (working) say = t.say.work;
     // In the chosen language if the operator wrote it, else in the other; as text, never HTML.
     if (state === 'closed' && s.notice) say = s.notice[lang] || s.notice[lang === 'ko' ? 'en' : 'ko'] || say;
     if (blocked) say = t.cookies;
     // The live region speaks only when its words change, so screen readers are not flooded.
     if (say !== spoken) { text('live', say); spoken = say; }
 
-    var note = state === 'waiting' || state === 'paused' || state === 'prequeue' ? t.keep : '';
+    var note = !working && (state === 'waiting' || state === 'paused' || state === 'prequeue') ? t.keep : '';
     text('note', note); show('note', !!note);
     if (s && t.rejoined[s.rejoined]) rejoined = s.rejoined;
     var why = rejoined && state !== 'admitted' ? t.rejoined[rejoined] : '';
@@ -201,7 +213,11 @@
     var abort = typeof AbortController === 'function' ? new AbortController() : null;
     var guard = setTimeout(function () { if (abort) abort.abort(); }, 15000);
     var done = function () { clearTimeout(guard); inflight = null; };
-    inflight = fetch(STATUS_URL, { cache: 'no-store', credentials: 'same-origin', signal: abort && abort.signal })
+    var sent = answer;
+    inflight = fetch(STATUS_URL, {
+      cache: 'no-store', credentials: 'same-origin', signal: abort && abort.signal,
+      headers: sent ? { 'Edgegate-Work': sent } : {}
+    })
       .then(function (r) {
         if (!r.ok) throw new Error('status ' + r.status);
         // The gate's clock, so a countdown does not trust a phone whose clock is off.
@@ -216,20 +232,114 @@
       .then(function (s) {
         done();
         failures = 0;
+        if (answer === sent) answer = ''; // delivered: the gate has judged it
         s.at = Date.now();
         last = s;
-        if (s.state === 'admitted') return admitted();
+        if (s.state === 'admitted') { drop(); return admitted(); }
+        var solving = solve(s.work);
         render();
-        schedule(Math.max(1000, Number(s.next_poll_ms) || 5000));
+        if (answer) poll(); // found while this poll was out
+        else if (!solving) schedule(Math.max(1000, Number(s.next_poll_ms) || 5000));
       }, function () {
         done();
-        failures++;
-        render();
-        // Back off on trouble: 2 s, 4 s, 8 s ... up to a minute, spread so phones do not return
-        // together.
-        var wait = Math.min(60000, 1000 * Math.pow(2, failures));
-        schedule(wait / 2 + Math.random() * wait / 2);
+        trouble();
       });
+  }
+
+  function trouble() {
+    failures++;
+    render();
+    // Back off on trouble: 2 s, 4 s, 8 s ... up to a minute, spread so phones do not return
+    // together.
+    var wait = Math.min(60000, 1000 * Math.pow(2, failures));
+    schedule(wait / 2 + Math.random() * wait / 2);
+  }
+
+  // Starts on the challenge `w` of a status answer, unless it is the one already being solved
+  // or already tried; drops any other. Says whether a search is on (the next poll waits for it).
+  function solve(w) {
+    if (!w) { drop(); return false; }
+    var sig = [w.window, w.key, w.salt, w.target].join('.');
+    if (job && job.sig === sig) return true;
+    drop();
+    if (sig === tried) return false;
+    var most = Math.min(Math.floor(Number(w.most)) || 0, 0xfffffffe);
+    var began = performance.now(), mine = job = { sig: sig, stop: null };
+    var bar = $('work-progress');
+    bar.max = most + 1;
+    counted(0);
+    function counted(k) {
+      if (job !== mine) return;
+      bar.value = k;
+      bar.setAttribute('aria-valuetext', Math.round(100 * k / (most + 1)) + '%');
+    }
+    function found(n, by) {
+      if (job !== mine) return;
+      counted(most + 1); // full, while the poll that brings the count is out
+      job = null;
+      tried = sig;
+      $('room').setAttribute('data-work-ms', String(Math.round(performance.now() - began)));
+      $('room').setAttribute('data-work-by', by);
+      // With the count found; if none was, the poll asks again without one.
+      answer = n >= 0 ? w.window + '.' + w.key + '.' + n : '';
+      poll();
+    }
+    // No worker to be had: count here, a slice of about 30 ms at a time between other tasks.
+    function onPage() {
+      var stopped = false;
+      mine.stop = function () { stopped = true; };
+      solver(function (lib) {
+        if (stopped || job !== mine) return;
+        if (!lib) { job = null; return trouble(); }
+        var search = lib.prepare(String(w.salt), String(w.target)), from = 0;
+        (function slice() {
+          if (stopped) return;
+          var until = performance.now() + 30, n = -1;
+          do {
+            var to = Math.min(from + 1024, most + 1);
+            n = search(from, to);
+            from = to;
+          } while (n < 0 && from <= most && performance.now() < until);
+          if (n >= 0 || from > most) return found(n, 'page');
+          counted(from);
+          setTimeout(slice, 0);
+        })();
+      });
+    }
+    try {
+      var worker = new Worker('/queue/static/work.js');
+      mine.stop = function () { worker.terminate(); };
+      worker.onmessage = function (e) {
+        var d = e.data || {};
+        if (typeof d.n !== 'number') return counted(d.done);
+        worker.terminate();
+        found(d.n, 'worker');
+      };
+      worker.onerror = function (e) {
+        if (e && e.preventDefault) e.preventDefault();
+        worker.terminate();
+        if (job === mine) onPage();
+      };
+      worker.postMessage({ salt: String(w.salt), target: String(w.target), most: most });
+    } catch (e) {
+      onPage();
+    }
+    return true;
+  }
+
+  function drop() {
+    if (job && job.stop) job.stop();
+    job = null;
+  }
+
+  // work.js on the page itself (it defines edgegateWork there), then `then(it)`, or `then(null)`.
+  function solver(then) {
+    if (window.edgegateWork) return then(window.edgegateWork);
+    var tag = document.createElement('script');
+    tag.src = '/queue/static/work.js';
+    tag.onload = function () { then(window.edgegateWork || null); };
+    tag.onerror = function () { tag.remove(); then(null); };
+    document.head.appendChild(tag);
   }
 
   function admitted() {
