@@ -3,8 +3,8 @@
 // built worker (scripts/test builds it first; wrangler's [build] step then finds nothing to redo)
 // must exit 0 without a warning, with both Durable Objects exported and bound, the waiting page's
 // assets read, and the README's own deploy inputs (its `routes` line and its `--var`) accepted;
-// production's variables must be the local ones less the two that are local by nature
-// (`ORIGIN_URL`, `ALLOW_LOCAL_ORIGIN`); every wrangler.toml table and secret the README names
+// production's variables must be the local ones less the loopback `ORIGIN_URL`, and neither may
+// set `ALLOW_LOCAL_ORIGIN`, which only local runs pass; every wrangler.toml table and secret the README names
 // must be one wrangler.toml and the worker know. No account or network is needed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -160,19 +160,19 @@ test('production binds the Durable Objects as the top level does, which it does 
   assert.deepEqual(bindings('env.production.').toSorted(), bindings('').toSorted());
 });
 
-test('production has the local variables, less the local origin and the switch that allows it', () => {
+test('production has the local variables, less the local origin, and neither allows a local origin', () => {
   // What is local by nature: the loopback origin, and the switch that lets the gate forward there.
   assert.match(localVars.get('ORIGIN_URL'), /^http:\/\/127\.0\.0\.1:/);
-  assert.equal(localVars.get('ALLOW_LOCAL_ORIGIN'), 'on');
   assert.equal(productionVars.get('ORIGIN_URL'), '');
-  assert.equal(productionVars.get('ALLOW_LOCAL_ORIGIN'), 'off');
+  // The switch is in no table: a deploy of this file, in any environment, refuses a local origin.
+  assert.ok(!localVars.has('ALLOW_LOCAL_ORIGIN'), 'the top-level [vars] set ALLOW_LOCAL_ORIGIN');
+  assert.ok(!productionVars.has('ALLOW_LOCAL_ORIGIN'), '[env.production.vars] set ALLOW_LOCAL_ORIGIN');
   assert.ok(workerSource.includes('"ALLOW_LOCAL_ORIGIN"'), 'the worker reads ALLOW_LOCAL_ORIGIN');
   // Everything else the same, so a tunable changed at the top level is not left behind.
   const rest = (m) => Object.fromEntries([...m].filter(([k]) => k !== 'ORIGIN_URL' && k !== 'ALLOW_LOCAL_ORIGIN'));
   assert.deepEqual(rest(productionVars), rest(localVars));
   // And what wrangler would upload says the same.
-  assert.match(run.out, /env\.ALLOW_LOCAL_ORIGIN \("off"\)/, run.out);
-  assert.doesNotMatch(run.out, /env\.ALLOW_LOCAL_ORIGIN \("on"\)/, run.out);
+  assert.doesNotMatch(run.out, /env\.ALLOW_LOCAL_ORIGIN /, run.out);
   // The switches only tests turn on are in neither list.
   for (const name of ['CLIENT_ADDRESS_HEADER', 'LOCATION_HEADER', 'EDGEGATE_FAULTS']) {
     assert.ok(!localVars.has(name) && !productionVars.has(name), `${name} is set in wrangler.toml`);

@@ -1,7 +1,7 @@
 // The production environment refuses an origin on this machine. The gate runs under
-// `wrangler dev --env production`, so with wrangler.toml's [env.production.vars] (where
-// ALLOW_LOCAL_ORIGIN is "off") rather than the top-level [vars] every other stack test runs with
-// (where it is "on"), and with the loopback origin the local config names: it must forward
+// `wrangler dev --env production`, so with wrangler.toml's [env.production.vars] and without
+// the ALLOW_LOCAL_ORIGIN = "on" every other stack test is started with (startGate), and with a
+// loopback origin: it must forward
 // nothing, answer every request the worker runs for with the plain 503 page, as for any bad
 // setting, and log which setting and host are wrong and how to put them right.
 import { test, before, after } from 'node:test';
@@ -51,5 +51,5 @@ test('the log names the setting, its host, and the fix', async () => {
   );
   assert.match(line, /ORIGIN_URL: its host "127\.0\.0\.1" is a loopback address/, line);
   assert.match(line, /--env production --var ORIGIN_URL:https:\/\//, line);
-  assert.match(line, /ALLOW_LOCAL_ORIGIN = "on"/, line);
+  assert.match(line, /ALLOW_LOCAL_ORIGIN = "on" \(scripts\/dev does\)/, line);
 });

@@ -104,7 +104,9 @@ export async function startGate({ vars, persistDir, port, logFile, env, ready })
   port ??= await freePort();
   // The operator's console lives on an origin of its own: the same server under another name
   // (`localhost` rather than `127.0.0.1`), as scripts/dev serves it.
-  vars = { OPERATOR_HOST: `localhost:${port}`, ...vars };
+  // Its origin is on loopback, which only a local gate may forward to (ALLOW_LOCAL_ORIGIN is in
+  // no wrangler.toml table); a test of the production environment passes `env` and gets none.
+  vars = { OPERATOR_HOST: `localhost:${port}`, ...(env ? {} : { ALLOW_LOCAL_ORIGIN: 'on' }), ...vars };
   // A value with double quotes in it (JSON, such as ROOM_ROUTES) goes unquoted: the env file has no
   // escapes, and JSON holds no newline or `#` here.
   const quoted = (v) => (String(v).includes('"') ? String(v) : `"${v}"`);

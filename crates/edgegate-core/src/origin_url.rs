@@ -138,8 +138,8 @@ pub fn check(setting: &str, url: &str, local: LocalOrigins) -> Result<(), String
     Err(format!(
         "{setting}: its host {host:?} is {}, which a deployed gate does not forward to. \
          Give it the origin's public address (for ORIGIN_URL, deploy with --env production \
-         --var ORIGIN_URL:https://origin.example.org), or, in local development only, set \
-         ALLOW_LOCAL_ORIGIN = \"on\"",
+         --var ORIGIN_URL:https://origin.example.org), or, in local development only, run \
+         the gate with ALLOW_LOCAL_ORIGIN = \"on\" (scripts/dev does)",
         reach.described()
     ))
 }
