@@ -469,7 +469,7 @@ async function main() {
   if (!facts.compatibilityDate) fail('wrangler.toml has no compatibility_date');
   const origin = await startOrigin();
   const secrets = { GATE_KEYS: `1:${randomBytes(32).toString('hex')}`, ADMIN_TOKEN: randomBytes(24).toString('hex') };
-  const vars = { ...facts.vars, ...secrets, ORIGIN_URL: origin.url };
+  const vars = { ...facts.vars, ...secrets, ORIGIN_URL: origin.url, ALLOW_LOCAL_ORIGIN: 'on' };
   const ports = {};
   for (const name of ['edgegate', ...JS_BASELINES]) ports[name] = await freePort();
   const url = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));

@@ -3,7 +3,7 @@
 //! nothing from the request but the visitor's own numbers. It never solves the work a new place
 //! may cost: its holder's place is taken once `visit::NO_SCRIPT_WAIT_MS` (90 s) have passed
 //! since their ticket was issued, at a reload of the waiting page (which the page's `<noscript>`
-//! refresh makes every 30 s).
+//! refresh makes every 30 s): two minutes at most, which is what the frame says.
 
 use edgegate_core::status::{QueueStatus, Rejoined};
 use edgegate_core::QueueState;
@@ -41,10 +41,10 @@ pub fn render(status: &QueueStatus, korean: bool) -> String {
             // Work asked: the place is not taken yet, and is kept open for this page a while.
             let work = match (status.work.is_some(), korean) {
                 (true, true) => {
-                    "약 1분 30초 안에 대기 순서가 확정됩니다. 이 페이지를 닫지 말고 그대로 열어 두세요. "
+                    "약 2분 안에 대기 순서가 확정됩니다. 이 페이지를 닫지 말고 그대로 열어 두세요. "
                 }
                 (true, false) => {
-                    "Your place in line will be confirmed within about a minute and a half. Please keep this page open. "
+                    "Your place in line will be confirmed within about two minutes. Please keep this page open. "
                 }
                 (false, _) => "",
             };
@@ -130,14 +130,14 @@ mod tests {
         assert!(ko.contains("<html lang=\"ko\">"), "{ko}");
         assert!(
             ko.contains(
-                "<p>약 1분 30초 안에 대기 순서가 확정됩니다. 이 페이지를 닫지 말고 그대로 열어 두세요.</p>"
+                "<p>약 2분 안에 대기 순서가 확정됩니다. 이 페이지를 닫지 말고 그대로 열어 두세요.</p>"
             ),
             "{ko}"
         );
         let en = render(&waiting(true), false);
         assert!(
             en.contains(
-                "<p>Your place in line will be confirmed within about a minute and a half. Please keep this page open.</p>"
+                "<p>Your place in line will be confirmed within about two minutes. Please keep this page open.</p>"
             ),
             "{en}"
         );
@@ -150,7 +150,7 @@ mod tests {
             false,
         );
         assert!(
-            paused.contains("a minute and a half") && paused.contains("paused by the operator"),
+            paused.contains("two minutes") && paused.contains("paused by the operator"),
             "{paused}"
         );
         // A place already taken: its number, and no word of waiting for it.
@@ -158,7 +158,7 @@ mod tests {
             let placed = render(&waiting(false), korean);
             assert!(placed.contains("1,234"), "{placed}");
             assert!(
-                !placed.contains("1분 30초") && !placed.contains("minute and a half"),
+                !placed.contains("2분") && !placed.contains("two minutes"),
                 "{placed}"
             );
         }

@@ -5,6 +5,7 @@
 //! deployment mistake: it is logged by name and every request gets a plain 503, never a panic.
 
 use edgegate_core::keys::{ForNetworks, ForPasses, ForTestKeys, ForTickets, SecretRing};
+use edgegate_core::origin_url::LocalOrigins;
 use edgegate_core::rooms::{Rooms, Site};
 use edgegate_core::KeyRing;
 use sha2::{Digest, Sha256};
@@ -13,7 +14,8 @@ use worker::Env;
 pub struct Settings {
     /// The default room's name.
     pub room: String,
-    /// Every room this deployment guards (`ROOM` and `ORIGIN_URL`, plus `ROOM_ROUTES`).
+    /// Every room this deployment guards (`ROOM` and `ORIGIN_URL`, plus `ROOM_ROUTES`), each
+    /// origin checked: one on loopback or a private network only with `ALLOW_LOCAL_ORIGIN = "on"`.
     pub rooms: Rooms,
     pub ticket_keys: KeyRing<ForTickets>,
     pub pass_keys: KeyRing<ForPasses>,
@@ -144,6 +146,10 @@ impl Settings {
             .map_err(|e| format!("GATE_KEYS: {e}"))?;
         number("SYNC_INTERVAL_MS", 1_000)?;
         let sync_interval_ms = sync_interval_ms(env);
+        // Only wrangler.toml's local [vars] say "on": a deployment refuses an origin on loopback
+        // or a private network, so the local ORIGIN_URL deployed by mistake is a 503 and a log
+        // line, not a gate forwarding nowhere.
+        let local_origins = LocalOrigins::from_setting(text("ALLOW_LOCAL_ORIGIN").as_deref());
         Ok(Settings {
             rooms: Rooms::parse(
                 Site::default_room(
@@ -157,6 +163,7 @@ impl Settings {
                         js_sys::JSON::stringify(&value).ok()?.as_string()
                     })
                     .as_deref(),
+                local_origins,
             )?,
             room,
             ticket_keys: secrets

@@ -1,11 +1,13 @@
 // The operator console at /admin/: signing in trades the token for an HttpOnly session cookie,
 // the live figures follow the room, a control reaches citizens' pages, a change that does not
-// come from the console is refused, and the page has no axe violations in either language.
+// come from the console is refused, the places client networks hold are shown (never an
+// address) and their budgets set, and the page has no axe violations in either language.
 // Every test starts from the quiet room and leaves it so (the suite shares one room).
 import { readFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import { test, expect } from './fixtures.mjs';
-import { configure, QUIET, shoot, openWaitingPage, pollUntil } from './support.mjs';
+import { configure, QUIET, shoot, openWaitingPage, pollUntil, STATUS } from './support.mjs';
+import { Citizen } from '../support/stack.mjs';
 
 test.beforeEach(async ({ admin, baseURL }) => { await configure(admin, baseURL, QUIET); });
 test.afterEach(async ({ admin, baseURL }) => { await configure(admin, baseURL, QUIET); });
@@ -262,6 +264,67 @@ test('with one room there is no picker and no ?room=; with several, the chosen o
   await several.context.close();
 });
 
+test('the networks panel counts places by network without an address, and a budget set in the form takes effect', async ({ browser, baseURL, stack, admin }) => {
+  const { context, page } = await signedIn(browser, stack.operator, stack.adminToken);
+  const panel = page.getByRole('region', { name: 'Places by network' });
+  await expect(panel).toBeVisible();
+  await expect(page.locator('#n-budgets')).toHaveText('4 per IPv6 /64 · 16 per IPv4 address');
+  await expect(page.locator('#n-for-all')).toHaveText('A new place beyond its network\u2019s budget must show work.');
+
+  // Out of bounds: the gate's refusal, next to the field, and nothing changed.
+  const v4 = page.getByLabel('Places per IPv4 address without work');
+  await v4.fill('0');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.locator('#err-budget_v4')).toContainText('budget_v4');
+  await expect(v4).toHaveAttribute('aria-invalid', 'true');
+  expect((await admin.state()).config.budget_v4).toBe(16);
+  // Two places per IPv4 address: the gate has it, and the panel says so.
+  await v4.fill('2');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.locator('#control-done')).toHaveText('Applied.');
+  await expect(page.locator('#err-budget_v4')).toBeHidden();
+  const set = await admin.state();
+  expect(set.config.budget_v4).toBe(2);
+  expect(set.networks.budget_v4).toBe(2);
+  expect(set.config.budget_v6).toBe(QUIET.budget_v6);
+  expect(set.config.work_for_all).toBe(false);
+  await expect(page.locator('#n-budgets')).toHaveText('4 per IPv6 /64 · 2 per IPv4 address');
+
+  // Citizens of two networks (the test-only address header): two places from one IPv4
+  // address, which fills its budget, and one from an IPv6 /64. A place is taken when its
+  // ticket comes back, so each polls twice.
+  const from = (address) => ({ headers: { 'x-edgegate-client-address': address } });
+  const citizens = [['198.51.100.7', new Citizen(baseURL)], ['198.51.100.7', new Citizen(baseURL)],
+    ['2001:db8:7:7::1', new Citizen(baseURL)]];
+  for (const [address, citizen] of citizens) {
+    for (let i = 0; i < 2; i++) {
+      const res = await citizen.get(STATUS, from(address));
+      expect(res.status).toBe(200);
+      expect((await res.json()).state).toBe('waiting');
+    }
+  }
+  await expect(page.locator('#n-holding')).toHaveText('2');
+  await expect(page.locator('#n-full')).toHaveText('1');
+  await expect(page.locator('#networks-trouble')).toHaveText('One network holds its budget: its new places must show work.');
+  await expect(page.locator('#nets tbody tr')).toHaveText([/^1\s*IPv4 address\s*2 of 2$/, /^2\s*IPv6 \/64\s*1 of 4$/]);
+  // A third from the full address is asked for work once the edge has the news, and the
+  // panel counts it.
+  const third = new Citizen(baseURL);
+  await expect.poll(async () => {
+    const res = await third.get(STATUS, from('198.51.100.7'));
+    return (await res.json()).work ? 'work' : 'no work';
+  }, { message: 'work asked of a full network' }).toBe('work');
+  await expect(page.locator('#n-asked')).not.toHaveText('0');
+  const seen = await admin.state();
+  expect(seen.networks.work_asked_total).toBeGreaterThanOrEqual(1);
+  await expect(page.locator('#n-asked')).toHaveText(String(seen.networks.work_asked_total));
+  // No address anywhere on the page.
+  expect(await page.content()).not.toMatch(/198\.51\.100|2001:db8/);
+  await noViolations(page, 'console with networks (en-US)');
+  await shoot(page, 'console-networks-en-US');
+  await context.close();
+});
+
 /** What the gate's /admin/state will carry besides: the edge's locations and its view of the origin. */
 function withEdgeFigures(state) {
   const codes = ['NRT', 'ICN', 'HKG', 'SIN', 'LAX', 'FRA', 'AMS', 'CDG', 'LHR', 'SYD', 'GRU', 'ORD', 'IAD', 'SEA',
@@ -272,6 +335,11 @@ function withEdgeFigures(state) {
     counters: { ...state.counters, waiting: 1234 },
     locations: codes.map((location, i) => ({ location, isolates: location === 'ICN' ? 9 : Math.max(1, 8 - i), synced_ms_ago: 120 + 37 * i })),
     origin: { window_s: 60, requests: 4210, errors_5xx: 3, timeouts: 0, latency_ms: { p50: 42, p90: 118, p99: 640 } },
+    networks: {
+      holding: 1840, full: 3, work_asked_total: 5210, work_shown_total: 4987, budget_v6: 4, budget_v4: 16, work_for_all: false,
+      top: [{ places: 212, ipv4: true }, { places: 16, ipv4: true }, { places: 16, ipv4: true }, { places: 4, ipv4: false },
+        { places: 3, ipv4: true }, { places: 3, ipv4: false }, { places: 2, ipv4: false }],
+    },
   };
 }
 
@@ -301,6 +369,16 @@ for (const locale of ['ko-KR', 'en-US']) {
     await expect(signed.page.locator('#o-latency')).toHaveText(ko ? '42ms / 118ms / 640ms' : '42 ms / 118 ms / 640 ms');
     await expect(signed.page.locator('#origin-trouble')).toContainText(ko ? '5xx 오류 3건' : '5xx errors: 3, timeouts: 0');
     await expect(signed.page.locator('#h-origin')).toHaveText(ko ? '에지에서 본 원 서버 (최근 1분)' : 'The origin as the edge sees it (last minute)');
+    // The networks: counts and families only, the five holding the most.
+    await expect(signed.page.locator('#n-holding')).toHaveText('1,840');
+    await expect(signed.page.locator('#n-full')).toHaveText('3');
+    await expect(signed.page.locator('#networks-trouble')).toHaveText(ko
+      ? '예산이 찬 네트워크 3곳: 이 네트워크의 새 자리는 작업 증명을 거칩니다.'
+      : '3 networks hold their budget: their new places must show work.');
+    await expect(signed.page.locator('#nets tbody tr')).toHaveCount(5);
+    await expect(signed.page.locator('#nets tbody tr').first()).toHaveText(ko ? /^1\s*IPv4 주소\s*212 \/ 16$/ : /^1\s*IPv4 address\s*212 of 16$/);
+    await expect(signed.page.locator('#nets tbody tr').nth(3)).toHaveText(ko ? /^4\s*IPv6 \/64\s*4 \/ 4$/ : /^4\s*IPv6 \/64\s*4 of 4$/);
+    await expect(signed.page.locator('#n-budgets')).toHaveText(ko ? 'IPv6 /64당 4 · IPv4 주소당 16' : '4 per IPv6 /64 · 16 per IPv4 address');
     // 1,234 waiting at 10 a second: about two minutes.
     await expect(signed.page.locator('#f-wait')).toHaveText(ko ? '약 2분' : 'about 2 min');
     // A few polls' samples, so the charts and the table have something in them.

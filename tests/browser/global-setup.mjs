@@ -25,6 +25,8 @@ export default async function globalSetup() {
         ORIGIN_URL: origin.url,
         SYNC_TIMEOUT_MS: '500',
         SYNC_INTERVAL_MS: '250',
+        // One machine plays citizens of many networks (the console's networks panel).
+        CLIENT_ADDRESS_HEADER: 'on',
       },
       persistDir: join(dir, 'state'),
       logFile: logs.gate,

@@ -71,7 +71,8 @@ export async function pollUntil(page, check, what, deadlineMs = 20_000) {
 /** A live room with nobody admitted and nothing forced: the state each scenario starts from. */
 export const QUIET = {
   new_users_per_minute: 0, max_active: 500, session_duration_s: 300,
-  paused: false, closed: false, opens_at: null, test_mode: true, work_for_all: false,
+  paused: false, closed: false, opens_at: null, test_mode: true,
+  session_max_s: 3_600, budget_v6: 4, budget_v4: 16, work_for_all: false,
 };
 
 /**

@@ -152,12 +152,12 @@ for (const locale of ['ko-KR', 'en-US']) {
     await one.context.close();
   });
 
-  test(`without JavaScript the frame says the place comes in about a minute and a half, ${locale}`, async ({ browser, baseURL }) => {
+  test(`without JavaScript the frame says the place comes in about two minutes, ${locale}`, async ({ browser, baseURL }) => {
     const context = await browser.newContext({ baseURL, locale, javaScriptEnabled: false });
     const page = await context.newPage();
     await page.goto('/');
     await expect(page.frameLocator('iframe').locator('body'))
-      .toContainText(locale === 'ko-KR' ? '약 1분 30초 안에 대기 순서가 확정됩니다' : 'within about a minute and a half');
+      .toContainText(locale === 'ko-KR' ? '약 2분 안에 대기 순서가 확정됩니다' : 'within about two minutes');
     await shoot(page, `${locale}-nojs-work`);
     await context.close();
   });

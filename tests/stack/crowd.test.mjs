@@ -239,6 +239,32 @@ test('mint-and-pick in a pre-queue: the cookie says nothing of the draw, and the
   await configure({ opens_at: null, new_users_per_minute: 0 });
 });
 
+test('mint-and-pick in one second: the place a cookie shows says nothing of where it stands', async () => {
+  // First come, first served, with nobody let through: `ahead` counts the places before each
+  // ticket, so inside one second it follows the true place the seal hides.
+  await configure({ new_users_per_minute: 0, opens_at: null, budget_v4: 1000, budget_v6: 1000, work_for_all: false });
+  const minted = Array.from({ length: 120 }, (_, i) => new Client(gate.url, `192.0.2.${i + 1}`, 'AAA'));
+  await inParallel(minted, 40, (c) => c.get('/'));
+  const ticket = (c) => bytesOf(c.cookies.get('edgegate_ticket'));
+  const second = (c) => ticket(c).readUInt32BE(11);
+  const visibleSub = (c) => ticket(c).readUInt32BE(15);
+  // The largest group that shares an arrival second.
+  const bySecond = new Map();
+  for (const c of minted) bySecond.set(second(c), [...(bySecond.get(second(c)) ?? []), c]);
+  const group = [...bySecond.values()].reduce((a, b) => (b.length > a.length ? b : a));
+  await inParallel(group, 20, (c) => c.status());
+  // Every place counted at the room, then each reads how many stand ahead.
+  const ahead = await eventually(async () => {
+    const seen = await inParallel(group, 20, async (c) => (await c.status()).body.ahead);
+    return seen.every((n) => n != null) && new Set(seen).size > group.length / 2 ? seen : null;
+  }, 'the places counted', 10_000, 250);
+  const tau = kendall(group.map(visibleSub), ahead);
+  const picked = group.reduce((best, c) => (visibleSub(c) < visibleSub(best) ? c : best));
+  const rank = ahead.filter((n) => n < ahead[group.indexOf(picked)]).length + 1;
+  console.log(`${group.length} tickets of one second: Kendall tau between the cookie's place and the places ahead = ${tau.toFixed(2)}; the script's pick stands ${rank} of ${group.length}`);
+  assert.ok(Math.abs(tau) < 0.3, `tau ${tau}`);
+});
+
 test('a replay of the cookies from before a booking is refused at the same location and at another', async () => {
   await configure({ new_users_per_minute: 6000, paused: false, budget_v4: 16 });
   const c = new Client(gate.url, '198.51.100.200', 'AAA');

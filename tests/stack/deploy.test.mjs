@@ -1,8 +1,10 @@
-// What `wrangler deploy` would upload, and whether the README's "Deploying" section still matches
-// it: `wrangler deploy --dry-run --outdir <tmp>` on the built worker (scripts/test builds it
-// first; wrangler's [build] step then finds nothing to redo) must exit 0 with both Durable Objects
-// exported and bound, the waiting page's assets read, and the README's own deploy inputs (its
-// `routes` line and its `--var`) accepted; every wrangler.toml table and secret the README names
+// What `wrangler deploy --env production` would upload, and whether the README's "Deploying"
+// section still matches it: `wrangler deploy --env production --dry-run --outdir <tmp>` on the
+// built worker (scripts/test builds it first; wrangler's [build] step then finds nothing to redo)
+// must exit 0 without a warning, with both Durable Objects exported and bound, the waiting page's
+// assets read, and the README's own deploy inputs (its `routes` line and its `--var`) accepted;
+// production's variables must be the local ones less the loopback `ORIGIN_URL`, and neither may
+// set `ALLOW_LOCAL_ORIGIN`, which only local runs pass; every wrangler.toml table and secret the README names
 // must be one wrangler.toml and the worker know. No account or network is needed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,21 +20,32 @@ const deploying = readme.slice(readme.indexOf('## Deploying'), readme.indexOf('\
 
 /** The tables wrangler.toml defines, by dotted name (`[[durable_objects.bindings]]` gives `durable_objects.bindings`). */
 const tables = new Set([...wranglerToml.matchAll(/^\s*\[\[?\s*([^\]\s]+)\s*\]\]?/gm)].map((m) => m[1]));
-/** The keys of wrangler.toml's `[vars]`. */
-const vars = (() => {
-  const at = wranglerToml.search(/^\[vars\]/m);
-  if (at < 0) return new Set();
+/** The `KEY = "value"` lines of a wrangler.toml table, such as `vars` or `env.production.vars`. */
+function table(name) {
+  const at = wranglerToml.search(new RegExp(`^\\[${name.replaceAll('.', '\\.')}\\]`, 'm'));
+  if (at < 0) return new Map();
   const body = wranglerToml.slice(at).split('\n').slice(1);
   const end = body.findIndex((line) => line.startsWith('['));
-  return new Set(body.slice(0, end < 0 ? undefined : end).map((l) => l.match(/^([A-Z_][A-Z0-9_]*)\s*=/)?.[1]).filter(Boolean));
-})();
-const classes = [...wranglerToml.matchAll(/class_name\s*=\s*"(\w+)"/g)].map((m) => m[1]);
+  return new Map(body.slice(0, end < 0 ? undefined : end)
+    .map((l) => l.match(/^([A-Z_][A-Z0-9_]*)\s*=\s*"([^"]*)"/)).filter(Boolean).map((m) => [m[1], m[2]]));
+}
+/** wrangler.toml's `[vars]` (the local ones) and `[env.production.vars]`. */
+const localVars = table('vars');
+const vars = new Set(localVars.keys());
+const productionVars = table('env.production.vars');
+/** The Durable Object bindings (name and class) at the top level and in `[env.production]`. */
+function bindings(prefix) {
+  const header = `[[${prefix}durable_objects.bindings]]`;
+  return wranglerToml.split('\n[').filter((t) => `[${t}`.startsWith(header))
+    .map((t) => `${t.match(/^name\s*=\s*"(\w+)"/m)?.[1]} ${t.match(/^class_name\s*=\s*"(\w+)"/m)?.[1]}`);
+}
+const classes = [...new Set([...wranglerToml.matchAll(/class_name\s*=\s*"(\w+)"/g)].map((m) => m[1]))];
 /** Every name the worker reads from its environment, as the string literal it reads it by. */
 const workerSource = readdirSync(join(root, 'src'), { recursive: true }).filter((f) => f.endsWith('.rs'))
   .map((f) => readFileSync(join(root, 'src', f), 'utf8')).join('\n');
 
 const routesLine = deploying.match(/`(routes = \[[^`]*\])`/)?.[1];
-const varArg = deploying.match(/`npx wrangler deploy --var (\S+?)`/)?.[1];
+const varArg = deploying.match(/`npx wrangler deploy --env production --var (\S+?)`/)?.[1];
 const secrets = [...deploying.matchAll(/wrangler secret put (\w+)/g)].map((m) => m[1]);
 
 let dir, run;
@@ -56,7 +69,7 @@ function wrangler(args, deadlineMs) {
 
 before(async () => {
   assert.ok(routesLine, 'the README names a routes line for wrangler.toml');
-  assert.ok(varArg, 'the README deploys with --var');
+  assert.ok(varArg, 'the README deploys with --env production --var');
   dir = mkdtempSync(join(tmpdir(), 'edgegate-deploy-'));
   // wrangler.toml as an operator would have it after the README's step 2: the README's routes
   // line added at the top level. The copy lives in a folder of its own, so the paths in it are
@@ -68,16 +81,18 @@ before(async () => {
   const firstTable = absolute.search(/^\[/m);
   const config = `${absolute.slice(0, firstTable)}${routesLine}\n\n${absolute.slice(firstTable)}`;
   writeFileSync(join(dir, 'wrangler.toml'), config);
-  run = await wrangler(['deploy', '--dry-run', '--config', join(dir, 'wrangler.toml'), '--outdir', join(dir, 'bundle'), '--var', varArg], 300_000);
+  run = await wrangler(['deploy', '--env', 'production', '--dry-run', '--config', join(dir, 'wrangler.toml'), '--outdir', join(dir, 'bundle'), '--var', varArg], 300_000);
 });
 
 after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('wrangler deploy --dry-run bundles the worker with the README routes and --var, and exits 0', () => {
+test('wrangler deploy --env production --dry-run bundles the worker with the README routes and --var, and exits 0', () => {
   assert.equal(run.code, 0, run.out);
   assert.match(run.out, /--dry-run: exiting now/, run.out);
+  // Such as a top-level variable or binding that [env.production] lacks ("not inherited").
+  assert.doesNotMatch(run.out, /WARNING/, run.out);
   const bundle = readdirSync(join(dir, 'bundle'));
   assert.ok(bundle.includes('entry.js'), `bundle: ${bundle}`);
   assert.ok(bundle.some((f) => f.endsWith('.wasm')), `the wasm is in the bundle: ${bundle}`);
@@ -131,10 +146,36 @@ test('every wrangler.toml table the README names exists', () => {
   }
 });
 
-test('the production environment the README names exists in wrangler.toml',
-  { skip: !hasProduction && 'wrangler.toml defines no [env.production] yet' }, () => {
-    for (const table of named.filter((t) => t.startsWith('env.production'))) {
-      const parent = table.split('.').slice(0, 2).join('.');
-      assert.ok(tables.has(table) || tables.has(parent) || [...tables].some((t) => t.startsWith(`${parent}.`)), `wrangler.toml has [${table}]`);
-    }
-  });
+test('the production environment the README names exists in wrangler.toml', () => {
+  assert.ok(hasProduction, 'wrangler.toml defines [env.production]');
+  assert.ok(named.includes('env.production.vars'), `named: ${named}`);
+  for (const table of named.filter((t) => t.startsWith('env.production'))) {
+    const parent = table.split('.').slice(0, 2).join('.');
+    assert.ok(tables.has(table) || tables.has(parent) || [...tables].some((t) => t.startsWith(`${parent}.`)), `wrangler.toml has [${table}]`);
+  }
+});
+
+test('production binds the Durable Objects as the top level does, which it does not inherit', () => {
+  assert.equal(bindings('').length, 2, bindings('').join(', '));
+  assert.deepEqual(bindings('env.production.').toSorted(), bindings('').toSorted());
+});
+
+test('production has the local variables, less the local origin, and neither allows a local origin', () => {
+  // What is local by nature: the loopback origin, and the switch that lets the gate forward there.
+  assert.match(localVars.get('ORIGIN_URL'), /^http:\/\/127\.0\.0\.1:/);
+  assert.equal(productionVars.get('ORIGIN_URL'), '');
+  // The switch is in no table: a deploy of this file, in any environment, refuses a local origin.
+  assert.ok(!localVars.has('ALLOW_LOCAL_ORIGIN'), 'the top-level [vars] set ALLOW_LOCAL_ORIGIN');
+  assert.ok(!productionVars.has('ALLOW_LOCAL_ORIGIN'), '[env.production.vars] set ALLOW_LOCAL_ORIGIN');
+  assert.ok(workerSource.includes('"ALLOW_LOCAL_ORIGIN"'), 'the worker reads ALLOW_LOCAL_ORIGIN');
+  // Everything else the same, so a tunable changed at the top level is not left behind.
+  const rest = (m) => Object.fromEntries([...m].filter(([k]) => k !== 'ORIGIN_URL' && k !== 'ALLOW_LOCAL_ORIGIN'));
+  assert.deepEqual(rest(productionVars), rest(localVars));
+  // And what wrangler would upload says the same.
+  assert.doesNotMatch(run.out, /env\.ALLOW_LOCAL_ORIGIN /, run.out);
+  // The switches only tests turn on are in neither list.
+  for (const name of ['CLIENT_ADDRESS_HEADER', 'LOCATION_HEADER', 'EDGEGATE_FAULTS']) {
+    assert.ok(!localVars.has(name) && !productionVars.has(name), `${name} is set in wrangler.toml`);
+    assert.doesNotMatch(run.out, new RegExp(`env\\.${name} `), run.out);
+  }
+});

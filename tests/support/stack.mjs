@@ -65,8 +65,11 @@ function launch(cmd, args, env, logFile) {
   };
 }
 
-/** Resolves when `url` answers 200; rejects when `proc` exits first or the deadline passes. */
-export async function waitReady(url, proc, name, deadlineMs = 120_000) {
+/**
+ * Resolves when `url` answers 200 (or as `ready` wants, given the response); rejects when `proc`
+ * exits first or the deadline passes.
+ */
+export async function waitReady(url, proc, name, deadlineMs = 120_000, ready = (res) => res.ok) {
   const until = Date.now() + deadlineMs;
   let exit = null;
   proc.exited.then((e) => { exit = e; });
@@ -74,7 +77,7 @@ export async function waitReady(url, proc, name, deadlineMs = 120_000) {
     if (exit) throw new Error(`${name} exited (${JSON.stringify(exit)}) before it was ready:\n${proc.log()}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return;
+      if (await ready(res)) return;
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -90,16 +93,20 @@ export function randomSecrets() {
 }
 
 /**
- * Starts the gate under `wrangler dev`. `vars` become its environment (secrets and tunables);
+ * Starts the gate under `wrangler dev`. `vars` become its environment (secrets and tunables),
+ * over wrangler.toml's top-level `[vars]`, or over those of `[env.<env>]` when `env` is given;
  * `persistDir` keeps the coordinator's storage, so a restart with the same one keeps the room.
+ * It is ready when its health URL answers 200, or as `ready` wants, given the response.
  */
-export async function startGate({ vars, persistDir, port, logFile }) {
+export async function startGate({ vars, persistDir, port, logFile, env, ready }) {
   const dir = mkdtempSync(join(tmpdir(), 'edgegate-gate-'));
   const envFile = join(dir, 'vars.env');
   port ??= await freePort();
   // The operator's console lives on an origin of its own: the same server under another name
   // (`localhost` rather than `127.0.0.1`), as scripts/dev serves it.
-  vars = { OPERATOR_HOST: `localhost:${port}`, ...vars };
+  // Its origin is on loopback, which only a local gate may forward to (ALLOW_LOCAL_ORIGIN is in
+  // no wrangler.toml table); a test of the production environment passes `env` and gets none.
+  vars = { OPERATOR_HOST: `localhost:${port}`, ...(env ? {} : { ALLOW_LOCAL_ORIGIN: 'on' }), ...vars };
   // A value with double quotes in it (JSON, such as ROOM_ROUTES) goes unquoted: the env file has no
   // escapes, and JSON holds no newline or `#` here.
   const quoted = (v) => (String(v).includes('"') ? String(v) : `"${v}"`);
@@ -109,9 +116,10 @@ export async function startGate({ vars, persistDir, port, logFile }) {
     'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
     '--env-file', envFile, '--persist-to', persistDir ?? join(dir, 'state'),
     '--show-interactive-dev-session=false', '--log-level', 'warn',
+    ...(env ? ['--env', env] : []),
   ], { WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_D1_WARNING: 'true' }, logFile);
   const url = `http://127.0.0.1:${port}`;
-  await waitReady(`${url}/queue/healthz`, proc, 'the gate (wrangler dev)');
+  await waitReady(`${url}/queue/healthz`, proc, 'the gate (wrangler dev)', undefined, ready);
   return { url, operatorUrl: `http://localhost:${port}`, port, log: proc.log, stop: proc.stop };
 }
 

@@ -14,7 +14,7 @@
 //! Only the room keeps these counts, in memory: the tags name no address, and a restart
 //! forgets them (budgets then fill again as places are renewed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::network::NetTag;
 use crate::time::UnixMs;
@@ -24,6 +24,10 @@ use crate::time::UnixMs;
 pub struct NetPlaces {
     /// network → (give-up slot → places).
     by_net: BTreeMap<NetTag, BTreeMap<u64, u32>>,
+    /// give-up slot → the networks with places in it: what a slot's passing gives up, found
+    /// without walking every network (the room calls `expire` at every sync, and a night's
+    /// crowd holds places from hundreds of thousands of networks).
+    by_slot: BTreeMap<u64, BTreeSet<NetTag>>,
 }
 
 impl NetPlaces {
@@ -39,6 +43,14 @@ impl NetPlaces {
         *n = u32::try_from(next).unwrap_or(u32::MAX);
         if *n == 0 {
             slots.remove(&slot);
+            if let Some(nets) = self.by_slot.get_mut(&slot) {
+                nets.remove(&network);
+                if nets.is_empty() {
+                    self.by_slot.remove(&slot);
+                }
+            }
+        } else {
+            self.by_slot.entry(slot).or_default().insert(network);
         }
         if slots.is_empty() {
             self.by_net.remove(&network);
@@ -56,16 +68,21 @@ impl NetPlaces {
 
     /// Gives up the places whose slot has passed at `now`; the networks that lost some.
     pub fn expire(&mut self, now: UnixMs) -> Vec<NetTag> {
-        let mut changed = Vec::new();
-        self.by_net.retain(|network, slots| {
-            let before = slots.len();
-            slots.retain(|slot, _| *slot > now.secs());
-            if slots.len() != before {
-                changed.push(*network);
+        let live = self.by_slot.split_off(&now.secs().saturating_add(1));
+        let passed = std::mem::replace(&mut self.by_slot, live);
+        let mut changed = BTreeSet::new();
+        for (slot, networks) in passed {
+            for network in networks {
+                if let Some(slots) = self.by_net.get_mut(&network) {
+                    slots.remove(&slot);
+                    if slots.is_empty() {
+                        self.by_net.remove(&network);
+                    }
+                }
+                changed.insert(network);
             }
-            !slots.is_empty()
-        });
-        changed
+        }
+        changed.into_iter().collect()
     }
 
     /// Every network holding places.
@@ -122,5 +139,10 @@ mod tests {
         assert_eq!(p.top(UnixMs(early * 1_000), 5), vec![(2, false)]);
         p.apply(NetTag(0), late, 1, T0);
         assert_eq!(p.len(), 1, "no network, no count");
+        // A slot emptied by hand gives nobody up when it passes.
+        p.apply(other, late + 10, 1, T0);
+        p.apply(other, late + 10, -1, T0);
+        assert_eq!(p.expire(UnixMs((late + 10) * 1_000)), vec![home]);
+        assert!(p.is_empty());
     }
 }

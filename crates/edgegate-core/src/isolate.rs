@@ -176,7 +176,7 @@ impl Isolate {
             floor: Cursor::default(),
             limiter: Limiter::default(),
             seated: RecentIds::default(),
-            notices: Notices::default(),
+            notices: Notices::last_copy(),
             net_seats: HashMap::new(),
             moved_here: HashMap::new(),
             no_script: HashMap::new(),

@@ -21,6 +21,7 @@ pub mod limiter;
 pub mod network;
 pub mod order;
 pub mod origin;
+pub mod origin_url;
 pub mod outbox;
 pub mod places;
 pub mod recent;

@@ -15,6 +15,7 @@
 use std::rc::Rc;
 
 use crate::keys::RoomTag;
+use crate::origin_url::{self, LocalOrigins};
 use serde::Deserialize;
 
 /// One room this deployment guards.
@@ -85,8 +86,11 @@ pub struct Rooms {
 }
 
 impl Rooms {
-    /// The default room and those `ROOM_ROUTES` (JSON text, if set) adds; errors name the problem.
-    pub fn parse(default: Site, rooms: Option<&str>) -> Result<Rooms, String> {
+    /// The default room (its origin from `ORIGIN_URL`) and those `ROOM_ROUTES` (JSON text, if
+    /// set) adds; errors name the problem. Every room's origin must be an http(s) URL, and under
+    /// [`LocalOrigins::Refused`] a public one (`origin_url::check`).
+    pub fn parse(default: Site, rooms: Option<&str>, local: LocalOrigins) -> Result<Rooms, String> {
+        origin_url::check("ORIGIN_URL", &default.origin_url, local)?;
         let mut all = Rooms {
             default: Rc::new(default),
             others: Vec::new(),
@@ -123,9 +127,14 @@ impl Rooms {
                 }
                 None => None,
             };
-            let origin = entry
-                .origin
-                .unwrap_or_else(|| all.default.origin_url.clone());
+            let origin = match entry.origin {
+                Some(origin) => {
+                    let setting = format!("ROOM_ROUTES: room {name:?}'s origin");
+                    origin_url::check(&setting, &origin, local)?;
+                    origin
+                }
+                None => all.default.origin_url.clone(),
+            };
             all.others.push(Rc::new(Site {
                 tag: RoomTag::of(&name),
                 origin_url: origin.trim_end_matches('/').to_owned(),
@@ -178,6 +187,7 @@ mod tests {
                     {"name": "events", "prefix": "/events", "origin": "http://events/"},
                     {"name": "both", "host": "b.example.org", "prefix": "/x"}]"#,
             ),
+            LocalOrigins::Refused,
         )
         .unwrap()
     }
@@ -206,7 +216,10 @@ mod tests {
 
     #[test]
     fn a_bad_rooms_setting_is_refused_with_its_reason() {
-        let parse = |t: &str| Rooms::parse(Site::default_room("booking", "http://o"), Some(t));
+        let parse = |t: &str| {
+            let default = Site::default_room("booking", "http://o");
+            Rooms::parse(default, Some(t), LocalOrigins::Refused)
+        };
         for (bad, says) in [
             ("not json", "ROOM_ROUTES"),
             (r#"[{"name": "Upper", "host": "h"}]"#, "lowercase"),
@@ -217,10 +230,51 @@ mod tests {
                 r#"[{"name": "a", "host": "h", "port": 1}]"#,
                 "unknown field",
             ),
+            (
+                r#"[{"name": "a", "host": "h", "origin": "pass.example.org"}]"#,
+                "room \"a\"'s origin must be an http:// or https:// URL",
+            ),
+            (
+                r#"[{"name": "a", "host": "h", "origin": "http://[fd00::1]:80"}]"#,
+                "room \"a\"'s origin: its host \"[fd00::1]\" is a private address",
+            ),
         ] {
             let err = parse(bad).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }
         assert_eq!(parse("").unwrap().names().count(), 1);
+    }
+
+    #[test]
+    fn a_local_origin_is_refused_unless_the_deployment_allows_it() {
+        let routes = r#"[{"name": "second", "prefix": "/second", "origin": "http://127.0.0.1:9"}]"#;
+        for (origin, routes, says) in [
+            (
+                "http://127.0.0.1:8788",
+                None,
+                "ORIGIN_URL: its host \"127.0.0.1\"",
+            ),
+            (
+                "http://LOCALHOST.:8788",
+                None,
+                "ORIGIN_URL: its host \"LOCALHOST.\"",
+            ),
+            (
+                "https://origin.example.org",
+                Some(routes),
+                "room \"second\"'s origin",
+            ),
+        ] {
+            let parse = |local| Rooms::parse(Site::default_room("booking", origin), routes, local);
+            let err = parse(LocalOrigins::Refused).unwrap_err();
+            assert!(err.contains(says), "{origin}: {err}");
+            assert!(err.contains("ALLOW_LOCAL_ORIGIN"), "{origin}: {err}");
+            assert!(parse(LocalOrigins::Allowed).is_ok(), "{origin}");
+        }
+        // A room without an origin of its own forwards to the default's, checked once.
+        let inherits = r#"[{"name": "second", "prefix": "/second"}]"#;
+        let default = Site::default_room("booking", "http://10.0.0.1");
+        let rooms = Rooms::parse(default, Some(inherits), LocalOrigins::Allowed).unwrap();
+        assert_eq!(rooms.named("second").unwrap().origin_url, "http://10.0.0.1");
     }
 }

@@ -479,8 +479,11 @@ pub struct NoticesDelta {
     pub dropped: Vec<(NoticeKind, u64)>,
 }
 
-/// Changes remembered for copies that are behind; one further behind gets everything anew.
-pub const NOTICE_LOG: usize = 4_096;
+/// Changes remembered for copies that are behind; one further behind gets everything anew,
+/// which on a busy night is every session ended within the hour. So the log holds about a
+/// minute of changes at a thousand endings a second (1.5 MB): a copy that syncs within a
+/// minute always gets only what changed.
+pub const NOTICE_LOG: usize = 65_536;
 
 /// What the room tells every edge beyond the cursor, a sync or two behind: sessions ended,
 /// passes moved, networks full. The room keeps the master; each aggregator and each isolate a
@@ -489,12 +492,17 @@ pub const NOTICE_LOG: usize = 4_096;
 #[derive(Clone, Debug, Default)]
 pub struct Notices {
     entries: BTreeMap<(NoticeKind, u64), Notice>,
+    /// `(until, kind, key)` of every entry: what `expire` takes down, found without walking
+    /// them all (a busy night ends hundreds of thousands of sessions within the hour).
+    by_until: std::collections::BTreeSet<(UnixMs, NoticeKind, u64)>,
     version: u64,
     /// `(version, kind, key)` of each change, oldest first.
     log: std::collections::VecDeque<(u64, NoticeKind, u64)>,
     /// Notices that outlive a restart (ended sessions, moves) changed since the room last
     /// stored them.
     unstored: std::collections::BTreeSet<(NoticeKind, u64)>,
+    /// A copy that brings no other up to date (an isolate's) keeps no log.
+    last_copy: bool,
 }
 
 impl NoticeKind {
@@ -506,6 +514,15 @@ impl NoticeKind {
 }
 
 impl Notices {
+    /// A copy at the end of the chain, which no other asks for changes: an isolate's. It keeps
+    /// no log, so its memory is the notices alone.
+    pub fn last_copy() -> Notices {
+        Notices {
+            last_copy: true,
+            ..Notices::default()
+        }
+    }
+
     pub fn version(&self) -> u64 {
         self.version
     }
@@ -514,15 +531,29 @@ impl Notices {
     /// milliseconds, past any count of changes it made before), so every copy is brought up
     /// to date anew.
     pub fn restore(stored: impl IntoIterator<Item = Notice>, version: u64) -> Notices {
-        Notices {
-            entries: stored
-                .into_iter()
-                .filter(|n| n.kind.is_stored())
-                .map(|n| ((n.kind, n.key), n))
-                .collect(),
+        let mut notices = Notices {
             version,
             ..Notices::default()
+        };
+        for n in stored.into_iter().filter(|n| n.kind.is_stored()) {
+            notices.put(n);
         }
+        notices
+    }
+
+    /// Puts `n` in the entries and their index, in place of any notice of its kind and key.
+    fn put(&mut self, n: Notice) {
+        if let Some(old) = self.entries.insert((n.kind, n.key), n) {
+            self.by_until.remove(&(old.until, old.kind, old.key));
+        }
+        self.by_until.insert((n.until, n.kind, n.key));
+    }
+
+    /// Takes the notice of `kind` about `key` out of the entries and their index.
+    fn take(&mut self, kind: NoticeKind, key: u64) -> Option<Notice> {
+        let old = self.entries.remove(&(kind, key))?;
+        self.by_until.remove(&(old.until, old.kind, old.key));
+        Some(old)
     }
 
     /// The stored notices changed since the last call, each as it stands (`None`: taken down).
@@ -569,13 +600,13 @@ impl Notices {
         if self.entries.get(&(notice.kind, notice.key)) == Some(&notice) {
             return;
         }
-        self.entries.insert((notice.kind, notice.key), notice);
+        self.put(notice);
         self.changed(notice.kind, notice.key);
     }
 
     /// Takes a notice down.
     pub fn drop(&mut self, kind: NoticeKind, key: u64) {
-        if self.entries.remove(&(kind, key)).is_some() {
+        if self.take(kind, key).is_some() {
             self.changed(kind, key);
         }
     }
@@ -583,10 +614,10 @@ impl Notices {
     /// Takes down every notice that stood until before `now`.
     pub fn expire(&mut self, now: UnixMs) {
         let gone: Vec<(NoticeKind, u64)> = self
-            .entries
+            .by_until
             .iter()
-            .filter(|(_, n)| n.until <= now)
-            .map(|(k, _)| *k)
+            .take_while(|(until, _, _)| *until <= now)
+            .map(|(_, kind, key)| (*kind, *key))
             .collect();
         for (kind, key) in gone {
             self.drop(kind, key);
@@ -611,10 +642,11 @@ impl Notices {
                 dropped: Vec::new(),
             });
         }
+        // The log is in version order: the copy's changes start where its version ends.
+        let from = self.log.partition_point(|(v, _, _)| *v <= version);
         let mut touched: Vec<(NoticeKind, u64)> = self
             .log
-            .iter()
-            .filter(|(v, _, _)| *v > version)
+            .range(from..)
             .map(|(_, kind, key)| (*kind, *key))
             .collect();
         touched.sort_unstable();
@@ -636,17 +668,22 @@ impl Notices {
     pub fn apply(&mut self, delta: &NoticesDelta) {
         if delta.reset {
             self.entries.clear();
+            self.by_until.clear();
             self.log.clear();
         } else if delta.to <= self.version {
             return;
         }
         for (kind, key) in &delta.dropped {
-            self.entries.remove(&(*kind, *key));
-            self.log.push_back((delta.to, *kind, *key));
+            self.take(*kind, *key);
+            if !self.last_copy {
+                self.log.push_back((delta.to, *kind, *key));
+            }
         }
         for n in &delta.set {
-            self.entries.insert((n.kind, n.key), *n);
-            self.log.push_back((delta.to, n.kind, n.key));
+            self.put(*n);
+            if !self.last_copy {
+                self.log.push_back((delta.to, n.kind, n.key));
+            }
         }
         while self.log.len() > NOTICE_LOG {
             self.log.pop_front();
@@ -668,6 +705,38 @@ mod notice_tests {
             value: 0,
             until: T0.plus_ms(60_000),
         }
+    }
+
+    #[test]
+    fn expiry_takes_down_what_ended_by_now_and_follows_a_notice_that_was_moved_on() {
+        let mut copy = Notices::default();
+        let mut room = Notices::default();
+        room.set(ended(1));
+        room.set(ended(2));
+        // Moved on: it now stands until later than it did.
+        room.set(Notice {
+            until: T0.plus_ms(120_000),
+            ..ended(2)
+        });
+        room.set(Notice {
+            until: T0.plus_ms(30_000),
+            ..ended(3)
+        });
+        copy.apply(&room.since(0).unwrap());
+        for n in [&mut room, &mut copy] {
+            n.expire(T0.plus_ms(29_999));
+            assert_eq!(n.len(), 3);
+            n.expire(T0.plus_ms(60_000));
+            assert!(n.get(NoticeKind::Ended, 2).is_some() && n.len() == 1);
+            n.expire(T0.plus_ms(120_000));
+            assert!(n.is_empty());
+        }
+        // Taken down by hand, it is not expired again (nor does its index entry linger).
+        room.set(ended(4));
+        room.drop(NoticeKind::Ended, 4);
+        let version = room.version();
+        room.expire(T0.plus_ms(60_000));
+        assert_eq!(room.version(), version);
     }
 
     #[test]

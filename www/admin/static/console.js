@@ -1,5 +1,6 @@
 // edgegate operator console: signs in by trading the admin token for an HttpOnly session
-// cookie, then shows the room's live figures and charts, its controls and its audit log.
+// cookie, then shows the room's live figures and charts, the places its client networks hold,
+// its controls and its audit log.
 // No framework, no third-party requests; Korean or English, chosen as on the waiting page.
 'use strict';
 (function () {
@@ -58,7 +59,21 @@
       needTicket: '접수 번호를 입력해 주세요.', notFuture: '앞으로의 시각은 고를 수 없습니다. 이미 지난 시각을 골라 주세요.',
       revokedOne: function (r, fresh) { return fresh ? r + ' 을(를) 회수했습니다.' : r + ' 은(는) 이미 회수되어 있었습니다.'; },
       revokedAll: function (w) { return w + ' 전에 발급된 입장권을 모두 회수했습니다.'; },
-      auditBefore: function (w) { return w + ' 전 발급분'; }
+      auditBefore: function (w) { return w + ' 전 발급분'; },
+      networks: '네트워크별 자리',
+      networksHelp: '게이트는 주소를 보관하지 않습니다. 네트워크마다 자리 수와 주소 종류만 셉니다.',
+      nHolding: '자리를 가진 네트워크', nFull: '예산이 찬 네트워크',
+      nAsked: '작업 증명 요구 (누적)', nShown: '작업 증명 통과 (누적)',
+      nBudgets: '작업 없이 가질 수 있는 자리 (네트워크당)',
+      budgetsAre: function (v6, v4) { return 'IPv6 /64당 ' + v6 + ' · IPv4 주소당 ' + v4; },
+      overBudget: '예산을 넘는 새 자리는 작업 증명을 거칩니다.',
+      forAll: '지금은 네트워크와 관계없이 모든 새 자리가 작업 증명을 거칩니다.',
+      fullWarn: function (n, s) { return '예산이 찬 네트워크 ' + s + '곳: 이 네트워크의 새 자리는 작업 증명을 거칩니다.'; },
+      netsCaption: '자리가 가장 많은 네트워크', netRank: '순위', netFamily: '주소 종류', netPlaces: '자리 (예산 대비)',
+      v6: 'IPv6 /64', v4: 'IPv4 주소', noNets: '자리를 가진 네트워크가 없습니다.',
+      sessionMax: '최장 이용 시간, 연장 포함 (초)', budgetsLegend: '네트워크별 예산 (넘으면 작업 증명)',
+      budgetV6: 'IPv6 /64당 자리 (작업 없이)', budgetV4: 'IPv4 주소당 자리 (작업 없이)',
+      workForAll: '모든 새 자리에 작업 증명 요구'
     },
     en: {
       brand: 'edgegate operator console', other: '한국어', title: 'Operator console',
@@ -114,7 +129,25 @@
       needTicket: 'Please enter a ticket number.', notFuture: 'That time is in the future: pick one that has passed.',
       revokedOne: function (r, fresh) { return fresh ? 'Withdrew ' + r + '.' : r + ' was already withdrawn.'; },
       revokedAll: function (w) { return 'Withdrew every pass issued before ' + w + '.'; },
-      auditBefore: function (w) { return 'issued before ' + w; }
+      auditBefore: function (w) { return 'issued before ' + w; },
+      networks: 'Places by network',
+      networksHelp: 'The gate keeps no address: only how many places each network holds, and its address family.',
+      nHolding: 'Networks holding places', nFull: 'Networks at their budget',
+      nAsked: 'Work asked (total)', nShown: 'Work shown (total)',
+      nBudgets: 'Places without work, per network',
+      budgetsAre: function (v6, v4) { return v6 + ' per IPv6 /64 · ' + v4 + ' per IPv4 address'; },
+      overBudget: 'A new place beyond its network\u2019s budget must show work.',
+      forAll: 'Every new place must show work now, whatever its network.',
+      fullWarn: function (n, s) {
+        return n === 1 ? 'One network holds its budget: its new places must show work.'
+          : s + ' networks hold their budget: their new places must show work.';
+      },
+      netsCaption: 'The networks holding the most places', netRank: 'Rank', netFamily: 'Address family',
+      netPlaces: 'Places (of its budget)',
+      v6: 'IPv6 /64', v4: 'IPv4 address', noNets: 'No network holds a place.',
+      sessionMax: 'Longest session, renewals included (s)', budgetsLegend: 'Network budgets (beyond them, work)',
+      budgetV6: 'Places per IPv6 /64 without work', budgetV4: 'Places per IPv4 address without work',
+      workForAll: 'Every new place must show work'
     }
   };
   var STORE = 'edgegate.';
@@ -124,7 +157,10 @@
   var POLL_MS = 1000;
   var AUDIT_MS = 15000;
   var HOUR_MS = 3600 * 1000;
-  var LIMITS = ['new_users_per_minute', 'max_active', 'session_duration_s', 'burst'];
+  var LIMITS = ['new_users_per_minute', 'max_active', 'session_duration_s', 'burst', 'session_max_s',
+    'budget_v6', 'budget_v4'];
+  // Settings that are a checkbox.
+  var FLAGS = ['work_for_all'];
   var $ = function (id) { return document.getElementById(id); };
   var lang = pickLanguage();
   var last = null;          // the last /admin/state answer
@@ -141,6 +177,8 @@
   var rooms = null;         // /admin/rooms' list, once asked
   var gen = 0;
   var MAX_PLACES = 20;
+  // The networks holding the most places that the networks panel lists (the gate sends ten).
+  var MAX_NETS = 5;
 
   function get(k) { try { return localStorage.getItem(STORE + k); } catch (e) { return null; } }
   function put(k, v) { try { localStorage.setItem(STORE + k, v); } catch (e) { /* private mode */ } }
@@ -289,10 +327,12 @@
     gen++;
     var mine = gen;
     samples = []; last = null; lastAt = 0; history = null; auditEntries = null; dirty = {}; failed = '';
-    ['f-waiting', 'f-held', 'f-arrivals', 'f-through', 'f-active', 'f-serving', 'f-isolates', 'f-locations', 'f-wait']
+    ['f-waiting', 'f-held', 'f-arrivals', 'f-through', 'f-active', 'f-serving', 'f-isolates', 'f-locations', 'f-wait',
+      'n-holding', 'n-full', 'n-asked', 'n-shown', 'n-budgets']
       .forEach(function (id) { text(id, '–'); });
     ['c-through', 'c-arrivals', 'c-waiting'].forEach(function (id) { var svg = $(id); while (svg.firstChild) svg.removeChild(svg.firstChild); });
     $('edge').hidden = true;
+    $('networks').hidden = true;
     clearErrors(); clearRevoke();
     text('export-status', '');
     call('GET', '/admin/history').then(function (r) {
@@ -377,6 +417,7 @@
     var waitS = perSecond > 0 ? c.waiting / perSecond : NaN;
     text('f-wait', !isFinite(waitS) ? '—' : waitS < 60 ? t.underMin : t.aboutMin(num(Math.round(waitS / 60))));
     renderEdge(s);
+    renderNetworks(s);
     var state = cfg.closed ? 'closed' : cfg.opens_at && cfg.opens_at > s.now ? 'prequeue' : cfg.paused ? 'paused' : 'open';
     var words = state === 'prequeue' ? t.state.prequeue(when(cfg.opens_at)) : t.state[state];
     if (cfg.paused && state !== 'paused') words += ' · ' + t.state.paused;
@@ -387,6 +428,10 @@
     for (var j = 0; j < LIMITS.length; j++) {
       var input = $(LIMITS[j]);
       if (!dirty[LIMITS[j]] && document.activeElement !== input) input.value = String(cfg[LIMITS[j]]);
+    }
+    for (var k = 0; k < FLAGS.length; k++) {
+      var box = $(FLAGS[k]);
+      if (!dirty[FLAGS[k]] && document.activeElement !== box) box.checked = cfg[FLAGS[k]] === true;
     }
     if (!dirty.opens_at && document.activeElement !== $('opens_at')) $('opens_at').value = cfg.opens_at ? localInput(cfg.opens_at) : '';
     text('history-note', history && history.length ? t.historyBoth : t.historyLive);
@@ -429,6 +474,35 @@
       var more = sorted.length - rows.length;
       text('places-more', more > 0 ? t.more(num(more)) : sorted.length ? '' : t.noPlaces);
     }
+  }
+
+  /**
+   * The client networks: how many hold places and how many their budget, the largest few by
+   * their counts and address families (the gate sends no address or tag), the work asked and
+   * shown, and the budgets in force.
+   */
+  function renderNetworks(s) {
+    var t = T[lang];
+    var nets = s.networks && typeof s.networks === 'object' ? s.networks : null;
+    $('networks').hidden = !nets;
+    if (!nets) return;
+    var n = function (v) { return typeof v === 'number' && isFinite(v) ? num(v) : '–'; };
+    text('n-holding', n(nets.holding));
+    text('n-full', n(nets.full));
+    $('n-full').classList.toggle('bad', nets.full > 0);
+    text('n-asked', n(nets.work_asked_total));
+    text('n-shown', n(nets.work_shown_total));
+    text('n-budgets', t.budgetsAre(n(nets.budget_v6), n(nets.budget_v4)));
+    text('n-for-all', nets.work_for_all ? t.forAll : t.overBudget);
+    $('networks-trouble').hidden = !(nets.full > 0);
+    text('networks-trouble', nets.full > 0 ? t.fullWarn(nets.full, num(nets.full)) : '');
+    var top = Array.isArray(nets.top) ? nets.top : [];
+    var rows = top.slice(0, MAX_NETS).map(function (x, i) {
+      return [num(i + 1), x.ipv4 ? t.v4 : t.v6, t.of(n(x.places), n(x.ipv4 ? nets.budget_v4 : nets.budget_v6))];
+    });
+    fill($('nets').tBodies[0], rows);
+    $('nets').hidden = rows.length === 0;
+    text('nets-none', rows.length ? '' : t.noNets);
   }
 
   /** Replaces a table body's rows (the first cell a row header), unless they are the same. */
@@ -576,7 +650,7 @@
 
   function clearErrors() {
     text('control-error', ''); text('control-done', '');
-    var fields = LIMITS.concat(['opens_at']);
+    var fields = LIMITS.concat(FLAGS, ['opens_at']);
     for (var i = 0; i < fields.length; i++) { text('err-' + fields[i], ''); $(fields[i]).removeAttribute('aria-invalid'); }
   }
 
@@ -602,6 +676,10 @@
       // Anything not a whole number goes as typed, for the gate to name what is wrong.
       var value = Number.isInteger(v) ? v : raw;
       if (value !== last.config[LIMITS[i]]) { patch[LIMITS[i]] = value; any = true; }
+    }
+    for (var j = 0; j < FLAGS.length; j++) {
+      var on = $(FLAGS[j]).checked;
+      if (on !== last.config[FLAGS[j]]) { patch[FLAGS[j]] = on; any = true; }
     }
     if (!any) { clearErrors(); text('control-done', T[lang].noChange); return; }
     var go = function () { change(patch, function () { dirty = {}; }); };
@@ -734,7 +812,7 @@
   $('signout').addEventListener('click', signOut);
   $('limits').addEventListener('submit', applyLimits);
   $('schedule').addEventListener('submit', schedule);
-  LIMITS.concat(['opens_at']).forEach(function (f) { $(f).addEventListener('input', function () { dirty[f] = true; }); });
+  LIMITS.concat(FLAGS, ['opens_at']).forEach(function (f) { $(f).addEventListener('input', function () { dirty[f] = true; }); });
   $('pause').addEventListener('click', function () { if (last) change({ paused: !last.config.paused }); });
   $('close').addEventListener('click', function () {
     if (!last) return;
