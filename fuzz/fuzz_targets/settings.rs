@@ -97,7 +97,11 @@ fuzz_target!(|text: &str| {
             if v6.to_ipv4().is_none() {
                 assert_eq!(reach == Reach::Loopback, v6.is_loopback(), "{v6}");
                 assert_eq!(reach == Reach::Unspecified, v6.is_unspecified(), "{v6}");
-                assert_eq!(reach == Reach::LinkLocal, v6.is_unicast_link_local(), "{v6}");
+                assert_eq!(
+                    reach == Reach::LinkLocal,
+                    v6.is_unicast_link_local(),
+                    "{v6}"
+                );
                 if v6.is_unique_local() {
                     assert_eq!(reach, Reach::Private, "{v6}");
                 }
