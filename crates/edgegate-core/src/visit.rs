@@ -525,9 +525,10 @@ impl Visitor<'_> {
         }
         let config = book.config().cloned().unwrap_or_default();
         let admitted = ticket.admitted_at.0 > 0;
-        if admitted
-            && (book.ended(&ticket.id)
-                || now >= ticket.admitted_at.plus_ms(config.session_max_ms()))
+        // Ended by its id, whatever the cookie says: a copy taken before the let-through (it
+        // records none) is the same session, and takes no token for a pass it cannot use.
+        if book.ended(&ticket.id)
+            || (admitted && now >= ticket.admitted_at.plus_ms(config.session_max_ms()))
         {
             // The session is over: the place is used up, and the next visit a new arrival.
             let done = Ticket {
@@ -1276,6 +1277,23 @@ mod tests {
             .cookies
             .iter()
             .any(|c| matches!(c, Cookie::Pass { .. })));
+        // A copy of the ticket taken before its let-through (it records none) is the same
+        // session: no pass, no token taken, and its place is used up.
+        let before_let_through = Tokens {
+            pass: None,
+            ticket: jar.ticket.clone().map(|t| Ticket {
+                admitted_at: UnixMs(0),
+                ..t
+            }),
+            ..jar.clone()
+        };
+        let early = at_other(before_let_through);
+        assert_eq!(early.answer, Answer::Page);
+        assert!(early.cookies.iter().all(|c| match c {
+            Cookie::Ticket(t) => t.seat == Seat::Done,
+            Cookie::Pass { .. } => false,
+            _ => true,
+        }));
         // And at the edge that forwarded it.
         assert_eq!(w.serve(Route::Door, jar).answer, Answer::Ended);
     }
