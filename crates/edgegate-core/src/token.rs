@@ -341,31 +341,24 @@ impl Pass {
                 UnixMs(body.u64()?),
                 UnixMs(body.u64()?),
             );
-            let pass = if version == PASS_VERSION {
-                Pass {
-                    key_id,
-                    room,
-                    ticket_id,
-                    issued_at,
-                    expires_at,
-                    ends_at: UnixMs(body.u64()?),
-                    ticket_issued_at: UnixMs(body.u64()?),
-                    home: NetTag(body.u64()?),
-                    away: NetTag(body.u64()?),
-                }
-            } else {
-                Pass {
-                    key_id,
-                    room,
-                    ticket_id,
-                    issued_at,
-                    expires_at,
-                    ends_at: expires_at,
-                    ticket_issued_at: issued_at,
-                    home: NetTag(0),
-                    away: NetTag(0),
-                }
+            // Version 1 as version 2 reads it: it ends when it expires, bound to no network.
+            let mut pass = Pass {
+                key_id,
+                room,
+                ticket_id,
+                issued_at,
+                expires_at,
+                ends_at: expires_at,
+                ticket_issued_at: issued_at,
+                home: NetTag(0),
+                away: NetTag(0),
             };
+            if version == PASS_VERSION {
+                pass.ends_at = UnixMs(body.u64()?);
+                pass.ticket_issued_at = UnixMs(body.u64()?);
+                pass.home = NetTag(body.u64()?);
+                pass.away = NetTag(body.u64()?);
+            }
             Some(pass)
         })()
         .ok_or(TokenError::WrongLength)?;
