@@ -315,18 +315,15 @@ impl Isolate {
                 seated.seat = Seat::Held;
                 seated.held_until = now.plus_ms(grace);
                 seated.network = network;
-                if let Some(since) = config.prequeue_since {
+                if let Some(drawn) = into_prequeue(ticket, &config, now) {
+                    seated.order = drawn;
+                } else if let Some(since) = config.prequeue_since {
                     let lottery = OrderKey::lottery(since, 0).bucket();
-                    let sub = u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX);
-                    if config.before_opening(now) {
-                        let in_prequeue = since <= ticket.issued_at;
-                        if in_prequeue && ticket.order.bucket() != lottery {
-                            seated.order = OrderKey::lottery(since, sub);
-                        }
-                    } else if ticket.order.bucket() == lottery {
+                    if !config.before_opening(now) && ticket.order.bucket() == lottery {
                         // Brought back only once the draw's seed is out: its holder could have
                         // picked it from many, so it stands in line from now, as any later
                         // arrival (`draw`).
+                        let sub = u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX);
                         seated.order = OrderKey::fifo(now, sub);
                     }
                 }
@@ -346,6 +343,35 @@ impl Isolate {
                 }
                 Visit::Update(seated)
             }
+            // Seated while this isolate did not yet know of the pre-queue it arrived in (its
+            // ticket and its first poll both came before the isolate's sync): it joins the
+            // draw now, as every other arrival of the pre-queue did, and its count moves with
+            // it. The old cookie, replayed here, moves nothing twice.
+            Seat::Held | Seat::Worked => match into_prequeue(ticket, &config, now) {
+                Some(drawn) => {
+                    let mut moved = ticket.clone();
+                    moved.order = drawn;
+                    moved.held_until = now.plus_ms(grace);
+                    let (old, new) = (slot_of(ticket.held_until), slot_of(moved.held_until));
+                    if self.renewed.insert(id ^ ticket.order.0.rotate_left(17)) {
+                        self.count_place(ticket.order.bucket(), old, -1);
+                        self.count_place(drawn.bucket(), new, 1);
+                        if ticket.network.is_known() && old != new {
+                            self.outbox.owed.add_net_place(ticket.network.0, old, -1);
+                            self.outbox.owed.add_net_place(ticket.network.0, new, 1);
+                        }
+                    }
+                    Visit::Update(moved)
+                }
+                None => self.renew(ticket, now, grace, id),
+            },
+            _ => Visit::Keep,
+        }
+    }
+
+    /// A held place's visit after half its grace period: held for another grace period.
+    fn renew(&mut self, ticket: &Ticket, now: UnixMs, grace: u64, id: u64) -> Visit {
+        match ticket.seat {
             Seat::Held | Seat::Worked if ticket.held_until.since(now) < grace / 2 => {
                 let mut renewed = ticket.clone();
                 renewed.held_until = now.plus_ms(grace);
@@ -477,7 +503,10 @@ impl Isolate {
         let view = self.room.as_ref().and_then(|r| r.draw.as_ref());
         let in_draw = ticket
             .filter(|t| {
-                view.is_some_and(|v| t.order.bucket() == OrderKey::lottery(v.since, 0).bucket())
+                view.is_some_and(|v| {
+                    t.order.bucket() == OrderKey::lottery(v.since, 0).bucket()
+                        || into_prequeue(t, &config, now).is_some()
+                })
             })
             .map(|t| t.id);
         crate::draw::publish(view, &config, now, in_draw)
@@ -792,6 +821,24 @@ fn upstream_lag_ms(timing: &Timing) -> u64 {
     timing
         .sync_interval_ms
         .saturating_add(timing.sync_timeout_ms)
+}
+
+/// The pre-queue lottery key for `ticket` when it belongs in the draw but stands in arrival
+/// order: its isolate had not heard of the pre-queue yet when it issued or seated it. A ticket
+/// belongs in the draw when it was issued after the pre-queue began and first brought back
+/// before the opening (for a held place, `held_until` less the grace period is its last
+/// visit, which was before the opening if it has not been back since). Its place was taken
+/// before the seed was out, so nobody picked it. `None` when it is where it belongs.
+fn into_prequeue(ticket: &Ticket, config: &RoomConfig, now: UnixMs) -> Option<OrderKey> {
+    let (since, opens_at) = config.prequeue_since.zip(config.opens_at)?;
+    let seated_at = match ticket.seat {
+        Seat::Issued => now,
+        Seat::Held | Seat::Worked => ticket.held_until.minus_ms(grace_ms(config)),
+        Seat::Done => return None,
+    };
+    let drawn = OrderKey::lottery(since, u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX));
+    let belongs = since <= ticket.issued_at && seated_at < opens_at;
+    (belongs && ticket.order.bucket() != drawn.bucket()).then_some(drawn)
 }
 
 fn grace_ms(config: &RoomConfig) -> u64 {
@@ -1267,6 +1314,89 @@ mod tests {
             ticket(&b, 8, T0.plus_ms(3_000)).order.bucket(),
             OrderKey::lottery(T0, 0).bucket()
         );
+    }
+
+    #[test]
+    fn a_place_seated_before_its_isolate_heard_of_the_pre_queue_joins_the_draw_once() {
+        let mut b = book();
+        // Issued and brought back while this isolate did not yet know of the pre-queue.
+        let t = ticket(&b, 7, T0.plus_ms(500));
+        let Visit::Update(fifo) = b.visit(&t, T0.plus_ms(800), TTL, NetTag(0)) else {
+            panic!()
+        };
+        assert_eq!(fifo.order.bucket(), T0.secs());
+        let config = RoomConfig::default().apply(
+            &crate::config::ConfigPatch::from_json(&format!(
+                r#"{{"opens_at": {}}}"#,
+                T0.0 + 600_000
+            ))
+            .unwrap(),
+            T0,
+        );
+        let r = b.begin_sync(T0.plus_ms(900)).unwrap();
+        assert_eq!(r.places, vec![(T0.secs(), slot_of(fifo.held_until), 1)]);
+        let mut heard = answer(
+            &r,
+            config.clone(),
+            Cursor::at_time(T0),
+            Summary::default(),
+            T0.plus_ms(900),
+        );
+        let seed = crate::draw::Seed {
+            since: T0,
+            bytes: [5; 32],
+        };
+        heard.draw = crate::draw::DrawView::of(Some(&seed), &config, T0.plus_ms(900));
+        b.finish_sync(r.seq, Some(heard), T0.plus_ms(900));
+        let lottery = OrderKey::lottery(T0, 0).bucket();
+        let Visit::Update(drawn) = b.visit(&fifo, T0.plus_ms(2_000), TTL, NetTag(0)) else {
+            panic!("the held place joins the draw")
+        };
+        assert_eq!(drawn.order.bucket(), lottery);
+        assert_eq!(drawn.order.sub(), fifo.order.sub());
+        // The old cookie replayed is moved again in its cookie, but its count moves once.
+        assert!(matches!(
+            b.visit(&fifo, T0.plus_ms(2_500), TTL, NetTag(0)),
+            Visit::Update(_)
+        ));
+        assert_eq!(
+            b.visit(&drawn, T0.plus_ms(3_000), TTL, NetTag(0)),
+            Visit::Keep
+        );
+        let mut report = b.begin_sync(T0.plus_ms(3_000)).unwrap().places;
+        report.sort_unstable();
+        assert_eq!(
+            report,
+            vec![
+                (T0.secs(), slot_of(fifo.held_until), -1),
+                (lottery, slot_of(drawn.held_until), 1)
+            ]
+        );
+        // First back after the opening, a place seated before it (last visit at 400 s) is
+        // drawn too: it was taken before the seed was out. One seated after it (a stale
+        // isolate's renewal at 601 s) stands where it is.
+        let mut before = fifo.clone();
+        before.id = [9; 16];
+        before.held_until = T0.plus_ms(700_000);
+        let Visit::Update(moved) = b.visit(&before, T0.plus_ms(610_000), TTL, NetTag(0)) else {
+            panic!("seated before the opening")
+        };
+        assert_eq!(moved.order.bucket(), lottery);
+        let published = b.published_draw(T0.plus_ms(610_000), Some(&before));
+        assert!(
+            published.ticket.is_some(),
+            "the draw names it before it comes back"
+        );
+        let mut after = before.clone();
+        after.held_until = T0.plus_ms(901_000);
+        assert_eq!(
+            b.visit(&after, T0.plus_ms(610_000), TTL, NetTag(0)),
+            Visit::Keep
+        );
+        assert!(b
+            .published_draw(T0.plus_ms(610_000), Some(&after))
+            .ticket
+            .is_none());
     }
 
     #[test]
