@@ -878,6 +878,34 @@ mod tests {
     }
 
     /// The coordinator's answer to `report`, acknowledging it, with `config` and `cursor`.
+    /// A room whose operator scheduled the opening at `opens_at` at T0, letting `rate` a
+    /// minute through after it: a pre-queue since T0.
+    fn scheduled(opens_at: UnixMs, rate: u32) -> RoomConfig {
+        let patch = format!(
+            r#"{{"opens_at": {}, "new_users_per_minute": {rate}}}"#,
+            opens_at.0
+        );
+        RoomConfig::default().apply(&crate::config::ConfigPatch::from_json(&patch).unwrap(), T0)
+    }
+
+    /// `b` sends what it owes at `now` and hears its room's `config` and `cursor` in an
+    /// answer made at `at`; returns the batch it sent.
+    fn hear(
+        b: &mut Isolate,
+        config: RoomConfig,
+        cursor: Cursor,
+        at: UnixMs,
+        now: UnixMs,
+    ) -> SyncReport {
+        let r = b.begin_sync(now).unwrap();
+        b.finish_sync(
+            r.seq,
+            Some(answer(&r, config, cursor, Summary::default(), at)),
+            now,
+        );
+        r
+    }
+
     fn answer(
         report: &SyncReport,
         config: RoomConfig,
@@ -1031,18 +1059,7 @@ mod tests {
     #[test]
     fn an_idle_isolate_is_not_stale_but_a_cut_off_one_is() {
         let mut b = book();
-        let r = b.begin_sync(T0).unwrap();
-        b.finish_sync(
-            r.seq,
-            Some(answer(
-                &r,
-                open_room(),
-                Cursor::default(),
-                Summary::default(),
-                T0,
-            )),
-            T0,
-        );
+        hear(&mut b, open_room(), Cursor::default(), T0, T0);
         // An hour without a request: not stale.
         assert!(!b.stale(T0.plus_ms(3_600_000)));
         let r = b.begin_sync(T0.plus_ms(3_600_000)).unwrap();
@@ -1053,18 +1070,7 @@ mod tests {
         );
         // A sync that never answers is a failure too, once its time is up.
         let mut c = book();
-        let r = c.begin_sync(T0).unwrap();
-        c.finish_sync(
-            r.seq,
-            Some(answer(
-                &r,
-                open_room(),
-                Cursor::default(),
-                Summary::default(),
-                T0,
-            )),
-            T0,
-        );
+        hear(&mut c, open_room(), Cursor::default(), T0, T0);
         let _ = c.begin_sync(T0.plus_ms(4_000)).unwrap();
         assert!(!c.stale(T0.plus_ms(5_000)));
         assert!(c.stale(T0.plus_ms(9_100)));
@@ -1085,37 +1091,15 @@ mod tests {
         );
         b.finish_sync(r.seq, Some(ahead), T0);
         let now = T0.plus_ms(1_000);
-        let r = b.begin_sync(now).unwrap();
         let closed = RoomConfig {
             new_users_per_minute: 0,
             ..open_room()
         };
-        b.finish_sync(
-            r.seq,
-            Some(answer(
-                &r,
-                closed,
-                Cursor::default(),
-                Summary::default(),
-                now,
-            )),
-            now,
-        );
+        hear(&mut b, closed, Cursor::default(), now, now);
         assert_eq!(b.config().map(|c| c.new_users_per_minute), Some(0));
         // A late answer, older than one the clocks allow, is still dropped.
         let later = T0.plus_ms(2_000);
-        let r = b.begin_sync(later).unwrap();
-        b.finish_sync(
-            r.seq,
-            Some(answer(
-                &r,
-                open_room(),
-                Cursor::default(),
-                Summary::default(),
-                T0,
-            )),
-            later,
-        );
+        hear(&mut b, open_room(), Cursor::default(), T0, later);
         assert_eq!(b.config().map(|c| c.new_users_per_minute), Some(0));
     }
 
@@ -1139,18 +1123,7 @@ mod tests {
         }
         // The coordinator is back: the next fresh answer ends it.
         let now = T0.plus_ms(7_000);
-        let r = b.begin_sync(now).unwrap();
-        b.finish_sync(
-            r.seq,
-            Some(answer(
-                &r,
-                open_room(),
-                Cursor::default(),
-                Summary::default(),
-                now,
-            )),
-            now,
-        );
+        hear(&mut b, open_room(), Cursor::default(), now, now);
         assert!(!b.stale(now));
     }
 
@@ -1237,22 +1210,11 @@ mod tests {
     #[test]
     fn a_ticket_let_through_once_costs_the_rate_nothing_again() {
         let mut b = book();
-        let r = b.begin_sync(T0).unwrap();
         let config = RoomConfig {
             new_users_per_minute: 60,
             ..RoomConfig::default()
         };
-        b.finish_sync(
-            r.seq,
-            Some(answer(
-                &r,
-                config,
-                Cursor::at_time(T0),
-                Summary::default(),
-                T0,
-            )),
-            T0,
-        );
+        hear(&mut b, config, Cursor::at_time(T0), T0, T0);
         let early = UnixMs(T0.0 - 10_000);
         let (a, c) = (ticket(&b, 1, early), ticket(&b, 2, early));
         let now = T0.plus_ms(5_000);
@@ -1285,24 +1247,12 @@ mod tests {
         let mut b = book();
         // Issued before this isolate knew the room was gathering a pre-queue: FIFO.
         let t = ticket(&b, 7, T0.plus_ms(500));
-        let config = RoomConfig::default().apply(
-            &crate::config::ConfigPatch::from_json(&format!(
-                r#"{{"opens_at": {}}}"#,
-                T0.0 + 600_000
-            ))
-            .unwrap(),
-            T0,
-        );
-        let r = b.begin_sync(T0.plus_ms(600)).unwrap();
-        b.finish_sync(
-            r.seq,
-            Some(answer(
-                &r,
-                config,
-                Cursor::at_time(T0),
-                Summary::default(),
-                T0.plus_ms(600),
-            )),
+        let config = scheduled(T0.plus_ms(600_000), 0);
+        hear(
+            &mut b,
+            config,
+            Cursor::at_time(T0),
+            T0.plus_ms(600),
             T0.plus_ms(600),
         );
         let Visit::Update(seated) = b.visit(&t, T0.plus_ms(2_000), TTL, NetTag(0)) else {
@@ -1325,14 +1275,7 @@ mod tests {
             panic!()
         };
         assert_eq!(fifo.order.bucket(), T0.secs());
-        let config = RoomConfig::default().apply(
-            &crate::config::ConfigPatch::from_json(&format!(
-                r#"{{"opens_at": {}}}"#,
-                T0.0 + 600_000
-            ))
-            .unwrap(),
-            T0,
-        );
+        let config = scheduled(T0.plus_ms(600_000), 0);
         let r = b.begin_sync(T0.plus_ms(900)).unwrap();
         assert_eq!(r.places, vec![(T0.secs(), slot_of(fifo.held_until), 1)]);
         let mut heard = answer(
@@ -1403,14 +1346,7 @@ mod tests {
     fn the_draw_orders_the_pre_queue_by_the_seed_and_a_ticket_brought_back_late_is_not_in_it() {
         let mut b = book();
         let opens_at = T0.plus_ms(60_000);
-        let config = RoomConfig::default().apply(
-            &crate::config::ConfigPatch::from_json(&format!(
-                r#"{{"opens_at": {}, "new_users_per_minute": 600}}"#,
-                opens_at.0
-            ))
-            .unwrap(),
-            T0,
-        );
+        let config = scheduled(opens_at, 600);
         let seed = crate::draw::Seed {
             since: T0,
             bytes: [5; 32],
