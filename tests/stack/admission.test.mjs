@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, afterSyncs, freePort } from '../support/stack.mjs';
+import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, afterSyncs, freePort, configure as configureRoom, roomStateOf } from '../support/stack.mjs';
 
 const SYNC_INTERVAL_MS = 250;
 let gate, echo, vars, persistDir;
@@ -34,15 +34,8 @@ after(async () => {
   await echo?.stop();
 });
 
-async function configure(patch) {
-  const res = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', patch);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
-
-async function roomState() {
-  return (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body;
-}
+const configure = (patch) => configureRoom(gate, vars.ADMIN_TOKEN, patch);
+const roomState = () => roomStateOf(gate, vars.ADMIN_TOKEN);
 
 /** A poll from a citizen who is already counted: sets off syncs, counts nothing new. */
 const bystander = new Citizen('');

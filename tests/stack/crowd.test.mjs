@@ -5,28 +5,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually } from '../support/stack.mjs';
+import { startGate, startEchoOrigin, randomSecrets, Citizen, eventually, configure as configureRoom, roomStateOf } from '../support/stack.mjs';
 
 const LOCATIONS = ['AAA', 'BBB', 'CCC', 'DDD'];
 let gate, echo, vars;
 
 /** A client at one address, served in one location. */
-class Client extends Citizen {
-  constructor(base, address, location = 'AAA') {
-    super(base);
-    this.address = address;
-    this.location = location;
-  }
-
-  get(path, init = {}) {
-    const headers = {
-      'x-edgegate-client-address': this.address,
-      'x-edgegate-location': this.location,
-      ...(init.headers ?? {}),
-    };
-    return super.get(path, { ...init, headers });
-  }
-}
+const client = (address, location = 'AAA') => new Citizen(gate.url, { address, location });
 
 before(async () => {
   echo = await startEchoOrigin();
@@ -46,13 +31,8 @@ after(async () => {
   await echo?.stop();
 });
 
-async function configure(patch) {
-  const res = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', patch);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
-
-const roomState = async () => (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body;
+const configure = (patch) => configureRoom(gate, vars.ADMIN_TOKEN, patch);
+const roomState = () => roomStateOf(gate, vars.ADMIN_TOKEN);
 
 /** The bytes a cookie's token carries (base64url). */
 const bytesOf = (token) => Buffer.from(token, 'base64url');
@@ -99,7 +79,7 @@ function kendall(a, b) {
  * Returns how many stood in line at first and at the end, and how long that took.
  */
 async function seatMany(count, address, budget) {
-  const clients = Array.from({ length: count }, (_, i) => new Client(gate.url, address(i), LOCATIONS[i % 4]));
+  const clients = Array.from({ length: count }, (_, i) => client(address(i), LOCATIONS[i % 4]));
   const inLine = async (c) => {
     const { body } = await c.status();
     return body.position !== null && !body.work;
@@ -146,7 +126,7 @@ test('one /64 and one IPv4 address seat hundreds of tickets over four locations:
   assert.equal(JSON.stringify(state.networks).includes('203.0.113.77'), false, 'no address in clear');
 
   // Beyond the budget a place costs work, never a refusal: shown, it stands in line.
-  const late = new Client(gate.url, '203.0.113.77', 'BBB');
+  const late = client('203.0.113.77', 'BBB');
   await late.get('/');
   const { body: asked } = await late.status();
   assert.ok(asked.work, 'work asked');
@@ -158,7 +138,7 @@ test('one /64 and one IPv4 address seat hundreds of tickets over four locations:
   assert.equal(placed.work, undefined);
   assert.ok(placed.position >= 1, JSON.stringify(placed));
   // A made-up answer, or another ticket's, is no answer.
-  const cheat = new Client(gate.url, '203.0.113.77', 'BBB');
+  const cheat = client('203.0.113.77', 'BBB');
   await cheat.get('/');
   const refused = await (await cheat.get('/queue/status', { headers: { 'edgegate-work': answer } })).json();
   assert.ok(refused.work, 'another ticket\'s answer is refused');
@@ -180,12 +160,12 @@ test('mint-and-pick in a pre-queue: the cookie says nothing of the draw, and the
   // cookie shows the smallest place, as the old layout let it.
   // The honest forty at one location, whose limiter keeps the order of those present: across
   // locations the order holds to the grain of the room's cursor (see the locations tests).
-  const honest = Array.from({ length: 40 }, (_, i) => new Client(gate.url, `198.51.100.${i + 1}`, 'AAA'));
+  const honest = Array.from({ length: 40 }, (_, i) => client(`198.51.100.${i + 1}`, 'AAA'));
   // A location that has not synced since the schedule answers its first arrivals as before it
   // (`waiting`): those places still join the draw, as they were taken before the opening.
   const firstAnswers = await inParallel(honest, 10, async (c) => { await c.get('/'); return (await c.status()).body.state; });
   const unaware = firstAnswers.filter((s) => s !== 'prequeue').length;
-  const minted = Array.from({ length: 150 }, (_, i) => new Client(gate.url, `192.0.2.${i + 1}`, LOCATIONS[i % 4]));
+  const minted = Array.from({ length: 150 }, (_, i) => client(`192.0.2.${i + 1}`, LOCATIONS[i % 4]));
   await inParallel(minted, 25, (c) => c.get('/'));
   const visibleSub = (c) => bytesOf(c.cookies.get('edgegate_ticket')).readUInt32BE(15);
   const picked = minted.reduce((best, c) => (visibleSub(c) < visibleSub(best) ? c : best));
@@ -246,7 +226,7 @@ test('mint-and-pick in one second: the place a cookie shows says nothing of wher
   // First come, first served, with nobody let through: `ahead` counts the places before each
   // ticket, so inside one second it follows the true place the seal hides.
   await configure({ new_users_per_minute: 0, opens_at: null, budget_v4: 1000, budget_v6: 1000, work_for_all: false });
-  const minted = Array.from({ length: 120 }, (_, i) => new Client(gate.url, `192.0.2.${i + 1}`, 'AAA'));
+  const minted = Array.from({ length: 120 }, (_, i) => client(`192.0.2.${i + 1}`, 'AAA'));
   await inParallel(minted, 40, (c) => c.get('/'));
   const ticket = (c) => bytesOf(c.cookies.get('edgegate_ticket'));
   const second = (c) => ticket(c).readUInt32BE(11);
@@ -270,7 +250,7 @@ test('mint-and-pick in one second: the place a cookie shows says nothing of wher
 
 test('a replay of the cookies from before a booking is refused at the same location and at another', async () => {
   await configure({ new_users_per_minute: 6000, paused: false, budget_v4: 16 });
-  const c = new Client(gate.url, '198.51.100.200', 'AAA');
+  const c = client('198.51.100.200', 'AAA');
   await c.get('/');
   await eventually(async () => (await c.status()).body.state === 'admitted', 'admission', 20_000, 200);
   assert.equal((await c.get('/book')).status, 200);
@@ -278,7 +258,7 @@ test('a replay of the cookies from before a booking is refused at the same locat
   // The booking: the origin ends the session.
   assert.equal((await c.get('/end-session')).status, 200);
   const seen = echo.seen.length;
-  const replay = (location) => new Client(gate.url, '198.51.100.200', location)
+  const replay = (location) => client('198.51.100.200', location)
     .get('/book', { headers: { cookie: before } });
   // Where the session ended: refused at once.
   const here = await replay('AAA');
@@ -309,7 +289,7 @@ test('a replay of the cookies from before a booking is refused at the same locat
   for (const location of LOCATIONS) assert.equal((await replay(location)).status, 403, location);
   // The ticket alone (the pass cookie dropped) mints no new pass either.
   const ticketOnly = before.split('; ').filter((p) => !p.startsWith('edgegate_pass=')).join('; ');
-  const minted = await new Client(gate.url, '198.51.100.200', 'DDD').get('/book', { headers: { cookie: ticketOnly } });
+  const minted = await client('198.51.100.200', 'DDD').get('/book', { headers: { cookie: ticketOnly } });
   assert.match(minted.headers.get('content-type') ?? '', /html/, 'the waiting page, not the origin');
   assert.equal(minted.headers.getSetCookie().some((c) => c.startsWith('edgegate_pass=') && !/Max-Age=0/i.test(c)), false);
   assert.equal(echo.seen.length, after, 'nothing reached the origin once the end was known');
@@ -318,7 +298,7 @@ test('a replay of the cookies from before a booking is refused at the same locat
 
 test('a pass copied to twenty other networks reaches the origin from none of them; the phone\'s one move works', async () => {
   await configure({ new_users_per_minute: 6000, paused: false });
-  const phone = new Client(gate.url, '198.51.100.201', 'AAA');
+  const phone = client('198.51.100.201', 'AAA');
   await phone.get('/');
   await eventually(async () => (await phone.status()).body.state === 'admitted', 'admission', 20_000, 200);
   assert.equal((await phone.get('/book')).status, 200, 'on Wi-Fi');
@@ -327,7 +307,7 @@ test('a pass copied to twenty other networks reaches the origin from none of the
   assert.equal((await phone.get('/book')).status, 200, 'on the carrier network');
   const seen = echo.seen.length;
   const copies = await inParallel(Array.from({ length: 20 }, (_, i) => i), 10, async (i) => {
-    const res = await new Client(gate.url, `203.0.113.${100 + i}`, LOCATIONS[i % 4])
+    const res = await client(`203.0.113.${100 + i}`, LOCATIONS[i % 4])
       .get('/book', { headers: { cookie: phone.cookieHeader() } });
     return res.status;
   });

@@ -7,23 +7,10 @@
 // no place. Each test prints what it measured.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually } from '../support/stack.mjs';
+import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, configure as configureRoom, roomStateOf } from '../support/stack.mjs';
 
 const SYNC_INTERVAL_MS = 250;
 let gate, echo, vars;
-
-/** A citizen served in one location. */
-class Located extends Citizen {
-  constructor(base, location) {
-    super(base);
-    this.location = location;
-  }
-
-  get(path, init = {}) {
-    const headers = { 'x-edgegate-location': this.location, ...(init.headers ?? {}) };
-    return super.get(path, { ...init, headers });
-  }
-}
 
 before(async () => {
   echo = await startEchoOrigin();
@@ -45,14 +32,8 @@ after(async () => {
   await echo?.stop();
 });
 
-async function configure(patch) {
-  const res = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', patch);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-}
-
-async function roomState() {
-  return (await admin(gate, vars.ADMIN_TOKEN, 'GET', '/admin/state')).body;
-}
+const configure = (patch) => configureRoom(gate, vars.ADMIN_TOKEN, patch);
+const roomState = () => roomStateOf(gate, vars.ADMIN_TOKEN);
 
 async function fault(body) {
   const res = await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/faults', body);
@@ -61,7 +42,7 @@ async function fault(body) {
 
 /** `n` citizens in `location` who each fetch a ticket and come back once, so each holds a place. */
 async function join(location, n) {
-  const citizens = Array.from({ length: n }, () => new Located(gate.url, location));
+  const citizens = Array.from({ length: n }, () => new Citizen(gate.url, { location }));
   await Promise.all(citizens.map((c) => c.status()));
   await Promise.all(citizens.map((c) => c.status()));
   return citizens;

@@ -4,7 +4,7 @@
 // counts for nothing in the other.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually } from '../support/stack.mjs';
+import { startGate, startEchoOrigin, randomSecrets, Citizen, admin, eventually, configure as configureRoom, roomStateOf } from '../support/stack.mjs';
 
 let gate, first, second, vars;
 
@@ -29,12 +29,8 @@ after(async () => {
   await second?.stop();
 });
 
-async function configure(room, patch) {
-  const res = await admin(gate, vars.ADMIN_TOKEN, 'PUT', `/admin/config${room}`, patch);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-}
-
-const state = async (room) => (await admin(gate, vars.ADMIN_TOKEN, 'GET', `/admin/state${room}`)).body;
+const configure = (room, patch) => configureRoom(gate, vars.ADMIN_TOKEN, patch, room);
+const state = (room) => roomStateOf(gate, vars.ADMIN_TOKEN, room);
 
 test('each room has its own config, and the admin API names the room it acts on', async () => {
   assert.equal((await state('')).config.new_users_per_minute, 0);

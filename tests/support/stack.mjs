@@ -192,11 +192,18 @@ export async function startEchoOrigin() {
   };
 }
 
-/** A cookie jar for one simulated citizen, speaking to the gate with fetch. */
+/**
+ * A cookie jar for one simulated citizen, speaking to the gate with fetch. `address` names the
+ * client address and `location` the location it is served in, through the headers a local
+ * gate honours with CLIENT_ADDRESS_HEADER and LOCATION_HEADER on; either may change between
+ * requests (a phone changing networks, a script moving its ticket), and unset sends neither.
+ */
 export class Citizen {
-  constructor(base) {
+  constructor(base, { address = null, location = null } = {}) {
     this.base = base;
     this.cookies = new Map();
+    this.address = address;
+    this.location = location;
   }
 
   cookieHeader() {
@@ -204,7 +211,11 @@ export class Citizen {
   }
 
   async get(path, init = {}) {
-    const headers = { ...(init.headers ?? {}) };
+    const headers = {
+      ...(this.address === null ? {} : { 'x-edgegate-client-address': this.address }),
+      ...(this.location === null ? {} : { 'x-edgegate-location': this.location }),
+      ...(init.headers ?? {}),
+    };
     if (this.cookies.size && !('cookie' in headers)) headers.cookie = this.cookieHeader();
     const res = await fetch(this.base + path, { redirect: 'manual', ...init, headers });
     for (const line of res.headers.getSetCookie()) {
@@ -232,6 +243,21 @@ export async function admin(gate, token, method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() };
+}
+
+/**
+ * Puts `patch` on a room's config (`room`: '' for the default, else a `?room=` query) and
+ * returns the config in force; an answer other than 200 fails the test with its body.
+ */
+export async function configure(gate, token, patch, room = '') {
+  const res = await admin(gate, token, 'PUT', `/admin/config${room}`, patch);
+  if (res.status !== 200) throw new Error(`PUT /admin/config${room} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** A room's state, as `GET /admin/state` reads it (`room` as for `configure`). */
+export async function roomStateOf(gate, token, room = '') {
+  return (await admin(gate, token, 'GET', `/admin/state${room}`)).body;
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes; returns that value. */
