@@ -12,7 +12,7 @@
 // of each worker for the cold start (15), BENCH_PROFILE: case
 // keys (e.g. `poll,pass`) to profile after timing, through workerd's inspector (V8's sampler),
 // printing where each one's time went; the timed figures then come from a workerd with its
-// inspector listening.
+// inspector listening. BENCH_PERF: case keys to record with Linux `perf` likewise.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
@@ -32,6 +32,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const TICKETS = Number(process.env.BENCH_TICKETS ?? 6000);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
 const PROFILE = (process.env.BENCH_PROFILE ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+// BENCH_PERF: case keys to record with Linux `perf` after timing (workerd's own C++, V8 and the
+// wasm's compiled functions by name, which the inspector's sampler lumps as "(program)").
+const PERF = (process.env.BENCH_PERF ?? '').split(',').map((k) => k.trim()).filter(Boolean);
 // Two cores or more: workerd on core 0, everything else (this driver, the origin, wrk) on 1.
 // (cpus(), not availableParallelism(): scripts/bench has already pinned this process to core 1.)
 const PINNED = cpus().length >= 2 && !process.env.BENCH_NO_PIN;
@@ -240,10 +243,12 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
   }
   // Loopback only: the workers may reach the local origin and nothing else.
   services.push('(name = "loopback", network = (allow = ["local"]))');
+  // Under BENCH_PERF, V8 writes /tmp/perf-<pid>.map so perf can name JIT and wasm code.
+  const v8Flags = PERF.length ? '  v8Flags = ["--perf-basic-prof"],\n' : '';
   const text = `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
-  services = [
+${v8Flags}  services = [
     ${services.join(',\n    ')},
   ],
   sockets = [
@@ -657,6 +662,20 @@ async function main() {
     profiles.push([c, await profiled(inspectorPort, worker, () => runWrk(c.url, SECONDS, c.script, c.arg))]);
   }
 
+  const perfs = [];
+  if (PERF.length) {
+    try {
+      execFileSync('perf', ['--version'], { stdio: 'ignore' });
+    } catch {
+      fail('BENCH_PERF needs Linux perf on PATH (Debian: apt-get install linux-perf)');
+    }
+  }
+  for (const key of PERF) {
+    const c = cases.find((x) => x.key === key);
+    if (!c) fail(`BENCH_PERF names ${key}; the cases are ${cases.map((x) => x.key).join(', ')}`);
+    perfs.push([c, await perfRecorded(workerd.pid, () => runWrk(c.url, SECONDS, c.script, c.arg))]);
+  }
+
   // After timing: the answers must still have been right.
   const problems = [];
   for (const c of Object.values(results)) {
@@ -704,6 +723,11 @@ async function main() {
     console.log(`profile of ${c.name} (${SECONDS}s under wrk, V8's sampler at 100 µs; self time):`);
     for (const row of top) console.log(`  ${row}`);
   }
+  for (const [c, report] of perfs) {
+    console.log();
+    console.log(`perf of ${c.name} (${SECONDS}s under wrk, workerd's process; self time by library and symbol):`);
+    console.log(report);
+  }
   if (problems.length) {
     console.log();
     console.log('WRONG ANSWERS DURING TIMING; the figures above are not to be trusted:');
@@ -722,6 +746,24 @@ async function main() {
  * Samples the worker `service` through workerd's inspector (Chrome DevTools Protocol) while
  * `load` runs, and answers the top functions by self time, one printable line each.
  */
+/**
+ * Records workerd (`pid`) with Linux perf while `load` runs; returns the report's top symbols
+ * by self time (children not included), as text.
+ */
+async function perfRecorded(pid, load) {
+  const data = join(work, `perf-${pid}-${perfRecorded.n = (perfRecorded.n ?? 0) + 1}.data`);
+  const rec = spawn('perf', ['record', '-F', '2000', '-p', String(pid), '-o', data], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  await load();
+  rec.kill('SIGINT');
+  await new Promise((resolve) => rec.on('exit', resolve));
+  const report = (sort, limit, rows) => execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', sort, '--percent-limit', limit],
+    { maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] }).toString()
+    .split('\n').filter((l) => l.trim() && !l.startsWith('#')).slice(0, rows)
+    .map((l) => (l.length > 160 ? `${l.slice(0, 157)}...` : l)).join('\n');
+  return `${report('dso', '0.5', 12)}\n${report('sym', '0.4', 60)}`;
+}
+
 async function profiled(port, service, load) {
   const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
   const target = targets.find((t) => (t.title ?? '').includes(service) || (t.url ?? '').includes(service));
