@@ -319,7 +319,12 @@ impl Isolate {
                     seated.order = drawn;
                 } else if let Some(since) = config.prequeue_since {
                     let lottery = OrderKey::lottery(since, 0).bucket();
-                    if !config.before_opening(now) && ticket.order.bucket() == lottery {
+                    // Issued in the pre-queue by an isolate that did not know of it yet: in
+                    // arrival order, perhaps even ahead of the whole draw.
+                    let unaware = since <= ticket.issued_at
+                        && config.opens_at.is_some_and(|o| ticket.issued_at < o);
+                    if !config.before_opening(now) && (ticket.order.bucket() == lottery || unaware)
+                    {
                         // Brought back only once the draw's seed is out: its holder could have
                         // picked it from many, so it stands in line from now, as any later
                         // arrival (`draw`).
@@ -1340,6 +1345,30 @@ mod tests {
             .published_draw(T0.plus_ms(610_000), Some(&after))
             .ticket
             .is_none());
+    }
+
+    #[test]
+    fn a_ticket_issued_unaware_in_a_pre_queue_and_first_back_after_the_opening_waits_from_then() {
+        // Issued in the pre-queue's first second, ahead of the draw's, by an isolate that did
+        // not know of it yet.
+        let mut b = book();
+        let t = ticket(&b, 10, T0.plus_ms(100));
+        assert!(t.order.bucket() < OrderKey::lottery(T0, 0).bucket());
+        let opens_at = T0.plus_ms(60_000);
+        hear(
+            &mut b,
+            scheduled(opens_at, 600),
+            Cursor::at_time(T0),
+            T0.plus_ms(200),
+            T0.plus_ms(200),
+        );
+        // First back after the opening: in line from then, as a ticket of the draw brought
+        // back late is, not ahead of everyone who took part in it.
+        let back = opens_at.plus_ms(1_000);
+        let Visit::Update(late) = b.visit(&t, back, TTL, NetTag(0)) else {
+            panic!()
+        };
+        assert_eq!(late.order.bucket(), back.secs());
     }
 
     #[test]
