@@ -149,6 +149,30 @@ pub struct Spent {
     pub forfeited: u64,
 }
 
+impl Spent {
+    /// Both tallies added, field by field (over isolates).
+    pub fn plus(self, other: Spent) -> Spent {
+        Spent {
+            earned: self.earned.saturating_add(other.earned),
+            granted: self.granted.saturating_add(other.granted),
+            lost_waiting: self.lost_waiting.saturating_add(other.lost_waiting),
+            lost_idle: self.lost_idle.saturating_add(other.lost_idle),
+            forfeited: self.forfeited.saturating_add(other.forfeited),
+        }
+    }
+
+    /// What was added since `earlier`, a tally of the same limiters taken before.
+    pub fn since(self, earlier: Spent) -> Spent {
+        Spent {
+            earned: self.earned.saturating_sub(earlier.earned),
+            granted: self.granted.saturating_sub(earlier.granted),
+            lost_waiting: self.lost_waiting.saturating_sub(earlier.lost_waiting),
+            lost_idle: self.lost_idle.saturating_sub(earlier.lost_idle),
+            forfeited: self.forfeited.saturating_sub(earlier.forfeited),
+        }
+    }
+}
+
 impl Limiter {
     /// A limiter with a rate of zero and nothing saved.
     pub fn new() -> Limiter {

@@ -381,11 +381,8 @@ fn use_while_waiting(sc: &Scenario, out: &Outcome, seconds: &[u64]) -> (u64, f64
     let per_second = f64::from(sc.room.new_users_per_minute) / 60.0;
     let enough = i64::try_from(u64::from(sc.room.new_users_per_minute).div_ceil(60)).unwrap_or(0);
     let out_of_reach = |s: u64| {
-        sc.outages
-            .iter()
-            .map(|o| (o.from_s, o.for_s))
-            .chain(sc.location_outages.iter().map(|o| (o.from_s, o.for_s)))
-            .any(|(from, len)| s >= from && s < from + len)
+        sc.outages.iter().any(|o| during(o.from_s, o.for_s, s))
+            || (sc.location_outages.iter()).any(|o| during(o.from_s, o.for_s, s))
     };
     let (mut counted, mut through) = (0u64, 0u64);
     let mut total = Tally::default();
@@ -402,14 +399,9 @@ fn use_while_waiting(sc: &Scenario, out: &Outcome, seconds: &[u64]) -> (u64, f64
         counted += 1;
         through += seconds.get(i).copied().unwrap_or(0);
         let t = &mut total;
-        t.spent.earned += b.spent.earned - a.spent.earned;
-        t.spent.granted += b.spent.granted - a.spent.granted;
-        t.spent.lost_waiting += b.spent.lost_waiting - a.spent.lost_waiting;
-        t.spent.lost_idle += b.spent.lost_idle - a.spent.lost_idle;
-        t.spent.forfeited += b.spent.forfeited - a.spent.forfeited;
+        t.spent = t.spent.plus(b.spent.since(a.spent));
         t.saved = t.saved.wrapping_add(b.saved.wrapping_sub(a.saved));
         t.location_share_ppm_ms += b.location_share_ppm_ms - a.location_share_ppm_ms;
-        t.isolate_share_ppm_ms += b.isolate_share_ppm_ms - a.isolate_share_ppm_ms;
     }
     let whole = (per_second * counted as f64).max(1.0);
     let citizens = |units: u64| units as f64 / edgegate_core::limiter::UNITS_PER_CITIZEN as f64;
@@ -427,6 +419,11 @@ fn use_while_waiting(sc: &Scenario, out: &Outcome, seconds: &[u64]) -> (u64, f64
         saved: saved as f64 / edgegate_core::limiter::UNITS_PER_CITIZEN as f64 / whole,
     };
     (counted, through as f64 / whole, use_figures)
+}
+
+/// Is second `s` inside the outage of `for_s` seconds from `from_s`?
+fn during(from_s: u64, for_s: u64, s: u64) -> bool {
+    s >= from_s && s < from_s.saturating_add(for_s)
 }
 
 fn ms_after(t: u64, midnight: u64) -> i64 {
@@ -607,11 +604,7 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
         })
         .collect();
     let (waiting_seconds, used_while_waiting, rate_use) = use_while_waiting(sc, out, &seconds);
-    let coordinator_out = |s: u64| {
-        sc.outages
-            .iter()
-            .any(|o| s >= o.from_s && s < o.from_s + o.for_s)
-    };
+    let coordinator_out = |s: u64| sc.outages.iter().any(|o| during(o.from_s, o.for_s, s));
     let drain_ms = last_through.saturating_sub(midnight);
     let outage_ms: u64 = sc
         .outages

@@ -339,8 +339,6 @@ pub struct Tally {
     pub saved: u64,
     /// The locations' shares as the aggregators last heard them, integrated over time.
     pub location_share_ppm_ms: u128,
-    /// The isolates' shares as their limiters last took them, integrated over time.
-    pub isolate_share_ppm_ms: u128,
 }
 
 impl Outcome {
@@ -372,8 +370,7 @@ pub struct Sim<'a> {
     /// The sums of `Node::share_ppm` and of `Location::share_ppm`.
     share_sum: u64,
     location_share_sum: u64,
-    /// Those sums integrated over time up to `integrated_at` (millionths × ms).
-    share_integral: u128,
+    /// The locations' sum integrated over time up to `integrated_at` (millionths × ms).
     location_share_integral: u128,
     integrated_at: u64,
     progress: bool,
@@ -557,7 +554,6 @@ impl<'a> Sim<'a> {
             },
             share_sum: 0,
             location_share_sum: 0,
-            share_integral: 0,
             location_share_integral: 0,
             integrated_at: start,
             progress,
@@ -723,12 +719,9 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Brings the share integrals up to now (call before either sum changes).
+    /// Brings the locations' share integral up to now (call before their sum changes).
     fn integrate(&mut self) {
         let dt = u128::from(self.now.saturating_sub(self.integrated_at));
-        self.share_integral = self
-            .share_integral
-            .saturating_add(u128::from(self.share_sum) * dt);
         self.location_share_integral = self
             .location_share_integral
             .saturating_add(u128::from(self.location_share_sum) * dt);
@@ -740,18 +733,11 @@ impl<'a> Sim<'a> {
         self.integrate();
         let mut tally = Tally {
             location_share_ppm_ms: self.location_share_integral,
-            isolate_share_ppm_ms: self.share_integral,
             ..Tally::default()
         };
         for node in &self.nodes {
             let limiter = node.book.limiter();
-            let s = limiter.spent();
-            let t = &mut tally.spent;
-            t.earned = t.earned.saturating_add(s.earned);
-            t.granted = t.granted.saturating_add(s.granted);
-            t.lost_waiting = t.lost_waiting.saturating_add(s.lost_waiting);
-            t.lost_idle = t.lost_idle.saturating_add(s.lost_idle);
-            t.forfeited = t.forfeited.saturating_add(s.forfeited);
+            tally.spent = tally.spent.plus(limiter.spent());
             tally.saved = tally.saved.saturating_add(limiter.saved());
         }
         self.out.tallies.push(tally);
@@ -1211,7 +1197,6 @@ impl<'a> Sim<'a> {
 
     /// The aggregator's answer reaches the isolate; requests waiting for its first sync go on.
     fn isolate_hears(&mut self, isolate: u32, seq: u64, answer: Option<RoomSnapshot>) {
-        self.integrate();
         let now = self.clock(isolate);
         if answer.is_none() {
             self.out.syncs_failed += 1;
