@@ -317,20 +317,11 @@ impl Isolate {
                 seated.network = network;
                 if let Some(drawn) = into_prequeue(ticket, &config, now) {
                     seated.order = drawn;
-                } else if let Some(since) = config.prequeue_since {
-                    let lottery = OrderKey::lottery(since, 0).bucket();
-                    // Issued in the pre-queue by an isolate that did not know of it yet: in
-                    // arrival order, perhaps even ahead of the whole draw.
-                    let unaware = since <= ticket.issued_at
-                        && config.opens_at.is_some_and(|o| ticket.issued_at < o);
-                    if !config.before_opening(now) && (ticket.order.bucket() == lottery || unaware)
-                    {
-                        // Brought back only once the draw's seed is out: its holder could have
-                        // picked it from many, so it stands in line from now, as any later
-                        // arrival (`draw`).
-                        let sub = u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX);
-                        seated.order = OrderKey::fifo(now, sub);
-                    }
+                } else if late_to_the_draw(ticket, &config, now) {
+                    // Brought back only once the draw's seed is out: its holder could have
+                    // picked it from many, so it stands in line from now, as any later
+                    // arrival (`draw`).
+                    seated.order = OrderKey::fifo(now, ticket.order.sub32());
                 }
                 // A replay of the same issued ticket is seated again in its cookie, but its
                 // place is counted once.
@@ -350,48 +341,36 @@ impl Isolate {
             }
             // Seated while this isolate did not yet know of the pre-queue it arrived in (its
             // ticket and its first poll both came before the isolate's sync): it joins the
-            // draw now, as every other arrival of the pre-queue did, and its count moves with
-            // it. The old cookie, replayed here, moves nothing twice.
-            Seat::Held | Seat::Worked => match into_prequeue(ticket, &config, now) {
-                Some(drawn) => {
-                    let mut moved = ticket.clone();
-                    moved.order = drawn;
-                    moved.held_until = now.plus_ms(grace);
-                    let (old, new) = (slot_of(ticket.held_until), slot_of(moved.held_until));
-                    if self.renewed.insert(id ^ ticket.order.0.rotate_left(17)) {
-                        self.count_place(ticket.order.bucket(), old, -1);
-                        self.count_place(drawn.bucket(), new, 1);
-                        if ticket.network.is_known() && old != new {
-                            self.outbox.owed.add_net_place(ticket.network.0, old, -1);
-                            self.outbox.owed.add_net_place(ticket.network.0, new, 1);
-                        }
-                    }
-                    Visit::Update(moved)
+            // draw now, as every other arrival of the pre-queue did, its count moving with it
+            // as at a renewal.
+            Seat::Held | Seat::Worked => {
+                let drawn = into_prequeue(ticket, &config, now);
+                if drawn.is_none() && ticket.held_until.since(now) >= grace / 2 {
+                    return Visit::Keep;
                 }
-                None => self.renew(ticket, now, grace, id),
-            },
-            _ => Visit::Keep,
+                let mut moved = ticket.clone();
+                moved.order = drawn.unwrap_or(ticket.order);
+                moved.held_until = now.plus_ms(grace);
+                self.move_place(ticket, &moved, id);
+                Visit::Update(moved)
+            }
+            Seat::Done => Visit::Keep,
         }
     }
 
-    /// A held place's visit after half its grace period: held for another grace period.
-    fn renew(&mut self, ticket: &Ticket, now: UnixMs, grace: u64, id: u64) -> Visit {
-        match ticket.seat {
-            Seat::Held | Seat::Worked if ticket.held_until.since(now) < grace / 2 => {
-                let mut renewed = ticket.clone();
-                renewed.held_until = now.plus_ms(grace);
-                let (old, new) = (slot_of(ticket.held_until), slot_of(renewed.held_until));
-                if old != new && self.renewed.insert(id ^ old) {
-                    self.count_place(ticket.order.bucket(), old, -1);
-                    self.count_place(ticket.order.bucket(), new, 1);
-                    if ticket.network.is_known() {
-                        self.outbox.owed.add_net_place(ticket.network.0, old, -1);
-                        self.outbox.owed.add_net_place(ticket.network.0, new, 1);
-                    }
-                }
-                Visit::Update(renewed)
-            }
-            _ => Visit::Keep,
+    /// Moves the count of `from`'s place to `to`'s (a renewal's later give-up slot, or the
+    /// draw's bucket), once: the old cookie replayed moves nothing twice.
+    fn move_place(&mut self, from: &Ticket, to: &Ticket, id: u64) {
+        let (old, new) = (slot_of(from.held_until), slot_of(to.held_until));
+        let (was, is) = (from.order.bucket(), to.order.bucket());
+        if (old, was) == (new, is) || !self.renewed.insert(id ^ old ^ was.rotate_left(32)) {
+            return;
+        }
+        self.count_place(was, old, -1);
+        self.count_place(is, new, 1);
+        if from.network.is_known() && old != new {
+            self.outbox.owed.add_net_place(from.network.0, old, -1);
+            self.outbox.owed.add_net_place(from.network.0, new, 1);
         }
     }
 
@@ -841,9 +820,22 @@ fn into_prequeue(ticket: &Ticket, config: &RoomConfig, now: UnixMs) -> Option<Or
         Seat::Held | Seat::Worked => ticket.held_until.minus_ms(grace_ms(config)),
         Seat::Done => return None,
     };
-    let drawn = OrderKey::lottery(since, u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX));
+    let drawn = OrderKey::lottery(since, ticket.order.sub32());
     let belongs = since <= ticket.issued_at && seated_at < opens_at;
     (belongs && ticket.order.bucket() != drawn.bucket()).then_some(drawn)
+}
+
+/// Is `ticket`, brought back for the first time at `now`, a ticket of the pre-queue (in the
+/// draw, or issued during the pre-queue by an isolate that did not know of it yet, perhaps
+/// ahead of the whole draw) that comes back after the opening?
+fn late_to_the_draw(ticket: &Ticket, config: &RoomConfig, now: UnixMs) -> bool {
+    let Some(since) = config.prequeue_since else {
+        return false;
+    };
+    let drawn = ticket.order.bucket() == OrderKey::lottery(since, 0).bucket();
+    let issued_during =
+        since <= ticket.issued_at && config.opens_at.is_some_and(|o| ticket.issued_at < o);
+    !config.before_opening(now) && (drawn || issued_during)
 }
 
 fn grace_ms(config: &RoomConfig) -> u64 {
@@ -882,7 +874,6 @@ mod tests {
         )
     }
 
-    /// The coordinator's answer to `report`, acknowledging it, with `config` and `cursor`.
     /// A room whose operator scheduled the opening at `opens_at` at T0, letting `rate` a
     /// minute through after it: a pre-queue since T0.
     fn scheduled(opens_at: UnixMs, rate: u32) -> RoomConfig {
@@ -911,6 +902,7 @@ mod tests {
         r
     }
 
+    /// The coordinator's answer to `report`, acknowledging it, with `config` and `cursor`.
     fn answer(
         report: &SyncReport,
         config: RoomConfig,

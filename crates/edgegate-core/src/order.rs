@@ -58,6 +58,11 @@ impl OrderKey {
     pub fn sub(self) -> u64 {
         self.0 & (SUB_RANGE - 1)
     }
+
+    /// The place inside the bucket as the 32 bits it was drawn as (`new`'s `sub`).
+    pub fn sub32(self) -> u32 {
+        u32::try_from(self.sub()).unwrap_or(u32::MAX)
+    }
 }
 
 /// How far the queue has been released: every ticket whose key is below the cursor is admitted.

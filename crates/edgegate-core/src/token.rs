@@ -184,7 +184,7 @@ impl Ticket {
     pub fn sign(&self, keys: &KeyRing<ForTickets>) -> String {
         let key = keys.signing();
         let bucket = u32::try_from(self.order.bucket()).unwrap_or(u32::MAX);
-        let sub = u32::try_from(self.order.sub()).unwrap_or(u32::MAX);
+        let sub = self.order.sub32();
         let sealed = sub ^ order_pad(key, &self.id, bucket);
         let payload = Writer::with_capacity(TICKET_PAYLOAD_LEN + TAG_LEN)
             .u8(TICKET_VERSION)
@@ -268,7 +268,7 @@ impl Ticket {
             // The place inside the second comes sealed: unseal it under the key that signed it.
             let key = keys.get(key_id).ok_or(TokenError::UnknownKey)?;
             let bucket = u32::try_from(ticket.order.bucket()).unwrap_or(u32::MAX);
-            let sealed = u32::try_from(ticket.order.sub()).unwrap_or(u32::MAX);
+            let sealed = ticket.order.sub32();
             let sub = sealed ^ order_pad(key, &ticket.id, bucket);
             ticket.order = OrderKey::new(u64::from(bucket), sub);
         }
