@@ -15,7 +15,7 @@
 // inspector listening. BENCH_PERF: case keys to record with Linux `perf` likewise.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, copyFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { tmpdir, cpus } from 'node:os';
@@ -752,11 +752,15 @@ async function main() {
  */
 async function perfRecorded(pid, load) {
   const data = join(work, `perf-${pid}-${perfRecorded.n = (perfRecorded.n ?? 0) + 1}.data`);
-  const rec = spawn('perf', ['record', '-F', '2000', '-p', String(pid), '-o', data], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 300));
+  // Samples start when perf has attached, a moment into the load: the load lasts seconds.
+  const rec = spawn('perf', ['record', '-F', '2000', '-p', String(pid), '-o', data], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let said = '';
+  rec.stderr.on('data', (c) => { said = (said + c).slice(-2_000); });
+  const exited = new Promise((resolve) => rec.on('exit', resolve));
   await load();
   rec.kill('SIGINT');
-  await new Promise((resolve) => rec.on('exit', resolve));
+  await exited;
+  if (!existsSync(data)) fail(`perf recorded nothing:\n${said}`);
   const report = (sort, limit, rows) => execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', sort, '--percent-limit', limit],
     { maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'ignore'] }).toString()
     .split('\n').filter((l) => l.trim() && !l.startsWith('#')).slice(0, rows)
