@@ -71,7 +71,11 @@ fn restore(text: &str, which: u8, now: UnixMs) {
         let outbox = Outbox::restore(Counts::default(), pending, next_seq);
         world.aggregator = Aggregator::restore(
             "ICN",
-            (TIMING.sync_interval_ms, TIMING.sync_timeout_ms),
+            (
+                TIMING.sync_interval_ms,
+                TIMING.sync_timeout_ms,
+                TIMING.fail_static_per_mille,
+            ),
             Vec::new(),
             outbox,
             None,

@@ -97,7 +97,7 @@ impl Hierarchy {
         let next = self.aggregator.on_sync(batch, now);
         self.deliver(next.upstream, now);
         self.aggregator
-            .answer(&batch.isolate, batch.notices_at, now)
+            .answer(&batch.isolate, batch.notices_at, batch.sent_at, now)
     }
 
     /// The aggregator's batch to the room, if it cut one, and the room's answer.
@@ -167,7 +167,11 @@ impl Hierarchy {
 pub fn aggregator(location: &str) -> Aggregator {
     Aggregator::restore(
         location,
-        (TIMING.sync_interval_ms, TIMING.sync_timeout_ms),
+        (
+            TIMING.sync_interval_ms,
+            TIMING.sync_timeout_ms,
+            TIMING.fail_static_per_mille,
+        ),
         Vec::new(),
         Outbox::default(),
         None,

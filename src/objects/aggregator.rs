@@ -142,10 +142,12 @@ impl DurableObject for LocationAggregator {
                 self.inner
                     .state
                     .wait_until(async move { waker.wake_when_due(UnixMs(now_ms())).await });
-                match self
-                    .inner
-                    .answer(&report.isolate, report.notices_at, UnixMs(now_ms()))
-                {
+                match self.inner.answer(
+                    &report.isolate,
+                    report.notices_at,
+                    report.sent_at,
+                    UnixMs(now_ms()),
+                ) {
                     Some(snapshot) => Response::from_json(&snapshot),
                     None => Response::error("the room coordinator has not answered yet", 503),
                 }
@@ -215,11 +217,17 @@ impl Inner {
         Ok((upstream, next.room_first))
     }
 
-    fn answer(&self, isolate: &str, notices_at: u64, now: UnixMs) -> Option<RoomSnapshot> {
+    fn answer(
+        &self,
+        isolate: &str,
+        notices_at: u64,
+        sent_at: UnixMs,
+        now: UnixMs,
+    ) -> Option<RoomSnapshot> {
         self.book
             .borrow_mut()
             .as_mut()?
-            .answer(isolate, notices_at, now)
+            .answer(isolate, notices_at, sent_at, now)
     }
 
     /// Sets the object's alarm for when the next sync falls due, if counts wait for one and no
@@ -359,6 +367,7 @@ fn load(sql: &SqlStorage, location: &str, env: &Env, now: UnixMs) -> Result<Aggr
         (
             crate::shared::settings::sync_interval_ms(env),
             crate::shared::settings::sync_timeout_ms(env),
+            crate::shared::settings::fail_static_per_mille(env),
         ),
         store::load_senders(sql)?,
         Outbox::restore(owed, pending, next_seq),

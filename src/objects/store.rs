@@ -27,7 +27,7 @@ pub const SENDERS_DDL: &str = "CREATE TABLE IF NOT EXISTS senders (id TEXT PRIMA
      seq INTEGER NOT NULL, at INTEGER NOT NULL, demand INTEGER NOT NULL, \
      waiting INTEGER NOT NULL DEFAULT 0, isolates INTEGER NOT NULL DEFAULT 0, \
      share_ppm INTEGER NOT NULL DEFAULT 0, cut_from_ppm INTEGER NOT NULL DEFAULT 0, \
-     cut_until INTEGER NOT NULL DEFAULT 0)";
+     cut_until INTEGER NOT NULL DEFAULT 0, after_lease_per_mille INTEGER NOT NULL DEFAULT 0)";
 
 /// The two tables of place counts.
 #[derive(Clone, Copy, Debug)]
@@ -50,8 +50,14 @@ pub fn create(sql: &SqlStorage, ddl: &[&str]) {
             worker::console_error!("storage: {e}");
         }
     }
-    // `senders` as the aggregator created it before the table was shared lacks the shares.
-    for column in ["share_ppm", "cut_from_ppm", "cut_until"] {
+    // `senders` as the aggregator created it before the table was shared lacks the shares, and
+    // as it was before shares were leased, what a sender keeps after its lease.
+    for column in [
+        "share_ppm",
+        "cut_from_ppm",
+        "cut_until",
+        "after_lease_per_mille",
+    ] {
         let has = sql
             .exec(
                 "SELECT 1 FROM pragma_table_info('senders') WHERE name = ?",
@@ -140,11 +146,13 @@ impl Writes {
             match seen {
                 Some(s) => self.push(
                     "INSERT INTO senders (id, seq, at, demand, waiting, isolates, share_ppm, \
-                     cut_from_ppm, cut_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                     cut_from_ppm, cut_until, after_lease_per_mille) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                      ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, at = excluded.at, \
                      demand = excluded.demand, waiting = excluded.waiting, \
                      isolates = excluded.isolates, share_ppm = excluded.share_ppm, \
-                     cut_from_ppm = excluded.cut_from_ppm, cut_until = excluded.cut_until",
+                     cut_from_ppm = excluded.cut_from_ppm, cut_until = excluded.cut_until, \
+                     after_lease_per_mille = excluded.after_lease_per_mille",
                     vec![
                         id.as_str().into(),
                         int(s.seq),
@@ -155,6 +163,7 @@ impl Writes {
                         int(u64::from(s.share_ppm)),
                         int(u64::from(s.cut_from_ppm)),
                         int(s.cut_until.0),
+                        int(u64::from(s.after_lease_per_mille)),
                     ],
                 ),
                 None => self.push("DELETE FROM senders WHERE id = ?", vec![id.as_str().into()]),
@@ -203,13 +212,14 @@ pub fn read_meta<T: DeserializeOwned>(
 /// Every sender stored.
 pub fn load_senders(sql: &SqlStorage) -> worker::Result<Vec<(String, Seen)>> {
     Ok(rows(sql.exec(
-        "SELECT id, seq, at, demand, waiting, isolates, share_ppm, cut_from_ppm, cut_until \
-         FROM senders",
+        "SELECT id, seq, at, demand, waiting, isolates, share_ppm, cut_from_ppm, cut_until, \
+         after_lease_per_mille FROM senders",
         None,
     )?)?
     .iter()
     .filter_map(|row| {
-        let [id, seq, at, demand, waiting, isolates, share, cut_from, cut_until] = row.as_slice()
+        let [id, seq, at, demand, waiting, isolates, share, cut_from, cut_until, kept] =
+            row.as_slice()
         else {
             return None;
         };
@@ -224,6 +234,7 @@ pub fn load_senders(sql: &SqlStorage) -> worker::Result<Vec<(String, Seen)>> {
             share_ppm: ppm(share),
             cut_from_ppm: ppm(cut_from),
             cut_until: UnixMs(n(cut_until)),
+            after_lease_per_mille: ppm(kept),
         };
         Some((text(id)?.to_owned(), seen))
     })

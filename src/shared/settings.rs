@@ -95,6 +95,16 @@ pub fn sync_timeout_ms(env: &Env) -> u64 {
         .clamp(100, 30_000)
 }
 
+/// `FAIL_STATIC_PER_MILLE`, read by the aggregators too: what of its share a location keeps
+/// sharing while the room is out of reach. A malformed value falls back to the default.
+pub fn fail_static_per_mille(env: &Env) -> u32 {
+    env.var("FAIL_STATIC_PER_MILLE")
+        .ok()
+        .and_then(|v| v.to_string().trim().parse::<u32>().ok())
+        .unwrap_or(100)
+        .min(1_000)
+}
+
 /// `SYNC_INTERVAL_MS`, at least 100 ms, read the same way by isolates and coordinator.
 pub fn sync_interval_ms(env: &Env) -> u64 {
     env.var("SYNC_INTERVAL_MS")

@@ -16,7 +16,11 @@
 //!   outbox sends them upstream under its own numbers until acknowledged.
 //! - **The rate holds.** The coordinator gives the location a share in proportion to its
 //!   demand; the aggregator splits that share among its isolates in proportion to theirs (the
-//!   same rule, one level down), so the shares it hands out add up to the location's.
+//!   same rule, one level down), so the shares it hands out add up to the location's. Every
+//!   share is leased (`sync::LEASE_MS`): an isolate's lease ends no later than the location's,
+//!   and the location tells the coordinator it runs a smaller share only once its isolates'
+//!   fit in it. When the location's lease runs out (the room is out of reach) it shares only
+//!   the fail-static fraction of its last share, which the coordinator counts as in force.
 //! - **Fail-static sees through the hop.** Every answer carries the age of the room's view
 //!   (`age_ms`). An isolate whose answers grow old while its aggregator cannot reach the
 //!   coordinator goes stale just as if its own syncs failed, and runs fail-static; a location
@@ -24,7 +28,7 @@
 
 use crate::outbox::Outbox;
 use crate::places::PlaceKey;
-use crate::sync::{Notices, RoomSnapshot, Seen, Senders, SyncReport, LOCATION_PREFIX};
+use crate::sync::{Notices, RoomSnapshot, Seen, Senders, SyncReport, LEASE_MS, LOCATION_PREFIX};
 use crate::time::UnixMs;
 
 /// What an isolate's sync set in motion ([`Aggregator::on_sync`]), for the shell to carry out
@@ -68,6 +72,15 @@ pub struct Aggregator {
     known: Option<(u64, crate::order::Cursor)>,
     /// The room's notices, as last heard: what the isolates' copies are brought up to.
     notices: Notices,
+    /// Until when (this aggregator's clock) the room's share holds
+    /// ([`RoomSnapshot::lease_until`]).
+    lease_until: UnixMs,
+    /// What of its share it keeps sharing after the lease ran out, per mille: the fail-static
+    /// fraction.
+    after_lease_per_mille: u32,
+    /// The grant time of the room's answer whose share its isolates' shares fit in: what its
+    /// batches confirm (`SyncReport::share_at`).
+    confirmed_at: UnixMs,
 }
 
 impl Aggregator {
@@ -75,7 +88,7 @@ impl Aggregator {
     /// and its outbox. It knows nothing of the room until its first sync.
     pub fn restore(
         location: &str,
-        (interval_ms, timeout_ms): (u64, u64),
+        (interval_ms, timeout_ms, after_lease_per_mille): (u64, u64, u32),
         senders: impl IntoIterator<Item = (String, Seen)>,
         outbox: Outbox,
         known: Option<(u64, crate::order::Cursor)>,
@@ -90,6 +103,21 @@ impl Aggregator {
             heard_at: UnixMs(0),
             known,
             notices: Notices::default(),
+            lease_until: UnixMs(0),
+            after_lease_per_mille: after_lease_per_mille.min(1_000),
+            confirmed_at: UnixMs(0),
+        }
+    }
+
+    /// The part of the rate it may share among its isolates at `now`, in millionths of the
+    /// room's: the room's share while its lease holds, the fail-static fraction of it after.
+    pub fn whole_ppm(&self, now: UnixMs) -> u32 {
+        let Some(room) = &self.room else { return 0 };
+        if now < self.lease_until {
+            room.share_ppm
+        } else {
+            let kept = u64::from(room.share_ppm) * u64::from(self.after_lease_per_mille) / 1_000;
+            u32::try_from(kept).unwrap_or(u32::MAX)
         }
     }
 
@@ -156,15 +184,32 @@ impl Aggregator {
     /// from what the location's other isolates leave, see [`grant_share`]), and how old the
     /// view is. `None` until the coordinator has answered once.
     /// `notices_at` is the version of the room's notices the isolate holds; the answer brings
-    /// its copy up to this aggregator's.
-    pub fn answer(&mut self, sender: &str, notices_at: u64, now: UnixMs) -> Option<RoomSnapshot> {
+    /// its copy up to this aggregator's. `sent_at` is the batch's, echoed: the isolate's
+    /// share holds from then until the location's lease ends, and never longer than a lease.
+    pub fn answer(
+        &mut self,
+        sender: &str,
+        notices_at: u64,
+        sent_at: UnixMs,
+        now: UnixMs,
+    ) -> Option<RoomSnapshot> {
+        let whole = self.whole_ppm(now);
+        let lease_ms = if now < self.lease_until {
+            self.lease_until.since(now).min(LEASE_MS)
+        } else {
+            // The fail-static part is the coordinator's to count for as long as it lasts.
+            LEASE_MS
+        };
         let room = self.room.as_ref()?;
         let mut snapshot = room.clone();
         snapshot.notices = self.notices.since(notices_at);
         for (second, delta) in self.outbox.unacked_places() {
             snapshot.arrivals.add(second, delta);
         }
-        snapshot.share_ppm = self.senders.grant(sender, room.share_ppm, now);
+        snapshot.share_ppm = self.senders.grant(sender, whole, now);
+        snapshot.lease_from = sent_at;
+        snapshot.lease_ms = lease_ms;
+        snapshot.granted_at = now;
         snapshot.acked = self.senders.acked(sender);
         // Time spent idle is not an outage: unless this aggregator's syncs are failing, the age
         // it passes on is at most one interval and one timeout, which no isolate takes for
@@ -194,6 +239,16 @@ impl Aggregator {
             batch.known_cursor = Some(cursor);
         }
         batch.notices_at = self.notices.version();
+        batch.sent_at = now;
+        batch.after_lease_per_mille = self.after_lease_per_mille;
+        // It runs the room's last share once its isolates' shares fit in it (a cut waits for
+        // the isolates to give theirs back at their next syncs).
+        if let Some(room) = &self.room {
+            if self.senders.in_force_ppm(now) <= u64::from(room.share_ppm) {
+                self.confirmed_at = room.granted_at;
+            }
+        }
+        batch.share_at = self.confirmed_at;
         Some(Upstream { batch, fresh })
     }
 
@@ -225,6 +280,7 @@ impl Aggregator {
         if let Some(delta) = &snapshot.notices {
             self.notices.apply(delta);
         }
+        self.lease_until = snapshot.lease_until();
         self.room = Some(snapshot);
         self.heard_at = now;
     }
@@ -242,7 +298,13 @@ mod tests {
     const SETTLE: u64 = 9_000;
 
     fn aggregator() -> Aggregator {
-        Aggregator::restore("ICN", (1_000, 3_000), Vec::new(), Outbox::default(), None)
+        Aggregator::restore(
+            "ICN",
+            (1_000, 3_000, 100),
+            Vec::new(),
+            Outbox::default(),
+            None,
+        )
     }
 
     fn batch(isolate: &str, seq: u64, places: Vec<(u64, u64, i64)>, through: u64) -> SyncReport {
@@ -320,7 +382,13 @@ mod tests {
         let mut room = Room::fresh(T0, SETTLE);
         let (mut icn, mut nrt) = (
             aggregator(),
-            Aggregator::restore("NRT", (1_000, 3_000), Vec::new(), Outbox::default(), None),
+            Aggregator::restore(
+                "NRT",
+                (1_000, 3_000, 100),
+                Vec::new(),
+                Outbox::default(),
+                None,
+            ),
         );
         icn.receive(&batch("a", 1, vec![], 30), T0);
         icn.receive(&batch("b", 1, vec![], 10), T0);
@@ -339,10 +407,10 @@ mod tests {
             sync(&mut icn, &mut room, now);
             sync(&mut nrt, &mut room, now);
             let (a, b) = (
-                icn.answer("a", 0, now).unwrap(),
-                icn.answer("b", 0, now).unwrap(),
+                icn.answer("a", 0, UnixMs(0), now).unwrap(),
+                icn.answer("b", 0, UnixMs(0), now).unwrap(),
             );
-            let c = nrt.answer("c", 0, now).unwrap();
+            let c = nrt.answer("c", 0, UnixMs(0), now).unwrap();
             let sum = u64::from(a.share_ppm) + u64::from(b.share_ppm) + u64::from(c.share_ppm);
             assert!(sum <= u64::from(PPM), "{sum}");
             assert_eq!(a.acked, seq);
@@ -373,7 +441,7 @@ mod tests {
         };
         let mut agg = aggregator();
         assert_eq!(
-            agg.answer("a", 0, T0),
+            agg.answer("a", 0, UnixMs(0), T0),
             None,
             "nothing to say before the room answered"
         );
@@ -383,7 +451,7 @@ mod tests {
             &batch("b", 1, vec![(T0.secs() + 1, slot, 4)], 0),
             T0.plus_ms(300),
         );
-        let answer = agg.answer("a", 0, T0.plus_ms(700)).unwrap();
+        let answer = agg.answer("a", 0, UnixMs(0), T0.plus_ms(700)).unwrap();
         assert_eq!(
             answer.arrivals.total(),
             4,
@@ -392,11 +460,13 @@ mod tests {
         assert_eq!(answer.age_ms, 700);
         // Idle for a minute is not an outage; a failing sync is.
         let idle = T0.plus_ms(60_000);
-        assert_eq!(agg.answer("a", 0, idle).unwrap().age_ms, 4_000);
+        assert_eq!(agg.answer("a", 0, UnixMs(0), idle).unwrap().age_ms, 4_000);
         let batch = agg.upstream(idle).unwrap().batch;
         agg.finish_sync(batch.seq, None, idle.plus_ms(3_000));
         assert_eq!(
-            agg.answer("a", 0, idle.plus_ms(3_000)).unwrap().age_ms,
+            agg.answer("a", 0, UnixMs(0), idle.plus_ms(3_000))
+                .unwrap()
+                .age_ms,
             63_000
         );
         assert_eq!(answer.cursor, room.release.cursor);

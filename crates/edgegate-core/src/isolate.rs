@@ -133,6 +133,9 @@ pub struct Isolate {
     id: String,
     timing: Timing,
     room: Option<RoomSnapshot>,
+    /// Until when (this isolate's clock) the share in `room` holds: after it, the limiter
+    /// runs at nothing until a sync brings a new one ([`RoomSnapshot::lease_until`]).
+    lease_until: UnixMs,
     /// The coordinator's summary with this isolate's unacknowledged place changes laid over it.
     view: Summary,
     outbox: Outbox,
@@ -169,6 +172,7 @@ impl Isolate {
             id,
             timing,
             room: None,
+            lease_until: UnixMs(0),
             view: Summary::default(),
             outbox: Outbox::default(),
             last_ok: None,
@@ -419,6 +423,9 @@ impl Isolate {
         let order = self.order_of(ticket);
         if !cursor.admits(order) {
             return Admission::NotYet;
+        }
+        if now >= self.lease_until && self.limiter.rate_milli_per_minute() > 0 {
+            self.limiter.lapse(now);
         }
         let id = short(&ticket.id);
         if self.through.contains(id) {
@@ -719,6 +726,15 @@ impl Isolate {
         self.limiter.lost_citizens()
     }
 
+    /// The share of the room's rate its limiter may run at `now`, in millionths: the last
+    /// answer's while its lease holds, else nothing.
+    pub fn share_in_force_ppm(&self, now: UnixMs) -> u32 {
+        match &self.room {
+            Some(room) if now < self.lease_until => room.share_ppm,
+            _ => 0,
+        }
+    }
+
     /// This isolate's let-through limiter, for figures (what its tokens went to).
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
@@ -749,6 +765,10 @@ impl Isolate {
             report.known_cursor = Some(room.cursor);
         }
         report.notices_at = self.notices.version();
+        report.sent_at = now;
+        // Its limiter runs the last answer's share (or nothing, after the lease): every
+        // share granted before that answer is given up.
+        report.share_at = self.room.as_ref().map_or(UnixMs(0), |r| r.granted_at);
         Some(report)
     }
 
@@ -762,8 +782,13 @@ impl Isolate {
         if crate::sync::is_late(self.room.as_ref(), &snapshot, now) {
             return; // a late answer older than what this isolate already knows
         }
-        self.limiter
-            .follow(&snapshot.config, snapshot.share_ppm, now);
+        self.lease_until = snapshot.lease_until();
+        if now < self.lease_until {
+            self.limiter
+                .follow(&snapshot.config, snapshot.share_ppm, now);
+        } else {
+            self.limiter.lapse(now);
+        }
         // The view: what the coordinator counted, plus what it has not acknowledged yet.
         self.view = snapshot.arrivals.clone();
         for (second, delta) in self.outbox.unacked_places().collect::<Vec<_>>() {
@@ -926,6 +951,9 @@ mod tests {
             epoch: 0,
             notices: None,
             draw: None,
+            lease_from: report.sent_at,
+            lease_ms: crate::sync::LEASE_MS,
+            granted_at: at,
         }
     }
 
@@ -1028,11 +1056,17 @@ mod tests {
         let _ = b.visit(&ticket(&b, 2, T0), T0.plus_ms(1_600), TTL, NetTag(0));
         // The request was cancelled (the citizen disconnected): no answer ever comes. After the
         // timeout the same batch goes again, not a new one, and the new count is not lost.
+        // Each copy says when it left, for the lease its answer grants.
+        let same = |copy: &SyncReport| SyncReport {
+            sent_at: first.sent_at,
+            ..copy.clone()
+        };
         let again = b.begin_sync(T0.plus_ms(3_100)).unwrap();
-        assert_eq!(again, first);
+        assert_eq!(again.sent_at, T0.plus_ms(3_100));
+        assert_eq!(same(&again), first);
         b.finish_sync(again.seq, None, T0.plus_ms(3_200));
         let third = b.begin_sync(T0.plus_ms(4_200)).unwrap();
-        assert_eq!(third, first, "a failed batch goes again");
+        assert_eq!(same(&third), first, "a failed batch goes again");
         let snap = answer(
             &third,
             open_room(),
@@ -1137,14 +1171,27 @@ mod tests {
             new_users_per_minute: 60,
             ..RoomConfig::default()
         };
-        b.finish_sync(
-            r.seq,
-            Some(answer(&r, config, Cursor::at_bucket(s), arrivals, at)),
-            at,
-        );
+        let room_then = answer(&r, config, Cursor::at_bucket(s), arrivals, at);
+        b.finish_sync(r.seq, Some(room_then.clone()), at);
+        // The room goes out of the aggregator's reach. The aggregator still answers every
+        // second, with the room as it last heard it, grown older, and the fail-static tenth
+        // of the location's share, leased anew each time.
+        let aggregator_answers = |b: &mut Isolate, from: UnixMs, to: UnixMs| {
+            let mut now = from;
+            while now <= to {
+                if let Some(r) = b.begin_sync(now) {
+                    let mut snap = room_then.clone();
+                    snap.age_ms = now.since(at);
+                    snap.share_ppm = 100_000;
+                    snap.lease_from = r.sent_at;
+                    snap.granted_at = now;
+                    b.finish_sync(r.seq, Some(snap), now);
+                }
+                now = now.plus_ms(1_000);
+            }
+        };
         let down = at.plus_ms(1_000);
-        let r = b.begin_sync(down).unwrap();
-        b.finish_sync(r.seq, None, down);
+        aggregator_answers(&mut b, down, down);
         let front = Ticket {
             order: OrderKey::new(s, 0),
             ..ticket(&b, 1, at)
@@ -1157,6 +1204,7 @@ mod tests {
         assert_eq!(b.admit(&front, down), Admission::NotYet);
         // Stale from at + 5 s; 20 s later at 1/s × 50 % the isolate has moved ten places.
         let later = at.plus_ms(25_000);
+        aggregator_answers(&mut b, down.plus_ms(1_000), later);
         assert!(b.stale(later));
         assert!(matches!(
             b.admit(&front, later),
@@ -1173,6 +1221,97 @@ mod tests {
         );
         assert_eq!(b.admit(&late, much_later), Admission::NotYet);
         assert!(b.status(&late, Admission::NotYet, much_later, 0).stale);
+    }
+
+    #[test]
+    fn an_isolate_cut_off_from_its_aggregator_lets_nobody_through_after_its_lease() {
+        let mut b = book();
+        let config = RoomConfig {
+            new_users_per_minute: 6_000,
+            ..RoomConfig::default()
+        };
+        let front = ticket(&b, 1, T0);
+        let second = ticket(&b, 2, T0);
+        let _ = b.visit(&front, T0, TTL, NetTag(0));
+        let _ = b.visit(&second, T0, TTL, NetTag(0));
+        // The answer comes 300 ms after the batch left: the lease runs from the leaving.
+        let sent = T0.plus_ms(10_000);
+        let r = b.begin_sync(sent).unwrap();
+        let cursor = Cursor::at_time(T0.plus_ms(1_000));
+        b.finish_sync(
+            r.seq,
+            Some(answer(&r, config.clone(), cursor, Summary::default(), sent)),
+            sent.plus_ms(300),
+        );
+        let end = sent.plus_ms(crate::sync::LEASE_MS);
+        assert_eq!(b.share_in_force_ppm(end.minus_ms(1)), 1_000_000);
+        assert!(matches!(
+            b.admit(&front, end.minus_ms(1)),
+            Admission::Through { first: true }
+        ));
+        // Every sync after it fails: from the lease's end the share is nothing, whatever was
+        // saved, and the refusal still counts as demand for when the aggregator is back.
+        for k in 1..10 {
+            if let Some(r) = b.begin_sync(sent.plus_ms(k * 1_000)) {
+                b.finish_sync(r.seq, None, sent.plus_ms(k * 1_000 + 50));
+            }
+        }
+        assert_eq!(b.share_in_force_ppm(end), 0);
+        for later in [end, end.plus_ms(60_000)] {
+            assert!(
+                matches!(b.admit(&second, later), Admission::Throttled { .. }),
+                "{later:?}"
+            );
+        }
+        // A new answer brings a share, and a new lease, again.
+        let back = end.plus_ms(61_000);
+        let r = b.begin_sync(back).unwrap();
+        b.finish_sync(
+            r.seq,
+            Some(answer(&r, config, cursor, Summary::default(), back)),
+            back,
+        );
+        assert_eq!(b.share_in_force_ppm(back), 1_000_000);
+    }
+
+    #[test]
+    fn a_larger_share_granted_before_the_cut_it_holds_is_never_run_again() {
+        let mut b = book();
+        let config = RoomConfig {
+            new_users_per_minute: 6_000,
+            ..RoomConfig::default()
+        };
+        // Two copies of one batch: the first's answer (the whole rate) is overtaken by the
+        // second's (a cut to a tenth), granted later from the same room.
+        let first = b.begin_sync(T0).unwrap();
+        let mut whole = answer(
+            &first,
+            config.clone(),
+            Cursor::default(),
+            Summary::default(),
+            T0,
+        );
+        whole.granted_at = T0.plus_ms(100);
+        let again = b.begin_sync(T0.plus_ms(3_100)).unwrap();
+        let mut cut = answer(&again, config, Cursor::default(), Summary::default(), T0);
+        cut.share_ppm = 100_000;
+        cut.granted_at = T0.plus_ms(3_200);
+        b.finish_sync(again.seq, Some(cut), T0.plus_ms(3_300));
+        let next = hear(
+            &mut b,
+            RoomConfig::default(),
+            Cursor::default(),
+            T0,
+            T0.plus_ms(4_300),
+        );
+        assert_eq!(
+            next.share_at,
+            T0.plus_ms(3_200),
+            "the batch names the cut it runs"
+        );
+        // The overtaken answer arrives last: its share is not taken up.
+        b.finish_sync(first.seq, Some(whole), T0.plus_ms(4_400));
+        assert!(b.share_in_force_ppm(T0.plus_ms(4_500)) <= 100_000);
     }
 
     #[test]

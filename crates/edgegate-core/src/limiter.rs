@@ -210,6 +210,13 @@ impl Limiter {
             .saturating_add(saved.saturating_sub(self.tokens));
     }
 
+    /// The isolate's share ran out with no new one (its lease, `sync::LEASE_MS`): nothing
+    /// more goes through here, and nothing saved survives, until a sync brings a share again.
+    pub fn lapse(&mut self, now: UnixMs) {
+        self.followed = None;
+        self.configure(0, 0, now);
+    }
+
     /// Configures this limiter for an isolate holding `share_ppm` millionths of the room's
     /// rate and burst (1,000,000 when it is the only one): a rate of zero while the room is
     /// frozen at `now` (paused, closed, before its opening), so time frozen earns nothing and

@@ -340,6 +340,9 @@ impl Room {
         self.senders.grant(&report.isolate, PPM, now);
         let mut snapshot = self.snapshot(&report.isolate, acked, now);
         snapshot.notices = self.notices.since(report.notices_at);
+        snapshot.lease_from = report.sent_at;
+        snapshot.lease_ms = crate::sync::LEASE_MS;
+        snapshot.granted_at = now;
         Synced { snapshot, applied }
     }
 
@@ -518,6 +521,9 @@ impl Room {
             epoch: self.epoch,
             notices: None,
             draw: DrawView::of(self.seed.as_ref(), &self.config, now),
+            lease_from: UnixMs(0),
+            lease_ms: 0,
+            granted_at: now,
         }
     }
 
@@ -912,30 +918,65 @@ mod tests {
     }
 
     #[test]
-    fn a_share_given_back_is_free_only_once_the_answer_can_have_arrived() {
+    fn a_share_given_back_is_free_only_once_its_holder_says_it_runs_the_new_one() {
         let mut room = Room::fresh(T0, SETTLE);
-        let busy = |name: &str, seq: u64| {
+        let busy = |name: &str, seq: u64, share_at: UnixMs| {
             let mut r = report(name, seq, vec![]);
             r.refused = 50;
+            r.share_at = share_at;
             r
         };
         // "a" alone takes the whole rate; then "b" turns up with the same demand.
-        assert_eq!(room.sync(&busy("a", 1), T0).snapshot.share_ppm, 1_000_000);
-        room.sync(&busy("b", 1), T0.plus_ms(10));
-        // "a" is cut to about half, but its limiters run at the whole until the answer lands.
+        let first = room.sync(&busy("a", 1, UnixMs(0)), T0).snapshot;
+        assert_eq!(first.share_ppm, 1_000_000);
+        room.sync(&busy("b", 1, UnixMs(0)), T0.plus_ms(10));
+        // "a" is cut to about half, but its limiters run at the whole until it hears so.
         let t = T0.plus_ms(1_000);
-        let cut = room.sync(&busy("a", 2), t).snapshot.share_ppm;
-        assert!(cut < 600_000, "{cut}");
-        let early = room.sync(&busy("b", 2), t.plus_ms(crate::sync::ANSWER_GRACE_MS - 1));
-        assert!(
-            early.snapshot.share_ppm <= 1,
-            "{}",
-            early.snapshot.share_ppm
-        );
-        // A copy of b's batch a moment later is granted the half a gave back.
-        let late = room.sync(&busy("b", 2), t.plus_ms(crate::sync::ANSWER_GRACE_MS));
-        let b = late.snapshot.share_ppm;
+        let cut = room.sync(&busy("a", 2, first.granted_at), t).snapshot;
+        assert!(cut.share_ppm < 600_000, "{}", cut.share_ppm);
+        // However long the answer takes, or if it is lost: nothing for b meanwhile.
+        for later in [1, 250, 5_000] {
+            let early = room.sync(&busy("b", 2, UnixMs(0)), t.plus_ms(later));
+            assert!(
+                early.snapshot.share_ppm <= 1,
+                "{later} ms: {}",
+                early.snapshot.share_ppm
+            );
+        }
+        // A copy of a's next batch cut before the cut arrived says nothing new.
+        room.sync(&busy("a", 2, first.granted_at), t.plus_ms(5_100));
+        let still = room.sync(&busy("b", 3, UnixMs(0)), t.plus_ms(5_200));
+        assert!(still.snapshot.share_ppm <= 1);
+        // a's batch cut under the cut frees the half it gave back.
+        room.sync(&busy("a", 3, cut.granted_at), t.plus_ms(6_000));
+        let b = room
+            .sync(&busy("b", 4, UnixMs(0)), t.plus_ms(6_100))
+            .snapshot
+            .share_ppm;
         assert!(b >= 400_000, "{b}");
-        assert!(u64::from(cut) + u64::from(b) <= 1_000_000, "{cut} + {b}");
+        assert!(
+            u64::from(cut.share_ppm) + u64::from(b) <= 1_000_000,
+            "{} + {b}",
+            cut.share_ppm
+        );
+    }
+
+    #[test]
+    fn a_share_not_renewed_holds_nothing_after_its_lease_but_a_location_keeps_its_part() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let mut location = report("loc:ICN", 1, vec![]);
+        location.refused = 50;
+        location.after_lease_per_mille = 100;
+        let mut isolate = report("lone", 1, vec![]);
+        isolate.refused = 50;
+        assert_eq!(room.sync(&location, T0).snapshot.share_ppm, 1_000_000);
+        // The location goes silent (the room out of its reach). Within its lease nothing is
+        // free; after it, all but its fail-static tenth.
+        isolate.share_at = T0;
+        let during = room.sync(&isolate, T0.plus_ms(crate::sync::LEASE_MS - 1));
+        assert!(during.snapshot.share_ppm <= 1);
+        isolate.seq = 2;
+        let after = room.sync(&isolate, T0.plus_ms(crate::sync::LEASE_MS));
+        assert_eq!(after.snapshot.share_ppm, 900_000);
     }
 }

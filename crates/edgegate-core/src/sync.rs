@@ -28,8 +28,15 @@ pub const CLOCK_MARGIN_MS: u64 = 1_000;
 /// to drop? Not if `kept` is dated further ahead of `now` than clocks may differ: an answer
 /// from the future (a coordinator's clock set back after a jump, or a forged one) must not
 /// hold off every honest answer until the receiver's clock reaches its date.
+///
+/// Of two answers with the same room (an aggregator passes one room on to many syncs), the one
+/// granted earlier is the late one: a share granted before the one held, and overtaken by it,
+/// is never run again, since the granter may count it given up.
 pub fn is_late(kept: Option<&RoomSnapshot>, answer: &RoomSnapshot, now: UnixMs) -> bool {
-    kept.is_some_and(|r| r.at > answer.at && r.at <= now.plus_ms(CLOCK_MARGIN_MS))
+    kept.is_some_and(|r| {
+        (r.at, r.granted_at) > (answer.at, answer.granted_at)
+            && r.at <= now.plus_ms(CLOCK_MARGIN_MS)
+    })
 }
 
 /// Hops a count makes from the isolate that takes it to the coordinator: to its location's
@@ -37,10 +44,12 @@ pub fn is_late(kept: Option<&RoomSnapshot>, answer: &RoomSnapshot, now: UnixMs) 
 pub const HOPS: u64 = 2;
 /// Senders that synced within this long share the rate, in milliseconds.
 pub const ACTIVE_MS: u64 = 10_000;
-/// How long a sender's limiters may still run at a share after a smaller one was granted, in
-/// milliseconds: the answer carrying the cut is on its way (5–80 ms a hop in the simulator).
-/// A lost answer outlasts it; that costs one sync of excess at one answer in a hundred.
-pub const ANSWER_GRACE_MS: u64 = 250;
+/// How long a granted share holds, in milliseconds: at the sender from the moment it sent the
+/// batch the share answers (its own clock), at the receiver from the moment it granted it
+/// (which is later). So the sender stops running a share before the receiver stops counting
+/// it, whatever their clocks say, and a share the receiver no longer counts is run nowhere.
+/// As long as [`ACTIVE_MS`]: a sender the receiver no longer counts as active holds nothing.
+pub const LEASE_MS: u64 = ACTIVE_MS;
 /// Senders not heard from for this long are forgotten, in milliseconds. Long, because the
 /// batch number is what stops a resent batch from counting twice: a sender cut off for less
 /// than this may resend its last batch safely. Six hours of isolates is a few thousand rows.
@@ -108,6 +117,20 @@ pub struct SyncReport {
     pub work_asked: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub work_shown: u64,
+    /// When this copy of the batch was sent, by the sender's clock: the answer echoes it
+    /// (`RoomSnapshot::lease_from`), and the share it grants holds from then.
+    #[serde(default)]
+    pub sent_at: UnixMs,
+    /// The grant time (`RoomSnapshot::granted_at`) of the answer whose share the sender's
+    /// limiters run at: every share granted before it is given up. For an aggregator, only
+    /// once its isolates' shares fit in it. `0`: none yet.
+    #[serde(default)]
+    pub share_at: UnixMs,
+    /// What the sender keeps running of its share, per mille, after the share's lease ran out
+    /// with no new one: `0` for an isolate, the fail-static fraction for an aggregator, whose
+    /// isolates run fail-static on it while the room is out of reach.
+    #[serde(default)]
+    pub after_lease_per_mille: u32,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -167,6 +190,23 @@ pub struct RoomSnapshot {
     /// The pre-queue draw: its commitment, and its seed from just before the opening.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draw: Option<crate::draw::DrawView>,
+    /// The batch's `sent_at`, echoed: `share_ppm` holds from then (the sender's clock) for
+    /// `lease_ms`, and no longer.
+    #[serde(default)]
+    pub lease_from: UnixMs,
+    /// When `share_ppm` was granted, by the granter's clock (the coordinator's, or for an
+    /// isolate its aggregator's): what a batch names to say it runs this share.
+    #[serde(default)]
+    pub granted_at: UnixMs,
+    #[serde(default)]
+    pub lease_ms: u64,
+}
+
+impl RoomSnapshot {
+    /// Until when, by the sender's clock, it may run at `share_ppm`.
+    pub fn lease_until(&self) -> UnixMs {
+        self.lease_from.plus_ms(self.lease_ms.min(LEASE_MS))
+    }
 }
 
 /// What a receiver knows of one sender.
@@ -183,23 +223,29 @@ pub struct Seen {
     /// Isolates behind it (an aggregator's count; `0` for a lone isolate).
     #[serde(default)]
     pub isolates: u64,
-    /// The share of the rate last granted to it, in millionths: in force at its limiters until
-    /// it syncs again.
+    /// The share of the rate last granted to it, in millionths, at `at`: in force at its
+    /// limiters for at most [`LEASE_MS`] from then.
     #[serde(default)]
     pub share_ppm: u32,
-    /// The larger share it held before its last cut, and until when that one may still be in
-    /// force at its limiters ([`ANSWER_GRACE_MS`] after the cut).
+    /// The largest share granted before the last one that it may still be running: granted
+    /// but not yet given up (a cut whose answer is on its way or was lost). Cleared when a
+    /// batch says it runs the last one (`SyncReport::share_at`); dead by `cut_until` anyway.
     #[serde(default)]
     pub cut_from_ppm: u32,
     #[serde(default)]
     pub cut_until: UnixMs,
+    /// What it keeps running of its share once the lease ran out, per mille
+    /// (`SyncReport::after_lease_per_mille`).
+    #[serde(default)]
+    pub after_lease_per_mille: u32,
 }
 
 impl Seen {
     /// What a receiver knows of a sender after applying its batch `report` at `now`, having
-    /// known it as `before`: the shares it was granted are still what it holds.
+    /// known it as `before`: the shares it was granted are still what it holds, less the ones
+    /// the batch says it gave up.
     fn after(report: &SyncReport, now: UnixMs, before: Option<&Seen>) -> Seen {
-        Seen {
+        let mut seen = Seen {
             seq: report.seq,
             at: now,
             demand: report.refused.saturating_add(report.let_through_total()),
@@ -208,16 +254,37 @@ impl Seen {
             share_ppm: before.map_or(0, |s| s.share_ppm),
             cut_from_ppm: before.map_or(0, |s| s.cut_from_ppm),
             cut_until: before.map_or(UnixMs(0), |s| s.cut_until),
+            after_lease_per_mille: report.after_lease_per_mille.min(1_000),
+        };
+        // A batch cut under the grant that cut the share, or a later one, runs nothing larger
+        // than the last: after a cut, grants only grow until the next cut (a smaller one is a
+        // cut), so the last is the largest of them.
+        if seen.cut_until.0 > 0 && report.share_at >= seen.cut_until.minus_ms(LEASE_MS) {
+            seen.cut_from_ppm = 0;
+            seen.cut_until = UnixMs(0);
         }
+        seen
     }
 
-    /// The largest share its limiters may be running at `now`: the last granted, or the one
-    /// before a cut whose answer may still be on its way.
+    /// The largest share its limiters may be running at `now`: the last one granted, or an
+    /// earlier, larger one not yet given up, while its lease lasts; and what the sender keeps
+    /// after a lease ran out (nothing, for an isolate) of any grant it may have run and not
+    /// given up, since a lost answer can leave it on an old grant long after this receiver
+    /// last heard from it.
     pub fn in_force_ppm(&self, now: UnixMs) -> u32 {
-        if now < self.cut_until {
+        let held = if now < self.cut_until {
             self.share_ppm.max(self.cut_from_ppm)
         } else {
             self.share_ppm
+        };
+        let kept = u64::from(self.share_ppm.max(self.cut_from_ppm))
+            * u64::from(self.after_lease_per_mille.min(1_000))
+            / 1_000;
+        let kept = u32::try_from(kept).unwrap_or(u32::MAX);
+        if now.since(self.at) < LEASE_MS && now >= self.at {
+            held.max(kept)
+        } else {
+            kept
         }
     }
 
@@ -333,20 +400,20 @@ impl Senders {
 
     /// Grants `sender` its share of `whole_ppm` at `now` and records it: its fair share
     /// ([`Senders::fair_share_ppm`]), but never more than the shares still in force at the
-    /// other active senders leave. Shares are handed out one sender at a time, each when it
-    /// syncs, so shares computed against different moments' demand would add up to more than
-    /// the whole while demand moves (more than twice the rate in the simulated rush); a sender
-    /// whose fair share grew waits for the others to give theirs back at their next sync,
-    /// about one interval. A share given back counts as in force for [`ANSWER_GRACE_MS`] more,
-    /// while the answer that cuts it is on its way: without that, answers arriving out of
-    /// order let the limiters hold up to 1.12 of the rate for moments on the small simulated
-    /// night. (A busy sender still gets at least one millionth.)
+    /// other senders leave ([`Seen::in_force_ppm`]). Shares are handed out one sender at a
+    /// time, each when it syncs, so shares computed against different moments' demand would
+    /// add up to more than the whole while demand moves (more than twice the rate in the
+    /// simulated rush); a sender whose fair share grew waits for the others to give theirs
+    /// back. A share cut stays in force until the sender says it runs the new one, or its
+    /// lease runs out: an answer on its way, lost or overtaken changes nothing. So at every
+    /// moment the shares in force add up to at most the whole (a busy sender still gets at
+    /// least one millionth).
     pub fn grant(&mut self, sender: &str, whole_ppm: u32, now: UnixMs) -> u32 {
         let target = self.fair_share_ppm(sender, whole_ppm, now);
         let others = self
             .seen
             .iter()
-            .filter(|(id, s)| id.as_str() != sender && s.active(now))
+            .filter(|(id, _)| id.as_str() != sender)
             .fold(0u64, |sum, (_, s)| {
                 sum.saturating_add(u64::from(s.in_force_ppm(now)))
             });
@@ -357,17 +424,29 @@ impl Senders {
             share = share.max(1);
         }
         if let Some(seen) = self.seen.get_mut(sender) {
+            // Less than the last grant is a cut: what may still run is held until the sender
+            // says it runs this one. (Less than a cut still held, but not than the last grant,
+            // is no new cut: the one held stands.)
+            // A cut before the last was heard keeps what that one held too: the sender may
+            // still be on a grant from before both (an answer lost), and keep part of it.
             let held = seen.in_force_ppm(now);
-            if share < held {
-                seen.cut_from_ppm = held;
-                seen.cut_until = now.plus_ms(ANSWER_GRACE_MS);
+            if share < seen.share_ppm && share < held {
+                seen.cut_from_ppm = held.max(seen.cut_from_ppm);
+                seen.cut_until = now.plus_ms(LEASE_MS);
             }
-            if seen.share_ppm != share || share < held {
+            if seen.share_ppm != share {
                 self.changed.insert(sender.to_owned());
             }
             seen.share_ppm = share;
         }
         share
+    }
+
+    /// The shares in force at every sender at `now`, added up ([`Seen::in_force_ppm`]).
+    pub fn in_force_ppm(&self, now: UnixMs) -> u64 {
+        self.seen.values().fold(0u64, |sum, s| {
+            sum.saturating_add(u64::from(s.in_force_ppm(now)))
+        })
     }
 
     /// Every sender changed since the last call, with what to store (`None`: forgotten, delete

@@ -63,6 +63,9 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
+mod common;
+use common::Rng;
+
 /// Cases per property: each case simulates minutes of a busy room, so few.
 const CASES: u32 = 24;
 
@@ -95,37 +98,6 @@ const FROZEN_POLL_MS: u64 = 30_000;
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
-
-/// A tiny deterministic generator, so a scenario is a handful of numbers proptest can shrink
-/// and the thousands of citizens they describe are reproducible.
-#[derive(Clone, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `low..=high`.
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-
-    /// True with probability `per_mille / 1000`.
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.next() % 1000 < per_mille
-    }
-
-    /// `base` spread by ±15 %.
-    fn jittered(&mut self, base: u64) -> u64 {
-        base * self.between(850, 1150) / 1000
-    }
-}
 
 /// One citizen, as the scenario describes it.
 #[derive(Clone, Debug)]

@@ -53,18 +53,19 @@ pub struct RateFigures {
     pub worst_second: u64,
     /// Mean let-through per second from the first let-through to the drain, against rate/60.
     pub mean_per_second_while_draining: f64,
-    /// The most the shares of the rate the isolates' limiters held added up to at one time,
-    /// as a fraction of the rate (1.0 = the rate): each share is handed out when its isolate
-    /// syncs, from what its aggregator knew then, so shares handed out at different times can
-    /// add up to more than the rate.
+    /// The most the shares of the rate the isolates' limiters may run at added up to at one
+    /// time, as a fraction of the rate (1.0 = the rate), each as its isolate's clock has it in
+    /// force (a share whose lease ran out counts nothing). Measured at every answer an isolate
+    /// hears, which is when the sum can grow.
     pub worst_share_sum: f64,
     pub worst_share_sum_at_ms: i64,
     /// The most the shares added up to from the 10th second after midnight on.
     pub worst_share_sum_after_10_s: f64,
     /// The most they added up to in the second the worst window began in.
     pub share_sum_at_worst_window: f64,
-    /// The same for the locations' shares, as the coordinator last gave them to each
-    /// aggregator: the first of the two splits.
+    /// The same for what the aggregators may share out (the coordinator's last share while
+    /// its lease holds, the fail-static fraction of it after), measured at every answer an
+    /// aggregator hears: the first of the two splits.
     pub worst_location_share_sum: f64,
     pub worst_location_share_sum_after_10_s: f64,
     /// Let through in the calendar seconds outside outages (the room's and every location's)

@@ -80,6 +80,20 @@ struct Node {
     parked: Vec<Request>,
 }
 
+/// An isolate's sync held until its aggregator's first answer from the coordinator.
+#[derive(Debug)]
+struct ParkedSync {
+    isolate: u32,
+    seq: u64,
+    /// The isolate's id, as the aggregator knows it.
+    id: String,
+    /// When it was sent, in true time (for the network).
+    sent_at: u64,
+    notices_at: u64,
+    /// When it was sent by the isolate's clock: its lease runs from then.
+    lease_from: UnixMs,
+}
+
 /// One location: its aggregator and its isolates.
 struct Location {
     agg: Aggregator,
@@ -89,9 +103,8 @@ struct Location {
     /// Requests in the true second `load_second`: what the location's isolates grow with.
     load_second: u64,
     load: u64,
-    /// Isolate syncs held until this aggregator's first answer from the coordinator:
-    /// (isolate, batch number, sender id, when the isolate sent it).
-    parked: Vec<(u32, u64, String, u64, u64)>,
+    /// Isolate syncs held until this aggregator's first answer from the coordinator.
+    parked: Vec<ParkedSync>,
     /// The share of the rate the coordinator last gave this location, in millionths.
     share_ppm: u32,
     /// Syncs sent to the coordinator in the true second `sent_second`.
@@ -458,7 +471,11 @@ impl<'a> Sim<'a> {
             .map(|l| Location {
                 agg: Aggregator::restore(
                     &format!("L{l}"),
-                    (sc.timing.sync_interval_ms, sc.timing.sync_timeout_ms),
+                    (
+                        sc.timing.sync_interval_ms,
+                        sc.timing.sync_timeout_ms,
+                        sc.timing.fail_static_per_mille,
+                    ),
                     Vec::new(),
                     Outbox::default(),
                     None,
@@ -1159,21 +1176,26 @@ impl<'a> Sim<'a> {
             // A new aggregator, or one idle for a while, hears from the room before answering;
             // while that sync is out, other isolates get what it has (a refusal if nothing).
             if let Some(up) = next.upstream {
-                loc.parked.push((
+                loc.parked.push(ParkedSync {
                     isolate,
-                    report.seq,
-                    report.isolate,
+                    seq: report.seq,
+                    id: report.isolate,
                     sent_at,
-                    report.notices_at,
-                ));
+                    notices_at: report.notices_at,
+                    lease_from: report.sent_at,
+                });
                 self.send_to_room(location, up.batch);
             } else {
-                let answer = loc.agg.answer(&report.isolate, report.notices_at, now);
+                let answer =
+                    loc.agg
+                        .answer(&report.isolate, report.notices_at, report.sent_at, now);
                 self.reply(isolate, report.seq, sent_at, answer);
             }
             return;
         }
-        let answer = loc.agg.answer(&report.isolate, report.notices_at, now);
+        let answer = loc
+            .agg
+            .answer(&report.isolate, report.notices_at, report.sent_at, now);
         if let Some(up) = next.upstream {
             self.send_to_room(location, up.batch);
         }
@@ -1208,13 +1230,11 @@ impl<'a> Sim<'a> {
         };
         node.book.finish_sync(seq, answer, now);
         if let Some(share) = share {
-            // What the limiter follows (a late answer older than the isolate's room is ignored
-            // by it; close enough for a diagnostic).
-            self.share_sum = self
-                .share_sum
-                .saturating_sub(u64::from(node.share_ppm))
-                .saturating_add(u64::from(share));
             node.share_ppm = share;
+            // Shares in force only grow when an answer arrives (a lease running out only takes
+            // one away), so the worst sum is seen at some answer: measured at every one, each
+            // isolate's share as its own clock has it in force now.
+            self.share_sum = self.isolate_shares_in_force();
             if let Some(i) = second {
                 raise(&mut self.out.share_sum_per_s, i, self.share_sum);
             }
@@ -1223,10 +1243,33 @@ impl<'a> Sim<'a> {
                 self.out.worst_share_sum_at = self.now;
             }
         }
+        let Some(node) = self.nodes.get_mut(isolate as usize) else {
+            return;
+        };
         let parked = std::mem::take(&mut node.parked);
         for request in parked {
             self.serve(isolate, request);
         }
+    }
+
+    /// The shares in force at every isolate's limiter now, by each one's clock, added up.
+    fn isolate_shares_in_force(&self) -> u64 {
+        (0..self.nodes.len())
+            .filter_map(|i| {
+                let now = self.clock(u32::try_from(i).ok()?);
+                Some(u64::from(self.nodes.get(i)?.book.share_in_force_ppm(now)))
+            })
+            .sum()
+    }
+
+    /// The shares the aggregators share out now, by each one's clock, added up.
+    fn location_shares_in_force(&self) -> u64 {
+        (0..self.locations.len())
+            .filter_map(|l| {
+                let now = self.agg_clock(u32::try_from(l).ok()?);
+                Some(u64::from(self.locations.get(l)?.agg.whole_ppm(now)))
+            })
+            .sum()
     }
 
     /// The true second after midnight now, if it is after midnight.
@@ -1328,11 +1371,8 @@ impl<'a> Sim<'a> {
         };
         loc.agg.finish_sync(seq, answer, now);
         if let Some(share) = share {
-            self.location_share_sum = self
-                .location_share_sum
-                .saturating_sub(u64::from(loc.share_ppm))
-                .saturating_add(u64::from(share));
             loc.share_ppm = share;
+            self.location_share_sum = self.location_shares_in_force();
             self.out.worst_location_share_sum_ppm = self
                 .out
                 .worst_location_share_sum_ppm
@@ -1345,11 +1385,15 @@ impl<'a> Sim<'a> {
                 );
             }
         }
+        let Some(loc) = self.locations.get_mut(location as usize) else {
+            return;
+        };
         let parked = std::mem::take(&mut loc.parked);
         let answers: Vec<_> = parked
             .into_iter()
-            .map(|(isolate, seq, id, sent_at, notices_at)| {
-                (isolate, seq, sent_at, loc.agg.answer(&id, notices_at, now))
+            .map(|p| {
+                let answer = loc.agg.answer(&p.id, p.notices_at, p.lease_from, now);
+                (p.isolate, p.seq, p.sent_at, answer)
             })
             .collect();
         for (isolate, seq, sent_at, answer) in answers {

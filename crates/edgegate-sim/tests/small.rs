@@ -60,20 +60,24 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
         "{:?}",
         s.aggregators
     );
-    // The rate. Shares are granted from the headroom the others' shares still in force leave
-    // (`room::grant_share`, a share given back counting for `ANSWER_GRACE_MS` more), so the
-    // locations' shares never add up to more than the rate after the first seconds (1.0
-    // measured after the 10th second; 2.0 in the very first, before the first syncs gave
-    // anything back). The worst window is 101 against a target of 106 (measured; 108 when a
-    // share given back was free at once, 174 when each share was computed on its own).
+    // The rate. Shares are granted from the headroom the others' shares still in force leave,
+    // a cut share stays in force until its holder says it runs the new one, and every share is
+    // leased (`sync::Senders::grant`, `sync::LEASE_MS`), so the shares in force never add up to
+    // more than the rate, measured at every answer from the first second on (1.0; 2.0 in the
+    // first second and 1.036 after the tenth before leases). The worst window is 96 against a
+    // target of 106 (measured; 101 before leases, 108 when a share given back was free at
+    // once, 174 when each share was computed on its own).
     assert!(
         (s.rate.worst_window as f64) <= s.rate.target,
         "worst window {} > {}",
         s.rate.worst_window,
         s.rate.target
     );
+    // One millionth more per sender at most: a busy sender never gets nothing.
+    let slack = f64::from(s.isolates) / 1e6;
+    assert!(s.rate.worst_share_sum <= 1.0 + slack, "{:?}", s.rate);
     assert!(
-        s.rate.worst_location_share_sum_after_10_s <= 1.01,
+        s.rate.worst_location_share_sum <= 1.0 + f64::from(sc.locations) / 1e6,
         "{:?}",
         s.rate
     );
@@ -99,11 +103,13 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
     // end followed the measured let-through rate), the rest late.
     assert!(s.eta.first_poll_early <= 0.01, "{:?}", s.eta);
     assert!(s.eta.first_poll_inside >= 0.85, "{:?}", s.eta);
-    // An isolate whose fair share grew waits about a sync for the others to give theirs back
-    // (`room::grant_share`); its eligible citizens are told to come back meanwhile (929 polls
-    // of the night's 27,487, measured), and every patient one still goes through (above).
+    // An isolate whose fair share grew waits for the others to give theirs back: until each
+    // says, at its next sync, that it runs its cut share (`sync::Senders::grant`). Its eligible
+    // citizens are told to come back meanwhile (1,439 polls of the night's 29,760, measured;
+    // 929 when a cut was taken as heard 250 ms after it was made), and every patient one still
+    // goes through (above).
     assert!(
-        s.crowd.polls_refused_at_zero_share <= 1_000,
+        s.crowd.polls_refused_at_zero_share <= 2_000,
         "{:?}",
         s.crowd
     );
