@@ -37,7 +37,7 @@ use worker::{Context, Env};
 
 use crate::edge::books::{self, Place};
 use crate::edge::fragment;
-use crate::edge::trust::{self, Jar};
+use crate::edge::trust::Jar;
 use crate::shared::clock::{now_ms, whole_ms};
 use crate::shared::error::GateError;
 use crate::shared::headers::Kind;
@@ -174,6 +174,7 @@ pub fn citizen(
     };
     let cookie = cookie.unwrap_or_default();
     let tokens = jar.tokens(&cookie, test_key.as_deref(), now);
+    let presented_pass = tokens.pass.clone();
     let terms = Terms {
         room: place.site.tag,
         ticket_ttl_ms: settings.ticket_ttl_ms,
@@ -249,7 +250,7 @@ pub fn citizen(
             &set_cookies,
         ),
         Answer::Forward(forward) => {
-            let pass = trust::sign_pass(&settings, &forward.pass);
+            let pass = jar.gate_pass(&cookie, presented_pass.as_ref(), &forward.pass);
             let context = Handback {
                 https: place.https,
                 book: &place.book,

@@ -84,14 +84,24 @@ impl Jar<'_> {
             .collect()
     }
 
+    /// The text `Gate-Pass` carries for `pass`: the visitor's own pass cookie in `header` when
+    /// it verified as exactly this pass (`presented`), so a pass-through costs no MAC; else
+    /// `pass` signed anew (one just minted, renewed or moved).
+    pub fn gate_pass(&self, header: &str, presented: Option<&Pass>, pass: &Pass) -> String {
+        match (presented, cookies::read(header, &self.name(cookies::PASS))) {
+            (Some(held), Some(text)) if held == pass => text.to_owned(),
+            _ => sign_pass(self.settings, pass),
+        }
+    }
+
     /// The name of the gate's cookie `base` for this room and scheme.
     fn name(&self, base: &str) -> String {
         cookies::name(&format!("{base}{}", self.site.cookie_suffix), self.https)
     }
 }
 
-/// The pass's text, as `Gate-Pass` carries it to the origin.
-pub fn sign_pass(settings: &Settings, pass: &Pass) -> String {
+/// The pass's text, signed with the newest key, as its cookie and `Gate-Pass` carry it.
+fn sign_pass(settings: &Settings, pass: &Pass) -> String {
     pass.sign(&settings.pass_keys)
 }
 
