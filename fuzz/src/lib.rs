@@ -113,8 +113,17 @@ impl Hierarchy {
     /// aggregator does the same for an isolate, and a new isolate that syncs through them
     /// learns the room's config as the operator just set it.
     pub fn assert_not_wedged(&mut self, now: UnixMs) {
-        self.fresh += 1;
-        let id = format!("check-{}", self.fresh);
+        // A sender neither receiver has heard from: the input may have named any id at all
+        // (a fuzzer found `check-1` with a high batch number).
+        let id = loop {
+            self.fresh += 1;
+            let id = format!("check-{}", self.fresh);
+            let known = self.aggregator.sender(&id).is_some()
+                || self.room.senders.get(&format!("loc:{id}")).is_some();
+            if !known {
+                break id;
+            }
+        };
         let second = now.0 / 1000;
 
         let batch = SyncReport {
