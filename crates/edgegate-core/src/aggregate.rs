@@ -276,6 +276,12 @@ impl Aggregator {
         if crate::sync::is_late(self.room.as_ref(), &snapshot, now) {
             return; // a late answer older than what this aggregator already knows
         }
+        let snapshot = match &self.room {
+            Some(kept) if crate::sync::share_is_late(Some(kept), &snapshot, now) => {
+                snapshot.keeping_share_of(kept)
+            }
+            _ => snapshot,
+        };
         self.known = Some((snapshot.epoch, snapshot.cursor));
         if let Some(delta) = &snapshot.notices {
             self.notices.apply(delta);

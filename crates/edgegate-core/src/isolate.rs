@@ -782,6 +782,12 @@ impl Isolate {
         if crate::sync::is_late(self.room.as_ref(), &snapshot, now) {
             return; // a late answer older than what this isolate already knows
         }
+        let snapshot = match &self.room {
+            Some(kept) if crate::sync::share_is_late(Some(kept), &snapshot, now) => {
+                snapshot.keeping_share_of(kept)
+            }
+            _ => snapshot,
+        };
         self.lease_until = snapshot.lease_until();
         if now < self.lease_until {
             self.limiter

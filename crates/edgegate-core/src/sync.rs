@@ -39,6 +39,17 @@ pub fn is_late(kept: Option<&RoomSnapshot>, answer: &RoomSnapshot, now: UnixMs) 
     })
 }
 
+/// Is the share `answer` grants older than the one `kept` granted, while that one is leased
+/// (by the receiver's own clock)? Then the receiver takes the answer's room but keeps its
+/// share, however far apart the clocks are: an older grant run after a newer one could be a
+/// share the granter counts as given up. (An answer from the future holds the share it
+/// granted for one lease at most, and the room's config and cursor not at all.)
+pub fn share_is_late(kept: Option<&RoomSnapshot>, answer: &RoomSnapshot, now: UnixMs) -> bool {
+    kept.is_some_and(|r| {
+        (r.at, r.granted_at) > (answer.at, answer.granted_at) && now < r.lease_until()
+    })
+}
+
 /// Hops a count makes from the isolate that takes it to the coordinator: to its location's
 /// aggregator, and from there to the room.
 pub const HOPS: u64 = 2;
@@ -206,6 +217,15 @@ impl RoomSnapshot {
     /// Until when, by the sender's clock, it may run at `share_ppm`.
     pub fn lease_until(&self) -> UnixMs {
         self.lease_from.plus_ms(self.lease_ms.min(LEASE_MS))
+    }
+
+    /// This answer with the share `kept` granted in place of its own (see [`share_is_late`]).
+    pub fn keeping_share_of(mut self, kept: &RoomSnapshot) -> RoomSnapshot {
+        self.share_ppm = kept.share_ppm;
+        self.granted_at = kept.granted_at;
+        self.lease_from = kept.lease_from;
+        self.lease_ms = kept.lease_ms;
+        self
     }
 }
 
