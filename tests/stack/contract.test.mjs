@@ -194,6 +194,30 @@ test('the pass reaches the origin as Gate-Pass set by the gate; a client-sent on
   assert.equal(echo.seen.length, before);
 });
 
+test('Gate-Pass carries the pass as verified, never the text a client wrapped around it', async () => {
+  // The gate sends the visitor's own pass cookie on (it verified, so it needs no new MAC): a
+  // script that quotes, pads or appends to it must not get its own bytes to the origin. (Its
+  // ticket is admitted, so a pass that does not verify is minted anew and that one is sent.)
+  const c = await admittedCitizen();
+  const pass = c.cookies.get('edgegate_pass');
+  const ticket = c.cookies.get('edgegate_ticket');
+  const sent = async (cookie) => {
+    const before = echo.seen.length;
+    const res = await c.get('/book', { headers: { cookie } });
+    const body = await res.text();
+    return echo.seen.length > before ? JSON.parse(body).headers['gate-pass'] : null;
+  };
+  assert.equal(await sent(`edgegate_ticket=${ticket}; edgegate_pass="${pass}"`), pass, 'quoted');
+  assert.equal(await sent(`edgegate_pass=${pass};edgegate_ticket=${ticket}`), pass, 'another order');
+  for (const garbled of [`" ${pass} "`, `${pass}x`, `${pass}%0d%0aX-Injected:1`, pass.slice(0, -2), `${pass}=`]) {
+    const forwarded = await sent(`edgegate_ticket=${ticket}; edgegate_pass=${garbled}`);
+    assert.notEqual(forwarded, garbled, `garbled …${garbled.slice(-12)} reached the origin`);
+    if (forwarded !== null) assert.match(forwarded, /^[A-Za-z0-9_-]+$/, 'a pass the gate signed');
+  }
+  // Without the admitted ticket, a garbled pass reaches nobody.
+  assert.equal(await sent(`edgegate_pass=${pass}x`), null);
+});
+
 test('a POST body is forwarded; the origin ending the session expires the pass', async () => {
   const c = await admittedCitizen();
   const posted = await c.get('/book', { method: 'POST', headers: { cookie: c.cookieHeader(), 'content-type': 'application/x-www-form-urlencoded' }, body: 'slot=9' });
