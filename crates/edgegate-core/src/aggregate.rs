@@ -72,9 +72,6 @@ pub struct Aggregator {
     known: Option<(u64, crate::order::Cursor)>,
     /// The room's notices, as last heard: what the isolates' copies are brought up to.
     notices: Notices,
-    /// Until when (this aggregator's clock) the room's share holds
-    /// ([`RoomSnapshot::lease_until`]).
-    lease_until: UnixMs,
     /// What of its share it keeps sharing after the lease ran out, per mille: the fail-static
     /// fraction.
     after_lease_per_mille: u32,
@@ -103,17 +100,24 @@ impl Aggregator {
             heard_at: UnixMs(0),
             known,
             notices: Notices::default(),
-            lease_until: UnixMs(0),
             after_lease_per_mille: after_lease_per_mille.min(1_000),
             confirmed_at: UnixMs(0),
         }
+    }
+
+    /// Until when (this aggregator's clock) the room's share holds
+    /// ([`RoomSnapshot::lease_until`]).
+    fn lease_until(&self) -> UnixMs {
+        self.room
+            .as_ref()
+            .map_or(UnixMs(0), RoomSnapshot::lease_until)
     }
 
     /// The part of the rate it may share among its isolates at `now`, in millionths of the
     /// room's: the room's share while its lease holds, the fail-static fraction of it after.
     pub fn whole_ppm(&self, now: UnixMs) -> u32 {
         let Some(room) = &self.room else { return 0 };
-        if now < self.lease_until {
+        if now < self.lease_until() {
             room.share_ppm
         } else {
             let kept = u64::from(room.share_ppm) * u64::from(self.after_lease_per_mille) / 1_000;
@@ -194,8 +198,8 @@ impl Aggregator {
         now: UnixMs,
     ) -> Option<RoomSnapshot> {
         let whole = self.whole_ppm(now);
-        let lease_ms = if now < self.lease_until {
-            self.lease_until.since(now).min(LEASE_MS)
+        let lease_ms = if now < self.lease_until() {
+            self.lease_until().since(now).min(LEASE_MS)
         } else {
             // The fail-static part is the coordinator's to count for as long as it lasts.
             LEASE_MS
@@ -286,7 +290,6 @@ impl Aggregator {
         if let Some(delta) = &snapshot.notices {
             self.notices.apply(delta);
         }
-        self.lease_until = snapshot.lease_until();
         self.room = Some(snapshot);
         self.heard_at = now;
     }

@@ -133,9 +133,6 @@ pub struct Isolate {
     id: String,
     timing: Timing,
     room: Option<RoomSnapshot>,
-    /// Until when (this isolate's clock) the share in `room` holds: after it, the limiter
-    /// runs at nothing until a sync brings a new one ([`RoomSnapshot::lease_until`]).
-    lease_until: UnixMs,
     /// The coordinator's summary with this isolate's unacknowledged place changes laid over it.
     view: Summary,
     outbox: Outbox,
@@ -172,7 +169,6 @@ impl Isolate {
             id,
             timing,
             room: None,
-            lease_until: UnixMs(0),
             view: Summary::default(),
             outbox: Outbox::default(),
             last_ok: None,
@@ -424,7 +420,7 @@ impl Isolate {
         if !cursor.admits(order) {
             return Admission::NotYet;
         }
-        if now >= self.lease_until && self.limiter.rate_milli_per_minute() > 0 {
+        if now >= self.lease_until() && self.limiter.rate_milli_per_minute() > 0 {
             self.limiter.lapse(now);
         }
         let id = short(&ticket.id);
@@ -726,11 +722,19 @@ impl Isolate {
         self.limiter.lost_citizens()
     }
 
+    /// Until when (this isolate's clock) the share in its room holds: after it, the limiter
+    /// runs at nothing until a sync brings a new one ([`RoomSnapshot::lease_until`]).
+    fn lease_until(&self) -> UnixMs {
+        self.room
+            .as_ref()
+            .map_or(UnixMs(0), RoomSnapshot::lease_until)
+    }
+
     /// The share of the room's rate its limiter may run at `now`, in millionths: the last
     /// answer's while its lease holds, else nothing.
     pub fn share_in_force_ppm(&self, now: UnixMs) -> u32 {
         match &self.room {
-            Some(room) if now < self.lease_until => room.share_ppm,
+            Some(room) if now < room.lease_until() => room.share_ppm,
             _ => 0,
         }
     }
@@ -788,8 +792,7 @@ impl Isolate {
             }
             _ => snapshot,
         };
-        self.lease_until = snapshot.lease_until();
-        if now < self.lease_until {
+        if now < snapshot.lease_until() {
             self.limiter
                 .follow(&snapshot.config, snapshot.share_ppm, now);
         } else {
