@@ -119,6 +119,7 @@ pub fn edge_lists() -> String {
             "client": client::PLATFORM_HEADER,
             "named_client": client::TEST_HEADER,
             "session": "gate-session",
+            "retry_after": "retry-after",
             "work": WORK_HEADER,
         },
     })
@@ -320,7 +321,8 @@ pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: O
 /// Answers the page's HTML for an origin that did not answer (else an empty line), then every
 /// `Set-Cookie` the answer should carry: the origin's own, less any for the gate's (when it set
 /// any), and the gate's (a session ended: the ticket marked done, the pass cleared). The common
-/// answer (no session command, no cookies) only records the outcome.
+/// answer (no session command, no cookies) only records the outcome. `retry_after` is the
+/// `Retry-After` of a `503`, which holds the autopilot's raises (`autopilot`).
 #[wasm_bindgen]
 pub fn forwarded(
     context: String,
@@ -329,6 +331,7 @@ pub fn forwarded(
     gate_session: Option<String>,
     cookie: Option<String>,
     origin_cookies: Option<String>,
+    retry_after: Option<String>,
 ) -> String {
     let page = if status < 2 {
         pages::origin_trouble()
@@ -370,7 +373,13 @@ pub fn forwarded(
                 .ticket
         });
     }
+    let wait_s = retry_after
+        .as_deref()
+        .and_then(edgegate_core::origin::retry_after_s);
     let intents = books::with_book(&settings, context.book, |book| {
+        if let Some(seconds) = wait_s {
+            book.note_retry_after(seconds);
+        }
         visit::forwarded(book, &sent, outcome, u64::from(took_ms), ends, now)
     });
     if let Some(jar) = jar {

@@ -19,7 +19,8 @@ use edgegate_core::sync::{settle_ms, SyncReport};
 use edgegate_core::{ConfigError, ConfigPatch, UnixMs};
 use serde_json::{json, Value};
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State,
+    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
+    SqlStorageValue, State,
 };
 
 use crate::objects::store::{self, int, read_meta, PlaceTable, Writes, META_DDL, SENDERS_DDL};
@@ -54,7 +55,7 @@ impl DurableObject for RoomCoordinator {
              n INTEGER NOT NULL, PRIMARY KEY (second, slot))",
             "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, \
              at INTEGER NOT NULL, who TEXT NOT NULL, what TEXT NOT NULL, \
-             from_v TEXT NOT NULL, to_v TEXT NOT NULL)",
+             from_v TEXT NOT NULL, to_v TEXT NOT NULL, why TEXT)",
             "CREATE TABLE IF NOT EXISTS history (minute INTEGER PRIMARY KEY, \
              arrivals INTEGER NOT NULL, let_through INTEGER NOT NULL, released INTEGER NOT NULL, \
              active INTEGER NOT NULL, waiting INTEGER NOT NULL, rate INTEGER NOT NULL, \
@@ -358,6 +359,14 @@ impl RoomCoordinator {
             writes.meta("config", &room.config);
             writes.meta("problem", &room.problem);
         }
+        // The autopilot moved the rate: the new config is stored with its audit entries.
+        let moved = room.take_audit();
+        if !moved.is_empty() {
+            writes.meta("config", &room.config);
+            for entry in &moved {
+                audit_writes(&mut writes, entry);
+            }
+        }
         progress_writes(&mut writes, room);
         self.minute_writes(&mut writes, &room.minute);
         let minute = room.minute.minute.0;
@@ -472,13 +481,14 @@ fn refused(e: &ConfigError) -> Result<Response> {
 /// Appends an entry and drops those past the last [`AUDIT_KEEP`].
 fn audit_writes(writes: &mut Writes, e: &AuditEntry) {
     writes.push(
-        "INSERT INTO audit (at, who, what, from_v, to_v) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO audit (at, who, what, from_v, to_v, why) VALUES (?, ?, ?, ?, ?, ?)",
         vec![
             int(e.at.0),
             e.who.as_str().into(),
             e.what.as_str().into(),
             e.from.to_string().into(),
             e.to.to_string().into(),
+            e.why.as_deref().map_or(SqlStorageValue::Null, Into::into),
         ],
     );
     writes.push(
@@ -490,14 +500,14 @@ fn audit_writes(writes: &mut Writes, e: &AuditEntry) {
 /// The entries at or after `since`, oldest first.
 fn read_audit(sql: &SqlStorage, since: u64) -> Result<Vec<AuditEntry>> {
     let rows = store::rows(sql.exec(
-        "SELECT at, who, what, from_v, to_v FROM audit WHERE at >= ? ORDER BY id",
+        "SELECT at, who, what, from_v, to_v, why FROM audit WHERE at >= ? ORDER BY id",
         vec![int(since)],
     )?)?;
     let value = |column| serde_json::from_str(store::text(column)?).ok();
     Ok(rows
         .iter()
         .filter_map(|row| {
-            let [at, who, what, from, to] = row.as_slice() else {
+            let [at, who, what, from, to, why] = row.as_slice() else {
                 return None;
             };
             Some(AuditEntry {
@@ -506,6 +516,7 @@ fn read_audit(sql: &SqlStorage, since: u64) -> Result<Vec<AuditEntry>> {
                 what: store::text(what)?.to_owned(),
                 from: value(from).unwrap_or(Value::Null),
                 to: value(to).unwrap_or(Value::Null),
+                why: store::text(why).map(str::to_owned),
             })
         })
         .collect())

@@ -51,23 +51,37 @@ pub fn create(sql: &SqlStorage, ddl: &[&str]) {
         }
     }
     // `senders` as the aggregator created it before the table was shared lacks the shares, and
-    // as it was before shares were leased, what a sender keeps after its lease.
-    for column in [
-        "share_ppm",
-        "cut_from_ppm",
-        "cut_until",
-        "after_lease_per_mille",
+    // as it was before shares were leased, what a sender keeps after its lease; the
+    // coordinator's `audit` from before the autopilot lacks the reason for a change.
+    for (table, column, kind) in [
+        ("senders", "share_ppm", "INTEGER NOT NULL DEFAULT 0"),
+        ("senders", "cut_from_ppm", "INTEGER NOT NULL DEFAULT 0"),
+        ("senders", "cut_until", "INTEGER NOT NULL DEFAULT 0"),
+        (
+            "senders",
+            "after_lease_per_mille",
+            "INTEGER NOT NULL DEFAULT 0",
+        ),
+        ("audit", "why", "TEXT"),
     ] {
-        let has = sql
+        let exists = sql
             .exec(
-                "SELECT 1 FROM pragma_table_info('senders') WHERE name = ?",
-                vec![column.into()],
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                vec![table.into()],
             )
             .ok()
             .and_then(|c| rows(c).ok())
             .is_some_and(|r| !r.is_empty());
-        if !has {
-            let add = format!("ALTER TABLE senders ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0");
+        let has = sql
+            .exec(
+                "SELECT 1 FROM pragma_table_info(?) WHERE name = ?",
+                vec![table.into(), column.into()],
+            )
+            .ok()
+            .and_then(|c| rows(c).ok())
+            .is_some_and(|r| !r.is_empty());
+        if exists && !has {
+            let add = format!("ALTER TABLE {table} ADD COLUMN {column} {kind}");
             if let Err(e) = run(sql, &add, Vec::new()) {
                 worker::console_error!("storage: {e}");
             }

@@ -344,7 +344,12 @@ pub fn audit(gate: &Gate, args: &AuditArgs, json: bool) -> Result<(), Failure> {
                 to.map_or_else(|| "?".to_owned(), plain)
             ),
         };
-        say(&format!("{at}  {who:<who_width$}  {what}{change}"));
+        let why = entry
+            .get("why")
+            .and_then(Value::as_str)
+            .map(|w| format!("  ({w})"))
+            .unwrap_or_default();
+        say(&format!("{at}  {who:<who_width$}  {what}{change}{why}"));
     }
     Ok(())
 }

@@ -14,6 +14,10 @@ enum Kind {
     Count,
     Seconds,
     Switch,
+    /// `FLOOR-CEILING` citizens per minute, or `off`.
+    Range,
+    /// A term of the autopilot's (its field inside `autopilot`), a whole number.
+    PilotTerm,
 }
 
 /// (names accepted, the gate's field, what the value is).
@@ -32,15 +36,26 @@ const KEYS: &[(&[&str], &str, Kind)] = &[
     (&["burst"], "burst", Kind::Count),
     (&["grace", "place_grace_s"], "place_grace_s", Kind::Seconds),
     (&["test_mode", "test-mode"], "test_mode", Kind::Switch),
+    (&["autopilot"], "autopilot", Kind::Range),
+    (&["p95", "target_p95_ms"], "target_p95_ms", Kind::PilotTerm),
+    (
+        &["errors", "max_errors_per_mille"],
+        "max_errors_per_mille",
+        Kind::PilotTerm,
+    ),
 ];
+
+const KEY_NAMES: &str =
+    "rate, max_active, session, burst, grace, test_mode, autopilot, p95, errors";
 
 /// The patch for `pairs`, or a usage error naming the pair at fault.
 pub fn patch(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
     let mut patch = Map::new();
+    let mut terms: Vec<(String, Value, String)> = Vec::new();
     for pair in pairs {
         let Some((key, value)) = pair.split_once('=') else {
             return Err(Failure::usage(format!(
-                "{pair:?} is not KEY=VALUE (keys: rate, max_active, session, burst, grace, test_mode)"
+                "{pair:?} is not KEY=VALUE (keys: {KEY_NAMES})"
             )));
         };
         let key = key.trim();
@@ -50,7 +65,7 @@ pub fn patch(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
             .find(|(names, _, _)| names.iter().any(|n| n.eq_ignore_ascii_case(key)))
         else {
             return Err(Failure::usage(format!(
-                "{key:?} is not a setting (keys: rate, max_active, session, burst, grace, test_mode)"
+                "{key:?} is not a setting (keys: {KEY_NAMES})"
             )));
         };
         let parsed = match kind {
@@ -67,13 +82,47 @@ pub fn patch(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
                 "off" | "false" | "no" | "0" => Ok(Value::Bool(false)),
                 _ => Err("on or off"),
             },
+            Kind::Range => range(value).ok_or("FLOOR-CEILING citizens per minute, or off"),
+            Kind::PilotTerm => value
+                .parse::<u64>()
+                .ok()
+                .map(Value::from)
+                .ok_or("a whole number"),
         }
         .map_err(|want| Failure::usage(format!("{key}={value}: {key} must be {want}")))?;
+        if matches!(kind, Kind::PilotTerm) {
+            terms.push(((*field).to_owned(), parsed, key.to_owned()));
+            continue;
+        }
         if patch.insert((*field).to_owned(), parsed).is_some() {
             return Err(Failure::usage(format!("{field} is set twice")));
         }
     }
+    // The autopilot's health terms go inside it: only with `autopilot=FLOOR-CEILING`.
+    if let Some((_, _, key)) = terms.first() {
+        let Some(Value::Object(pilot)) = patch.get_mut("autopilot") else {
+            return Err(Failure::usage(format!(
+                "{key} is one of the autopilot's terms: give it with autopilot=FLOOR-CEILING"
+            )));
+        };
+        for (field, value, _) in terms {
+            if pilot.insert(field.clone(), value).is_some() {
+                return Err(Failure::usage(format!("{field} is set twice")));
+            }
+        }
+    }
     Ok(patch)
+}
+
+/// `FLOOR-CEILING` (or `FLOOR..CEILING`) as the autopilot's range, `off` as `null`.
+fn range(value: &str) -> Option<Value> {
+    if value.eq_ignore_ascii_case("off") {
+        return Some(Value::Null);
+    }
+    let (floor, ceiling) = value.split_once("..").or_else(|| value.split_once('-'))?;
+    let floor = floor.trim().parse::<u64>().ok()?;
+    let ceiling = ceiling.trim().parse::<u64>().ok()?;
+    Some(serde_json::json!({ "floor_per_minute": floor, "ceiling_per_minute": ceiling }))
 }
 
 /// Is going from `current` to `new` citizens per minute a jump big enough to ask first? More
@@ -122,6 +171,31 @@ mod tests {
             (&["rate=-1"][..], "whole number"),
             (&["test_mode=maybe"][..], "on or off"),
             (&["rate=1", "new_users_per_minute=2"][..], "twice"),
+        ] {
+            let error = patch(&strings(pairs)).unwrap_err().message;
+            assert!(error.contains(says), "{pairs:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_autopilot_takes_a_range_and_its_terms_or_off() {
+        let on = patch(&strings(&["autopilot=60-6000", "p95=800", "errors=20"])).unwrap();
+        assert_eq!(
+            Value::Object(on),
+            json!({ "autopilot": {
+                "floor_per_minute": 60, "ceiling_per_minute": 6000,
+                "target_p95_ms": 800, "max_errors_per_mille": 20,
+            } })
+        );
+        let dots = patch(&strings(&["autopilot=10..20"])).unwrap();
+        assert_eq!(dots["autopilot"]["ceiling_per_minute"], json!(20));
+        let off = patch(&strings(&["autopilot=off"])).unwrap();
+        assert_eq!(Value::Object(off), json!({ "autopilot": null }));
+        for (pairs, says) in [
+            (&["autopilot=fast"][..], "FLOOR-CEILING"),
+            (&["p95=800"][..], "autopilot=FLOOR-CEILING"),
+            (&["autopilot=off", "p95=800"][..], "autopilot=FLOOR-CEILING"),
+            (&["autopilot=1-2", "errors=x"][..], "whole number"),
         ] {
             let error = patch(&strings(pairs)).unwrap_err().message;
             assert!(error.contains(says), "{pairs:?}: {error}");

@@ -142,10 +142,44 @@ fn rows(gate: &Gate, state: &Value) -> Vec<(&'static str, String)> {
         ),
         ("storage", storage(state)),
     ];
+    rows.push(("autopilot", autopilot(state)));
     if flag(state, "/config/test_mode") == Some(true) {
         rows.push(("test mode", "ON: test keys are honoured".to_owned()));
     }
     rows
+}
+
+/// The autopilot's terms and its last change, or `off`.
+fn autopilot(state: &Value) -> String {
+    let Some(pilot) = state.pointer("/autopilot").filter(|p| p.is_object()) else {
+        return "off".to_owned();
+    };
+    let n = |path: &str| num(pilot, path);
+    let errors = n("/max_errors_per_mille")
+        .map_or_else(|| "?".to_owned(), |pm| format!("{}.{} %", pm / 10, pm % 10));
+    let mut text = format!(
+        "on: {}–{} / min, p95 within {} ms, at most {} failed",
+        count(n("/floor_per_minute")),
+        count(n("/ceiling_per_minute")),
+        count(n("/target_p95_ms")),
+        errors
+    );
+    if let Some(last) = pilot.pointer("/last_change").filter(|l| l.is_object()) {
+        let why = last.get("why").and_then(Value::as_str).unwrap_or("");
+        text.push_str(&format!(
+            "; last {}: {} → {} ({why})",
+            num(last, "/at").map_or_else(|| "?".to_owned(), crate::when::utc),
+            count(num(last, "/from")),
+            count(num(last, "/to")),
+        ));
+    }
+    if let Some(until) = n("/holding_until") {
+        text.push_str(&format!(
+            "; no raise before {} (the origin asked)",
+            crate::when::utc(until)
+        ));
+    }
+    text
 }
 
 fn cursor(state: &Value) -> String {

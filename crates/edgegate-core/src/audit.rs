@@ -30,7 +30,13 @@ pub struct AuditEntry {
     pub what: String,
     pub from: Value,
     pub to: Value,
+    /// Why, when the room changed it itself (the autopilot, [`AUTOPILOT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
+
+/// Who the autopilot's changes are put down to.
+pub const AUTOPILOT: &str = "autopilot";
 
 /// The operator's name from the `Edgegate-Operator` header: trimmed, at most
 /// [`OPERATOR_MAX_CHARS`] characters, none of them a control character nor one that is
@@ -98,6 +104,7 @@ pub fn config_changes(
                 what: field,
                 from,
                 to,
+                why: None,
             })
         })
         .collect()

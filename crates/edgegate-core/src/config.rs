@@ -68,7 +68,33 @@ pub struct RoomConfig {
     /// scripts).
     #[serde(default)]
     pub work_for_all: bool,
+    /// The rate follows the origin's health, as the edges measure it on forwarded requests,
+    /// between a floor and a ceiling the operator sets (`autopilot`). `None`: the operator's
+    /// rate alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autopilot: Option<Autopilot>,
 }
+
+/// The operator's terms for the autopilot: the rate it may choose, in citizens per minute, and
+/// what counts as a healthy origin. The ceiling is the hard limit: the rate never passes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Autopilot {
+    pub floor_per_minute: u32,
+    pub ceiling_per_minute: u32,
+    /// The 95th percentile of forwarded requests' latency the origin should stay under.
+    pub target_p95_ms: u32,
+    /// The share of forwarded requests, per mille, that may fail (5xx, unreachable or timed
+    /// out) before the origin counts as overloaded.
+    pub max_errors_per_mille: u32,
+}
+
+/// What the autopilot's health target is when the operator names only the rates: a p95 of a
+/// second and 1 % failed.
+pub const DEFAULT_TARGET_P95_MS: u32 = 1_000;
+pub const DEFAULT_MAX_ERRORS_PER_MILLE: u32 = 10;
+/// Bounds on the autopilot's health target (inclusive).
+pub const TARGET_P95_MS: (u32, u32) = (25, 60_000);
+pub const MAX_ERRORS_PER_MILLE: (u32, u32) = (1, 500);
 
 /// An operator's message to the citizens, in Korean and English. Either may be empty; the page
 /// shows the other then.
@@ -125,6 +151,7 @@ impl Default for RoomConfig {
             budget_v6: DEFAULT_BUDGET_V6,
             budget_v4: DEFAULT_BUDGET_V4,
             work_for_all: false,
+            autopilot: None,
         }
     }
 }
@@ -159,6 +186,8 @@ pub struct ConfigPatch {
     pub budget_v6: Option<u32>,
     pub budget_v4: Option<u32>,
     pub work_for_all: Option<bool>,
+    /// `Some(None)` turns the autopilot off (the rate stays where it was).
+    pub autopilot: Option<Option<Autopilot>>,
 }
 
 /// A refused change: which field, and why, in words an operator can act on.
@@ -214,6 +243,7 @@ impl ConfigPatch {
                 "budget_v6" => patch.budget_v6 = Some(whole(field, value, BUDGET)?),
                 "budget_v4" => patch.budget_v4 = Some(whole(field, value, BUDGET)?),
                 "work_for_all" => patch.work_for_all = Some(flag(field, value)?),
+                "autopilot" => patch.autopilot = Some(autopilot(field, value)?),
                 other => return Err(refuse(other, "is not a setting")),
             }
         }
@@ -286,6 +316,56 @@ fn notice(field: &str, value: &Value) -> Result<Option<Notice>, ConfigError> {
     Ok(Some(Notice { ko, en }))
 }
 
+/// `{"floor_per_minute": n, "ceiling_per_minute": n, "target_p95_ms": n,
+/// "max_errors_per_mille": n}` (the last two optional), or `null` to turn it off. The floor
+/// is at least one citizen a minute and at most the ceiling.
+fn autopilot(field: &str, value: &Value) -> Result<Option<Autopilot>, ConfigError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let Value::Object(map) = value else {
+        return Err(refuse(
+            field,
+            r#"must be {"floor_per_minute": …, "ceiling_per_minute": …}, or null"#,
+        ));
+    };
+    const NAMES: [&str; 4] = [
+        "floor_per_minute",
+        "ceiling_per_minute",
+        "target_p95_ms",
+        "max_errors_per_mille",
+    ];
+    if let Some(other) = map.keys().find(|k| !NAMES.contains(&k.as_str())) {
+        return Err(refuse(&format!("{field}.{other}"), "is not a setting"));
+    }
+    let number = |name: &str, bounds: (u32, u32), default: Option<u32>| {
+        let path = format!("{field}.{name}");
+        match (map.get(name), default) {
+            (None | Some(Value::Null), Some(d)) => Ok(d),
+            (None | Some(Value::Null), None) => Err(refuse(&path, "is needed")),
+            (Some(v), _) => whole(&path, v, bounds),
+        }
+    };
+    let floor = number("floor_per_minute", (1, NEW_USERS_PER_MINUTE.1), None)?;
+    let ceiling = number("ceiling_per_minute", (1, NEW_USERS_PER_MINUTE.1), None)?;
+    if floor > ceiling {
+        return Err(refuse(
+            &format!("{field}.floor_per_minute"),
+            format!("must be at most the ceiling ({ceiling})"),
+        ));
+    }
+    Ok(Some(Autopilot {
+        floor_per_minute: floor,
+        ceiling_per_minute: ceiling,
+        target_p95_ms: number("target_p95_ms", TARGET_P95_MS, Some(DEFAULT_TARGET_P95_MS))?,
+        max_errors_per_mille: number(
+            "max_errors_per_mille",
+            MAX_ERRORS_PER_MILLE,
+            Some(DEFAULT_MAX_ERRORS_PER_MILLE),
+        )?,
+    }))
+}
+
 fn instant(field: &str, value: &Value) -> Result<Option<UnixMs>, ConfigError> {
     if value.is_null() {
         return Ok(None);
@@ -305,12 +385,22 @@ impl RoomConfig {
     /// rate. Call it before [`RoomConfig::apply`] on operator input ([`RoomConfig::try_apply`]
     /// does both).
     pub fn check(&self, patch: &ConfigPatch) -> Result<(), ConfigError> {
+        let pilot = patch.autopilot.unwrap_or(self.autopilot);
+        if let (Some(p), Some(rate)) = (pilot, patch.new_users_per_minute) {
+            if !(p.floor_per_minute..=p.ceiling_per_minute).contains(&rate) {
+                return Err(refuse(
+                    "new_users_per_minute",
+                    format!(
+                        "must be between the autopilot's floor and ceiling ({} to {}) while it is on",
+                        p.floor_per_minute, p.ceiling_per_minute
+                    ),
+                ));
+            }
+        }
         let Some(burst) = patch.burst else {
             return Ok(());
         };
-        let rate = patch
-            .new_users_per_minute
-            .unwrap_or(self.new_users_per_minute);
+        let rate = self.apply(patch, UnixMs(0)).new_users_per_minute;
         let most = one_second_of(rate);
         if burst > most {
             return Err(refuse(
@@ -341,6 +431,15 @@ impl RoomConfig {
     /// Scheduling an opening while none is pending starts a new pre-queue at `now`; moving a
     /// pending opening keeps the pre-queue that is already gathering.
     pub fn apply(&self, patch: &ConfigPatch, now: UnixMs) -> RoomConfig {
+        let autopilot = patch.autopilot.unwrap_or(self.autopilot);
+        // The autopilot's ceiling is a hard limit and its floor a promise: turned on (or moved),
+        // it takes the rate into its range.
+        let rate = patch
+            .new_users_per_minute
+            .unwrap_or(self.new_users_per_minute);
+        let rate = autopilot.map_or(rate, |p| {
+            rate.max(p.floor_per_minute).min(p.ceiling_per_minute)
+        });
         let opens_at = patch.opens_at.unwrap_or(self.opens_at);
         let prequeue_since = match opens_at {
             Some(t) if now < t && self.before_opening(now) => self.prequeue_since.or(Some(now)),
@@ -348,9 +447,7 @@ impl RoomConfig {
             _ => self.prequeue_since,
         };
         RoomConfig {
-            new_users_per_minute: patch
-                .new_users_per_minute
-                .unwrap_or(self.new_users_per_minute),
+            new_users_per_minute: rate,
             max_active: patch.max_active.unwrap_or(self.max_active),
             session_duration_s: patch.session_duration_s.unwrap_or(self.session_duration_s),
             paused: patch.paused.unwrap_or(self.paused),
@@ -368,6 +465,7 @@ impl RoomConfig {
             budget_v6: patch.budget_v6.unwrap_or(self.budget_v6),
             budget_v4: patch.budget_v4.unwrap_or(self.budget_v4),
             work_for_all: patch.work_for_all.unwrap_or(self.work_for_all),
+            autopilot,
         }
     }
 
@@ -622,5 +720,72 @@ mod tests {
             ..RoomConfig::default()
         };
         assert!(!opened.frozen(now));
+    }
+
+    #[test]
+    fn the_autopilot_takes_the_rate_into_its_range_and_holds_it_there() {
+        let now = UnixMs(1_700_000_000_000);
+        let parse = |json: &str| ConfigPatch::from_json(json);
+        let on = parse(r#"{"autopilot": {"floor_per_minute": 600, "ceiling_per_minute": 3000}}"#)
+            .unwrap();
+        let p = on.autopilot.flatten().unwrap();
+        assert_eq!((p.target_p95_ms, p.max_errors_per_mille), (1_000, 10));
+        // Turned on at 60 a minute, the rate starts at the floor; a rate outside the range
+        // is refused while it is on, naming the field; the ceiling moved below the rate
+        // takes the rate down with it.
+        let config = RoomConfig::default().try_apply(&on, now).unwrap();
+        assert_eq!(config.new_users_per_minute, 600);
+        let outside = parse(r#"{"new_users_per_minute": 4000}"#).unwrap();
+        assert_eq!(
+            config.try_apply(&outside, now).unwrap_err().field,
+            "new_users_per_minute"
+        );
+        let lower =
+            parse(r#"{"autopilot": {"floor_per_minute": 60, "ceiling_per_minute": 300}}"#).unwrap();
+        assert_eq!(
+            config.try_apply(&lower, now).unwrap().new_users_per_minute,
+            300
+        );
+        // Off: the rate stays where it was, and any rate goes again.
+        let off = config
+            .try_apply(&parse(r#"{"autopilot": null}"#).unwrap(), now)
+            .unwrap();
+        assert_eq!((off.autopilot, off.new_users_per_minute), (None, 600));
+        assert!(off.try_apply(&outside, now).is_ok());
+        // Bad terms are refused by name.
+        for (json, field) in [
+            (r#"{"autopilot": 5}"#, "autopilot"),
+            (
+                r#"{"autopilot": {"ceiling_per_minute": 30}}"#,
+                "autopilot.floor_per_minute",
+            ),
+            (
+                r#"{"autopilot": {"floor_per_minute": 90, "ceiling_per_minute": 30}}"#,
+                "autopilot.floor_per_minute",
+            ),
+            (
+                r#"{"autopilot": {"floor_per_minute": 0, "ceiling_per_minute": 30}}"#,
+                "autopilot.floor_per_minute",
+            ),
+            (
+                r#"{"autopilot": {"floor_per_minute": 1, "ceiling_per_minute": 30, "target_p95_ms": 1}}"#,
+                "autopilot.target_p95_ms",
+            ),
+            (
+                r#"{"autopilot": {"floor_per_minute": 1, "ceiling_per_minute": 30, "max_errors_per_mille": 900}}"#,
+                "autopilot.max_errors_per_mille",
+            ),
+            (
+                r#"{"autopilot": {"floor_per_minute": 1, "ceiling_per_minute": 30, "speed": 2}}"#,
+                "autopilot.speed",
+            ),
+        ] {
+            assert_eq!(parse(json).unwrap_err().field, field, "{json}");
+        }
+        // A stored config from before the autopilot reads as off.
+        let stored = serde_json::to_string(&RoomConfig::default()).unwrap();
+        assert!(!stored.contains("autopilot"));
+        let back: RoomConfig = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back.autopilot, None);
     }
 }

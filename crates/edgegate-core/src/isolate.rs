@@ -705,6 +705,12 @@ impl Isolate {
         self.outbox.owed.origin.record(latency_ms, outcome);
     }
 
+    /// The origin asked the gate to wait `seconds` (a `Retry-After` on a forwarded request's
+    /// answer): it goes up with the origin's counts, for the autopilot.
+    pub fn note_retry_after(&mut self, seconds: u64) {
+        self.outbox.owed.origin.note_retry_after(seconds);
+    }
+
     /// Is this isolate cut off from the coordinator at `now`? Only failing syncs make it so —
     /// its own, or its aggregator's with the coordinator, which its answers show by their
     /// age: an isolate that was merely idle is not stale.

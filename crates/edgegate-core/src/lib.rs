@@ -9,6 +9,7 @@
 pub mod address;
 pub mod aggregate;
 pub mod audit;
+pub mod autopilot;
 pub mod budget;
 pub mod config;
 pub mod cookies;

@@ -24,6 +24,13 @@ pub struct OriginCounts {
     pub timeouts: u64,
     /// Requests per latency bucket ([`LATENCY_BOUNDS_MS`], then one for slower).
     pub latency: [u64; 10],
+    /// The longest `Retry-After` the origin sent, in seconds (`0`: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retry_after_s: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How one forwarded request ended.
@@ -39,7 +46,7 @@ pub enum Outcome {
 
 impl OriginCounts {
     pub fn is_empty(&self) -> bool {
-        self.requests == 0
+        self.requests == 0 && self.retry_after_s == 0
     }
 
     /// Counts one forwarded request that took `latency_ms`.
@@ -62,7 +69,13 @@ impl OriginCounts {
         }
     }
 
+    /// The origin asked the gate to wait `seconds` (a `Retry-After` on an answer).
+    pub fn note_retry_after(&mut self, seconds: u64) {
+        self.retry_after_s = self.retry_after_s.max(seconds);
+    }
+
     pub fn add(&mut self, other: &OriginCounts) {
+        self.retry_after_s = self.retry_after_s.max(other.retry_after_s);
         self.requests = self.requests.saturating_add(other.requests);
         self.errors_5xx = self.errors_5xx.saturating_add(other.errors_5xx);
         self.timeouts = self.timeouts.saturating_add(other.timeouts);
@@ -88,6 +101,20 @@ impl OriginCounts {
         }
         Some(5_000)
     }
+}
+
+/// The longest wait a `Retry-After` is taken for, in seconds: an hour.
+pub const RETRY_AFTER_MAX_S: u64 = 3_600;
+
+/// A `Retry-After` header's wait in seconds, if it gives one as a number of seconds (at most
+/// [`RETRY_AFTER_MAX_S`]). A date, or anything else, is not read: the answer's status already
+/// counts as a failure.
+pub fn retry_after_s(header: &str) -> Option<u64> {
+    let text = header.trim();
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u64>().ok().map(|s| s.min(RETRY_AFTER_MAX_S))
 }
 
 /// The coordinator's last minute of counts, by the second they arrived.
@@ -161,6 +188,28 @@ mod tests {
     use super::*;
 
     const T0: UnixMs = UnixMs(1_700_000_000_000);
+
+    #[test]
+    fn a_retry_after_is_read_as_seconds_only_and_kept_as_the_longest() {
+        assert_eq!(retry_after_s(" 120 "), Some(120));
+        assert_eq!(retry_after_s("999999999"), Some(RETRY_AFTER_MAX_S));
+        for text in [
+            "",
+            "-5",
+            "1.5",
+            "Wed, 21 Oct 2026 07:28:00 GMT",
+            "12345678901234",
+        ] {
+            assert_eq!(retry_after_s(text), None, "{text}");
+        }
+        let mut edge = OriginCounts::default();
+        edge.note_retry_after(30);
+        edge.note_retry_after(10);
+        assert!(!edge.is_empty());
+        let mut sum = OriginCounts::default();
+        sum.add(&edge);
+        assert_eq!(sum.retry_after_s, 30);
+    }
 
     #[test]
     fn outcomes_and_latencies_are_counted_and_summed_over_the_last_minute() {

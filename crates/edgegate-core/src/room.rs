@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEntry;
+use crate::autopilot::{Pilot, PilotReport};
 use crate::budget::NetPlaces;
 use crate::config::{ConfigError, ConfigPatch, RoomConfig};
 use crate::draw::{DrawView, Seed};
@@ -132,6 +133,11 @@ pub struct Room {
     /// The seed of the pre-queue draw (`draw`), drawn by the coordinator when a pre-queue
     /// begins ([`Room::draw_due`]).
     pub seed: Option<Seed>,
+    /// The autopilot's state (kept in memory: a restart begins a new control window).
+    pub pilot: Pilot,
+    /// Changes the room made to its own config (the autopilot's), for the audit log: the
+    /// coordinator stores them with the config and takes them ([`Room::take_audit`]).
+    audit_due: Vec<AuditEntry>,
 }
 
 /// `GET /admin/state`'s view of the client networks: how many hold places, how many hold their
@@ -205,6 +211,8 @@ impl Room {
             net_places: NetPlaces::default(),
             work_demanded: 0,
             seed: None,
+            pilot: Pilot::default(),
+            audit_due: Vec::new(),
         }
     }
 
@@ -329,6 +337,8 @@ impl Room {
                 self.totals.ended = self.totals.ended.saturating_add(n);
             }
             self.origin.add(&report.origin, now);
+            self.pilot
+                .observe(&report.origin, report.let_through_total(), now);
             self.totals.work_asked = self.totals.work_asked.saturating_add(report.work_asked);
             self.totals.work_shown = self.totals.work_shown.saturating_add(report.work_shown);
             self.take_notices(report, now);
@@ -406,6 +416,7 @@ impl Room {
 
     /// Gives up lapsed places and moves the cursor as far as the policy allows at `now`.
     pub fn advance(&mut self, now: UnixMs) {
+        self.steer(now);
         let gave_up = self.net_places.expire(now);
         self.judge_networks(gave_up, now);
         self.notices.expire(now);
@@ -452,6 +463,9 @@ impl Room {
         self.advance(now);
         let before = std::mem::replace(&mut self.config, next);
         self.release.reconfigured(&before, &self.config, now);
+        if before.autopilot != self.config.autopilot {
+            self.pilot.restart(now);
+        }
         if (before.budget_v4, before.budget_v6) != (self.config.budget_v4, self.config.budget_v6) {
             let all = self.net_places.networks();
             self.judge_networks(all, now);
@@ -464,6 +478,41 @@ impl Room {
         Ok(&self.config)
     }
 
+    /// Lets the autopilot, when it is on, move the rate at `now` (see `autopilot`): the change
+    /// takes effect as an operator's would, and waits for the audit log ([`Room::take_audit`]).
+    fn steer(&mut self, now: UnixMs) {
+        let Some(terms) = self.config.autopilot else {
+            return;
+        };
+        if self.config.frozen(now) {
+            return;
+        }
+        let Some(change) = self
+            .pilot
+            .steer(&terms, self.config.new_users_per_minute, now)
+        else {
+            return;
+        };
+        let before = self.config.clone();
+        self.config.new_users_per_minute = change.to;
+        self.release.reconfigured(&before, &self.config, now);
+        self.minute.observe(now, 0, 0, &self.config);
+        self.audit_due.push(AuditEntry {
+            at: now,
+            who: crate::audit::AUTOPILOT.to_owned(),
+            what: "new_users_per_minute".into(),
+            from: change.from.into(),
+            to: change.to.into(),
+            why: Some(change.why),
+        });
+    }
+
+    /// The changes the room made to its own config since last asked, for the audit log (the
+    /// config itself is to be stored with them).
+    pub fn take_audit(&mut self) -> Vec<AuditEntry> {
+        std::mem::take(&mut self.audit_due)
+    }
+
     /// Withdraws one ticket by its ref; the entry for the audit log, or `None` if it was
     /// revoked already.
     pub fn revoke(&mut self, r: TicketRef, who: &str, now: UnixMs) -> Option<AuditEntry> {
@@ -473,6 +522,7 @@ impl Room {
             what: "revoke".into(),
             from: serde_json::Value::Null,
             to: serde_json::json!({ "ticket": r.to_string() }),
+            why: None,
         })
     }
 
@@ -486,6 +536,7 @@ impl Room {
             what: "revoke".into(),
             from: serde_json::json!({ "before": from }),
             to: serde_json::json!({ "before": self.revocations.before }),
+            why: None,
         }
     }
 
@@ -606,6 +657,10 @@ impl Room {
                 })
                 .collect(),
             origin: self.origin.report(now),
+            autopilot: self.config.autopilot.map(|terms| {
+                self.pilot
+                    .report(terms, self.config.new_users_per_minute, now)
+            }),
             networks: NetworksReport {
                 holding: self.net_places.len(),
                 full: self.notices.of(NoticeKind::Full).count(),
@@ -646,6 +701,9 @@ pub struct RoomReport {
     pub locations: Vec<LocationReport>,
     /// The origin's last minute, as the edges saw it on forwarded requests.
     pub origin: OriginReport,
+    /// The autopilot's terms and its last change, while it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autopilot: Option<PilotReport>,
     /// The client networks' places and budgets.
     pub networks: NetworksReport,
     pub settle_ms: u64,

@@ -43,6 +43,11 @@
       edge: '에지 지역과 원 서버',
       originHead: function (s) { return '에지에서 본 원 서버 (' + (s === 60 ? '최근 1분' : '최근 ' + s + '초') + ')'; },
       oRequests: '요청', o5xx: '5xx 오류', oTimeouts: '시간 초과', oLatency: '응답 시간 p50 / p90 / p99',
+      oPilot: '자동 조절', pilotOff: '꺼짐: 설정한 입장 속도 그대로',
+      pilotOn: function (f, c, p, e) { return '켜짐: 분당 ' + f + '–' + c + '명, 응답 시간 p95 ' + p + 'ms 이내, 실패 ' + e + ' 이하'; },
+      pilotLast: function (w, a, b, why) { return '마지막 변경 ' + w + ': ' + a + ' → ' + b + ' (' + why + ')'; },
+      pilotHold: function (w) { return '원 서버의 요청으로 ' + w + '까지 올리지 않음'; },
+      autopilotWho: '자동 조절',
       ms: function (n) { return n + 'ms'; },
       originBad: function (e, o) { return '주의: 원 서버에 문제가 있습니다. 5xx 오류 ' + e + '건, 시간 초과 ' + o + '건.'; },
       placesCaption: '보고 중인 지역 (아이솔레이트가 많은 순)', placeName: '지역', placeIsolates: '아이솔레이트',
@@ -113,6 +118,11 @@
       edge: 'Edge locations and the origin',
       originHead: function (s) { return 'The origin as the edge sees it (' + (s === 60 ? 'last minute' : 'last ' + s + ' s') + ')'; },
       oRequests: 'Requests', o5xx: '5xx errors', oTimeouts: 'Timeouts', oLatency: 'Latency p50 / p90 / p99',
+      oPilot: 'Autopilot', pilotOff: 'off: the rate you set',
+      pilotOn: function (f, c, p, e) { return 'on: ' + f + '–' + c + ' a minute, p95 within ' + p + ' ms, at most ' + e + ' failed'; },
+      pilotLast: function (w, a, b, why) { return 'last change ' + w + ': ' + a + ' → ' + b + ' (' + why + ')'; },
+      pilotHold: function (w) { return 'no raise before ' + w + ' (the origin asked)'; },
+      autopilotWho: 'autopilot',
       ms: function (n) { return n + ' ms'; },
       originBad: function (e, o) { return 'Warning: the origin is failing. 5xx errors: ' + e + ', timeouts: ' + o + '.'; },
       placesCaption: 'Locations reporting (most isolates first)', placeName: 'Location', placeIsolates: 'Isolates',
@@ -461,6 +471,18 @@
       $('o-timeouts').classList.toggle('bad', to);
       $('origin-trouble').hidden = !e5 && !to;
       text('origin-trouble', e5 || to ? t.originBad(n(o.errors_5xx || 0), n(o.timeouts || 0)) : '');
+      var p = s.autopilot && typeof s.autopilot === 'object' ? s.autopilot : null;
+      var lines = [];
+      if (p) {
+        var pm = typeof p.max_errors_per_mille === 'number' ? p.max_errors_per_mille : 0;
+        lines.push(t.pilotOn(n(p.floor_per_minute), n(p.ceiling_per_minute), n(p.target_p95_ms), (pm / 10).toFixed(1) + ' %'));
+        var lc = p.last_change;
+        if (lc && typeof lc === 'object') lines.push(t.pilotLast(when(lc.at), n(lc.from), n(lc.to), String(lc.why || '')));
+        if (typeof p.holding_until === 'number') lines.push(t.pilotHold(when(p.holding_until)));
+      } else {
+        lines.push(t.pilotOff);
+      }
+      text('o-pilot', lines.join(' · '));
     }
     if (places) {
       var sorted = places.slice().sort(function (a, b) {
@@ -792,12 +814,13 @@
     var entries = auditEntries || [];
     var show = function (v) { return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v); };
     var rows = entries.slice(-50).reverse().map(function (e) {
-      var head = (e.at ? when(e.at) : '') + ' · ' + show(e.who || t.unknown) + ' · ' + show(e.what) + ': ';
+      var who = e.who === 'autopilot' ? t.autopilotWho : show(e.who || t.unknown);
+      var head = (e.at ? when(e.at) : '') + ' · ' + who + ' · ' + show(e.what) + ': ';
       if (e.what === 'revoke' && e.to && typeof e.to === 'object') {
         if (e.to.ticket) return head + e.to.ticket;
         if (typeof e.to.before === 'number') return head + t.auditBefore(when(e.to.before));
       }
-      return head + show(e.from) + ' → ' + show(e.to);
+      return head + show(e.from) + ' → ' + show(e.to) + (typeof e.why === 'string' && e.why ? ' (' + e.why + ')' : '');
     });
     var key = JSON.stringify(rows);
     if (list.getAttribute('data-rows') === key) return;
