@@ -22,13 +22,17 @@
 //! aggregator out of reach from its isolates; citizens who arrive in bunches at the top of each
 //! second, poll at the `next_poll_ms` served (never sooner than a second, as the page does,
 //! plus a round trip), move to another isolate of their location, give up, never come back
-//! (phantoms), and end their sessions at the origin after a while.
+//! (phantoms), and end their sessions at the origin after a while. With `origin` in the
+//! scenario, the origin too: a capacity in requests a second the gate does not know, latency
+//! that grows as the load nears it, `503` (with a `Retry-After` if the scenario says) beyond
+//! it, timeouts, and a capacity that changes during the run; every citizen let through sends
+//! it a few requests, which its isolate records as the Worker does, so the room's autopilot
+//! (`room.autopilot`) steers by them.
 //!
 //! Not yet: isolates that die (losing their unsent counts) or are retired when the load falls;
 //! an aggregator that restarts (losing nothing, as it stores before it answers, but syncing
-//! first again); hidden tabs, second tabs, cookie-refusing clients; an origin with a capacity,
-//! latency and 5xx (so "origin 5xx" is not a figure yet). Tickets are kept as values, never
-//! signed: signing is tested elsewhere and costs the model nothing.
+//! first again); hidden tabs, second tabs, cookie-refusing clients. Tickets are kept as values,
+//! never signed: signing is tested elsewhere and costs the model nothing.
 
 pub mod report;
 pub mod rng;
@@ -53,6 +57,14 @@ pub fn simulate(scenario: &scenario::Scenario, progress: bool) -> (report::Summa
         .into_iter()
         .skip(skip)
         .collect();
-    let picture = svg::picture(scenario, &summary, &let_through, &coordinator, &aggregator);
+    let origin: Vec<u64> = outcome.origin_per_s.iter().map(|c| c.requests).collect();
+    let picture = svg::picture(
+        scenario,
+        &summary,
+        &let_through,
+        &coordinator,
+        &aggregator,
+        &origin,
+    );
     (summary, picture)
 }

@@ -29,6 +29,61 @@ pub struct Summary {
     pub outages: Vec<OutageFigures>,
     pub location_outages: Vec<LocationOutageFigures>,
     pub run: RunFigures,
+    /// With an origin model (`scenario.origin`): what the origin got, and what the autopilot
+    /// did. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginFigures>,
+}
+
+/// What the origin got, per stretch of constant capacity, and what the autopilot did.
+#[derive(Clone, Debug, Serialize)]
+pub struct OriginFigures {
+    pub requests: u64,
+    /// Refused with `503` (beyond the capacity), and given up on by the gate.
+    pub refused_503: u64,
+    pub timed_out: u64,
+    /// The most requests the origin was sent in one second, as a share of its capacity then.
+    pub worst_second_over_capacity: f64,
+    /// The control window the figures below are cut into, ms (`autopilot::WINDOW_MS`).
+    pub window_ms: u64,
+    pub stretches: Vec<StretchFigures>,
+    /// Calendar seconds that let through more than the target (`rate / 60 × 1.05 + 1`) of the
+    /// highest rate in force in the five seconds before (a new rate takes a sync or two to
+    /// reach every isolate): the one-second target as the rate moves.
+    pub seconds_over_target_in_force: u64,
+    /// … and more than `⌊rate / 60⌋ + 1 + burst` plus one citizen per isolate, the bound the
+    /// limiters keep today across many isolates (`rate.bound_with_isolates`).
+    pub seconds_over_bound_with_isolates_in_force: u64,
+    /// The rate's changes by the autopilot: how many, and the first 40 of them.
+    pub rate_changes: usize,
+    pub changes: Vec<RateChange>,
+}
+
+/// One stretch of constant capacity, from its start to the next change or the last request.
+#[derive(Clone, Debug, Serialize)]
+pub struct StretchFigures {
+    pub from_s: u64,
+    pub to_s: u64,
+    pub capacity_per_s: u32,
+    /// Whole control windows from the stretch's start after which no window sent the origin
+    /// more than 110 % of its capacity and under 1 % of the requests were refused (`None`:
+    /// never).
+    pub converged_after_windows: Option<u64>,
+    /// After that: the worst window's load as a share of the capacity, the share refused,
+    /// and the share of the capacity served (how much of the origin was used).
+    pub worst_window_over_capacity: Option<f64>,
+    pub refused_share_after: Option<f64>,
+    pub served_share_of_capacity_after: Option<f64>,
+    /// The rate in force at the stretch's end, per minute.
+    pub rate_at_end_per_minute: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RateChange {
+    pub at_s: f64,
+    pub from: u32,
+    pub to: u32,
+    pub why: String,
 }
 
 /// Let-throughs against the rate.
@@ -754,5 +809,148 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             simulated_s: ms_after(out.end_ms, midnight) as f64 / 1000.0,
             events: out.events,
         },
+        origin: origin_figures(sc, out, &seconds),
     }
+}
+
+/// The rate in force at each second after midnight, per minute: the scenario's, then each
+/// change the autopilot made.
+fn rate_per_second(sc: &Scenario, out: &Outcome, seconds: usize) -> Vec<u32> {
+    let mut rate = vec![sc.room.new_users_per_minute; seconds];
+    for &(at, _, to, _) in &out.rate_changes {
+        let from = usize::try_from(at.saturating_sub(sc.midnight_ms) / 1000).unwrap_or(0);
+        for r in rate.iter_mut().skip(from) {
+            *r = to;
+        }
+    }
+    rate
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "figures for reading: requests and capacities print fine as f64"
+)]
+fn origin_figures(sc: &Scenario, out: &Outcome, let_through: &[u64]) -> Option<OriginFigures> {
+    let model = sc.origin.as_ref()?;
+    let per_s = &out.origin_per_s;
+    let failed = |c: &edgegate_core::origin::OriginCounts| c.errors_5xx;
+    let capacity = |s: usize| model.capacity_at(i64::try_from(s).unwrap_or(i64::MAX));
+    let worst_second_over_capacity = per_s
+        .iter()
+        .enumerate()
+        .map(|(s, c)| c.requests as f64 / f64::from(capacity(s)))
+        .fold(0.0, f64::max);
+    let window_s = usize::try_from(edgegate_core::autopilot::WINDOW_MS / 1000).unwrap_or(10);
+    // The stretches of constant capacity, up to the last second with a request.
+    let end = per_s.len();
+    let mut starts: Vec<usize> = vec![0];
+    for c in &model.changes {
+        if let Ok(at) = usize::try_from(c.at_s) {
+            if at > 0 && at < end {
+                starts.push(at);
+            }
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    let rates = rate_per_second(sc, out, end.max(let_through.len()));
+    let stretches = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &from)| {
+            let to = starts.get(i + 1).copied().unwrap_or(end);
+            let cap = capacity(from);
+            let windows: Vec<(u64, u64, u64)> = (from..to)
+                .step_by(window_s.max(1))
+                .map(|w| {
+                    let slice = per_s.get(w..(w + window_s).min(to)).unwrap_or(&[]);
+                    let requests: u64 = slice.iter().map(|c| c.requests).sum();
+                    let refused: u64 = slice.iter().map(failed).sum();
+                    (requests, refused, u64::try_from(slice.len()).unwrap_or(0))
+                })
+                .collect();
+            // Converged from window k on: no later window sends the origin more than 110 % of
+            // its capacity, and under 1 % of all the requests after it are refused.
+            let converged = (0..windows.len()).find(|&k| {
+                let later = windows.get(k..).unwrap_or(&[]);
+                let (requests, refused) = later
+                    .iter()
+                    .fold((0u64, 0u64), |(r, f), (x, y, _)| (r + x, f + y));
+                later
+                    .iter()
+                    .all(|(r, _, len)| *r as f64 <= f64::from(cap) * *len as f64 * 1.1)
+                    && refused as f64 <= requests as f64 * 0.01
+            });
+            let after = converged.map(|k| windows.get(k..).unwrap_or(&[]));
+            let sum = |w: &[(u64, u64, u64)]| {
+                w.iter().fold((0u64, 0u64, 0u64), |(a, b, c), (x, y, z)| {
+                    (a + x, b + y, c + z)
+                })
+            };
+            StretchFigures {
+                from_s: u64::try_from(from).unwrap_or(0),
+                to_s: u64::try_from(to).unwrap_or(0),
+                capacity_per_s: cap,
+                converged_after_windows: converged.map(|k| u64::try_from(k).unwrap_or(0)),
+                worst_window_over_capacity: after.map(|w| {
+                    w.iter()
+                        .map(|(r, _, len)| *r as f64 / (f64::from(cap) * (*len).max(1) as f64))
+                        .fold(0.0, f64::max)
+                }),
+                refused_share_after: after.map(|w| {
+                    let (r, f, _) = sum(w);
+                    f as f64 / r.max(1) as f64
+                }),
+                served_share_of_capacity_after: after.map(|w| {
+                    let (r, f, len) = sum(w);
+                    (r - f) as f64 / (f64::from(cap) * len.max(1) as f64)
+                }),
+                rate_at_end_per_minute: rates
+                    .get(to.saturating_sub(1))
+                    .copied()
+                    .unwrap_or(sc.room.new_users_per_minute),
+            }
+        })
+        .collect();
+    let in_force = |s: usize| {
+        rates
+            .get(s.saturating_sub(5)..=s)
+            .and_then(|r| r.iter().max().copied())
+            .unwrap_or(sc.room.new_users_per_minute)
+    };
+    let seconds_over = |bound: &dyn Fn(u32) -> f64| {
+        let over = let_through
+            .iter()
+            .enumerate()
+            .filter(|(s, n)| **n as f64 > bound(in_force(*s)))
+            .count();
+        u64::try_from(over).unwrap_or(u64::MAX)
+    };
+    let seconds_over_target_in_force = seconds_over(&|r| f64::from(r) / 60.0 * 1.05 + 1.0);
+    let isolates = f64::from(out.isolates());
+    let burst = f64::from(sc.room.burst);
+    let seconds_over_bound_with_isolates_in_force =
+        seconds_over(&|r| (f64::from(r) / 60.0).floor() + 1.0 + burst + isolates);
+    Some(OriginFigures {
+        requests: per_s.iter().map(|c| c.requests).sum(),
+        refused_503: per_s.iter().map(failed).sum(),
+        timed_out: per_s.iter().map(|c| c.timeouts).sum(),
+        worst_second_over_capacity,
+        window_ms: edgegate_core::autopilot::WINDOW_MS,
+        stretches,
+        seconds_over_target_in_force,
+        seconds_over_bound_with_isolates_in_force,
+        rate_changes: out.rate_changes.len(),
+        changes: out
+            .rate_changes
+            .iter()
+            .take(40)
+            .map(|(at, from, to, why)| RateChange {
+                at_s: ms_after(*at, sc.midnight_ms) as f64 / 1000.0,
+                from: *from,
+                to: *to,
+                why: why.clone(),
+            })
+            .collect(),
+    })
 }

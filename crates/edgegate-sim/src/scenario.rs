@@ -41,6 +41,60 @@ pub struct Scenario {
     pub trace_per_mille: u32,
     /// Let-through citizens sampled for Kendall's τ (quadratic in this).
     pub tau_sample: usize,
+    /// The booking backend behind the gate. Absent: an origin that answers every request at
+    /// once and never fails, as the scenarios before it assumed.
+    #[serde(default)]
+    pub origin: Option<OriginModel>,
+}
+
+/// The origin: a capacity the gate does not know, latency that grows with load, `503` beyond
+/// the capacity, and a capacity that may change during the run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginModel {
+    /// Requests it serves in any second; a request that finds that many served in the
+    /// second before it is answered `503` at once.
+    pub capacity_per_s: u32,
+    /// How long a request takes on an idle origin, ms. With `n` served in the second before,
+    /// it takes `base × capacity / (capacity − n)`: a queue that grows as the load nears the
+    /// capacity.
+    pub base_latency_ms: u64,
+    /// The gate gives up on a request after this long (and counts it timed out), ms.
+    #[serde(default = "default_origin_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Requests each citizen let through makes: the first as it is let through, then one
+    /// every `think_ms` (uniform); the last one ends the session, if it ends
+    /// (`crowd.ends_session_per_mille`). Replaces `crowd.session_ms`.
+    pub requests_per_citizen: u32,
+    pub think_ms: [u64; 2],
+    /// `Retry-After` seconds sent with every `503` (`0`: none).
+    #[serde(default)]
+    pub retry_after_s: u64,
+    /// The capacity from these seconds after midnight on.
+    #[serde(default)]
+    pub changes: Vec<CapacityChange>,
+}
+
+fn default_origin_timeout_ms() -> u64 {
+    10_000
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityChange {
+    pub at_s: u64,
+    pub capacity_per_s: u32,
+}
+
+impl OriginModel {
+    /// The capacity at `second` after midnight (negative before it).
+    pub fn capacity_at(&self, second: i64) -> u32 {
+        self.changes
+            .iter()
+            .filter(|c| i64::try_from(c.at_s).is_ok_and(|at| at <= second))
+            .max_by_key(|c| c.at_s)
+            .map_or(self.capacity_per_s, |c| c.capacity_per_s)
+    }
 }
 
 /// Edge isolates per location. The platform starts isolates as a location's load grows: here
@@ -76,6 +130,9 @@ pub struct RoomSettings {
     pub session_duration_s: u32,
     pub burst: u32,
     pub place_grace_s: u32,
+    /// The autopilot's terms, as `PUT /admin/config` takes them; absent: off.
+    #[serde(default)]
+    pub autopilot: Option<edgegate_core::config::Autopilot>,
 }
 
 /// The isolates' timing, as `wrangler.toml` sets it.
@@ -168,6 +225,22 @@ impl Scenario {
             .any(|o| o.location >= sc.locations)
         {
             return Err("location_outages: location out of range".into());
+        }
+        if let Some(o) = &sc.origin {
+            if o.capacity_per_s == 0 || o.changes.iter().any(|c| c.capacity_per_s == 0) {
+                return Err("origin: a capacity of at least one request a second".into());
+            }
+            if o.requests_per_citizen == 0 {
+                return Err("origin.requests_per_citizen: at least one".into());
+            }
+            if o.think_ms[0] > o.think_ms[1] {
+                return Err("origin.think_ms: low above high".into());
+            }
+        }
+        if let Some(p) = &sc.room.autopilot {
+            if p.floor_per_minute == 0 || p.floor_per_minute > p.ceiling_per_minute {
+                return Err("room.autopilot: 1 <= floor_per_minute <= ceiling_per_minute".into());
+            }
         }
         if sc.arrivals.iter().any(|s| s.to_s <= s.from_s) {
             return Err("arrivals: each segment needs to_s > from_s".into());

@@ -123,6 +123,9 @@ enum Request {
 enum Event {
     Poll(u32),
     EndSession(u32),
+    /// A citizen let through sends a request to the origin (`OriginModel`), with this many
+    /// left to send, this one included.
+    OriginRequest(u32, u32),
     /// An isolate's batch reaches its location's aggregator.
     ToAggregator {
         isolate: u32,
@@ -340,6 +343,14 @@ pub struct Outcome {
     pub end_ms: u64,
     /// Citizens still waiting (not phantom, not given up, not through) when the run stopped.
     pub unresolved: u64,
+    /// With an origin model: what the origin got in each true second after midnight (index =
+    /// second; the requests it refused with `503` are `errors_5xx`, those the gate gave up on
+    /// `timeouts`), as the edges count them.
+    pub origin_per_s: Vec<edgegate_core::origin::OriginCounts>,
+    /// When the origin last served each of the requests of the last second, true ms.
+    pub origin_served: std::collections::VecDeque<u64>,
+    /// Every change the room made to its own rate (the autopilot's): true ms, from, to, why.
+    pub rate_changes: Vec<(u64, u32, u32, String)>,
 }
 
 /// Running totals over the whole run, noted at the top of each second after midnight. Tokens
@@ -456,6 +467,7 @@ impl<'a> Sim<'a> {
             session_duration_s: Some(sc.room.session_duration_s),
             burst: Some(sc.room.burst),
             place_grace_s: Some(sc.room.place_grace_s),
+            autopilot: sc.room.autopilot.map(Some),
             ..ConfigPatch::default()
         };
         if let Err(e) = room.configure(&patch, UnixMs(start)) {
@@ -711,6 +723,7 @@ impl<'a> Sim<'a> {
         match event {
             Event::Poll(c) => self.poll(c),
             Event::EndSession(c) => self.end_session(c),
+            Event::OriginRequest(c, left) => self.origin_request(c, left),
             Event::ToAggregator {
                 isolate,
                 sent_at,
@@ -1014,7 +1027,14 @@ impl<'a> Sim<'a> {
                 if first {
                     self.out.let_through_at.push(now_true);
                 }
-                if ends {
+                if let (Some(model), true) = (self.sc.origin.as_ref(), first) {
+                    // The page goes to the origin as soon as the answer reaches it.
+                    let _ = ends;
+                    self.schedule(
+                        now_true.saturating_add(latency / 2),
+                        Event::OriginRequest(c, model.requests_per_citizen),
+                    );
+                } else if ends && self.sc.origin.is_none() {
                     self.schedule(now_true.saturating_add(session_ms), Event::EndSession(c));
                 }
             }
@@ -1053,20 +1073,24 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// The origin answered `Gate-Session: end` for this citizen's request (a pass holder's
-    /// request: it never waits for a sync), as the Worker records it (`visit::forwarded`).
-    fn end_session(&mut self, c: u32) {
-        let Some(citizen) = self.out.citizens.get(c as usize) else {
-            return;
-        };
-        let isolate = citizen.isolate;
-        let Some(pass) = citizen.jar.pass.as_ref() else {
-            return;
-        };
+    /// What the Worker sends the origin for citizen `c`'s pass (`None` without one), the
+    /// isolate that serves them, and whether they book (their session ends at the origin).
+    fn sent_by(&self, c: u32) -> Option<(u32, Sent, bool)> {
+        let citizen = self.out.citizens.get(c as usize)?;
+        let pass = citizen.jar.pass.as_ref()?;
         let sent = Sent {
             ticket_id: pass.ticket_id,
             test: false,
             ticket: citizen.jar.ticket.clone(),
+        };
+        Some((citizen.isolate, sent, citizen.ends_session))
+    }
+
+    /// The origin answered `Gate-Session: end` for this citizen's request (a pass holder's
+    /// request: it never waits for a sync), as the Worker records it (`visit::forwarded`).
+    fn end_session(&mut self, c: u32) {
+        let Some((isolate, sent, _)) = self.sent_by(c) else {
+            return;
         };
         let now = self.clock(isolate);
         let Some(node) = self.nodes.get_mut(isolate as usize) else {
@@ -1084,6 +1108,78 @@ impl<'a> Sim<'a> {
             keep(&mut citizen.jar, &cookies);
         }
         self.after_request(isolate);
+    }
+
+    /// A let-through citizen's request reaches the origin (`OriginModel`): served within its
+    /// capacity (slower as the load nears it), refused with `503` beyond it, or given up on by
+    /// the gate after its timeout; the citizen's isolate records it as the Worker does
+    /// (`visit::forwarded`), and the last one ends the session if the citizen books.
+    fn origin_request(&mut self, c: u32, left: u32) {
+        let Some(model) = self.sc.origin.as_ref() else {
+            return;
+        };
+        let Some((isolate, sent, books)) = self.sent_by(c) else {
+            return;
+        };
+        let ends = books && left <= 1;
+        let since_midnight = i64::try_from(self.now).unwrap_or(i64::MAX)
+            - i64::try_from(self.sc.midnight_ms).unwrap_or(0);
+        let capacity = u64::from(model.capacity_at(since_midnight.div_euclid(1000)));
+        let now_true = self.now;
+        let served = &mut self.out.origin_served;
+        while served
+            .front()
+            .is_some_and(|t| now_true.saturating_sub(*t) >= 1_000)
+        {
+            served.pop_front();
+        }
+        let busy = u64::try_from(served.len()).unwrap_or(u64::MAX);
+        let (outcome, latency) = if busy >= capacity {
+            (OriginOutcome::Answered(503), model.base_latency_ms)
+        } else {
+            served.push_back(now_true);
+            let latency = model.base_latency_ms.saturating_mul(capacity) / (capacity - busy);
+            if latency >= model.timeout_ms {
+                (OriginOutcome::TimedOut, model.timeout_ms)
+            } else {
+                (OriginOutcome::Answered(200), latency)
+            }
+        };
+        if let Ok(second) = usize::try_from(since_midnight.div_euclid(1000)) {
+            if self.out.origin_per_s.len() <= second {
+                self.out.origin_per_s.resize(second + 1, Default::default());
+            }
+            if let Some(counts) = self.out.origin_per_s.get_mut(second) {
+                counts.record(latency, outcome);
+            }
+        }
+        let refused = outcome == OriginOutcome::Answered(503);
+        let now = self.clock(isolate);
+        let Some(node) = self.nodes.get_mut(isolate as usize) else {
+            return;
+        };
+        let cookies = visit::forwarded(
+            &mut node.book,
+            &sent,
+            outcome,
+            latency,
+            ends && matches!(outcome, OriginOutcome::Answered(200)),
+            now,
+        );
+        if refused && model.retry_after_s > 0 {
+            node.book.note_retry_after(model.retry_after_s);
+        }
+        if let Some(citizen) = self.out.citizens.get_mut(c as usize) {
+            keep(&mut citizen.jar, &cookies);
+        }
+        self.after_request(isolate);
+        if left > 1 {
+            let think = self.rng.between(model.think_ms[0], model.think_ms[1]);
+            self.schedule(
+                now_true.saturating_add(latency).saturating_add(think),
+                Event::OriginRequest(c, left - 1),
+            );
+        }
     }
 
     /// After any request: a sync with the location's aggregator, if one is due, goes out in
@@ -1341,6 +1437,16 @@ impl<'a> Sim<'a> {
                 self.out.late_places_charged += n.unsigned_abs();
             }
             let synced = self.room.sync(report, UnixMs(self.now));
+            for entry in self.room.take_audit() {
+                let (from, to) = (entry.from.as_u64(), entry.to.as_u64());
+                let number = |n: Option<u64>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+                self.out.rate_changes.push((
+                    self.now,
+                    number(from),
+                    number(to),
+                    entry.why.unwrap_or_default(),
+                ));
+            }
             self.out.lowest_allowance = self.out.lowest_allowance.min(self.room.release.allowance);
             Some(Box::new(synced.snapshot))
         };

@@ -113,6 +113,7 @@ pub fn picture(
     let_through: &[u64],
     coordinator: &[u64],
     aggregator: &[u64],
+    origin: &[u64],
 ) -> String {
     let seconds = let_through
         .len()
@@ -122,14 +123,19 @@ pub fn picture(
     let x_of = |i: usize| LEFT + (W - LEFT) * (i as f64) / (seconds as f64);
     let rate_s = f64::from(sc.room.new_users_per_minute) / 60.0;
     let agg_target = summary.aggregators.target_per_second as f64;
-    let panels = [
+    let mut panels = vec![
         Panel {
             title: format!(
-                "{}: let-through per second (worst 1-s window {} vs target {:.1}; bound {:.1})",
+                "{}: let-through per second (worst 1-s window {} vs target {:.1}; bound {:.1}){}",
                 sc.name,
                 summary.rate.worst_window,
                 summary.rate.target,
-                summary.rate.bound_one_isolate
+                summary.rate.bound_one_isolate,
+                if sc.room.autopilot.is_some() {
+                    "; the autopilot moved the rate, the lines are its first"
+                } else {
+                    ""
+                }
             ),
             values: let_through,
             colour: "#1f5fbf",
@@ -182,6 +188,29 @@ pub fn picture(
             ],
         },
     ];
+    if let (Some(model), Some(figures)) = (sc.origin.as_ref(), summary.origin.as_ref()) {
+        let mut capacities = vec![(0u64, model.capacity_per_s)];
+        capacities.extend(model.changes.iter().map(|c| (c.at_s, c.capacity_per_s)));
+        let said: Vec<String> = capacities
+            .iter()
+            .map(|(at, c)| format!("{c} from {at} s"))
+            .collect();
+        panels.push(Panel {
+            title: format!(
+                "requests per second sent to the origin (capacity {}; {} of {} refused; {} rate changes by the autopilot)",
+                said.join(", "),
+                figures.refused_503,
+                figures.requests,
+                figures.rate_changes
+            ),
+            values: origin,
+            colour: "#b03060",
+            lines: capacities
+                .iter()
+                .map(|(at, c)| (f64::from(*c), "#c60", format!("capacity {c}/s from {at} s")))
+                .collect(),
+        });
+    }
     let bases: Vec<f64> = (0..panels.len())
         .map(|i| TOP + (PANEL_H + GAP) * (i as f64))
         .collect();
