@@ -202,12 +202,13 @@ async function forward(answer, request) {
   const theirs = res !== null && res.headers.has('set-cookie') ? res.headers.getSetCookie().join('\n') : null;
   const session = res === null ? null : res.headers.get(lists.read.session);
   const retryAfter = status === 503 ? res.headers.get(lists.read.retry_after) : null;
+  const slots = res === null ? null : res.headers.get(lists.read.slots);
   let back = [''];
   try {
     // The request's cookies go back only with a session command: a session end marks its
     // ticket done.
     const cookie = session === null ? null : request.headers.get(lists.read.cookie);
-    back = forwarded(context, status, Date.now() - started, session, cookie, theirs, retryAfter).split('\n');
+    back = forwarded(context, status, Date.now() - started, session, cookie, theirs, retryAfter, slots).split('\n');
   } catch (e) {
     trapped(e);
   }

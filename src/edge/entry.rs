@@ -63,6 +63,7 @@ pub const NOT_FORWARDED: &[&str] = &[
     "cookie",
     "gate-pass",
     "gate-session",
+    "gate-slots",
     "edgegate-test-key",
     "x-forwarded-host",
     "x-forwarded-proto",
@@ -120,6 +121,7 @@ pub fn edge_lists() -> String {
             "named_client": client::TEST_HEADER,
             "session": "gate-session",
             "retry_after": "retry-after",
+            "slots": "gate-slots",
             "work": WORK_HEADER,
         },
     })
@@ -322,8 +324,13 @@ pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: O
 /// `Set-Cookie` the answer should carry: the origin's own, less any for the gate's (when it set
 /// any), and the gate's (a session ended: the ticket marked done, the pass cleared). The common
 /// answer (no session command, no cookies) only records the outcome. `retry_after` is the
-/// `Retry-After` of a `503`, which holds the autopilot's raises (`autopilot`).
+/// `Retry-After` of a `503`, which holds the autopilot's raises (`autopilot`); `slots` the
+/// origin's `Gate-Slots`, the bookings it says it can still take.
 #[wasm_bindgen]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call from the JS entry per forward, flat"
+)]
 pub fn forwarded(
     context: String,
     status: u16,
@@ -332,6 +339,7 @@ pub fn forwarded(
     cookie: Option<String>,
     origin_cookies: Option<String>,
     retry_after: Option<String>,
+    slots: Option<String>,
 ) -> String {
     let page = if status < 2 {
         pages::origin_trouble()
@@ -376,9 +384,13 @@ pub fn forwarded(
     let wait_s = retry_after
         .as_deref()
         .and_then(edgegate_core::origin::retry_after_s);
+    let remaining = slots.as_deref().and_then(edgegate_core::origin::slots);
     let intents = books::with_book(&settings, context.book, |book| {
         if let Some(seconds) = wait_s {
             book.note_retry_after(seconds);
+        }
+        if let Some(n) = remaining {
+            book.note_slots(n, now);
         }
         visit::forwarded(book, &sent, outcome, u64::from(took_ms), ends, now)
     });

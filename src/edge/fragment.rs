@@ -48,6 +48,20 @@ pub fn render(status: &QueueStatus, korean: bool) -> String {
                 }
                 (false, _) => "",
             };
+            let taken = status.slots_taken.map(|t| {
+                let when = t.next_release_at.map(|at| kst(at.0, korean));
+                match (when, korean) {
+                    (Some(w), true) => format!(
+                        "오늘 예약할 수 있는 자리가 모두 찼습니다. 다음 예약은 {w}에 열립니다. 자리가 다시 생기면 순서대로 진행됩니다. "
+                    ),
+                    (None, true) => "오늘 예약할 수 있는 자리가 모두 찼습니다. 다음 예약 일정은 아직 정해지지 않았습니다. 자리가 다시 생기면 순서대로 진행됩니다. ".to_owned(),
+                    (Some(w), false) => format!(
+                        "All of today's slots are taken. The next release is at {w}. If slots come back, the line moves again in order. "
+                    ),
+                    (None, false) => "All of today's slots are taken. The next release has not been set yet. If slots come back, the line moves again in order. ".to_owned(),
+                }
+            });
+            let work = taken.as_deref().unwrap_or(work);
             let why = match (state, korean) {
                 (QueueState::Paused, true) => {
                     "운영자가 잠시 대기열을 멈췄습니다. 순서는 그대로 유지됩니다."
@@ -86,6 +100,34 @@ pub fn render(status: &QueueStatus, korean: bool) -> String {
     )
 }
 
+/// Unix ms as Korean time: `12월 6일 09:00 (한국 시간)`, or `6 Dec 09:00 KST`. The page's
+/// own script shows the visitor's local time; this frame has no clock of its own to ask.
+fn kst(ms: u64, korean: bool) -> String {
+    let secs = ms / 1000 + 9 * 3600;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (hour, minute) = (rest / 3600, rest % 3600 / 60);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm, for days ≥ 0).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    if korean {
+        format!("{month}월 {day}일 {hour:02}:{minute:02} (한국 시간)")
+    } else {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let name = MONTHS
+            .get(usize::try_from(month).unwrap_or(1).saturating_sub(1))
+            .unwrap_or(&"");
+        format!("{day} {name} {hour:02}:{minute:02} KST")
+    }
+}
+
 /// `1234567` → `1,234,567`.
 fn group(n: u64) -> String {
     let digits = n.to_string();
@@ -121,6 +163,7 @@ mod tests {
                 window: 2_833_333,
                 key: 1,
             }),
+            slots_taken: None,
         }
     }
 
@@ -169,5 +212,29 @@ mod tests {
         assert_eq!(group(7), "7");
         assert_eq!(group(1234), "1,234");
         assert_eq!(group(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn slots_taken_are_said_with_the_next_release_in_korean_time() {
+        let mut status = waiting(false);
+        // 2026-12-06 00:00 UTC is 09:00 in Korea.
+        status.slots_taken = Some(edgegate_core::status::SlotsTaken {
+            next_release_at: Some(edgegate_core::UnixMs(1_796_515_200_000)),
+        });
+        let ko = render(&status, true);
+        assert!(
+            ko.contains("자리가 모두 찼습니다") && ko.contains("12월 6일 09:00 (한국 시간)"),
+            "{ko}"
+        );
+        assert!(ko.contains("1,234번째"), "the place is still shown: {ko}");
+        let en = render(&status, false);
+        assert!(
+            en.contains("All of today's slots are taken") && en.contains("6 Dec 09:00 KST"),
+            "{en}"
+        );
+        status.slots_taken = Some(edgegate_core::status::SlotsTaken {
+            next_release_at: None,
+        });
+        assert!(render(&status, false).contains("has not been set yet"));
     }
 }

@@ -359,13 +359,13 @@ impl RoomCoordinator {
             writes.meta("config", &room.config);
             writes.meta("problem", &room.problem);
         }
-        // The autopilot moved the rate: the new config is stored with its audit entries.
-        let moved = room.take_audit();
-        if !moved.is_empty() {
+        // The room moved its own config (the autopilot's rate, the origin's slots): stored,
+        // with the autopilot's audit entries.
+        if room.take_config_moved() {
             writes.meta("config", &room.config);
-            for entry in &moved {
-                audit_writes(&mut writes, entry);
-            }
+        }
+        for entry in &room.take_audit() {
+            audit_writes(&mut writes, entry);
         }
         progress_writes(&mut writes, room);
         self.minute_writes(&mut writes, &room.minute);

@@ -42,6 +42,24 @@ for (const locale of ['ko-KR', 'en-US']) {
       await context.close();
     });
   }
+  test(`screenshot: slots taken, ${locale}`, async ({ browser, baseURL, admin }) => {
+    // Not staged: the operator says no slots are left and when the next ones open, and a new
+    // visitor's page is told so before it waits, in Korea's time.
+    const next = Date.UTC(2026, 11, 6, 0, 0);
+    await configure(admin, baseURL, { ...QUIET, new_users_per_minute: 60, test_mode: false, slots_remaining: 0, next_release_at: next });
+    const context = await browser.newContext({ baseURL, locale, timezoneId: 'Asia/Seoul' });
+    const page = await context.newPage();
+    await page.goto('/');
+    await expect(page.locator('#room')).toHaveAttribute('data-state', 'taken', { timeout: 20_000 });
+    const ko = locale === 'ko-KR';
+    await expect(page.locator('#headline')).toHaveText(ko ? '예약할 수 있는 자리가 모두 찼습니다' : 'All the slots are taken');
+    await expect(page.getByRole('status')).toContainText(ko ? '12월 6일' : '6 December');
+    await expect(page.getByRole('status')).toContainText('09:00');
+    await expect(page.locator('#eta')).toHaveText(ko ? '남은 자리 없음' : 'no slot left');
+    await expect(page.locator('#position')).not.toBeEmpty();
+    await shoot(page, `${locale}-slots-taken`);
+    await context.close();
+  });
   test(`screenshot: no JavaScript, ${locale}`, async ({ browser, baseURL, admin }) => {
     const context = await keyedContext(browser, baseURL, await admin.testKey({ mode: 'waiting', position: 1234 }), { locale, javaScriptEnabled: false });
     const page = await context.newPage();

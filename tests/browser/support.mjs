@@ -73,6 +73,7 @@ export const QUIET = {
   new_users_per_minute: 0, max_active: 500, session_duration_s: 300,
   paused: false, closed: false, opens_at: null, test_mode: true,
   session_max_s: 3_600, budget_v6: 4, budget_v4: 16, work_for_all: false,
+  autopilot: null, slots_remaining: null, next_release_at: null,
 };
 
 /**

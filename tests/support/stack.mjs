@@ -149,7 +149,7 @@ export async function derivePassKeys(gateKeys) {
 
 /**
  * A stand-in origin that records every request and answers with what it received. Special
- * paths: `/end-session` answers with `Gate-Session: end`; `/hang` never answers; `/drop`
+ * paths: `/end-session` answers with `Gate-Session: end`; `/slots?n=N` with `Gate-Slots: N`; `/hang` never answers; `/drop`
  * closes the connection; `/slow-body?ms=N` answers at once but ends its body only after N ms; `/sets-cookies`
  * sets two cookies of its own and a forged gate pass, with a header only the gate may set.
  */
@@ -173,6 +173,8 @@ export async function startEchoOrigin() {
       }
       const headers = { 'content-type': 'application/json' };
       if (req.url.startsWith('/end-session')) headers['gate-session'] = 'end';
+      // The bookings the origin says it can still take (`?n=`).
+      if (req.url.startsWith('/slots')) headers['gate-slots'] = new URL(req.url, 'http://origin').searchParams.get('n') ?? '0';
       if (req.url.startsWith('/sets-cookies')) {
         // Its own cookie, a forged gate pass, and a header only the gate may set.
         headers['set-cookie'] = ['theme=dark; Path=/', 'edgegate_pass=forged; Path=/', 'lang=ko; Path=/'];

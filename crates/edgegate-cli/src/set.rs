@@ -18,6 +18,10 @@ enum Kind {
     Range,
     /// A term of the autopilot's (its field inside `autopilot`), a whole number.
     PilotTerm,
+    /// A whole number, or `off` (`null`: not known).
+    CountOrOff,
+    /// A time (`when::parse_time`), or `off`.
+    TimeOrOff,
 }
 
 /// (names accepted, the gate's field, what the value is).
@@ -43,10 +47,20 @@ const KEYS: &[(&[&str], &str, Kind)] = &[
         "max_errors_per_mille",
         Kind::PilotTerm,
     ),
+    (
+        &["slots", "slots_remaining"],
+        "slots_remaining",
+        Kind::CountOrOff,
+    ),
+    (
+        &["next_release", "next_release_at"],
+        "next_release_at",
+        Kind::TimeOrOff,
+    ),
 ];
 
 const KEY_NAMES: &str =
-    "rate, max_active, session, burst, grace, test_mode, autopilot, p95, errors";
+    "rate, max_active, session, burst, grace, test_mode, autopilot, p95, errors, slots, next_release";
 
 /// The patch for `pairs`, or a usage error naming the pair at fault.
 pub fn patch(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
@@ -88,6 +102,16 @@ pub fn patch(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
                 .ok()
                 .map(Value::from)
                 .ok_or("a whole number"),
+            Kind::CountOrOff if value.eq_ignore_ascii_case("off") => Ok(Value::Null),
+            Kind::CountOrOff => value
+                .parse::<u64>()
+                .ok()
+                .map(Value::from)
+                .ok_or("a whole number, or off"),
+            Kind::TimeOrOff if value.eq_ignore_ascii_case("off") => Ok(Value::Null),
+            Kind::TimeOrOff => crate::when::parse_time(value, crate::when::now_ms())
+                .map(Value::from)
+                .map_err(|_| "a time (RFC 3339, unix ms, or +10m), or off"),
         }
         .map_err(|want| Failure::usage(format!("{key}={value}: {key} must be {want}")))?;
         if matches!(kind, Kind::PilotTerm) {
@@ -196,6 +220,27 @@ mod tests {
             (&["p95=800"][..], "autopilot=FLOOR-CEILING"),
             (&["autopilot=off", "p95=800"][..], "autopilot=FLOOR-CEILING"),
             (&["autopilot=1-2", "errors=x"][..], "whole number"),
+        ] {
+            let error = patch(&strings(pairs)).unwrap_err().message;
+            assert!(error.contains(says), "{pairs:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_slots_and_the_next_release_take_a_number_or_a_time_or_off() {
+        let set = patch(&strings(&["slots=120", "next_release=1796515200000"])).unwrap();
+        assert_eq!(
+            Value::Object(set),
+            json!({ "slots_remaining": 120, "next_release_at": 1_796_515_200_000u64 })
+        );
+        let off = patch(&strings(&["slots=off", "next_release=off"])).unwrap();
+        assert_eq!(
+            Value::Object(off),
+            json!({ "slots_remaining": null, "next_release_at": null })
+        );
+        for (pairs, says) in [
+            (&["slots=many"][..], "whole number, or off"),
+            (&["next_release=soon"][..], "a time"),
         ] {
             let error = patch(&strings(pairs)).unwrap_err().message;
             assert!(error.contains(says), "{pairs:?}: {error}");

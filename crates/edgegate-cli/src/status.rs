@@ -143,6 +143,19 @@ fn rows(gate: &Gate, state: &Value) -> Vec<(&'static str, String)> {
         ("storage", storage(state)),
     ];
     rows.push(("autopilot", autopilot(state)));
+    if let Some(remaining) = cfg("slots_remaining") {
+        let next = num(state, "/config/next_release_at").map_or_else(String::new, |at| {
+            format!("; next release {}", crate::when::utc(at))
+        });
+        rows.push((
+            "slots",
+            format!(
+                "{} left at the origin; {} more in line can be served, the rest are told the slots are taken{next}",
+                count(Some(remaining)),
+                count(num(state, "/slots_left"))
+            ),
+        ));
+    }
     if flag(state, "/config/test_mode") == Some(true) {
         rows.push(("test mode", "ON: test keys are honoured".to_owned()));
     }

@@ -73,6 +73,16 @@ pub struct RoomConfig {
     /// rate alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autopilot: Option<Autopilot>,
+    /// Bookings the origin can still take, as last said by the operator or by the origin
+    /// itself (a `Gate-Slots` header on a forwarded answer), whichever spoke last. `None`: not
+    /// known, and nobody is told the slots are taken. With it the cursor releases only those
+    /// the slots can serve (`Room::slots_left`), and everyone beyond is told so instead of an
+    /// ETA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots_remaining: Option<u64>,
+    /// When the next slots are released, for those told the slots are taken (the operator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_release_at: Option<UnixMs>,
 }
 
 /// The operator's terms for the autopilot: the rate it may choose, in citizens per minute, and
@@ -95,6 +105,8 @@ pub const DEFAULT_MAX_ERRORS_PER_MILLE: u32 = 10;
 /// Bounds on the autopilot's health target (inclusive).
 pub const TARGET_P95_MS: (u32, u32) = (25, 60_000);
 pub const MAX_ERRORS_PER_MILLE: (u32, u32) = (1, 500);
+/// Bounds on the slots an operator or an origin may say remain.
+pub const SLOTS_REMAINING: (u32, u32) = (0, 1_000_000_000);
 
 /// An operator's message to the citizens, in Korean and English. Either may be empty; the page
 /// shows the other then.
@@ -152,6 +164,8 @@ impl Default for RoomConfig {
             budget_v4: DEFAULT_BUDGET_V4,
             work_for_all: false,
             autopilot: None,
+            slots_remaining: None,
+            next_release_at: None,
         }
     }
 }
@@ -188,6 +202,10 @@ pub struct ConfigPatch {
     pub work_for_all: Option<bool>,
     /// `Some(None)` turns the autopilot off (the rate stays where it was).
     pub autopilot: Option<Option<Autopilot>>,
+    /// `Some(None)`: the slots are not known (nobody is told they are taken).
+    pub slots_remaining: Option<Option<u64>>,
+    /// `Some(None)` clears it.
+    pub next_release_at: Option<Option<UnixMs>>,
 }
 
 /// A refused change: which field, and why, in words an operator can act on.
@@ -244,6 +262,14 @@ impl ConfigPatch {
                 "budget_v4" => patch.budget_v4 = Some(whole(field, value, BUDGET)?),
                 "work_for_all" => patch.work_for_all = Some(flag(field, value)?),
                 "autopilot" => patch.autopilot = Some(autopilot(field, value)?),
+                "slots_remaining" => {
+                    patch.slots_remaining = Some(if value.is_null() {
+                        None
+                    } else {
+                        Some(u64::from(whole(field, value, SLOTS_REMAINING)?))
+                    })
+                }
+                "next_release_at" => patch.next_release_at = Some(instant(field, value)?),
                 other => return Err(refuse(other, "is not a setting")),
             }
         }
@@ -466,6 +492,8 @@ impl RoomConfig {
             budget_v4: patch.budget_v4.unwrap_or(self.budget_v4),
             work_for_all: patch.work_for_all.unwrap_or(self.work_for_all),
             autopilot,
+            slots_remaining: patch.slots_remaining.unwrap_or(self.slots_remaining),
+            next_release_at: patch.next_release_at.unwrap_or(self.next_release_at),
         }
     }
 

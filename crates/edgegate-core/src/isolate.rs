@@ -46,6 +46,9 @@ use crate::token::{Seat, Ticket};
 
 /// Ticket ids each isolate remembers per kind of event, to count each ticket once.
 pub const RECENT_IDS: usize = 16_384;
+/// How often a page told the slots are taken polls, in milliseconds (jittered): slots come
+/// back a cancellation at a time, and the line moves again in order when they do.
+pub const SLOTS_TAKEN_POLL_MS: u64 = 15_000;
 
 /// The isolate's timing settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -520,6 +523,7 @@ impl Isolate {
                 stale: true,
                 rejoined: None,
                 work: None,
+                slots_taken: None,
             };
         };
         match admission {
@@ -548,6 +552,7 @@ impl Isolate {
                     stale,
                     rejoined: None,
                     work: None,
+                    slots_taken: None,
                 }
             }
             Admission::NotYet => {
@@ -564,6 +569,16 @@ impl Isolate {
                     arrivals_per_minute: room.arrivals_per_minute,
                 }
                 .status(self.order_of(ticket), now, jitter);
+                // Beyond what the origin's slots can serve: told so, with the next release,
+                // instead of an ETA.
+                let beyond = |ahead: u64| room.slots_left.is_some_and(|left| ahead >= left);
+                if status.state == QueueState::Waiting && status.ahead.is_some_and(beyond) {
+                    status.eta_s = None;
+                    status.slots_taken = Some(crate::status::SlotsTaken {
+                        next_release_at: room.config.next_release_at,
+                    });
+                    status.next_poll_ms = jittered(SLOTS_TAKEN_POLL_MS, jitter);
+                }
                 if status.state == QueueState::Admitted {
                     status.state = if room.config.closed {
                         QueueState::Closed
@@ -703,6 +718,12 @@ impl Isolate {
     /// the operator's view of the origin's health.
     pub fn record_origin(&mut self, latency_ms: u64, outcome: crate::origin::Outcome) {
         self.outbox.owed.origin.record(latency_ms, outcome);
+    }
+
+    /// The origin said at `now` it can take `remaining` more bookings (a `Gate-Slots` header):
+    /// it goes up with the origin's counts, the latest word winning.
+    pub fn note_slots(&mut self, remaining: u64, now: UnixMs) {
+        self.outbox.owed.origin.note_slots(remaining, now);
     }
 
     /// The origin asked the gate to wait `seconds` (a `Retry-After` on a forwarded request's
@@ -969,6 +990,7 @@ mod tests {
             lease_from: report.sent_at,
             lease_ms: crate::sync::LEASE_MS,
             granted_at: at,
+            slots_left: None,
         }
     }
 
@@ -1560,5 +1582,49 @@ mod tests {
         };
         assert_eq!(late.order.bucket(), opens_at.plus_ms(1_000).secs());
         assert_eq!(b.order_of(&late), late.order);
+    }
+
+    #[test]
+    fn beyond_what_the_slots_can_serve_the_page_is_told_they_are_taken_instead_of_an_eta() {
+        let mut b = book();
+        let now = T0.plus_ms(30_000);
+        let front = ticket(&b, 1, T0.plus_ms(2_000));
+        let back = ticket(&b, 2, T0.plus_ms(20_000));
+        // One place a second from T0; the slots can serve five beyond the cursor.
+        let arrivals = Summary::from_counts((0..25).map(|s| (T0.secs() + s, 1)), T0.secs());
+        let mut config = open_room();
+        config.next_release_at = Some(T0.plus_ms(3_600_000));
+        let r = b.begin_sync(now).unwrap();
+        let mut snap = answer(&r, config, Cursor::at_bucket(T0.secs()), arrivals, now);
+        snap.slots_left = Some(5);
+        b.finish_sync(r.seq, Some(snap.clone()), now);
+        let told = b.status(&back, Admission::NotYet, now, 0);
+        assert_eq!(told.state, QueueState::Waiting);
+        assert_eq!(
+            told.slots_taken.map(|t| t.next_release_at),
+            Some(Some(T0.plus_ms(3_600_000)))
+        );
+        assert_eq!(told.eta_s, None);
+        assert!(told.position.is_some(), "the place is still said");
+        let json = serde_json::to_string(&told).unwrap();
+        assert!(
+            json.contains(r#""slots_taken":{"next_release_at":"#),
+            "{json}"
+        );
+        let front_told = b.status(&front, Admission::NotYet, now, 0);
+        assert_eq!(front_told.slots_taken, None);
+        assert!(front_told.eta_s.is_some());
+        // Slots come back: the same place is in line again, with an ETA.
+        let r = b.begin_sync(now.plus_ms(1_000)).unwrap();
+        snap.slots_left = Some(100);
+        snap.acked = r.seq;
+        snap.at = now.plus_ms(1_000);
+        snap.granted_at = now.plus_ms(1_000);
+        b.finish_sync(r.seq, Some(snap), now.plus_ms(1_000));
+        let again = b.status(&back, Admission::NotYet, now.plus_ms(1_000), 0);
+        assert_eq!(again.slots_taken, None);
+        assert!(!serde_json::to_string(&again)
+            .unwrap()
+            .contains("slots_taken"));
     }
 }

@@ -27,6 +27,10 @@ pub struct OriginCounts {
     /// The longest `Retry-After` the origin sent, in seconds (`0`: none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retry_after_s: u64,
+    /// The latest `Gate-Slots` the origin sent: when it was heard (the edge's clock) and how
+    /// many bookings it said it can still take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<(UnixMs, u64)>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -46,7 +50,14 @@ pub enum Outcome {
 
 impl OriginCounts {
     pub fn is_empty(&self) -> bool {
-        self.requests == 0 && self.retry_after_s == 0
+        self.requests == 0 && self.retry_after_s == 0 && self.slots.is_none()
+    }
+
+    /// The origin said at `at` that it can take `remaining` more bookings (`Gate-Slots`).
+    pub fn note_slots(&mut self, remaining: u64, at: UnixMs) {
+        if self.slots.is_none_or(|(then, _)| then <= at) {
+            self.slots = Some((at, remaining));
+        }
     }
 
     /// Counts one forwarded request that took `latency_ms`.
@@ -76,6 +87,9 @@ impl OriginCounts {
 
     pub fn add(&mut self, other: &OriginCounts) {
         self.retry_after_s = self.retry_after_s.max(other.retry_after_s);
+        if let Some((at, remaining)) = other.slots {
+            self.note_slots(remaining, at);
+        }
         self.requests = self.requests.saturating_add(other.requests);
         self.errors_5xx = self.errors_5xx.saturating_add(other.errors_5xx);
         self.timeouts = self.timeouts.saturating_add(other.timeouts);
@@ -115,6 +129,18 @@ pub fn retry_after_s(header: &str) -> Option<u64> {
         return None;
     }
     text.parse::<u64>().ok().map(|s| s.min(RETRY_AFTER_MAX_S))
+}
+
+/// A `Gate-Slots` header's count: the bookings the origin says it can still take (a whole
+/// number of at most [`crate::config::SLOTS_REMAINING`]'s bound), or `None` for anything else.
+pub fn slots(header: &str) -> Option<u64> {
+    let text = header.trim();
+    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| *n <= u64::from(crate::config::SLOTS_REMAINING.1))
 }
 
 /// The coordinator's last minute of counts, by the second they arrived.

@@ -150,6 +150,9 @@ pub struct Demand {
     /// unclaimed window, whom `unclaimed` no longer sees; without it the cursor would take
     /// them for no-shows and keep releasing.
     pub waiting: u64,
+    /// Citizens beyond the cursor the origin's slots can still serve, when the room knows its
+    /// slots (`Room::slots_left`): the cursor releases no more than that.
+    pub slots_left: Option<u64>,
 }
 
 impl Demand {
@@ -256,7 +259,8 @@ impl ReleaseState {
         let room_left = u64::from(config.max_active)
             .saturating_sub(demand.active)
             .saturating_sub(pending)
-            .min(unclaimed_cap(config).saturating_sub(pending));
+            .min(unclaimed_cap(config).saturating_sub(pending))
+            .min(demand.slots_left.unwrap_or(u64::MAX));
         let budget = u128::try_from(allowance.max(0))
             .unwrap_or(0)
             .min(u128::from(room_left) * ONE);
@@ -391,6 +395,7 @@ mod tests {
         active: 0,
         unclaimed: 0,
         waiting: 0,
+        slots_left: None,
     };
 
     fn crowd(first_second: u64, seconds: u64, per_second: u64) -> Histogram {
@@ -634,6 +639,7 @@ mod tests {
             active: 90,
             unclaimed: 2,
             waiting: 5,
+            slots_left: None,
         };
         let step = state.advance(&config, &arrivals, some, now, SETTLE);
         assert_eq!(

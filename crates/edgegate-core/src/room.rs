@@ -38,6 +38,9 @@ use crate::time::UnixMs;
 
 /// The version of every stored record.
 pub const STORED_VERSION: u32 = 1;
+/// The most of the measured no-show share the slots are stretched by, per mille
+/// ([`Room::slots_left`]).
+pub const NO_SHOWS_COUNTED_MAX: u32 = 500;
 /// Arrival seconds this far behind the cursor are forgotten, in seconds.
 pub const KEEP_BEHIND_CURSOR_S: u64 = 3_600;
 
@@ -138,6 +141,12 @@ pub struct Room {
     /// Changes the room made to its own config (the autopilot's), for the audit log: the
     /// coordinator stores them with the config and takes them ([`Room::take_audit`]).
     audit_due: Vec<AuditEntry>,
+    /// The room changed its own config since the storage last took it (the autopilot, or the
+    /// origin's word on its slots): [`Room::take_config_moved`].
+    config_moved: bool,
+    /// When the latest word on the slots was said (the operator's change, or the edge's clock
+    /// when the origin's `Gate-Slots` was heard): an older one arriving later changes nothing.
+    slots_heard_at: UnixMs,
 }
 
 /// `GET /admin/state`'s view of the client networks: how many hold places, how many hold their
@@ -213,6 +222,8 @@ impl Room {
             seed: None,
             pilot: Pilot::default(),
             audit_due: Vec::new(),
+            config_moved: false,
+            slots_heard_at: UnixMs(0),
         }
     }
 
@@ -339,6 +350,15 @@ impl Room {
             self.origin.add(&report.origin, now);
             self.pilot
                 .observe(&report.origin, report.let_through_total(), now);
+            if let Some((at, remaining)) = report.origin.slots {
+                if at > self.slots_heard_at {
+                    self.slots_heard_at = at;
+                    if self.config.slots_remaining != Some(remaining) {
+                        self.config.slots_remaining = Some(remaining);
+                        self.config_moved = true;
+                    }
+                }
+            }
             self.totals.work_asked = self.totals.work_asked.saturating_add(report.work_asked);
             self.totals.work_shown = self.totals.work_shown.saturating_add(report.work_shown);
             self.take_notices(report, now);
@@ -423,13 +443,8 @@ impl Room {
         let lapsed = self.places.expire(now);
         self.totals.lapsed = self.totals.lapsed.saturating_add(lapsed);
         let live = self.places.live();
-        let demand = Demand {
-            active: self
-                .ledger
-                .active(now, u64::from(self.config.session_duration_s)),
-            unclaimed: self.ledger.unclaimed(now),
-            waiting: self.senders.waiting(now),
-        };
+        let mut demand = self.demand(now);
+        demand.slots_left = self.slots_left_for(demand, now);
         let step = self
             .release
             .advance(&self.config, &live, demand, now, self.settle_ms);
@@ -466,6 +481,9 @@ impl Room {
         if before.autopilot != self.config.autopilot {
             self.pilot.restart(now);
         }
+        if patch.slots_remaining.is_some() {
+            self.slots_heard_at = now;
+        }
         if (before.budget_v4, before.budget_v6) != (self.config.budget_v4, self.config.budget_v6) {
             let all = self.net_places.networks();
             self.judge_networks(all, now);
@@ -497,6 +515,7 @@ impl Room {
         self.config.new_users_per_minute = change.to;
         self.release.reconfigured(&before, &self.config, now);
         self.minute.observe(now, 0, 0, &self.config);
+        self.config_moved = true;
         self.audit_due.push(AuditEntry {
             at: now,
             who: crate::audit::AUTOPILOT.to_owned(),
@@ -511,6 +530,46 @@ impl Room {
     /// config itself is to be stored with them).
     pub fn take_audit(&mut self) -> Vec<AuditEntry> {
         std::mem::take(&mut self.audit_due)
+    }
+
+    /// Did the room change its own config since last asked (the autopilot's rate, the origin's
+    /// slots)? The config is then to be stored.
+    pub fn take_config_moved(&mut self) -> bool {
+        std::mem::take(&mut self.config_moved)
+    }
+
+    /// How many citizens beyond the cursor the slots can still serve at `now`, when the room
+    /// knows its slots: the slots remaining, grown by the measured share of those released who
+    /// never come (`Ledger::no_show_per_mille`), less the passes alive (each may still book)
+    /// and those released and still to come. `None` when the slots are not known.
+    pub fn slots_left(&self, now: UnixMs) -> Option<u64> {
+        self.slots_left_for(self.demand(now), now)
+    }
+
+    /// Passes alive, released citizens still to come, and those waiting at the limiters, at
+    /// `now` (the slots left are for the caller to add).
+    fn demand(&self, now: UnixMs) -> Demand {
+        Demand {
+            active: self
+                .ledger
+                .active(now, u64::from(self.config.session_duration_s)),
+            unclaimed: self.ledger.unclaimed(now),
+            waiting: self.senders.waiting(now),
+            slots_left: None,
+        }
+    }
+
+    fn slots_left_for(&self, demand: Demand, now: UnixMs) -> Option<u64> {
+        let remaining = self.config.slots_remaining?;
+        // A measured share above a half is mostly citizens slow to come, not gone: the slots
+        // are not stretched further than that.
+        let no_shows = u64::from(self.ledger.no_show_per_mille(now).min(NO_SHOWS_COUNTED_MAX));
+        let servable = remaining.saturating_mul(1_000 + no_shows) / 1_000;
+        Some(
+            servable
+                .saturating_sub(demand.active)
+                .saturating_sub(demand.pending()),
+        )
     }
 
     /// Withdraws one ticket by its ref; the entry for the audit log, or `None` if it was
@@ -575,6 +634,7 @@ impl Room {
             lease_from: UnixMs(0),
             lease_ms: 0,
             granted_at: now,
+            slots_left: self.slots_left(now),
         }
     }
 
@@ -657,6 +717,7 @@ impl Room {
                 })
                 .collect(),
             origin: self.origin.report(now),
+            slots_left: self.slots_left(now),
             autopilot: self.config.autopilot.map(|terms| {
                 self.pilot
                     .report(terms, self.config.new_users_per_minute, now)
@@ -704,6 +765,10 @@ pub struct RoomReport {
     /// The autopilot's terms and its last change, while it is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autopilot: Option<PilotReport>,
+    /// With the slots known (`config.slots_remaining`): citizens beyond the cursor they can
+    /// still serve; everyone further back is told the slots are taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots_left: Option<u64>,
     /// The client networks' places and budgets.
     pub networks: NetworksReport,
     pub settle_ms: u64,
@@ -1036,5 +1101,75 @@ mod tests {
         isolate.seq = 2;
         let after = room.sync(&isolate, T0.plus_ms(crate::sync::LEASE_MS));
         assert_eq!(after.snapshot.share_ppm, 900_000);
+    }
+
+    #[test]
+    fn the_slots_the_origin_says_stop_the_line_where_they_end_and_it_moves_again_when_they_return()
+    {
+        let mut room = Room::fresh(T0, SETTLE);
+        room.configure(
+            &ConfigPatch::from_json(r#"{"new_users_per_minute": 6000}"#).unwrap(),
+            T0,
+        )
+        .unwrap();
+        // The origin says 30 slots remain, heard at an edge a moment ago; an older word
+        // arriving later changes nothing.
+        let mut said = report("loc:a", 1, vec![]);
+        said.origin.note_slots(30, T0.plus_ms(500));
+        room.sync(&said, T0.plus_ms(1_000));
+        let mut older = report("loc:a", 2, vec![]);
+        older.origin.note_slots(5, T0.plus_ms(400));
+        room.sync(&older, T0.plus_ms(1_100));
+        assert_eq!(room.config.slots_remaining, Some(30));
+        assert!(room.take_config_moved(), "the config is to be stored");
+        // Twenty places a second for ten seconds. Nobody released comes (no-shows): each
+        // lapses from the pending after ten seconds, and the slots, still free, go on down the
+        // line, stretched by the no-show share; at no moment are more released and still
+        // possibly coming than the slots can serve.
+        let slot = slot_of(T0.plus_ms(3_600_000));
+        let places: Vec<(u64, u64, i64)> = (1..=10).map(|s| (T0.secs() + s, slot, 20)).collect();
+        room.sync(&report("loc:a", 3, places), T0.plus_ms(11_000));
+        for second in 12..40 {
+            let t = T0.plus_ms(second * 1_000);
+            room.advance(t);
+            let no_shows = u64::from(room.ledger.no_show_per_mille(t).min(NO_SHOWS_COUNTED_MAX));
+            let servable = 30 * (1_000 + no_shows) / 1_000;
+            let pending = room.ledger.unclaimed(t);
+            assert!(pending <= servable, "{second} s: {pending} of {servable}");
+            assert_eq!(room.slots_left(t), Some(servable - pending));
+        }
+        let t = T0.plus_ms(40_000);
+        assert_eq!(room.snapshot("loc:a", 3, t).slots_left, room.slots_left(t));
+        assert!(
+            room.places
+                .live()
+                .between(room.release.cursor, OrderKey(u64::MAX))
+                > 0
+        );
+        // None left: the cursor stays. The operator says a new release brought 100: the line
+        // moves again, in order.
+        room.configure(
+            &ConfigPatch::from_json(r#"{"slots_remaining": 0}"#).unwrap(),
+            T0.plus_ms(41_000),
+        )
+        .unwrap();
+        let cursor = room.release.cursor;
+        room.advance(T0.plus_ms(55_000));
+        assert_eq!(room.release.cursor, cursor);
+        assert_eq!(room.slots_left(T0.plus_ms(55_000)), Some(0));
+        room.configure(
+            &ConfigPatch::from_json(r#"{"slots_remaining": 100}"#).unwrap(),
+            T0.plus_ms(56_000),
+        )
+        .unwrap();
+        room.advance(T0.plus_ms(57_000));
+        assert!(room.release.cursor > cursor);
+        // Not known: nobody is held back or told anything.
+        room.configure(
+            &ConfigPatch::from_json(r#"{"slots_remaining": null}"#).unwrap(),
+            T0.plus_ms(58_000),
+        )
+        .unwrap();
+        assert_eq!(room.slots_left(T0.plus_ms(58_000)), None);
     }
 }

@@ -50,8 +50,20 @@ pub struct QueueStatus {
     /// taken when the poll that brings the answer comes. Sent only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work: Option<crate::work::Challenge>,
+    /// Set when the origin's slots cannot reach this place in line (`RoomSnapshot::slots_left`):
+    /// the page says the slots are taken, and when the next release is, instead of an ETA
+    /// (which is `None`). The place is kept: if slots come back, the line moves again in order.
+    /// Sent only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots_taken: Option<SlotsTaken>,
 }
 
+/// The slots are taken for this place ([`QueueStatus::slots_taken`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SlotsTaken {
+    /// When the next slots are released, if the operator said.
+    pub next_release_at: Option<UnixMs>,
+}
 /// Why a visitor's earlier place is gone (see [`QueueStatus::rejoined`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,6 +107,7 @@ impl RoomView<'_> {
             stale: self.stale,
             rejoined: None,
             work: None,
+            slots_taken: None,
         };
         if self.cursor.admits(key) {
             status.state = QueueState::Admitted;
@@ -193,6 +206,7 @@ pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> 
         stale: false,
         rejoined: None,
         work: None,
+        slots_taken: None,
     };
     match mode {
         TestMode::Through | TestMode::Admitted => {}

@@ -211,6 +211,11 @@ pub struct RoomSnapshot {
     pub granted_at: UnixMs,
     #[serde(default)]
     pub lease_ms: u64,
+    /// Citizens beyond the cursor the origin's slots can still serve (the room's
+    /// `slots_left`), when the room knows its slots: everyone further back is told the slots
+    /// are taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots_left: Option<u64>,
 }
 
 impl RoomSnapshot {

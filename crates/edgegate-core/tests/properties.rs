@@ -356,6 +356,7 @@ fn step() -> impl Strategy<Value = Step> {
                 active,
                 unclaimed,
                 waiting,
+                slots_left: None,
             },
             paused,
             rate,

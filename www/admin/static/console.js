@@ -48,6 +48,9 @@
       pilotLast: function (w, a, b, why) { return '마지막 변경 ' + w + ': ' + a + ' → ' + b + ' (' + why + ')'; },
       pilotHold: function (w) { return '원 서버의 요청으로 ' + w + '까지 올리지 않음'; },
       autopilotWho: '자동 조절',
+      oSlots: '남은 예약 자리', slotsUnknown: '알 수 없음 (대기 중인 사람에게 자리 안내를 하지 않음)',
+      slotsLeft: function (n, m) { return n + '자리, 줄에서 ' + m + '명까지 더 입장 가능 (그 뒤는 자리가 찼다고 안내)'; },
+      slotsNext: function (w) { return '다음 예약 ' + w; },
       ms: function (n) { return n + 'ms'; },
       originBad: function (e, o) { return '주의: 원 서버에 문제가 있습니다. 5xx 오류 ' + e + '건, 시간 초과 ' + o + '건.'; },
       placesCaption: '보고 중인 지역 (아이솔레이트가 많은 순)', placeName: '지역', placeIsolates: '아이솔레이트',
@@ -123,6 +126,9 @@
       pilotLast: function (w, a, b, why) { return 'last change ' + w + ': ' + a + ' → ' + b + ' (' + why + ')'; },
       pilotHold: function (w) { return 'no raise before ' + w + ' (the origin asked)'; },
       autopilotWho: 'autopilot',
+      oSlots: 'Slots left', slotsUnknown: 'not known (nobody in line is told about slots)',
+      slotsLeft: function (n, m) { return n + '; up to ' + m + ' more in line can be let through (the rest are told the slots are taken)'; },
+      slotsNext: function (w) { return 'next release ' + w; },
       ms: function (n) { return n + ' ms'; },
       originBad: function (e, o) { return 'Warning: the origin is failing. 5xx errors: ' + e + ', timeouts: ' + o + '.'; },
       placesCaption: 'Locations reporting (most isolates first)', placeName: 'Location', placeIsolates: 'Isolates',
@@ -483,6 +489,12 @@
         lines.push(t.pilotOff);
       }
       text('o-pilot', lines.join(' · '));
+      var cfg = s.config || {};
+      var slots = typeof cfg.slots_remaining === 'number'
+        ? t.slotsLeft(n(cfg.slots_remaining), n(typeof s.slots_left === 'number' ? s.slots_left : 0))
+        : t.slotsUnknown;
+      if (typeof cfg.next_release_at === 'number') slots += ' · ' + t.slotsNext(when(cfg.next_release_at));
+      text('o-slots', slots);
     }
     if (places) {
       var sorted = places.slice().sort(function (a, b) {

@@ -11,7 +11,8 @@
       position: '대기 순서', ahead: '앞에 있는 사람', etaLabel: '예상 대기 시간', progress: '진행 상황',
       countdown: '접수 시작까지', work: '확인 진행 상황',
       h: { work: '대기 순서를 받고 있습니다', loading: '잠시만 기다려 주세요', waiting: '순서를 기다리고 있습니다', paused: '입장이 잠시 멈췄습니다',
-        closed: '지금은 예약을 받지 않습니다', prequeue: '곧 접수가 시작됩니다', admitted: '차례가 되었습니다' },
+        closed: '지금은 예약을 받지 않습니다', prequeue: '곧 접수가 시작됩니다', admitted: '차례가 되었습니다',
+        taken: '예약할 수 있는 자리가 모두 찼습니다' },
       say: {
         loading: '대기 순서를 확인하고 있습니다.',
         work: '대기 순서를 받기 위해 이 기기에서 짧은 확인 계산을 하고 있습니다. 몇 초면 끝납니다. 이 페이지를 닫지 말고 그대로 열어 두세요.',
@@ -19,8 +20,13 @@
         paused: '운영자가 잠시 입장을 멈췄습니다. 순서는 그대로 유지됩니다.',
         closed: '나중에 다시 와 주세요. 이 페이지는 가끔 스스로 확인합니다.',
         prequeue: '접수 시작 시각에 지금 기다리는 모든 분의 순서가 공정한 추첨으로 정해집니다. 일찍 온다고 유리하지 않습니다.',
-        admitted: '예약 페이지로 이동합니다…'
+        admitted: '예약 페이지로 이동합니다…',
+        taken: function (next) {
+          return (next ? '다음 예약은 ' + next + '에 열립니다. ' : '다음 예약 일정은 아직 정해지지 않았습니다. ') +
+            '예약이 취소되거나 자리가 새로 나면 순서대로 진행되니, 이 페이지를 열어 두셔도 됩니다. 순서는 그대로 유지됩니다.';
+        }
       },
+      etaTaken: '남은 자리 없음',
       people: function (n) { return n + '명'; },
       place: function (n) { return n + '번째'; },
       eta: function (lo, hi) {
@@ -46,7 +52,8 @@
       position: 'Your place in line', ahead: 'People ahead of you', etaLabel: 'Estimated wait', progress: 'Progress',
       countdown: 'Booking opens in', work: 'Check progress',
       h: { work: 'Getting your place in line', loading: 'Please wait', waiting: "You're in line", paused: 'Entry is paused for a moment',
-        closed: 'Booking is closed right now', prequeue: 'Booking opens soon', admitted: "It's your turn" },
+        closed: 'Booking is closed right now', prequeue: 'Booking opens soon', admitted: "It's your turn",
+        taken: 'All the slots are taken' },
       say: {
         loading: 'Checking your place in line.',
         work: 'Your phone is doing a short check to get your place in line. It takes a few seconds. Please keep this page open.',
@@ -54,8 +61,13 @@
         paused: 'The operator has paused entry for a moment. Your place is kept.',
         closed: 'Please come back later. This page checks again now and then.',
         prequeue: 'When booking opens, the order of everyone waiting now is set by a fair random draw. Arriving early gives no advantage.',
-        admitted: 'Taking you to the booking page…'
+        admitted: 'Taking you to the booking page…',
+        taken: function (next) {
+          return (next ? 'The next slots are released on ' + next + '. ' : 'The next release has not been set yet. ') +
+            'If a booking is cancelled or new slots open, the line moves on in order, so you may keep this page open. Your place is kept.';
+        }
       },
+      etaTaken: 'no slot left',
       people: function (n) { return n; },
       place: function (n) { return n; },
       eta: function (lo, hi) {
@@ -115,7 +127,9 @@
   function render() {
     var t = T[lang], s = last, state = s ? s.state : 'loading';
     var working = !!job && (state === 'waiting' || state === 'paused' || state === 'prequeue');
-    var head = t.h[working ? 'work' : state];
+    // The origin's slots cannot reach this place: said instead of an ETA, the place kept.
+    var taken = !!(s && s.slots_taken && state === 'waiting');
+    var head = t.h[working ? 'work' : taken ? 'taken' : state];
     document.documentElement.lang = lang;
     document.title = head + ' · ' + t.title;
     text('brand', t.brand);
@@ -125,7 +139,7 @@
     text('lang', t.other);
     text('l-position', t.position); text('l-ahead', t.ahead); text('l-eta', t.etaLabel);
     text('l-progress', t.progress); text('l-countdown', t.countdown); text('l-work', t.work);
-    $('room').setAttribute('data-state', state);
+    $('room').setAttribute('data-state', taken ? 'taken' : state);
     $('room').setAttribute('data-work', working ? 'solving' : '');
     text('headline', head);
     show('work', working);
@@ -135,7 +149,7 @@
     if (hasPlace) {
       text('position', t.place(num(s.position)));
       text('ahead', t.people(num(s.ahead)));
-      text('eta', state === 'paused' ? '–' : s.eta_s ? t.eta(s.eta_s[0], s.eta_s[1]) : t.unknownEta);
+      text('eta', state === 'paused' ? '–' : taken ? t.etaTaken : s.eta_s ? t.eta(s.eta_s[0], s.eta_s[1]) : t.unknownEta);
       progress(s.position);
     }
     show('opening', state === 'prequeue' && s.opens_at != null);
@@ -144,6 +158,7 @@
     var say = t.say[state];
     if (typeof say === 'function') say = say(hasPlace ? num(s.position) : '–');
     if (state === 'waiting' && !hasPlace) say = t.say.loading;
+    if (taken) say = t.say.taken(nextRelease(s.slots_taken.next_release_at));
     if (working) say = t.say.work;
     // In the chosen language if the operator wrote it, else in the other; as text, never HTML.
     if (state === 'closed' && s.notice) say = s.notice[lang] || s.notice[lang === 'ko' ? 'en' : 'ko'] || say;
@@ -165,6 +180,14 @@
     }
     var ref = s && s.ref && state !== 'admitted' ? t.ticketRef(s.ref) : '';
     text('ticket-ref', ref); show('ticket-ref', !!ref);
+  }
+
+  // When the next slots are released, in the visitor's own time zone; '' if not set.
+  function nextRelease(ms) {
+    if (typeof ms !== 'number' || !isFinite(ms)) return '';
+    return new Date(ms).toLocaleString(lang === 'ko' ? 'ko-KR' : 'en-GB', {
+      month: 'long', day: 'numeric', hour: '2-digit', minute: '2-digit'
+    });
   }
 
   // Progress is measured from the first place this browser saw; reloads and other tabs share it.
