@@ -67,7 +67,7 @@ function take(request, env, ctx, cold) {
     case 82: // R
       return respond(answer, env);
     case 70: // F
-      return forward(answer, request);
+      return forward(answer, request, env);
     case 67: // C: this isolate has never met its room
       return firstSync(env, request.url, request.headers.get(lists.read.location), colo)
         .catch(trapped)
@@ -160,7 +160,7 @@ function pageOf(room) {
  * its body, which streams through). Its outcome goes back to the wasm, which says what the
  * answer carries back (a session ended, the origin's own cookies less any for the gate's).
  */
-async function forward(answer, request) {
+async function forward(answer, request, env) {
   const f = answer.split('\n');
   const [, context, target, timeoutMs, maxBody, count] = f;
   const n = Number(count);
@@ -205,12 +205,24 @@ async function forward(answer, request) {
   const slots = res === null ? null : res.headers.get(lists.read.slots);
   let back = [''];
   try {
-    // The request's cookies go back only with a session command: a session end marks its
-    // ticket done.
-    const cookie = session === null ? null : request.headers.get(lists.read.cookie);
-    back = forwarded(context, status, Date.now() - started, session, cookie, theirs, retryAfter, slots).split('\n');
+    // The request's cookies go back only with a session command or a failure: a session end
+    // marks its ticket done, and a fault at admission hands the citizen back to the front.
+    const failed = status < 2 || (status >= 502 && status <= 504);
+    const cookie = session === null && !failed ? null : request.headers.get(lists.read.cookie);
+    const safe = method === 'GET' || method === 'HEAD';
+    back = forwarded(context, status, Date.now() - started, session, cookie, theirs, retryAfter, slots, safe).split('\n');
   } catch (e) {
     trapped(e);
+  }
+  if (back[0].charCodeAt(0) === 1) {
+    // Handed back to the front of the line: the waiting page, which polls and lets them through
+    // again in their turn, instead of the origin's failure.
+    if (res !== null && res.body !== null) await res.body.cancel();
+    const cookies = [...f.slice(cookiesAt), ...back.slice(1)];
+    if (page === null && !(await loadPage(env))) {
+      return new Response(lists.pages.failed, { status: 500, headers: withCookies(Object.assign({}, lists.headers.plain), cookies, 0) });
+    }
+    return new Response(pageOf(back[0].slice(1)), { status: 503, headers: withCookies(Object.assign({}, lists.headers.page), cookies, 0) });
   }
   if (res === null) {
     const headers = Object.assign({}, lists.headers.plain);

@@ -325,10 +325,16 @@ pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: O
 /// any), and the gate's (a session ended: the ticket marked done, the pass cleared). The common
 /// answer (no session command, no cookies) only records the outcome. `retry_after` is the
 /// `Retry-After` of a `503`, which holds the autopilot's raises (`autopilot`); `slots` the
-/// origin's `Gate-Slots`, the bookings it says it can still take.
+/// origin's `Gate-Slots`, the bookings it says it can still take; `safe` whether the request
+/// was a `GET` or `HEAD`. A citizen handed back to the front of the line by an origin fault
+/// at admission (`visit::answered`) gets the first line `\u{1}ROOM` instead: the entry
+/// answers with that room's waiting page (`ROOM` empty for the default room), which lets them
+/// through again in their turn. The request's `Cookie` header comes with a session command
+/// and with every failure, for the ticket either changes.
 #[wasm_bindgen]
 #[allow(
     clippy::too_many_arguments,
+    clippy::fn_params_excessive_bools,
     reason = "one call from the JS entry per forward, flat"
 )]
 pub fn forwarded(
@@ -340,6 +346,7 @@ pub fn forwarded(
     origin_cookies: Option<String>,
     retry_after: Option<String>,
     slots: Option<String>,
+    safe: bool,
 ) -> String {
     let page = if status < 2 {
         pages::origin_trouble()
@@ -364,7 +371,8 @@ pub fn forwarded(
         1 => Outcome::TimedOut,
         s => Outcome::Answered(s),
     };
-    let ends = gate_session.is_some_and(|v| v.trim().eq_ignore_ascii_case("end"));
+    let word = visit::Handback::of(gate_session.as_deref());
+    let failed = status < 2 || (502..=504).contains(&status);
     let site = context
         .book
         .split_once('@')
@@ -375,7 +383,7 @@ pub fn forwarded(
         https: context.https,
     });
     let mut sent = context.sent;
-    if ends {
+    if word != visit::Handback::None || failed {
         sent.ticket = jar.as_ref().and_then(|j| {
             j.tokens(cookie.as_deref().unwrap_or_default(), None, now)
                 .ticket
@@ -385,17 +393,25 @@ pub fn forwarded(
         .as_deref()
         .and_then(edgegate_core::origin::retry_after_s);
     let remaining = slots.as_deref().and_then(edgegate_core::origin::slots);
-    let intents = books::with_book(&settings, context.book, |book| {
+    let reply = books::with_book(&settings, context.book, |book| {
         if let Some(seconds) = wait_s {
             book.note_retry_after(seconds);
         }
         if let Some(n) = remaining {
             book.note_slots(n, now);
         }
-        visit::forwarded(book, &sent, outcome, u64::from(took_ms), ends, now)
+        visit::answered(book, &sent, outcome, u64::from(took_ms), word, safe, now)
     });
+    if reply.readmitted {
+        let room = site
+            .filter(|s| !s.cookie_suffix.is_empty())
+            .map_or("", |s| s.name.as_str());
+        if let Some(first) = lines.first_mut() {
+            *first = format!("\u{1}{room}");
+        }
+    }
     if let Some(jar) = jar {
-        lines.extend(jar.set_cookies(&intents));
+        lines.extend(jar.set_cookies(&reply.cookies));
     }
     lines.join("\n")
 }

@@ -76,6 +76,15 @@ pub fn render(status: &QueueStatus, korean: bool) -> String {
             format!("{place}{work}{why}").trim_end().to_owned()
         }
     };
+    let line = match (status.readmitted, korean) {
+        (true, true) => format!(
+            "차례가 되었을 때 예약 사이트에 문제가 있어, 맨 앞 순서로 다시 기다리고 있습니다. {line}"
+        ),
+        (true, false) => format!(
+            "The booking site had a problem when it was your turn: you are back at the front of the line. {line}"
+        ),
+        (false, _) => line,
+    };
     let line = match (status.rejoined, korean) {
         (Some(Rejoined::Lapsed), true) => format!(
             "이전 대기 순서는 오랫동안 확인되지 않아 만료되어, 새로 줄을 섰습니다. {line}"
@@ -164,6 +173,7 @@ mod tests {
                 key: 1,
             }),
             slots_taken: None,
+            readmitted: false,
         }
     }
 

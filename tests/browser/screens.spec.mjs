@@ -42,6 +42,20 @@ for (const locale of ['ko-KR', 'en-US']) {
       await context.close();
     });
   }
+  test(`screenshot: readmitted after an origin fault, ${locale}`, async ({ browser, baseURL, admin }) => {
+    // Staged, as the admitted moment is: the status a citizen handed back to the front gets
+    // (the stack test `readmission` drives the real one).
+    const context = await keyedContext(browser, baseURL, await admin.testKey({ mode: 'waiting', position: 1 }), { locale });
+    const page = await context.newPage();
+    await page.route('**/queue/status', (route) => route.fulfill({
+      json: { state: 'waiting', position: 1, ahead: 0, eta_s: [0, 2], next_poll_ms: 60000, opens_at: null, stale: false, readmitted: true },
+    }));
+    await page.goto('/');
+    await expect(page.locator('#room')).toHaveAttribute('data-state', 'waiting');
+    await expect(page.locator('#rejoined')).toContainText(locale === 'ko-KR' ? '맨 앞 순서로 돌아와' : 'back at the front of the line');
+    await shoot(page, `${locale}-readmitted`);
+    await context.close();
+  });
   test(`screenshot: slots taken, ${locale}`, async ({ browser, baseURL, admin }) => {
     // Not staged: the operator says no slots are left and when the next ones open, and a new
     // visitor's page is told so before it waits, in Korea's time.

@@ -149,7 +149,8 @@ export async function derivePassKeys(gateKeys) {
 
 /**
  * A stand-in origin that records every request and answers with what it received. Special
- * paths: `/end-session` answers with `Gate-Session: end`; `/slots?n=N` with `Gate-Slots: N`; `/hang` never answers; `/drop`
+ * paths: `/end-session` answers with `Gate-Session: end`; `/slots?n=N` with `Gate-Slots: N`;
+ * `/fail503` with `503`; `/hang` never answers; `/drop`
  * closes the connection; `/slow-body?ms=N` answers at once but ends its body only after N ms; `/sets-cookies`
  * sets two cookies of its own and a forged gate pass, with a header only the gate may set.
  */
@@ -181,7 +182,8 @@ export async function startEchoOrigin() {
         headers['x-forwarded-host'] = 'elsewhere.example';
         headers['x-origin-says'] = 'hello';
       }
-      res.writeHead(200, headers);
+      // An origin that cannot serve: `503`.
+      res.writeHead(req.url.startsWith('/fail503') ? 503 : 200, headers);
       res.end(JSON.stringify(record));
     });
   });

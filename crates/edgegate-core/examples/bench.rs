@@ -45,6 +45,7 @@ fn main() {
         seat: Seat::Held,
         network: edgegate_core::network::NetTag(3),
         admitted_at: UnixMs(0),
+        readmitted: 0,
     };
     let pass = Pass {
         key_id: 1,

@@ -98,6 +98,11 @@ struct RecentIds {
 }
 
 impl RecentIds {
+    /// Forgets `id` (its place in the eviction order stays, and evicts nothing).
+    fn remove(&mut self, id: u64) {
+        self.set.remove(&id);
+    }
+
     /// Records `id`; false if it was there already.
     fn insert(&mut self, id: u64) -> bool {
         if !self.set.insert(id) {
@@ -236,6 +241,7 @@ impl Isolate {
             seat: Seat::Issued,
             network: NetTag(0),
             admitted_at: UnixMs(0),
+            readmitted: 0,
         }
     }
 
@@ -524,6 +530,7 @@ impl Isolate {
                 rejoined: None,
                 work: None,
                 slots_taken: None,
+                readmitted: false,
             };
         };
         match admission {
@@ -553,6 +560,7 @@ impl Isolate {
                     rejoined: None,
                     work: None,
                     slots_taken: None,
+                    readmitted: false,
                 }
             }
             Admission::NotYet => {
@@ -601,6 +609,15 @@ impl Isolate {
     /// at each hop.
     fn view_lag_ms(&self) -> u64 {
         self.timing.sync_interval_ms.saturating_mul(HOPS)
+    }
+
+    /// The ticket `ticket_id`'s holder was handed back to the front of the line by an origin
+    /// fault at admission (`visit::answered`): its let-through no longer counts as a pass alive
+    /// (counted as a session ended, without telling the edges, so the ticket stays good), and
+    /// this isolate forgets it let it through, so the next let-through takes a token again.
+    pub fn readmit(&mut self, ticket_id: &[u8; 16], now: UnixMs) {
+        self.through.remove(short(ticket_id));
+        self.outbox.owed.add_ended(now.secs(), 1);
     }
 
     /// The origin ended the session of the ticket `ticket_id`. Counted once per ticket here;

@@ -56,6 +56,10 @@ pub struct QueueStatus {
     /// Sent only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slots_taken: Option<SlotsTaken>,
+    /// Set while the visitor waits again at the front of the line after an origin fault at
+    /// their admission (`visit::answered`): the page says what happened. Sent only when set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub readmitted: bool,
 }
 
 /// The slots are taken for this place ([`QueueStatus::slots_taken`]).
@@ -108,6 +112,7 @@ impl RoomView<'_> {
             rejoined: None,
             work: None,
             slots_taken: None,
+            readmitted: false,
         };
         if self.cursor.admits(key) {
             status.state = QueueState::Admitted;
@@ -207,6 +212,7 @@ pub fn forced(mode: TestMode, config: &RoomConfig, now: UnixMs, jitter: u16) -> 
         rejoined: None,
         work: None,
         slots_taken: None,
+        readmitted: false,
     };
     match mode {
         TestMode::Through | TestMode::Admitted => {}

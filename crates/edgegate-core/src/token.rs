@@ -155,6 +155,10 @@ pub struct Ticket {
     /// When it was first let through (`UnixMs(0)`: never): a pass minted for it again (a lost
     /// cookie) starts from here, and never outlives the session's absolute end.
     pub admitted_at: UnixMs,
+    /// Times its holder was handed back to the front of the line by an origin fault at
+    /// admission (`visit::forwarded`), at most 15. Carried in the upper half of the seat's
+    /// byte, so the layout is unchanged.
+    pub readmitted: u8,
 }
 
 /// Proof of admission, bound to the ticket that earned it, its session and its client network.
@@ -196,7 +200,7 @@ impl Ticket {
             .u64(self.issued_at.0)
             .u64(self.expires_at.0)
             .u64(self.held_until.0)
-            .u8(self.seat.encode())
+            .u8(self.seat.encode() | (self.readmitted.min(15) << 4))
             .u64(self.network.0)
             .u64(self.admitted_at.0)
             .into_vec();
@@ -256,6 +260,7 @@ impl Ticket {
                     seat: Seat::Issued,
                     network,
                     admitted_at,
+                    readmitted: 0,
                 },
                 seat,
             ))
@@ -263,7 +268,8 @@ impl Ticket {
         .ok_or(TokenError::WrongLength)?;
         body.finish().ok_or(TokenError::WrongLength)?;
         let (mut ticket, seat) = ticket;
-        ticket.seat = Seat::decode(seat).ok_or(TokenError::BadField)?;
+        ticket.seat = Seat::decode(seat & 0x0f).ok_or(TokenError::BadField)?;
+        ticket.readmitted = seat >> 4;
         if version >= TICKET_VERSION {
             // The place inside the second comes sealed: unseal it under the key that signed it.
             let key = keys.get(key_id).ok_or(TokenError::UnknownKey)?;
@@ -692,6 +698,7 @@ mod tests {
             seat: Seat::Held,
             network: NetTag(0),
             admitted_at: UnixMs(0),
+            readmitted: 0,
         }
         .sign(&tickets);
         assert!(TestKey::verify(&ticket, &ring, room, NOW).is_err());
@@ -714,6 +721,7 @@ mod tests {
             seat: Seat::Held,
             network: NetTag(6),
             admitted_at: UnixMs(0),
+            readmitted: 0,
         };
         // What the cookie shows of the place: its arrival second in clear, and 32 bits that
         // are not its place inside the second.

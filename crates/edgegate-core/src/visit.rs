@@ -274,7 +274,112 @@ pub fn forwarded(
     ends: bool,
     now: UnixMs,
 ) -> Vec<Cookie> {
+    let word = if ends { Handback::End } else { Handback::None };
+    answered(book, sent, outcome, latency_ms, word, false, now).cookies
+}
+
+/// How long after a ticket's let-through an origin fault hands its holder back to the front
+/// of the line, in milliseconds: the first page or two after admission.
+pub const READMIT_WINDOW_MS: u64 = 60_000;
+/// How many times one ticket is handed back at most.
+pub const READMIT_MAX: u8 = 2;
+
+/// What the origin's `Gate-Session` header said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handback {
+    None,
+    /// `end`: the session is over (a booking made).
+    End,
+    /// `requeue`: the origin could not serve this citizen now and hands them back to the front.
+    Requeue,
+}
+
+impl Handback {
+    /// The `Gate-Session` header's value, read.
+    pub fn of(header: Option<&str>) -> Handback {
+        match header.map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("end") => Handback::End,
+            Some(v) if v.eq_ignore_ascii_case("requeue") => Handback::Requeue,
+            _ => Handback::None,
+        }
+    }
+}
+
+/// What the origin's answer to a forwarded request did ([`answered`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub cookies: Vec<Cookie>,
+    /// The citizen was handed back to the front of the line: answer with the waiting page,
+    /// which lets them through again in their turn, rather than the origin's failure.
+    pub readmitted: bool,
+}
+
+/// [`forwarded`] in full: the origin's answer (`outcome`, after `latency_ms`) to a request
+/// sent with `sent`'s pass, what its `Gate-Session` said (`word`), and whether the request was
+/// one a client cannot make fail on purpose (`safe`: a `GET` or `HEAD`, whose answer does not
+/// depend on a body the client could trickle in).
+///
+/// **Readmission.** A citizen let through who meets an origin fault on their first pages is
+/// not the one who should pay for it. Within [`READMIT_WINDOW_MS`] of the ticket's let-through,
+/// a safe request the origin answered `502`, `503` or `504`, could not be reached for, or did
+/// not answer in time, or any request the origin hands back with `Gate-Session: requeue`,
+/// hands the citizen back to the front of the line: the ticket keeps its place, forgets the
+/// let-through (its next one starts a new session, and takes a token of the rate like any
+/// other), counts how often this happened (at most [`READMIT_MAX`]), and the pass is cleared;
+/// the let-through no longer counts as a pass alive. The citizen cannot trigger it: the fault
+/// is the origin's answer, the count is in the signed ticket, and a test key's pass is never
+/// handed back.
+pub fn answered(
+    book: &mut Isolate,
+    sent: &Sent,
+    outcome: Outcome,
+    latency_ms: u64,
+    word: Handback,
+    safe: bool,
+    now: UnixMs,
+) -> Reply {
     book.record_origin(latency_ms, outcome);
+    let fault = safe
+        && matches!(
+            outcome,
+            Outcome::Answered(502..=504) | Outcome::Unreachable | Outcome::TimedOut
+        );
+    if (fault || word == Handback::Requeue) && !sent.test {
+        let ticket = sent.ticket.as_ref().filter(|t| {
+            t.id == sent.ticket_id
+                && t.admitted_at.0 > 0
+                && now < t.admitted_at.plus_ms(READMIT_WINDOW_MS)
+                && t.readmitted < READMIT_MAX
+                && t.seat != Seat::Done
+        });
+        if let Some(ticket) = ticket {
+            book.readmit(&ticket.id, now);
+            let back = Ticket {
+                admitted_at: UnixMs(0),
+                readmitted: ticket.readmitted.saturating_add(1),
+                ..ticket.clone()
+            };
+            return Reply {
+                cookies: vec![Cookie::Ticket(back), Cookie::ClearPass],
+                readmitted: true,
+            };
+        }
+    }
+    let ends = word == Handback::End;
+    Reply {
+        cookies: session_end(book, sent, outcome, ends, now),
+        readmitted: false,
+    }
+}
+
+/// The cookies of a session the origin ended (`ends`), after counting it.
+fn session_end(
+    book: &mut Isolate,
+    sent: &Sent,
+    outcome: Outcome,
+    ends: bool,
+    now: UnixMs,
+) -> Vec<Cookie> {
     if !ends || sent.test || !matches!(outcome, Outcome::Answered(_)) {
         return Vec::new();
     }
@@ -389,6 +494,9 @@ impl Visitor<'_> {
         let admission = self.admit(book, &ticket, now).unwrap_or(Admission::NotYet);
         let mut status = book.status(&ticket, admission, now, jitter);
         status.rejoined = self.rejoined;
+        status.readmitted = ticket.readmitted > 0
+            && ticket.admitted_at.0 == 0
+            && !matches!(admission, Admission::Through { .. });
         Answer::Status(status)
     }
 
@@ -932,6 +1040,155 @@ mod tests {
         let next = w.serve(Route::Status, after);
         assert_eq!(status(&next).rejoined, Some(Rejoined::Ended));
         assert_ne!(next.ticket.map(|t| t.id), Some(done.id));
+    }
+
+    #[test]
+    fn an_origin_fault_at_admission_hands_the_citizen_back_to_the_front_a_bounded_number_of_times()
+    {
+        let mut w = World::new(60);
+        let jar = w.admitted();
+        let Answer::Forward(forward) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!()
+        };
+        let sent = forward.sent();
+        let ticket = jar.ticket.clone().unwrap();
+        assert!(ticket.admitted_at.0 > 0);
+        // A POST the origin failed, and a GET it answered 500 (the request's own fault, maybe),
+        // hand nobody back; a test key's pass is never handed back.
+        let post = answered(
+            &mut w.book,
+            &sent,
+            Outcome::Answered(503),
+            30,
+            Handback::None,
+            false,
+            w.now,
+        );
+        assert!(!post.readmitted && post.cookies.is_empty());
+        let err = answered(
+            &mut w.book,
+            &sent,
+            Outcome::Answered(500),
+            30,
+            Handback::None,
+            true,
+            w.now,
+        );
+        assert!(!err.readmitted);
+        let test = Sent {
+            test: true,
+            ..sent.clone()
+        };
+        let by_key = answered(
+            &mut w.book,
+            &test,
+            Outcome::TimedOut,
+            30,
+            Handback::None,
+            true,
+            w.now,
+        );
+        assert!(!by_key.readmitted);
+        // A GET the origin answered 503: back to the front, the let-through forgotten.
+        let back = answered(
+            &mut w.book,
+            &sent,
+            Outcome::Answered(503),
+            30,
+            Handback::None,
+            true,
+            w.now,
+        );
+        assert!(back.readmitted, "{back:?}");
+        let [Cookie::Ticket(again), Cookie::ClearPass] = back.cookies.as_slice() else {
+            panic!("{:?}", back.cookies)
+        };
+        assert_eq!(
+            (again.readmitted, again.admitted_at, again.order),
+            (1, UnixMs(0), ticket.order)
+        );
+        w.wait(1_000);
+        let through = w.room.totals.let_through;
+        // Its next poll says what happened, and lets it through again, taking a token.
+        let jar = Tokens {
+            ticket: Some(again.clone()),
+            pass: None,
+            test_key: None,
+        };
+        let poll = w.serve(Route::Status, jar.clone());
+        let jar = keep(jar, &poll);
+        if status(&poll).state != QueueState::Admitted {
+            assert!(status(&poll).readmitted, "{:?}", status(&poll));
+            w.wait(2_000);
+        }
+        let jar = keep(jar.clone(), &w.serve(Route::Status, jar));
+        assert!(jar.pass.is_some(), "let through again");
+        w.wait(1_000);
+        assert_eq!(
+            w.room.totals.let_through,
+            through + 1,
+            "the second let-through is counted"
+        );
+        // The origin may hand back by itself too (`Gate-Session: requeue`), even on a POST; at
+        // the bound, or after the window, nobody is handed back any more.
+        let Answer::Forward(forward) = w.serve(Route::Door, jar.clone()).answer else {
+            panic!()
+        };
+        let mut sent = forward.sent();
+        sent.ticket = jar.ticket.clone();
+        let requeued = answered(
+            &mut w.book,
+            &sent,
+            Outcome::Answered(200),
+            30,
+            Handback::Requeue,
+            false,
+            w.now,
+        );
+        assert!(requeued.readmitted);
+        let [Cookie::Ticket(twice), ..] = requeued.cookies.as_slice() else {
+            panic!()
+        };
+        assert_eq!(twice.readmitted, 2);
+        let mut at_bound = sent.clone();
+        at_bound.ticket = Some(Ticket {
+            admitted_at: w.now,
+            ..twice.clone()
+        });
+        assert!(
+            !answered(
+                &mut w.book,
+                &at_bound,
+                Outcome::TimedOut,
+                30,
+                Handback::None,
+                true,
+                w.now
+            )
+            .readmitted
+        );
+        let mut late = sent.clone();
+        late.ticket = Some(Ticket {
+            admitted_at: w.now,
+            readmitted: 0,
+            ..twice.clone()
+        });
+        let later = w.now.plus_ms(READMIT_WINDOW_MS);
+        assert!(
+            !answered(
+                &mut w.book,
+                &late,
+                Outcome::TimedOut,
+                30,
+                Handback::None,
+                true,
+                later
+            )
+            .readmitted
+        );
+        assert_eq!(Handback::of(Some(" Requeue ")), Handback::Requeue);
+        assert_eq!(Handback::of(Some("end")), Handback::End);
+        assert_eq!(Handback::of(Some("later")), Handback::None);
     }
 
     #[test]

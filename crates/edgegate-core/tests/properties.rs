@@ -103,13 +103,13 @@ fn ticket() -> impl Strategy<Value = (Ticket, UnixMs)> {
     (
         (any::<u8>(), room_name(), any::<u64>(), any::<[u8; 16]>()),
         window(),
-        (any::<u64>(), seat(), any::<u64>(), any::<u64>()),
+        (any::<u64>(), seat(), any::<u64>(), any::<u64>(), 0u8..16),
     )
         .prop_map(
             |(
                 (key_id, room, order, id),
                 (issued_at, expires_at, now),
-                (held_until, seat, network, admitted_at),
+                (held_until, seat, network, admitted_at, readmitted),
             )| {
                 let ticket = Ticket {
                     key_id,
@@ -122,6 +122,7 @@ fn ticket() -> impl Strategy<Value = (Ticket, UnixMs)> {
                     seat,
                     network: NetTag(network),
                     admitted_at: UnixMs(admitted_at),
+                    readmitted,
                 };
                 (ticket, now)
             },
@@ -618,6 +619,7 @@ proptest! {
             seat: edgegate_core::Seat::Issued,
             network: NetTag(0),
             admitted_at: UnixMs(0),
+            readmitted: 0,
             ..ticket
         };
         let back = Ticket::verify(&text, &keys, want.room, now);
@@ -628,9 +630,10 @@ proptest! {
         prop_assert_eq!(Ticket::verify(&again, &keys, want.room, now), Ok(want));
     }
 
-    /// The seat is 0, 1, 2 or 3; any other byte is refused even under a valid MAC. The same
-    /// hand-written layout (the current one, its place sealed by hand) with a valid seat is
-    /// exactly what `sign` writes.
+    /// The seat is 0, 1, 2 or 3 in the byte's lower half (the upper half is how many times the
+    /// ticket was readmitted); any other lower half is refused even under a valid MAC. The
+    /// same hand-written layout (the current one, its place sealed by hand) with a valid seat
+    /// is exactly what `sign` writes.
     #[test]
     fn seat_bytes_beyond_worked_are_refused_under_a_valid_mac(
         (key, keys) in ticket_key(),
@@ -643,7 +646,7 @@ proptest! {
             &key,
             ticket_payload(TICKET_VERSION, key_id, &ticket, Some(seat_byte), &key),
         );
-        let seat = match seat_byte {
+        let seat = match seat_byte & 0x0f {
             0 => Some(Seat::Issued),
             1 => Some(Seat::Held),
             2 => Some(Seat::Done),
@@ -653,7 +656,7 @@ proptest! {
         let got = Ticket::verify(&text, &keys, ticket.room, now);
         match seat {
             Some(seat) => {
-                let want = Ticket { key_id, seat, ..ticket };
+                let want = Ticket { key_id, seat, readmitted: seat_byte >> 4, ..ticket };
                 prop_assert_eq!(&text, &want.sign(&keys));
                 prop_assert_eq!(got, Ok(want));
             }

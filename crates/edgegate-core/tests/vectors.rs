@@ -179,6 +179,7 @@ impl TicketFields {
             seat,
             network: NetTag(self.network.as_deref().map_or(0, net_tag)),
             admitted_at: UnixMs(self.admitted_at.unwrap_or(0)),
+            readmitted: 0,
         }
     }
 

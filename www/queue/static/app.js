@@ -43,6 +43,7 @@
         ended: '이전 이용이 끝나, 지금 새로 줄을 섰습니다.'
       },
       cookies: '입장이 허용되었지만 예약 페이지로 이동하지 못했습니다. 쿠키를 허용한 뒤 새로 고쳐 주세요.',
+      readmitted: '차례가 되었을 때 예약 사이트에 문제가 있었습니다. 맨 앞 순서로 돌아와 있으며, 잠시 뒤 자동으로 다시 이동합니다. 아무것도 누르지 않으셔도 됩니다.',
       updated: function (t) { return '마지막 확인 ' + t; },
       // Both languages: the number is read out to a call centre that may speak either.
       ticketRef: function (r) { return '접수 번호 · Ticket number: ' + r; }
@@ -84,6 +85,7 @@
         ended: 'Your earlier visit to the booking site has ended. You have joined the line again as a new arrival.'
       },
       cookies: 'You were admitted but the booking page could not be opened. Please allow cookies for this site and refresh.',
+      readmitted: 'The booking site had a problem when it was your turn. You are back at the front of the line, and this page will take you there again shortly by itself. There is nothing you need to do.',
       updated: function (t) { return 'Last checked ' + t; },
       ticketRef: function (r) { return 'Ticket number · 접수 번호: ' + r; }
     }
@@ -170,6 +172,7 @@
     text('note', note); show('note', !!note);
     if (s && t.rejoined[s.rejoined]) rejoined = s.rejoined;
     var why = rejoined && state !== 'admitted' ? t.rejoined[rejoined] : '';
+    if (s && s.readmitted && state !== 'admitted') why = t.readmitted;
     text('rejoined', why); show('rejoined', !!why);
     var trouble = failures > 0 ? 'offline' : s && s.stale ? 'stale' : '';
     $('room').setAttribute('data-trouble', trouble);
