@@ -216,13 +216,15 @@ async function forward(answer, request, env) {
   }
   if (back[0].charCodeAt(0) === 1) {
     // Handed back to the front of the line: the waiting page, which polls and lets them through
-    // again in their turn, instead of the origin's failure.
+    // again in their turn, instead of the origin's failure (with the failure's status: 504 for
+    // an origin that did not answer in time, 502 for one not reached, else the origin's own).
     if (res !== null && res.body !== null) await res.body.cancel();
+    const failure = res === null ? (status === 1 ? 504 : 502) : status;
     const cookies = [...f.slice(cookiesAt), ...back.slice(1)];
     if (page === null && !(await loadPage(env))) {
       return new Response(lists.pages.failed, { status: 500, headers: withCookies(Object.assign({}, lists.headers.plain), cookies, 0) });
     }
-    return new Response(pageOf(back[0].slice(1)), { status: 503, headers: withCookies(Object.assign({}, lists.headers.page), cookies, 0) });
+    return new Response(pageOf(back[0].slice(1)), { status: failure, headers: withCookies(Object.assign({}, lists.headers.page), cookies, 0) });
   }
   if (res === null) {
     const headers = Object.assign({}, lists.headers.plain);

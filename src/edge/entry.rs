@@ -328,8 +328,8 @@ pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: O
 /// origin's `Gate-Slots`, the bookings it says it can still take; `safe` whether the request
 /// was a `GET` or `HEAD`. A citizen handed back to the front of the line by an origin fault
 /// at admission (`visit::answered`) gets the first line `\u{1}ROOM` instead: the entry
-/// answers with that room's waiting page (`ROOM` empty for the default room), which lets them
-/// through again in their turn. The request's `Cookie` header comes with a session command
+/// answers with that room's waiting page (`ROOM` empty for the default room), under the
+/// failure's status, which lets them through again in their turn. The request's `Cookie` header comes with a session command
 /// and with every failure, for the ticket either changes.
 #[wasm_bindgen]
 #[allow(

@@ -105,3 +105,55 @@ test('an origin that refuses what it cannot serve makes the gate cut its own rat
   assert.ok(state.config.new_users_per_minute < 600);
   await configure({ new_users_per_minute: 6000 });
 });
+
+test('against the real origin: a 503 on the first page hands the citizen back to the front, and no slots left tells the line so', async () => {
+  await configure({ autopilot: null, new_users_per_minute: 600, slots_remaining: null, next_release_at: null });
+  const holdsPass = (c) => [...c.cookies.keys()].some((k) => k.endsWith('edgegate_pass'));
+  const through = (c, what) => eventually(async () => { await c.status(); return holdsPass(c); }, what, 60_000, 200);
+
+  // Readmission: the origin serves one request at a time; of many first pages asked at once
+  // the ones it refuses (503) bring the waiting page, and the citizen goes through again.
+  const citizens = Array.from({ length: 4 }, () => new Citizen(gate.url));
+  for (const c of citizens) await c.status();
+  for (const c of citizens) await through(c, 'a citizen let through');
+  // A centre's page, which reads its slots: bursts of them until the origin refuses some
+  // (a citizen handed back asks nothing more of it until let through again).
+  const all = [];
+  let handedBack = [];
+  for (let burst = 0; burst < 6 && handedBack.length === 0; burst++) {
+    const asked = await Promise.all(citizens.filter(holdsPass).map(async (c) => {
+      const answers = await Promise.all(Array.from({ length: 12 }, () => c.get('/centres/1')));
+      const bodies = await Promise.all(answers.map((r) => r.text()));
+      return { c, answers, back: answers.filter((r, i) => r.status === 503 && /queue\/static\/app\.js/.test(bodies[i])).length };
+    }));
+    all.push(...asked.flatMap((a) => a.answers));
+    handedBack = asked.filter((a) => a.back > 0);
+  }
+  console.log(`first pages in bursts of 48 at ORIGIN_MAX_IN_FLIGHT=1: ${all.filter((r) => r.status < 500).length} served, ${all.filter((r) => r.status === 503).length} refused; ${handedBack.length} of 4 citizens handed back to the front`);
+  assert.ok(handedBack.length >= 1, all.map((r) => r.status).join(','));
+  const { c: citizen } = handedBack[0];
+  if (!holdsPass(citizen)) {
+    const { body } = await citizen.status();
+    assert.ok(body.state === 'admitted' || (body.readmitted && body.position === 1), JSON.stringify(body));
+    await through(citizen, 'the citizen let through again');
+  }
+  const page = await citizen.get('/');
+  assert.equal(page.status, 200, 'the origin serves the citizen let through again');
+  await page.arrayBuffer();
+
+  // Closure at zero slots: the operator says none are left; a newcomer is told before they
+  // wait, with the next release; slots come back and the newcomer goes through.
+  const at = Date.now() + 3_600_000;
+  await configure({ slots_remaining: 0, next_release_at: at });
+  const newcomer = new Citizen(gate.url);
+  const told = await eventually(async () => {
+    const { body } = await newcomer.status();
+    return body.slots_taken ? body : null;
+  }, 'the newcomer told the slots are taken', 20_000, 200);
+  assert.equal(told.state, 'waiting');
+  assert.equal(told.eta_s, null);
+  assert.equal(told.slots_taken.next_release_at, at);
+  await configure({ slots_remaining: 50 });
+  await through(newcomer, 'the newcomer let through once slots came back');
+  await configure({ slots_remaining: null, next_release_at: null });
+});

@@ -239,13 +239,25 @@ test('a POST body is forwarded; the origin ending the session expires the pass',
   assert.equal((await c.status()).body.rejoined, 'ended');
 });
 
-test('origin down or slow: the admitted citizen gets a clear error page, not a hang', async () => {
+test('origin down or slow: the admitted citizen is handed back to the front twice, then gets a clear error page, never a hang', async () => {
   const c = await admittedCitizen();
+  await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', { new_users_per_minute: 60000 });
+  const holdsPass = () => [...c.cookies.keys()].some((k) => k.endsWith('edgegate_pass'));
+  // Right after admission a fault is not the citizen's loss: the waiting page, under the
+  // failure's status, and through again in their turn (readmission, at most twice).
+  for (const [path, code] of [['/hang', 504], ['/drop', 502]]) {
+    const failed = await c.get(path);
+    assert.equal(failed.status, code);
+    assert.match(await failed.text(), /queue\/static\/app\.js/);
+    assert.ok(!holdsPass(), 'the pass is cleared');
+    await eventually(async () => { await c.status(); return holdsPass(); }, 'through again', 20_000, 200);
+  }
   const slow = await c.get('/hang');
   assert.equal(slow.status, 504);
   assert.match(await slow.text(), /not answering/);
   const dropped = await c.get('/drop');
   assert.equal(dropped.status, 502);
+  await admin(gate, vars.ADMIN_TOKEN, 'PUT', '/admin/config', { new_users_per_minute: 0 });
 });
 
 test("the origin's answer reaches the citizen without the gate's own cookies and headers", async () => {

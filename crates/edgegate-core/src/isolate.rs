@@ -168,6 +168,9 @@ pub struct Isolate {
     asked: RecentIds,
     renewed: RecentIds,
     through: RecentIds,
+    /// Let-throughs handed back by an origin fault (`Isolate::readmit`), by ticket and
+    /// let-through time: each counted once.
+    readmitted: RecentIds,
     ended: RecentIds,
 }
 
@@ -191,6 +194,7 @@ impl Isolate {
             asked: RecentIds::default(),
             renewed: RecentIds::default(),
             through: RecentIds::default(),
+            readmitted: RecentIds::default(),
             ended: RecentIds::default(),
         }
     }
@@ -611,13 +615,18 @@ impl Isolate {
         self.timing.sync_interval_ms.saturating_mul(HOPS)
     }
 
-    /// The ticket `ticket_id`'s holder was handed back to the front of the line by an origin
-    /// fault at admission (`visit::answered`): its let-through no longer counts as a pass alive
-    /// (counted as a session ended, without telling the edges, so the ticket stays good), and
-    /// this isolate forgets it let it through, so the next let-through takes a token again.
-    pub fn readmit(&mut self, ticket_id: &[u8; 16], now: UnixMs) {
-        self.through.remove(short(ticket_id));
-        self.outbox.owed.add_ended(now.secs(), 1);
+    /// The ticket `ticket_id`'s holder, let through at `admitted_at`, was handed back to the
+    /// front of the line by an origin fault at admission (`visit::answered`): this isolate
+    /// forgets it let it through, so the next let-through takes a token again, and the
+    /// let-through no longer counts as a pass alive (counted as a session ended, without
+    /// telling the edges, so the ticket stays good), once however many of its requests failed
+    /// together.
+    pub fn readmit(&mut self, ticket_id: &[u8; 16], admitted_at: UnixMs, now: UnixMs) {
+        let id = short(ticket_id);
+        self.through.remove(id);
+        if self.readmitted.insert(id ^ admitted_at.0.rotate_left(17)) {
+            self.outbox.owed.add_ended(now.secs(), 1);
+        }
     }
 
     /// The origin ended the session of the ticket `ticket_id`. Counted once per ticket here;

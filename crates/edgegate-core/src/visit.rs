@@ -353,7 +353,7 @@ pub fn answered(
                 && t.seat != Seat::Done
         });
         if let Some(ticket) = ticket {
-            book.readmit(&ticket.id, now);
+            book.readmit(&ticket.id, ticket.admitted_at, now);
             let back = Ticket {
                 admitted_at: UnixMs(0),
                 readmitted: ticket.readmitted.saturating_add(1),
@@ -1107,7 +1107,20 @@ mod tests {
             (again.readmitted, again.admitted_at, again.order),
             (1, UnixMs(0), ticket.order)
         );
+        // Its other requests, failing together, hand it back too, but the let-through stops
+        // counting as a pass alive once.
+        let together = answered(
+            &mut w.book,
+            &sent,
+            Outcome::TimedOut,
+            30,
+            Handback::None,
+            true,
+            w.now,
+        );
+        assert!(together.readmitted);
         w.wait(1_000);
+        assert_eq!(w.room.totals.ended, 1);
         let through = w.room.totals.let_through;
         // Its next poll says what happened, and lets it through again, taking a token.
         let jar = Tokens {
