@@ -400,3 +400,29 @@ async function noViolations(page, what) {
   const summary = violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
   expect(summary, `axe on ${what}`).toEqual([]);
 }
+
+test('the operator says no slots are left and when the next open, and a newcomer is told so', async ({ browser, baseURL, stack, admin }) => {
+  const { context, page } = await signedIn(browser, stack.operator, stack.adminToken);
+  await page.getByLabel('Slots left (empty if not known)').fill('0');
+  await page.getByLabel(/^Next release/).fill('2026-12-06T09:00');
+  await page.getByRole('button', { name: 'Set slots' }).click();
+  await expect(page.locator('#control-done')).toHaveText('Applied.');
+  const set = await admin.state();
+  expect(set.config.slots_remaining).toBe(0);
+  expect(typeof set.config.next_release_at).toBe('number');
+  await expect(page.locator('#o-slots')).toContainText('0; up to 0 more in line');
+  const newcomer = new Citizen(baseURL);
+  await expect.poll(async () => {
+    const body = await (await newcomer.get(STATUS)).json();
+    return body.slots_taken ? body.slots_taken.next_release_at : null;
+  }, { message: 'a newcomer told the slots are taken' }).toBe(set.config.next_release_at);
+  // Emptied: not known, and nobody is told anything.
+  await page.getByLabel('Slots left (empty if not known)').fill('');
+  await page.getByLabel(/^Next release/).fill('');
+  await page.getByRole('button', { name: 'Set slots' }).click();
+  await expect(page.locator('#control-done')).toHaveText('Applied.');
+  const cleared = await admin.state();
+  expect(cleared.config.slots_remaining).toBeUndefined();
+  expect(cleared.config.next_release_at).toBeUndefined();
+  await context.close();
+});

@@ -31,6 +31,8 @@
       burst: '순간 추가 입장 (burst)', apply: '적용', pause: '입장 일시 중지', resume: '입장 재개',
       close: '대기실 닫기', open: '대기실 열기', opensAt: '접수 시작 예약 (이 컴퓨터의 시간대)',
       schedule: '예약', clearSchedule: '예약 취소', cancel: '취소', confirm: '계속',
+      slotsRemaining: '남은 예약 자리 (모르면 비워 두기)', nextRelease: '다음 예약 시작 (이 컴퓨터의 시간대, 없으면 비워 두기)',
+      applySlots: '자리 설정',
       confirmRate: function (a, b) { return '분당 입장 인원을 ' + a + '에서 ' + b + '(으)로 10배 이상 올립니다. 계속할까요?'; },
       confirmClose: '대기실을 닫으면 새로 입장하는 사람이 없고, 대기 중인 사람들에게 나중에 다시 오라고 안내합니다. 계속할까요?',
       confirmClear: '예약된 접수 시작을 취소합니다. 사전 대기열은 바로 일반 대기열이 됩니다. 계속할까요?',
@@ -109,6 +111,8 @@
       burst: 'Burst', apply: 'Apply', pause: 'Pause entry', resume: 'Resume entry',
       close: 'Close the room', open: 'Open the room', opensAt: 'Schedule the opening (this computer\u2019s time zone)',
       schedule: 'Schedule', clearSchedule: 'Clear schedule', cancel: 'Cancel', confirm: 'Go ahead',
+      slotsRemaining: 'Slots left (empty if not known)', nextRelease: 'Next release (this computer\u2019s time zone, empty if none)',
+      applySlots: 'Set slots',
       confirmRate: function (a, b) { return 'This raises new users per minute from ' + a + ' to ' + b + ', ten times or more. Go ahead?'; },
       confirmClose: 'Closing the room admits nobody new and tells everyone waiting to come back later. Go ahead?',
       confirmClear: 'This clears the scheduled opening: the pre-queue becomes the ordinary line at once. Go ahead?',
@@ -173,6 +177,7 @@
   var POLL_MS = 1000;
   var AUDIT_MS = 15000;
   var HOUR_MS = 3600 * 1000;
+  var SLOTS = ['slots_remaining', 'next_release_at'];
   var LIMITS = ['new_users_per_minute', 'max_active', 'session_duration_s', 'burst', 'session_max_s',
     'budget_v6', 'budget_v4'];
   // Settings that are a checkbox.
@@ -450,6 +455,12 @@
       if (!dirty[FLAGS[k]] && document.activeElement !== box) box.checked = cfg[FLAGS[k]] === true;
     }
     if (!dirty.opens_at && document.activeElement !== $('opens_at')) $('opens_at').value = cfg.opens_at ? localInput(cfg.opens_at) : '';
+    if (!dirty.slots_remaining && document.activeElement !== $('slots_remaining')) {
+      $('slots_remaining').value = typeof cfg.slots_remaining === 'number' ? String(cfg.slots_remaining) : '';
+    }
+    if (!dirty.next_release_at && document.activeElement !== $('next_release_at')) {
+      $('next_release_at').value = cfg.next_release_at ? localInput(cfg.next_release_at).slice(0, 16) : '';
+    }
     text('history-note', history && history.length ? t.historyBoth : t.historyLive);
     showAge();
     draw();
@@ -684,7 +695,7 @@
 
   function clearErrors() {
     text('control-error', ''); text('control-done', '');
-    var fields = LIMITS.concat(FLAGS, ['opens_at']);
+    var fields = LIMITS.concat(FLAGS, ['opens_at'], SLOTS);
     for (var i = 0; i < fields.length; i++) { text('err-' + fields[i], ''); $(fields[i]).removeAttribute('aria-invalid'); }
   }
 
@@ -734,6 +745,19 @@
     var ms = value ? new Date(value).getTime() : NaN;
     if (!isFinite(ms)) { clearErrors(); text('err-opens_at', T[lang].pickTime); return; }
     change({ opens_at: ms }, function () { dirty.opens_at = false; });
+  }
+
+  /** The slots left (empty: not known) and the next release (empty: none), as one change. */
+  function applySlots(ev) {
+    ev.preventDefault();
+    var raw = $('slots_remaining').value.trim();
+    var n = raw === '' ? null : Number(raw);
+    // Anything not a whole number goes as typed, for the gate to name what is wrong.
+    var slots = n === null || Number.isInteger(n) ? n : raw;
+    var at = $('next_release_at').value;
+    var ms = at ? new Date(at).getTime() : null;
+    if (ms !== null && !isFinite(ms)) { clearErrors(); text('err-next_release_at', T[lang].pickTime); return; }
+    change({ slots_remaining: slots, next_release_at: ms }, function () { dirty.slots_remaining = false; dirty.next_release_at = false; });
   }
 
   // --- withdrawing passes -------------------------------------------------------------------
@@ -847,7 +871,8 @@
   $('signout').addEventListener('click', signOut);
   $('limits').addEventListener('submit', applyLimits);
   $('schedule').addEventListener('submit', schedule);
-  LIMITS.concat(FLAGS, ['opens_at']).forEach(function (f) { $(f).addEventListener('input', function () { dirty[f] = true; }); });
+  LIMITS.concat(FLAGS, ['opens_at'], SLOTS).forEach(function (f) { $(f).addEventListener('input', function () { dirty[f] = true; }); });
+  $('slots').addEventListener('submit', applySlots);
   $('pause').addEventListener('click', function () { if (last) change({ paused: !last.config.paused }); });
   $('close').addEventListener('click', function () {
     if (!last) return;
