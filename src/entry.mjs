@@ -207,7 +207,7 @@ async function forward(answer, request, env) {
   try {
     // The request's cookies go back only with a session command or a failure: a session end
     // marks its ticket done, and a fault at admission hands the citizen back to the front.
-    const failed = status < 2 || (status >= 502 && status <= 504);
+    const failed = status < 2 || status >= 500;
     const cookie = session === null && !failed ? null : request.headers.get(lists.read.cookie);
     const safe = method === 'GET' || method === 'HEAD';
     back = forwarded(context, status, Date.now() - started, session, cookie, theirs, retryAfter, slots, safe).split('\n');

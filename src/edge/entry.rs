@@ -372,7 +372,7 @@ pub fn forwarded(
         s => Outcome::Answered(s),
     };
     let word = visit::Handback::of(gate_session.as_deref());
-    let failed = status < 2 || (502..=504).contains(&status);
+    let failed = !(2..500).contains(&status);
     let site = context
         .book
         .split_once('@')
