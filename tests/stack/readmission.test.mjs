@@ -10,7 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  startGate, startEchoOrigin, randomSecrets, Citizen, eventually, configure as configureRoom, roomStateOf,
+  startGate, startEchoOrigin, randomSecrets, Citizen, eventually, afterSyncs, configure as configureRoom, roomStateOf,
 } from '../support/stack.mjs';
 
 let gate, echo, vars;
@@ -82,4 +82,41 @@ test('a 503 on the first page after admission hands the citizen back to the fron
   const third = await citizen.get('/fail503');
   assert.equal(JSON.parse(await third.text()).url, '/fail503', 'the origin\'s own 503 at the bound');
   assert.ok(holdsPass(citizen));
+});
+
+test('a script cannot set the slots, hand itself back, or replay a handback; a garbled word from the origin changes nothing', async () => {
+  const citizen = new Citizen(gate.url);
+  await citizen.status();
+  await throughAgain(citizen, 'the citizen let through');
+  // The origin's words, sent by the client: never reach the origin, never read by the gate.
+  const seen = echo.seen.length;
+  const forged = await citizen.get('/fine', { headers: { 'gate-slots': '0', 'gate-session': 'requeue' } });
+  assert.equal(forged.status, 200);
+  const record = JSON.parse(await forged.text());
+  assert.equal(record.headers['gate-slots'], undefined);
+  assert.equal(record.headers['gate-session'], undefined);
+  assert.ok(echo.seen.length > seen);
+  assert.ok(holdsPass(citizen), 'not handed back by its own say');
+  // Garbled or huge Gate-Slots from the origin: ignored.
+  for (const n of ['-1', 'ten', '99999999999', '1e3']) {
+    const res = await citizen.get(`/slots?n=${encodeURIComponent(n)}`);
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  }
+  // Two syncs after the last of them, so its counts have reached the room.
+  const state = await afterSyncs(roomState, () => citizen.status(), 2);
+  assert.ok(state.origin.requests >= 5, JSON.stringify(state.origin));
+  assert.equal(state.config.slots_remaining, undefined, JSON.stringify(state.config));
+
+  // A handback replayed: the cookies kept from before the fault, presented again with
+  // another failing page, bring the origin's own failure, not a second handback.
+  const kept = new Map(citizen.cookies);
+  const failed = await citizen.get('/fail503');
+  assert.match(await failed.text(), /queue\/static\/app\.js/, 'handed back once');
+  const script = new Citizen(gate.url);
+  script.cookies = kept;
+  const replay = await script.get('/fail503');
+  assert.equal(replay.status, 503);
+  assert.equal(JSON.parse(await replay.text()).url, '/fail503', 'the origin\'s own 503');
+  assert.ok(![...script.cookies.entries()].some(([k, v]) => k.endsWith('edgegate_ticket') && v !== kept.get(k)), 'no new ticket for the replay');
 });

@@ -615,18 +615,21 @@ impl Isolate {
         self.timing.sync_interval_ms.saturating_mul(HOPS)
     }
 
-    /// The ticket `ticket_id`'s holder, let through at `admitted_at`, was handed back to the
-    /// front of the line by an origin fault at admission (`visit::answered`): this isolate
-    /// forgets it let it through, so the next let-through takes a token again, and the
-    /// let-through no longer counts as a pass alive (counted as a session ended, without
-    /// telling the edges, so the ticket stays good), once however many of its requests failed
-    /// together.
-    pub fn readmit(&mut self, ticket_id: &[u8; 16], admitted_at: UnixMs, now: UnixMs) {
+    /// Hands the ticket `ticket_id`'s holder, let through at `admitted_at`, back to the front
+    /// of the line after an origin fault at admission (`visit::answered`), once per
+    /// let-through: false if this isolate handed that let-through back already (another of its
+    /// requests failing together, or a copy of the cookie from before the handback, replayed
+    /// to be handed back again). Else this isolate forgets it let it through, so the next
+    /// let-through takes a token again, and the let-through no longer counts as a pass alive
+    /// (counted as a session ended, without telling the edges, so the ticket stays good).
+    pub fn readmit(&mut self, ticket_id: &[u8; 16], admitted_at: UnixMs, now: UnixMs) -> bool {
         let id = short(ticket_id);
-        self.through.remove(id);
-        if self.readmitted.insert(id ^ admitted_at.0.rotate_left(17)) {
-            self.outbox.owed.add_ended(now.secs(), 1);
+        if !self.readmitted.insert(id ^ admitted_at.0.rotate_left(17)) {
+            return false;
         }
+        self.through.remove(id);
+        self.outbox.owed.add_ended(now.secs(), 1);
+        true
     }
 
     /// The origin ended the session of the ticket `ticket_id`. Counted once per ticket here;

@@ -352,8 +352,7 @@ pub fn answered(
                 && t.readmitted < READMIT_MAX
                 && t.seat != Seat::Done
         });
-        if let Some(ticket) = ticket {
-            book.readmit(&ticket.id, ticket.admitted_at, now);
+        if let Some(ticket) = ticket.filter(|t| book.readmit(&t.id, t.admitted_at, now)) {
             let back = Ticket {
                 admitted_at: UnixMs(0),
                 readmitted: ticket.readmitted.saturating_add(1),
@@ -1097,8 +1096,8 @@ mod tests {
             (again.readmitted, again.admitted_at, again.order),
             (1, UnixMs(0), ticket.order)
         );
-        // Its other requests, failing together, hand it back too, but the let-through stops
-        // counting as a pass alive once.
+        // Its other requests, failing together, bring the plain failure: a let-through is
+        // handed back once, and stops counting as a pass alive once.
         let together = answered(
             &mut w.book,
             &sent,
@@ -1108,7 +1107,7 @@ mod tests {
             true,
             w.now,
         );
-        assert!(together.readmitted);
+        assert!(!together.readmitted && together.cookies.is_empty());
         w.wait(1_000);
         assert_eq!(w.room.totals.ended, 1);
         let through = w.room.totals.let_through;
@@ -1132,6 +1131,21 @@ mod tests {
             through + 1,
             "the second let-through is counted"
         );
+        // A script that kept the cookie from before the handback, and replays it with a
+        // failing request, is not handed back again for the same let-through: the count in
+        // the cookie it kept says 0, but this isolate knows that let-through went back once.
+        let mut replayed = sent.clone();
+        replayed.ticket = Some(ticket.clone());
+        let again = answered(
+            &mut w.book,
+            &replayed,
+            Outcome::Answered(503),
+            30,
+            Handback::None,
+            true,
+            w.now,
+        );
+        assert!(!again.readmitted && again.cookies.is_empty());
         // The origin may hand back by itself too (`Gate-Session: requeue`), even on a POST; at
         // the bound, or after the window, nobody is handed back any more.
         let Answer::Forward(forward) = w.serve(Route::Door, jar.clone()).answer else {
