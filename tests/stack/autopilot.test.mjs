@@ -82,7 +82,7 @@ test('an origin that refuses what it cannot serve makes the gate cut its own rat
   console.log(`origin answers while crowded: ${served} served, ${refused} refused with 503; rate 600 → ${cut.config.new_users_per_minute} a minute (${cut.autopilot.last_change.why})`);
   assert.ok(refused > 0, 'the origin refused some');
   assert.ok(cut.config.new_users_per_minute >= 60, 'never below the floor');
-  assert.ok(cut.config.new_users_per_minute >= 300, 'a cut is by half at most');
+  assert.ok(cut.config.new_users_per_minute >= 150, 'a cut leaves a quarter at least');
   assert.equal(cut.autopilot.rate_per_minute, cut.config.new_users_per_minute);
   assert.equal(cut.autopilot.last_change.from, 600);
   assert.match(cut.autopilot.last_change.why, /forwarded failed|p95 over/);

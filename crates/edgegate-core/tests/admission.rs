@@ -61,27 +61,12 @@ use edgegate_core::{
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 
 mod common;
 use common::Rng;
 
 /// Cases per property: each case simulates minutes of a busy room, so few.
 const CASES: u32 = 24;
-
-fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/proptest-regressions/admission.txt",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
 
 /// The simulation's epoch, on a second boundary.
 const T0: u64 = 1_700_000_000_000;
@@ -776,7 +761,7 @@ fn first_config() -> impl Strategy<Value = RoomConfig> {
 // Properties
 
 proptest! {
-    #![proptest_config(config(CASES))]
+    #![proptest_config(common::proptest_config("tests/proptest-regressions/admission.txt", CASES))]
 
     /// (a) and (b) under random config histories and a crowd that does everything: bunches
     /// at the top of seconds, stragglers, no-shows, disconnects, sessions ended.
@@ -1051,7 +1036,7 @@ fn limiter_ops() -> impl Strategy<Value = Vec<(i64, LimiterOp)>> {
 }
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(common::proptest_config("tests/proptest-regressions/admission.txt", 256))]
 
     #[test]
     fn the_limiter_keeps_its_promise_whatever_is_done_to_it(ops in limiter_ops()) {

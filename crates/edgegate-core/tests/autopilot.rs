@@ -12,7 +12,8 @@ use edgegate_core::room::Room;
 use edgegate_core::sync::SyncReport;
 use edgegate_core::UnixMs;
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
+
+mod common;
 
 const T0: UnixMs = UnixMs(1_700_000_000_000);
 
@@ -76,23 +77,8 @@ fn terms() -> impl Strategy<Value = Autopilot> {
     )
 }
 
-/// Cases as `PROPTEST_CASES` says (256 by default); failures found are kept in git.
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/proptest-regressions/autopilot.txt",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config("tests/proptest-regressions/autopilot.txt", 256))]
 
     #[test]
     fn the_pilot_stays_between_floor_and_ceiling_and_never_raises_on_a_breach(

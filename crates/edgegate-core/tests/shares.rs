@@ -27,7 +27,6 @@ use edgegate_core::room::Room;
 use edgegate_core::sync::{settle_ms, RoomSnapshot, SyncReport, PPM};
 use edgegate_core::UnixMs;
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 
 mod common;
 use common::Rng;
@@ -338,22 +337,8 @@ fn night() -> impl Strategy<Value = Night> {
         )
 }
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(256);
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/proptest-regressions/shares.txt",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config("tests/proptest-regressions/shares.txt", 256))]
 
     #[test]
     fn the_shares_in_force_never_add_up_past_the_rate(night in night()) {

@@ -1027,15 +1027,18 @@ impl<'a> Sim<'a> {
                 if first {
                     self.out.let_through_at.push(now_true);
                 }
-                if let (Some(model), true) = (self.sc.origin.as_ref(), first) {
-                    // The page goes to the origin as soon as the answer reaches it.
-                    let _ = ends;
-                    self.schedule(
+                match self.sc.origin.as_ref() {
+                    // The page goes to the origin as soon as the answer reaches it; the last
+                    // of its requests ends the session (`origin_request`).
+                    Some(model) if first => self.schedule(
                         now_true.saturating_add(latency / 2),
                         Event::OriginRequest(c, model.requests_per_citizen),
-                    );
-                } else if ends && self.sc.origin.is_none() {
-                    self.schedule(now_true.saturating_add(session_ms), Event::EndSession(c));
+                    ),
+                    Some(_) => {}
+                    None if ends => {
+                        self.schedule(now_true.saturating_add(session_ms), Event::EndSession(c))
+                    }
+                    None => {}
                 }
             }
             (_, Some(status)) => {
@@ -1092,18 +1095,32 @@ impl<'a> Sim<'a> {
         let Some((isolate, sent, _)) = self.sent_by(c) else {
             return;
         };
+        self.record_forward(c, isolate, &sent, OriginOutcome::Answered(200), 50, true, 0);
+    }
+
+    /// The citizen `c`'s request through `isolate` came back from the origin as `outcome`
+    /// after `latency_ms` (ending the session if `ends`, with a `Retry-After` of
+    /// `retry_after_s` if not `0`): recorded as the Worker records it (`visit::forwarded`),
+    /// its cookies kept, and a sync started if one is due.
+    #[allow(clippy::too_many_arguments, reason = "one forward's outcome, flat")]
+    fn record_forward(
+        &mut self,
+        c: u32,
+        isolate: u32,
+        sent: &Sent,
+        outcome: OriginOutcome,
+        latency_ms: u64,
+        ends: bool,
+        retry_after_s: u64,
+    ) {
         let now = self.clock(isolate);
         let Some(node) = self.nodes.get_mut(isolate as usize) else {
             return;
         };
-        let cookies = visit::forwarded(
-            &mut node.book,
-            &sent,
-            OriginOutcome::Answered(200),
-            50,
-            true,
-            now,
-        );
+        let cookies = visit::forwarded(&mut node.book, sent, outcome, latency_ms, ends, now);
+        if retry_after_s > 0 {
+            node.book.note_retry_after(retry_after_s);
+        }
         if let Some(citizen) = self.out.citizens.get_mut(c as usize) {
             keep(&mut citizen.jar, &cookies);
         }
@@ -1153,28 +1170,23 @@ impl<'a> Sim<'a> {
                 counts.record(latency, outcome);
             }
         }
-        let refused = outcome == OriginOutcome::Answered(503);
-        let now = self.clock(isolate);
-        let Some(node) = self.nodes.get_mut(isolate as usize) else {
-            return;
+        let retry_after_s = if outcome == OriginOutcome::Answered(503) {
+            model.retry_after_s
+        } else {
+            0
         };
-        let cookies = visit::forwarded(
-            &mut node.book,
+        let (think_ms, booked) = (model.think_ms, outcome == OriginOutcome::Answered(200));
+        self.record_forward(
+            c,
+            isolate,
             &sent,
             outcome,
             latency,
-            ends && matches!(outcome, OriginOutcome::Answered(200)),
-            now,
+            ends && booked,
+            retry_after_s,
         );
-        if refused && model.retry_after_s > 0 {
-            node.book.note_retry_after(model.retry_after_s);
-        }
-        if let Some(citizen) = self.out.citizens.get_mut(c as usize) {
-            keep(&mut citizen.jar, &cookies);
-        }
-        self.after_request(isolate);
         if left > 1 {
-            let think = self.rng.between(model.think_ms[0], model.think_ms[1]);
+            let think = self.rng.between(think_ms[0], think_ms[1]);
             self.schedule(
                 now_true.saturating_add(latency).saturating_add(think),
                 Event::OriginRequest(c, left - 1),

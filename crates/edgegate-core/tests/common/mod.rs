@@ -1,5 +1,23 @@
 //! What the integration tests share: a tiny deterministic generator, so a test's scenario is a
-//! handful of numbers proptest can shrink and the events they describe are reproducible.
+//! handful of numbers proptest can shrink and the events they describe are reproducible; and
+//! the properties' configuration.
+
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
+
+/// `cases` per property unless `PROPTEST_CASES` says otherwise, and the failures found kept in
+/// git under `tests/proptest-regressions/NAME.txt`.
+#[allow(dead_code, reason = "each test crate uses the part it needs")]
+pub fn proptest_config(regressions: &'static str, cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),
+        ..ProptestConfig::default()
+    }
+}
 
 /// splitmix64.
 #[derive(Clone, Debug)]
