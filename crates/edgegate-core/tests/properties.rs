@@ -23,7 +23,7 @@ use edgegate_core::{
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::FileFailurePersistence;
+mod common;
 
 /// Cases per property: enough to find the usual mistakes, few enough for a fast `cargo test`.
 const CASES: u32 = 256;
@@ -32,17 +32,7 @@ const CASES: u32 = 256;
 /// see them. (proptest's default looks for `lib.rs` beside the source file, which an integration
 /// test does not have.)
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/proptest-regressions/properties.txt",
-        ))),
-        ..ProptestConfig::default()
-    }
+    common::proptest_config("tests/proptest-regressions/properties.txt", CASES)
 }
 
 /// 2³²: one citizen in the release cursor's units.
