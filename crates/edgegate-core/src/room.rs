@@ -543,6 +543,8 @@ impl Room {
     /// never come (`Ledger::no_show_per_mille`), less the passes alive (each may still book)
     /// and those released and still to come. `None` when the slots are not known.
     pub fn slots_left(&self, now: UnixMs) -> Option<u64> {
+        // Every snapshot asks: the ledger's walks only when there are slots to count against.
+        self.config.slots_remaining?;
         self.slots_left_for(self.demand(now), now)
     }
 

@@ -352,6 +352,7 @@ pub fn answered(
                 && t.readmitted < READMIT_MAX
                 && t.seat != Seat::Done
         });
+        // Once per let-through at this isolate (`Isolate::readmit`).
         if let Some(ticket) = ticket.filter(|t| book.readmit(&t.id, t.admitted_at, now)) {
             let back = Ticket {
                 admitted_at: UnixMs(0),
