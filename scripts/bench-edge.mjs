@@ -132,14 +132,13 @@ const PROXY_JS = `export default {
 // The JS floor of a pass-through: what the contract asks of every forward, done in JS with
 // nothing decided (no pass checked, no outcome recorded): the request's headers copied with the
 // gate's cookies and the headers never forwarded taken out (the gate's own list, in
-// src/edge/entry.rs), a
-// pass-sized Gate-Pass and the X-Forwarded pair set, a deadline on the answer, and the answer's
+// crates/edgegate-edge/src/entry.rs), a pass-sized Gate-Pass and the X-Forwarded pair set, a deadline on the answer, and the answer's
 // headers copied back the same way. Measured beside the proxy, it shows how much of a
 // pass-through's cost is those duties rather than edgegate's decision.
 function passFloorJs(timeoutMs) {
-  const edge = readFileSync(join(root, 'src', 'edge', 'entry.rs'), 'utf8');
+  const edge = readFileSync(join(root, 'crates', 'edgegate-edge', 'src', 'entry.rs'), 'utf8');
   const list = edge.match(/const NOT_FORWARDED: &\[&str\] = &\[([^\]]*)\];/);
-  if (!list) fail('src/edge/entry.rs has no NOT_FORWARDED list for the pass-through floor');
+  if (!list) fail('crates/edgegate-edge/src/entry.rs has no NOT_FORWARDED list for the pass-through floor');
   const names = [...list[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]);
   return `const STRIPPED = new Set(${JSON.stringify(names)});
 const PASS = ${str('p'.repeat(150))};
@@ -271,10 +270,14 @@ function entryModules(facts) {
   ];
   const main = facts.main ?? 'build/worker/shim.mjs';
   if (main.startsWith('build/')) return built;
-  // The entry and the modules of the project's own it imports beside it (`./…`).
+  // The entry and every module it imports by path (its own beside it, the citizen's wasm and
+  // its glue under build/edge/), under the path each has in the repository.
   const text = readFileSync(join(root, main), 'utf8');
-  const own = [...text.matchAll(/from '\.\/([^']+)'/g)].map((m) => ({ name: join(dirname(main), m[1]), kind: 'esModule' }));
-  return [{ name: main, kind: 'esModule' }, ...own, ...built];
+  const imported = [...text.matchAll(/from '(\.\.?\/[^']+)'/g)]
+    .map((m) => join(dirname(main), m[1]))
+    .filter((name) => !built.some((b) => b.name === name))
+    .map((name) => ({ name, kind: name.endsWith('.wasm') ? 'wasm' : 'esModule' }));
+  return [{ name: main, kind: 'esModule' }, ...imported, ...built];
 }
 
 function freePort() {

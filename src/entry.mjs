@@ -1,28 +1,33 @@
 // edgegate's entry (wrangler's `main`): the one path every citizen request takes.
 //
-// Every request is handed to the wasm in ONE call (`citizen`, src/edge/entry.rs) with its text
-// (method, URL, Cookie header, test key, location, language), and the wasm answers with what to
-// do: build a response, forward to the origin, wait for the isolate's first sync, or leave the
-// request to workers-rs (the gate's own routes, the operator's API and console). No request or
-// response object crosses into wasm. The decisions are the Rust core's; every list this file
-// uses (the headers it drops, the header sets of each answer, the pages it may send on its own)
-// comes from the wasm once per isolate (`edge_lists`). This file only carries bytes, and keeps
-// what a forward needs back (its context) in the forward's own closure until the origin
-// answers, so no answer from the origin is ever lost at any load.
+// Every request is handed to the citizen's wasm in ONE call (`citizen`,
+// crates/edgegate-edge/src/entry.rs) with its text (method, URL, Cookie header, test key,
+// location, language), and the wasm answers with what to do: build a response, forward to the
+// origin, wait for the isolate's first sync, or leave the request to the workers-rs Worker (the
+// operator's API and console). No request or response object crosses into wasm. The decisions
+// are the Rust core's; every list this file uses (the headers it drops, the header sets of each
+// answer, the pages it may send on its own) comes from the wasm once per isolate
+// (`edge_lists`). This file only carries bytes, and keeps what a forward needs back (its
+// context) in the forward's own closure until the origin answers, so no answer from the origin
+// is ever lost at any load.
 //
-// worker-build (build/index.js) exports the Worker as a class whose prototype carries each
-// #[wasm_bindgen] function of the crate; they are taken from there. The Durable Objects are
-// workers-rs's, re-exported as worker-build generated them.
+// Two wasm modules: the citizen's (build/edge/, plain wasm-bindgen over the core, no framework:
+// what every citizen request runs) and the workers-rs Worker that worker-build generates in
+// build/ (the Durable Objects, the operator's API and console), re-exported as it generated
+// them.
 import Rust, { RoomCoordinator, LocationAggregator } from '../build/index.js';
+import edgeModule from '../build/edge/edgegate_edge_bg.wasm';
+import {
+  initSync, __wbg_reset_state as resetEdge, citizen, forwarded, first_sync as firstSync,
+  edge_lists as edgeLists, room_page as roomPage, cut_off as cutOff,
+} from '../build/edge/edgegate_edge.js';
 import { readBounded, TOO_LARGE } from './body.mjs';
 
 export { RoomCoordinator, LocationAggregator };
 
-const { citizen, forwarded, first_sync: firstSync, edge_lists: edgeLists, room_page: roomPage } =
-  Rust.prototype;
-// worker-build's panic recovery: a wasm trap marks it, and constructing workers-rs's class while
-// it is marked starts a fresh instance.
-const initState = globalThis.__worker_init_state;
+initSync({ module: edgeModule });
+// Set when the citizen's wasm trapped: the next request starts a fresh instance first.
+let edgeTrapped = false;
 
 // Once per isolate: the wasm's lists, the platform's location (`cf.colo`; an isolate runs in one
 // location all its life, and reading `request.cf` cost about 8 µs a request, timed by hand in
@@ -38,12 +43,15 @@ export default {
   // Not `async`: an answer decided at once goes back as a Response, not through a promise.
   fetch(request, env, ctx) {
     // After a trap, the next request starts a fresh instance before it asks anything.
-    if (initState.criticalError) new Rust(ctx, env);
+    if (edgeTrapped) {
+      edgeTrapped = false;
+      resetEdge();
+    }
     return take(request, env, ctx, false);
   },
 };
 
-/** Asks the wasm about `request` and acts on its answer (its format: src/edge/entry.rs). */
+/** Asks the wasm about `request` and acts on its answer (its format: crates/edgegate-edge/src/entry.rs). */
 function take(request, env, ctx, cold) {
   let answer;
   try {
@@ -73,12 +81,32 @@ function take(request, env, ctx, cold) {
         .catch(trapped)
         .then(() => take(request, env, ctx, true));
     default: // X
-      return new Rust(ctx, env).fetch(request);
+      return operator(request, env, ctx);
   }
 }
 
+/**
+ * The operator's API and console, and the gate's own routes: the workers-rs Worker's. A
+ * cut-off the admin API's fault switch decided (stack tests only) is handed to the
+ * citizen's wasm, which runs this isolate's syncs, and goes no further.
+ */
+async function operator(request, env, ctx) {
+  const res = await new Rust(ctx, env).fetch(request);
+  const cut = res.headers.get(lists.read.cut_off);
+  if (cut === null) return res;
+  const at = cut.indexOf(';');
+  try {
+    cutOff(cut.slice(at + 1), Number(cut.slice(0, at)));
+  } catch (e) {
+    trapped(e);
+  }
+  const out = new Response(res.body, res);
+  out.headers.delete(lists.read.cut_off);
+  return out;
+}
+
 function trapped(e) {
-  if (e instanceof WebAssembly.RuntimeError) initState.criticalError = true;
+  if (e instanceof WebAssembly.RuntimeError) edgeTrapped = true;
   console.error('edgegate: the citizen edge failed:', e);
 }
 

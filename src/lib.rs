@@ -9,7 +9,6 @@
 //! The workers-rs `fetch` here answers what the entry does not take: the gate's own routes
 //! under `/queue/` (health, static files) and the operator's under `/admin`.
 
-mod edge;
 mod objects;
 mod operator;
 mod shared;

@@ -275,15 +275,47 @@ fn sources(dir: &str) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// The sources of both wasm modules of the Worker: the workers-rs Worker (`src`), the
+/// citizen's (`crates/edgegate-edge`) and what the two share (`crates/edgegate-web`).
+fn worker_sources() -> Vec<(PathBuf, String)> {
+    let mut out = sources("src");
+    out.extend(sources("crates/edgegate-edge/src"));
+    out.extend(sources("crates/edgegate-web/src"));
+    out
+}
+
+#[test]
+fn the_citizens_wasm_loads_no_framework() {
+    // What every citizen's isolate runs is plain wasm-bindgen over the core: neither workers-rs
+    // nor web-sys, nor anything of the Durable Objects' or the operator's.
+    let graph = Graph::load();
+    let deps = graph.reachable("edgegate-edge");
+    assert!(
+        deps.contains("edgegate-core") && deps.contains("wasm-bindgen"),
+        "the walk missed the citizen's wasm's own dependencies: {deps:?}"
+    );
+    for framework in ["worker", "worker-sys", "web-sys", "edgegate"] {
+        assert!(
+            !deps.contains(framework),
+            "edgegate-edge reaches {framework}"
+        );
+    }
+    // The two wasm modules share the settings, the pages and the headers through
+    // edgegate-web, which knows no platform at all.
+    let web = graph.reachable("edgegate-web");
+    let leaked: Vec<_> = PLATFORM.iter().filter(|p| web.contains(**p)).collect();
+    assert!(leaked.is_empty(), "edgegate-web reaches {leaked:?}");
+}
+
 #[test]
 fn tokens_are_trusted_and_signed_in_one_place_each() {
     // The gate: cookie and header text become tickets, passes and test keys in the edge's
     // `trust.rs` only (whole or in halves: `verify`, or `authenticate` then `in_scope`), and
     // only there are tickets and passes signed (test keys are minted by the admin API). The
     // origin verifies passes in its guard only.
-    let trust = Path::new("src/edge/trust.rs");
+    let trust = Path::new("crates/edgegate-edge/src/trust.rs");
     let mut seen_trust = false;
-    for (path, text) in sources("src") {
+    for (path, text) in worker_sources() {
         let here = path.strip_prefix(root()).unwrap();
         if here == trust {
             seen_trust = true;
@@ -328,7 +360,7 @@ fn the_worker_does_io_and_the_core_decides() {
     // the worker never names its parts, and never asks the isolate's book to count, admit or
     // end anything itself. What a visit gets is `visit::serve`'s decision; the worker only
     // translates text.
-    for (path, text) in sources("src") {
+    for (path, text) in worker_sources() {
         for part in ["ReleaseState", "Ledger", "Limiter", "Places", "Histogram"] {
             assert!(
                 !text.contains(part),
@@ -368,9 +400,10 @@ fn crate_imports(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_workers_parts_import_the_shared_helpers_never_each_other() {
-    // The citizen's edge, the Durable Objects and the operator's API each import `shared` (the
-    // clock, settings, names, bodies, pages) and themselves, never one another.
-    let parts = ["edge", "objects", "operator", "shared"];
+    // The Durable Objects and the operator's API each import `shared` (the clock, settings,
+    // names, bodies, pages) and themselves, never one another. (The citizen's edge is a crate
+    // of its own, `crates/edgegate-edge`, which cannot import either.)
+    let parts = ["objects", "operator", "shared"];
     let mut walked = 0;
     for (path, text) in sources("src") {
         let here = path.strip_prefix(root().join("src")).unwrap();
@@ -395,7 +428,7 @@ fn the_workers_parts_import_the_shared_helpers_never_each_other() {
         }
     }
     assert!(
-        walked >= 15,
+        walked >= 12,
         "the walk found only {walked} sources in the parts"
     );
 }
@@ -455,8 +488,8 @@ fn the_core_has_no_import_cycle() {
 
 #[test]
 fn the_js_entry_carries_bytes_and_decides_nothing() {
-    // wrangler's `main` is the JS entry, and it reaches the platform only beside the crate: it
-    // imports worker-build's output and its own body reader, nothing else.
+    // wrangler's `main` is the JS entry, and it reaches the platform only beside the crates: it
+    // imports the two wasm modules' builds and its own body reader, nothing else.
     let wrangler = read_toml(&root().join("wrangler.toml"));
     assert_eq!(wrangler["main"].as_str(), Some("src/entry.mjs"));
     let entry = std::fs::read_to_string(root().join("src/entry.mjs")).unwrap();
@@ -468,9 +501,12 @@ fn the_js_entry_carries_bytes_and_decides_nothing() {
         imports,
         [
             "import Rust, { RoomCoordinator, LocationAggregator } from '../build/index.js';",
+            "import edgeModule from '../build/edge/edgegate_edge_bg.wasm';",
+            "import {",
+            "} from '../build/edge/edgegate_edge.js';",
             "import { readBounded, TOO_LARGE } from './body.mjs';",
         ],
-        "src/entry.mjs imports only the workers-rs build and its body reader"
+        "src/entry.mjs imports only the two wasm modules' builds and its body reader"
     );
     // Tokens are read and signed in trust.rs only (invariant 4); the admission policy is the
     // core's (invariant 11). The entry handles neither: no crypto, no token or policy words.
@@ -482,7 +518,7 @@ fn the_js_entry_carries_bytes_and_decides_nothing() {
     // No list or rule is written in both languages: the entry spells none of the headers the
     // gate drops, the gate's cookie names, its pages' paths or their security policies. It
     // reads them from the wasm (`edge_lists`).
-    let lists = std::fs::read_to_string(root().join("src/edge/entry.rs")).unwrap();
+    let lists = std::fs::read_to_string(root().join("crates/edgegate-edge/src/entry.rs")).unwrap();
     let dropped = quoted_list(&lists, "pub const NOT_FORWARDED: &[&str] = &[", "];");
     assert!(dropped.len() > 10, "{dropped:?}");
     for name in dropped.iter().filter(|n| n.as_str() != "content-length") {
@@ -525,7 +561,8 @@ fn the_static_files_carry_the_workers_own_policies() {
     // The platform serves the pages' files itself, with the headers www/_headers gives them:
     // the same security policies as the answers the worker builds.
     let rules = std::fs::read_to_string(root().join("www/_headers")).unwrap();
-    let headers = std::fs::read_to_string(root().join("src/shared/headers.rs")).unwrap();
+    let headers =
+        std::fs::read_to_string(root().join("crates/edgegate-web/src/headers.rs")).unwrap();
     let policy = |name: &str| {
         let at = headers.find(&format!("pub const {name}: &str =")).unwrap();
         let text = &headers[at..];

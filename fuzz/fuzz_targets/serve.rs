@@ -1,6 +1,6 @@
 //! The whole citizen decision (`visit::serve`), as the worker's entry makes it: any method and
 //! path (split and normalised, `Route::of`), any `Cookie` header and `Edgegate-Test-Key` header
-//! turned into tokens through the real verify (as `src/edge/trust.rs` does), at any time, with
+//! turned into tokens through the real verify (as `crates/edgegate-edge/src/trust.rs` does), at any time, with
 //! or without randomness, against an isolate's book that syncs with a room the operator
 //! reconfigures and revokes in. The header text is built from the cookies the gate set before
 //! (signed as the worker signs them), replayed, cut or changed, and from any text at all.

@@ -34,7 +34,7 @@ fuzz_target!(|text: &str| {
 });
 
 fn check(text: &str, keys: &Rings, room: RoomTag, now: UnixMs) {
-    // Verify is exactly its two halves, which the worker asks apart (`src/edge/trust.rs`).
+    // Verify is exactly its two halves, which the worker asks apart (`crates/edgegate-edge/src/trust.rs`).
     let ticket = Ticket::verify(text, &keys.tickets, room, now);
     let authenticated = Ticket::authenticate(text, &keys.tickets);
     match (&ticket, &authenticated) {

@@ -20,7 +20,8 @@ use crate::operator::console;
 use crate::shared::error::GateError;
 use crate::shared::headers::personal_headers;
 use crate::shared::settings::Settings;
-use crate::shared::{body, faults, names};
+use crate::shared::{body, names};
+use edgegate_web::headers::CUT_OFF_HEADER;
 
 /// Largest config body accepted, in bytes.
 const MAX_BODY: usize = 16 * 1024;
@@ -152,11 +153,15 @@ async fn inject_fault(
             .filter(|ms| *ms <= 3_600_000)
     };
     if let Some(ms) = ms("coordinator_unreachable_ms") {
-        faults::cut_off(location, now, ms);
-        return json_response(
-            200,
-            &json!({ "unreachable_until": now.plus_ms(ms) }).to_string(),
-        );
+        // The isolate's syncs are the citizen's wasm's: the entry hands this header to it
+        // (`cut_off`) and drops it from the answer.
+        let until = now.plus_ms(ms);
+        let mut resp = json_response(200, &json!({ "unreachable_until": until }).to_string())?;
+        resp.headers_mut().set(
+            CUT_OFF_HEADER,
+            &format!("{};{}", until.0, location.unwrap_or_default()),
+        )?;
+        return Ok(resp);
     }
     if let (Some(ms), Some(location)) = (ms("room_unreachable_ms"), location) {
         let stub = names::aggregator(env, &site.name, location)?;

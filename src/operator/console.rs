@@ -305,7 +305,7 @@ async fn page(env: &Env) -> Result<Response, GateError> {
             body
         }
     };
-    let headers = Kind::Console.headers()?;
+    let headers = crate::shared::headers::of(Kind::Console)?;
     Ok(ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)

@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn the_stored_token_is_trimmed_and_long_enough() {
-        use crate::shared::settings::{token_digest, MIN_TOKEN_CHARS};
+        use edgegate_web::settings::{token_digest, MIN_TOKEN_CHARS};
         let long = "t".repeat(MIN_TOKEN_CHARS);
         let digest = token_digest(Some(&format!("{long}\n"))).unwrap();
         assert!(

@@ -1,12 +1,7 @@
 //! The Durable Objects' names: one coordinator per room, one aggregator per room and location.
 
+use edgegate_web::book_key;
 use worker::{Env, Stub};
-
-/// The key of the book for `room` in `location`: one per room and location an isolate serves,
-/// and the name of that pair's aggregator.
-pub fn book_key(room: &str, location: &str) -> String {
-    format!("{room}@{location}")
-}
 
 /// The Durable Object of `location`'s aggregator for `room`.
 pub fn aggregator(env: &Env, room: &str, location: &str) -> worker::Result<Stub> {

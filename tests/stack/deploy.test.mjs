@@ -40,9 +40,11 @@ function bindings(prefix) {
     .map((t) => `${t.match(/^name\s*=\s*"(\w+)"/m)?.[1]} ${t.match(/^class_name\s*=\s*"(\w+)"/m)?.[1]}`);
 }
 const classes = [...new Set([...wranglerToml.matchAll(/class_name\s*=\s*"(\w+)"/g)].map((m) => m[1]))];
-/** Every name the worker reads from its environment, as the string literal it reads it by. */
-const workerSource = readdirSync(join(root, 'src'), { recursive: true }).filter((f) => f.endsWith('.rs'))
-  .map((f) => readFileSync(join(root, 'src', f), 'utf8')).join('\n');
+/** Every name the worker reads from its environment, as the string literal it reads it by: the
+ * workers-rs Worker's sources, the citizen's wasm's, and the settings both parse alike. */
+const workerSource = ['src', 'crates/edgegate-edge/src', 'crates/edgegate-web/src']
+  .flatMap((dir) => readdirSync(join(root, dir), { recursive: true }).filter((f) => f.endsWith('.rs'))
+    .map((f) => readFileSync(join(root, dir, f), 'utf8'))).join('\n');
 
 const routesLine = deploying.match(/`(routes = \[[^`]*\])`/)?.[1];
 const varArg = deploying.match(/`npx wrangler deploy --env production --var (\S+?)`/)?.[1];

@@ -8,7 +8,7 @@
 //!
 //! An answer is one string of `\n`-separated fields (none can hold a newline: JSON escapes it,
 //! cookies and tokens are token text, the pages are one line, the context is tab-separated):
-//! - `X`: not a citizen's route; workers-rs answers (the gate's own pages, the operator's).
+//! - `X`: not a citizen's route; the workers-rs Worker answers (the operator's API and console).
 //! - `C`: this isolate's book has never met its room: await [`first_sync`], then ask again
 //!   with `cold` set. Nothing was counted.
 //! - `R`, status, kind, n, then n lines `name\tvalue`, then the body, then `Set-Cookie`
@@ -33,15 +33,17 @@ use edgegate_core::visit::{self, Answer, Route, Sent, Terms};
 use edgegate_core::{keys, work, QueueState, UnixMs};
 use serde_json::json;
 use wasm_bindgen::prelude::wasm_bindgen;
-use worker::{Context, Env};
+use wasm_bindgen::JsValue;
 
-use crate::edge::books::{self, Place};
-use crate::edge::fragment;
-use crate::edge::trust::Jar;
-use crate::shared::clock::{now_ms, whole_ms};
-use crate::shared::error::GateError;
-use crate::shared::headers::Kind;
-use crate::shared::{client, pages, settings};
+use crate::books::{self, Place};
+use crate::fragment;
+use crate::platform::now_ms;
+use crate::platform::settings;
+use crate::platform::GateError;
+use crate::trust::Jar;
+use edgegate_web::headers::Kind;
+use edgegate_web::whole_ms;
+use edgegate_web::{client, pages};
 
 /// Largest request body forwarded, in bytes. Booking forms are tiny.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -123,6 +125,7 @@ pub fn edge_lists() -> String {
             "retry_after": "retry-after",
             "slots": "gate-slots",
             "work": WORK_HEADER,
+            "cut_off": edgegate_web::headers::CUT_OFF_HEADER,
         },
     })
     .to_string()
@@ -139,8 +142,8 @@ pub fn edge_lists() -> String {
     reason = "one call with plain arguments is the point: no request object crosses"
 )]
 pub fn citizen(
-    env: &Env,
-    ctx: worker::worker_sys::Context,
+    env: &JsValue,
+    ctx: &crate::platform::Ctx,
     now: f64,
     method: String,
     url: String,
@@ -298,7 +301,7 @@ pub fn citizen(
     };
     // After the request counted its ticket or pass, a due sync goes in `wait_until`, off the
     // citizen's path.
-    books::sync_if_due(env, &Context::new(ctx), &settings, place, now);
+    books::sync_if_due(env, ctx, &settings, place, now);
     answer
 }
 
@@ -306,7 +309,7 @@ pub fn citizen(
 /// that has never met its room. If the citizen disconnects half-way, the batch stays in the
 /// book and goes again after the timeout.
 #[wasm_bindgen]
-pub async fn first_sync(env: Env, url: String, location: Option<String>, colo: Option<String>) {
+pub async fn first_sync(env: JsValue, url: String, location: Option<String>, colo: Option<String>) {
     let Ok(settings) = settings::get(&env) else {
         return;
     };

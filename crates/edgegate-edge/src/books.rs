@@ -2,9 +2,9 @@
 //! I/O the citizen's side of the gate does with the room.
 //!
 //! Every status poll and page view is answered from the book: no subrequest on the citizen's
-//! path. After answering, a request that finds a sync due starts one in `ctx.wait_until`, with
-//! the aggregator of the isolate's location (`aggregator.rs`), never with the room coordinator
-//! itself. The book keeps the batch until the aggregator acknowledges it, so a cancelled, failed
+//! path. After answering, a request that finds a sync due starts one in `ctx.waitUntil`, with
+//! the aggregator of the isolate's location (`src/objects/aggregator.rs`), never with the room
+//! coordinator itself. The book keeps the batch until the aggregator acknowledges it, so a cancelled, failed
 //! or timed-out sync loses nothing and a retried one counts nothing twice.
 //!
 //! An isolate keeps one book per room and location it serves. On the platform an isolate runs
@@ -12,20 +12,17 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use edgegate_core::address::Address;
 use edgegate_core::isolate::{Isolate, Timing};
 use edgegate_core::rooms::Site;
-use edgegate_core::sync::{RoomSnapshot, SyncReport};
+use edgegate_core::sync::SyncReport;
 use edgegate_core::{RoomConfig, UnixMs};
-use worker::{Context, Delay, Env};
+use edgegate_web::book_key;
+use edgegate_web::settings::{valid_location, Settings};
+use wasm_bindgen::JsValue;
 
-use crate::shared::clock::now_ms;
-use crate::shared::faults::cut_off_now;
-use crate::shared::names::{aggregator, book_key};
-use crate::shared::settings::{valid_location, Settings};
-use crate::shared::timeout::with_timeout;
+use crate::platform::{self, cut_off_now, now_ms, Ctx};
 
 /// Books kept at most, whatever the requests name (only the local header can name more than one).
 const MAX_BOOKS: usize = 64;
@@ -138,8 +135,8 @@ const FOLLOW_UPS: u32 = 4;
 /// while) are not left to the next citizen, who may never come: a follow-up in `wait_until`
 /// sends them when a sync is next due, one per book at a time.
 pub fn sync_if_due(
-    env: &Env,
-    ctx: &Context,
+    env: &JsValue,
+    ctx: &Ctx,
     settings: &Rc<Settings>,
     place: Rc<Place>,
     now: UnixMs,
@@ -160,7 +157,7 @@ pub fn sync_if_due(
     }
     let env = env.clone();
     let settings = Rc::clone(settings);
-    ctx.wait_until(async move {
+    platform::in_background(ctx, async move {
         if let Some(report) = report {
             run_sync(&env, &settings, &place, report).await;
         }
@@ -173,14 +170,14 @@ pub fn sync_if_due(
 
 /// Sends the counts waiting in the book of `place` when each sync falls due, until none wait
 /// or [`FOLLOW_UPS`] syncs were made.
-async fn send_what_waits(env: &Env, settings: &Settings, place: &Place) {
+async fn send_what_waits(env: &JsValue, settings: &Settings, place: &Place) {
     for _ in 0..FOLLOW_UPS {
         let Some(due) = with_book(settings, &place.book, |b| b.sync_due_at()) else {
             return;
         };
         let wait = due.since(UnixMs(now_ms()));
         if wait > 0 {
-            Delay::from(Duration::from_millis(wait)).await;
+            platform::sleep(wait).await;
         }
         let now = UnixMs(now_ms());
         if let Some(report) = with_book(settings, &place.book, |b| b.begin_sync(now)) {
@@ -191,49 +188,41 @@ async fn send_what_waits(env: &Env, settings: &Settings, place: &Place) {
 
 /// Syncs now and waits: for an isolate that has never seen the room. If the citizen's request
 /// is cancelled half-way, the batch stays in the book and goes again after the timeout.
-pub async fn sync_first(env: &Env, settings: &Settings, place: &Place, now: UnixMs) {
+pub async fn sync_first(env: &JsValue, settings: &Settings, place: &Place, now: UnixMs) {
     if let Some(report) = with_book(settings, &place.book, |b| b.begin_sync(now)) {
         run_sync(env, settings, place, report).await;
     }
 }
 
-async fn run_sync(env: &Env, settings: &Settings, place: &Place, report: SyncReport) {
+async fn run_sync(env: &JsValue, settings: &Settings, place: &Place, report: SyncReport) {
     let seq = report.seq;
     let (room, location) = (place.site.name.as_str(), place.location.as_str());
-    let answer = if cut_off_now(location) {
+    let answer = if cut_off_now(location, UnixMs(now_ms())) {
         None
     } else {
-        match with_timeout(
-            call(env, (room, location), &report),
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("location", location)
+            .append_pair("room", room)
+            .finish();
+        let url = format!("https://aggregator/sync?{query}");
+        match platform::sync_with_aggregator(
+            env,
+            &book_key(room, location),
+            &url,
+            &report,
             settings.sync_timeout_ms,
         )
         .await
         {
-            Some(Ok(snapshot)) => Some(snapshot),
-            Some(Err(err)) => {
-                worker::console_warn!("sync with the {location} aggregator failed: {err}");
-                None
-            }
-            None => {
-                worker::console_warn!("sync with the {location} aggregator timed out");
+            Ok(snapshot) => Some(snapshot),
+            Err(err) => {
+                platform::warn(&format!(
+                    "sync with the {location} aggregator failed: {err}"
+                ));
                 None
             }
         }
     };
     let now = UnixMs(now_ms());
     with_book(settings, &place.book, |b| b.finish_sync(seq, answer, now));
-}
-
-async fn call(
-    env: &Env,
-    (room, location): (&str, &str),
-    report: &SyncReport,
-) -> worker::Result<RoomSnapshot> {
-    let stub = aggregator(env, room, location)?;
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair("location", location)
-        .append_pair("room", room)
-        .finish();
-    crate::shared::names::sync_with(&stub, &format!("https://aggregator/sync?{query}"), report)
-        .await
 }

@@ -18,7 +18,7 @@ use edgegate_core::rooms::Site;
 use edgegate_core::visit::{Cookie, Tokens};
 use edgegate_core::{Pass, TestKey, Ticket, UnixMs};
 
-use crate::shared::settings::Settings;
+use edgegate_web::settings::Settings;
 
 /// Texts remembered per generation, for tickets and for passes each. A remembered ticket is
 /// about 230 bytes in wasm with its text (a pass less), so each memory stays under about 4 MB
