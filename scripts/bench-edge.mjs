@@ -59,9 +59,12 @@ function fail(message) {
 
 // ---- wrangler.toml's facts -------------------------------------------------------------------
 
-/** The few wrangler.toml shapes this project uses: `key = "string"` under [section]s. */
-function wranglerFacts() {
-  const text = readFileSync(join(root, 'wrangler.toml'), 'utf8');
+/**
+ * The few wrangler.toml shapes this project uses: `key = "string"` under [section]s, for the
+ * gate (`wrangler.toml`) or the room's Worker (`wrangler.objects.toml`).
+ */
+function wranglerFacts(file = 'wrangler.toml') {
+  const text = readFileSync(join(root, file), 'utf8');
   const sections = { '': {} };
   let current = sections[''];
   for (const raw of text.split('\n')) {
@@ -89,7 +92,8 @@ function wranglerFacts() {
     compatibilityDate: top.compatibility_date,
     vars: one('vars'),
     assets: one('assets'),
-    durableObjects: dos.map((d) => ({ binding: d.name, className: d.class_name, sql: sqlite.has(d.class_name) })),
+    durableObjects: dos.map((d) => ({ binding: d.name, className: d.class_name, sql: sqlite.has(d.class_name), script: d.script_name })),
+    services: (sections.services ?? []).map((s) => ({ binding: s.binding, service: s.service })),
   };
 }
 
@@ -174,14 +178,16 @@ export default {
 
 /**
  * A capnp config with the workers named in `which` ('edgegate', 'noop', 'floor', 'proxy',
- * 'passfloor'), each on its
- * own socket. The wasm and JS are copied beside the config (`embed` paths are relative to it).
+ * 'passfloor'), each on its own socket. edgegate is the gate's two Workers: the gate itself
+ * (the entry and the citizen's wasm) and the room's (the Durable Objects and the operator's
+ * API), which the gate binds by name. With `stub`, the room's Worker is a few lines of JS
+ * that answer nothing: the gate starts alone, as a citizen's isolate does. The wasm and JS are
+ * copied beside the config (`embed` paths are relative to it).
  */
-function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
-  // worker-build's output, and wrangler.toml's `main` if it is an entry of the project's own
-  // that imports it (src/entry.mjs): every module under the path it has in the repository.
+function workerdConfig({ dir, facts, ports, which, vars, originUrl, stub = false }) {
   const modules = entryModules(facts);
-  for (const m of modules) {
+  const roomModules = stub ? [] : entryModules(facts.objects);
+  for (const m of [...modules, ...roomModules]) {
     mkdirSync(dirname(join(dir, m.name)), { recursive: true });
     copyFileSync(join(root, m.name), join(dir, m.name));
   }
@@ -191,14 +197,16 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
   const workers = [];
   const socket = (name) => sockets.push(`(name = ${str(name)}, address = ${str(`127.0.0.1:${ports[name]}`)}, http = (), service = ${str(name)})`);
   if (which.includes('edgegate')) {
-    const bindings = Object.entries(vars).map(([k, v]) => `(name = ${str(k)}, text = ${str(v)})`);
-    bindings.push(`(name = ${str(facts.assets.binding ?? 'ASSETS')}, service = "assets")`);
+    const text = Object.entries(vars).map(([k, v]) => `(name = ${str(k)}, text = ${str(v)})`);
+    const assets = (f) => `(name = ${str(f.assets.binding ?? 'ASSETS')}, service = "assets")`;
+    // The gate: its Durable Object bindings and services name the room's Worker.
+    const bindings = [...text, assets(facts)];
     for (const d of facts.durableObjects) {
-      bindings.push(`(name = ${str(d.binding)}, durableObjectNamespace = (className = ${str(d.className)}))`);
+      bindings.push(`(name = ${str(d.binding)}, durableObjectNamespace = (className = ${str(d.className)}, serviceName = "objects"))`);
     }
-    const namespaces = facts.durableObjects.map((d) =>
-      `(className = ${str(d.className)}, uniqueKey = ${str(`edgegate-${d.className}`)}, enableSql = ${d.sql})`);
+    for (const s of facts.services) bindings.push(`(name = ${str(s.binding)}, service = "objects")`);
     services.push('(name = "edgegate", worker = .edgegate)');
+    services.push('(name = "objects", worker = .objects)');
     services.push(`(name = "assets", disk = (path = ${str(join(root, facts.assets.directory ?? 'www'))}, writable = false))`);
     services.push(`(name = "do-storage", disk = (path = ${str(join(dir, 'do'))}, writable = true))`);
     socket('edgegate');
@@ -209,6 +217,24 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl }) {
   compatibilityDate = ${str(facts.compatibilityDate)},
   bindings = [
     ${bindings.join(',\n    ')},
+  ],
+  globalOutbound = "loopback",
+);`);
+    const room = facts.objects;
+    const namespaces = room.durableObjects.map((d) =>
+      `(className = ${str(d.className)}, uniqueKey = ${str(`edgegate-${d.className}`)}, enableSql = ${d.sql})`);
+    const roomBindings = [...text, assets(room), ...room.durableObjects.map((d) =>
+      `(name = ${str(d.binding)}, durableObjectNamespace = (className = ${str(d.className)}))`)];
+    const roomJs = stub
+      ? `[(name = "stub.js", esModule = ${str(room.durableObjects.map((d) => `export class ${d.className} { fetch() { return new Response('', { status: 503 }); } }`).join('\n') + '\nexport default { fetch() { return new Response("", { status: 503 }); } };')})]`
+      : `[
+    ${roomModules.map((m) => `(name = ${str(m.name)}, ${m.kind} = embed ${str(m.name)})`).join(',\n    ')},
+  ]`;
+    workers.push(`const objects :Workerd.Worker = (
+  modules = ${roomJs},
+  compatibilityDate = ${str(room.compatibilityDate)},
+  bindings = [
+    ${roomBindings.join(',\n    ')},
   ],
   durableObjectNamespaces = [
     ${namespaces.join(',\n    ')},
@@ -262,22 +288,21 @@ ${workers.join('\n\n')}
   return file;
 }
 
-/** The Worker's modules, the main one first: `main` unless it is worker-build's own shim. */
+/**
+ * A Worker's modules, the main one first: the main module and every module it imports by path
+ * (its own beside it, the citizen's wasm and its glue under build/edge/), under the path each
+ * has in the repository; worker-build's shim is replaced by the build it re-exports.
+ */
 function entryModules(facts) {
-  const built = [
-    { name: 'build/index.js', kind: 'esModule' },
-    { name: 'build/index_bg.wasm', kind: 'wasm' },
-  ];
-  const main = facts.main ?? 'build/worker/shim.mjs';
-  if (main.startsWith('build/')) return built;
-  // The entry and every module it imports by path (its own beside it, the citizen's wasm and
-  // its glue under build/edge/), under the path each has in the repository.
+  const main = facts.main;
+  if (main.startsWith('build/')) {
+    return [{ name: 'build/index.js', kind: 'esModule' }, { name: 'build/index_bg.wasm', kind: 'wasm' }];
+  }
   const text = readFileSync(join(root, main), 'utf8');
   const imported = [...text.matchAll(/from '(\.\.?\/[^']+)'/g)]
     .map((m) => join(dirname(main), m[1]))
-    .filter((name) => !built.some((b) => b.name === name))
     .map((name) => ({ name, kind: name.endsWith('.wasm') ? 'wasm' : 'esModule' }));
-  return [{ name: main, kind: 'esModule' }, ...imported, ...built];
+  return [{ name: main, kind: 'esModule' }, ...imported];
 }
 
 function freePort() {
@@ -473,8 +498,9 @@ function median(xs) {
 }
 
 async function main() {
-  const facts = wranglerFacts();
+  const facts = { ...wranglerFacts(), objects: wranglerFacts('wrangler.objects.toml') };
   if (!facts.compatibilityDate) fail('wrangler.toml has no compatibility_date');
+  if (!facts.objects.main) fail('wrangler.objects.toml has no main');
   const origin = await startOrigin();
   const secrets = { GATE_KEYS: `1:${randomBytes(32).toString('hex')}`, ADMIN_TOKEN: randomBytes(24).toString('hex') };
   const vars = { ...facts.vars, ...secrets, ORIGIN_URL: origin.url, ALLOW_LOCAL_ORIGIN: 'on' };
@@ -497,7 +523,8 @@ async function main() {
     for (const which of ['noop', 'edgegate']) {
       const dir = mkdtempSync(join(work, `cold-${which}-`));
       const p = { [which]: await freePort() };
-      const file = workerdConfig({ dir, facts, ports: p, which: [which], vars, originUrl: origin.url });
+      // The gate alone, as a citizen's isolate starts: the room's Worker is a stub.
+      const file = workerdConfig({ dir, facts, ports: p, which: [which], vars, originUrl: origin.url, stub: true });
       const w = await startWorkerd(file, `http://127.0.0.1:${p[which]}${which === 'edgegate' ? '/queue/healthz' : '/'}`);
       if (i > 0) coldTimes[which].push(w.coldMs);
       await w.stop();
@@ -718,9 +745,15 @@ async function main() {
   console.log(`origin, while timed: ${fmt(proxy.originHits)} requests over ${fmt(proxy.originConnections)} new connections from the proxy, ${fmt(results.pass.originHits)} over ${fmt(results.pass.originConnections)} from edgegate's pass-through`);
   console.log(`cold start, spawn to first 200 (a workerd of its own, median of ${COLD_LAUNCHES} alternating launches each): edgegate ${fmt(cold.edgegate)} ms, no-op JS ${fmt(cold.noop)} ms (+${fmt(cold.edgegate - cold.noop)} ms)`);
   const size = (f) => { const b = readFileSync(join(root, f)); return [b.length, gzipSync(b, { level: 9 }).length]; };
-  const parts = entryModules(facts).map((m) => [m.name, ...size(m.name)]);
-  const total = (i) => parts.reduce((sum, p) => sum + p[i], 0);
-  console.log(`bundle: ${parts.map(([name, raw, gz]) => `${name} ${fmt(raw)} B (${fmt(gz)} gzip -9)`).join(', ')}; together ${fmt(total(1) / 1024, 1)} KiB (${fmt(total(2) / 1024, 1)} KiB gzip)`);
+  const gate = entryModules(facts).map((m) => [m.name, ...size(m.name)]);
+  const room = entryModules(facts.objects).map((m) => [m.name, ...size(m.name)]);
+  const total = (parts, i) => parts.reduce((sum, p) => sum + p[i], 0);
+  const listed = (parts) => parts.map(([name, raw, gz]) => `${name} ${fmt(raw)} B (${fmt(gz)} gzip -9)`).join(', ');
+  const parts = [...gate, ...room];
+  console.log(`bundle: ${listed(parts)}; together ${fmt(total(parts, 1) / 1024, 1)} KiB (${fmt(total(parts, 2) / 1024, 1)} KiB gzip)`);
+  // What every citizen's isolate loads: the gate's Worker, its entry and the citizen's wasm.
+  // The room's Worker (the Durable Objects, the operator's API) runs in isolates of its own.
+  console.log(`citizen's isolate loads: ${fmt(total(gate, 2) / 1024, 1)} KiB gzip (${fmt(total(gate, 1) / 1024, 1)} KiB: ${gate.map(([name]) => name).join(', ')}); the room's Worker ${fmt(total(room, 2) / 1024, 1)} KiB gzip apart`);
   for (const [c, top] of profiles) {
     console.log();
     console.log(`profile of ${c.name} (${SECONDS}s under wrk, V8's sampler at 100 µs; self time):`);

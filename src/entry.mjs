@@ -3,7 +3,7 @@
 // Every request is handed to the citizen's wasm in ONE call (`citizen`,
 // crates/edgegate-edge/src/entry.rs) with its text (method, URL, Cookie header, test key,
 // location, language), and the wasm answers with what to do: build a response, forward to the
-// origin, wait for the isolate's first sync, or leave the request to the workers-rs Worker (the
+// origin, wait for the isolate's first sync, or leave the request to the room's Worker (the
 // operator's API and console). No request or response object crosses into wasm. The decisions
 // are the Rust core's; every list this file uses (the headers it drops, the header sets of each
 // answer, the pages it may send on its own) comes from the wasm once per isolate
@@ -11,19 +11,16 @@
 // context) in the forward's own closure until the origin answers, so no answer from the origin
 // is ever lost at any load.
 //
-// Two wasm modules: the citizen's (build/edge/, plain wasm-bindgen over the core, no framework:
-// what every citizen request runs) and the workers-rs Worker that worker-build generates in
-// build/ (the Durable Objects, the operator's API and console), re-exported as it generated
-// them.
-import Rust, { RoomCoordinator, LocationAggregator } from '../build/index.js';
+// The Worker loads one wasm, the citizen's (build/edge/: plain wasm-bindgen over the core, no
+// framework). The Durable Objects and the operator's API and console are the room's Worker
+// (wrangler.objects.toml, workers-rs), reached through the OBJECTS binding: a citizen's
+// isolate loads none of their code.
 import edgeModule from '../build/edge/edgegate_edge_bg.wasm';
 import {
   initSync, __wbg_reset_state as resetEdge, citizen, forwarded, first_sync as firstSync,
   edge_lists as edgeLists, room_page as roomPage, cut_off as cutOff,
 } from '../build/edge/edgegate_edge.js';
 import { readBounded, TOO_LARGE } from './body.mjs';
-
-export { RoomCoordinator, LocationAggregator };
 
 initSync({ module: edgeModule });
 // Set when the citizen's wasm trapped: the next request starts a fresh instance first.
@@ -81,17 +78,17 @@ function take(request, env, ctx, cold) {
         .catch(trapped)
         .then(() => take(request, env, ctx, true));
     default: // X
-      return operator(request, env, ctx);
+      return operator(request, env);
   }
 }
 
 /**
- * The operator's API and console, and the gate's own routes: the workers-rs Worker's. A
- * cut-off the admin API's fault switch decided (stack tests only) is handed to the
- * citizen's wasm, which runs this isolate's syncs, and goes no further.
+ * The operator's API and console: the room's Worker's (its OBJECTS binding). A cut-off the
+ * admin API's fault switch decided (stack tests only) is handed to the citizen's wasm, which
+ * runs this isolate's syncs, and goes no further.
  */
-async function operator(request, env, ctx) {
-  const res = await new Rust(ctx, env).fetch(request);
+async function operator(request, env) {
+  const res = await env.OBJECTS.fetch(request);
   const cut = res.headers.get(lists.read.cut_off);
   if (cut === null) return res;
   const at = cut.indexOf(';');

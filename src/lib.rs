@@ -1,13 +1,13 @@
-//! edgegate, the Worker. A thin shell over `edgegate-core`, and the only crate that knows
-//! Cloudflare (see ARCHITECTURE.md). Its parts:
-//! - [`edge`]: the citizen's edge, which the JS entry (`src/entry.mjs`, wrangler's `main`) calls
-//!   for every citizen request;
+//! edgegate's room: the second of the gate's two Workers (`wrangler.objects.toml`), a thin
+//! shell over `edgegate-core` on workers-rs, and the only crate that knows workers-rs (see
+//! ARCHITECTURE.md). The gate's Worker (`src/entry.mjs` with the citizen's wasm,
+//! `crates/edgegate-edge`) reaches it through two bindings. Its parts:
 //! - [`objects`]: the room coordinator and the location aggregators, Durable Objects;
 //! - [`operator`]: the admin API and the console;
-//! - [`shared`]: what the three use alike.
+//! - [`shared`]: what the two use alike.
 //!
-//! The workers-rs `fetch` here answers what the entry does not take: the gate's own routes
-//! under `/queue/` (health, static files) and the operator's under `/admin`.
+//! The workers-rs `fetch` here answers what the gate's entry hands it: the operator's routes
+//! under `/admin`, and the gate's own under `/queue/` should one come (health, static files).
 
 mod objects;
 mod operator;
@@ -35,7 +35,7 @@ async fn route(req: Request, env: &Env) -> Result<Response, GateError> {
     let path = edgegate_core::address::Address::parse(req.inner().url()).route_path();
     match (req.method(), path.as_str()) {
         // For harnesses and load balancers: answers without issuing anything.
-        (Method::Get | Method::Head, "/queue/healthz") => Ok(Response::ok("ok")?),
+        (Method::Get | Method::Head, edgegate_web::HEALTH_PATH) => Ok(Response::ok("ok")?),
         (_, p) if p.starts_with("/queue/static/") => {
             Ok(env.assets("ASSETS")?.fetch_request(req).await?)
         }

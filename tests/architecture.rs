@@ -489,7 +489,8 @@ fn the_core_has_no_import_cycle() {
 #[test]
 fn the_js_entry_carries_bytes_and_decides_nothing() {
     // wrangler's `main` is the JS entry, and it reaches the platform only beside the crates: it
-    // imports the two wasm modules' builds and its own body reader, nothing else.
+    // imports the citizen's wasm, its glue and its own body reader, nothing else: not the room's
+    // Worker (the Durable Objects, the operator's API), which a citizen's isolate never loads.
     let wrangler = read_toml(&root().join("wrangler.toml"));
     assert_eq!(wrangler["main"].as_str(), Some("src/entry.mjs"));
     let entry = std::fs::read_to_string(root().join("src/entry.mjs")).unwrap();
@@ -500,13 +501,12 @@ fn the_js_entry_carries_bytes_and_decides_nothing() {
     assert_eq!(
         imports,
         [
-            "import Rust, { RoomCoordinator, LocationAggregator } from '../build/index.js';",
             "import edgeModule from '../build/edge/edgegate_edge_bg.wasm';",
             "import {",
             "} from '../build/edge/edgegate_edge.js';",
             "import { readBounded, TOO_LARGE } from './body.mjs';",
         ],
-        "src/entry.mjs imports only the two wasm modules' builds and its body reader"
+        "src/entry.mjs imports only the citizen's wasm, its glue and its body reader"
     );
     // Tokens are read and signed in trust.rs only (invariant 4); the admission policy is the
     // core's (invariant 11). The entry handles neither: no crypto, no token or policy words.

@@ -236,7 +236,7 @@ test('stored state the coordinator cannot read keeps the room paused, says so, a
   // A deploy that renamed a field, and a record from a future layout: the room's storage, as
   // wrangler dev keeps it, edited while the gate is down.
   await gate.stop();
-  const dir = join(persistDir, 'v3', 'do', 'edgegate-RoomCoordinator');
+  const dir = join(persistDir, 'v3', 'do', 'edgegate-objects-RoomCoordinator');
   const file = readdirSync(dir).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
   const db = new DatabaseSync(join(dir, file));
   db.prepare("UPDATE meta SET v = ? WHERE k = 'config'").run('{"v":1,"data":{"users_per_minute":6000}}');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import { objectsDevConfig } from '../../scripts/dev-objects.mjs';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -93,7 +94,8 @@ export function randomSecrets() {
 }
 
 /**
- * Starts the gate under `wrangler dev`. `vars` become its environment (secrets and tunables),
+ * Starts the gate under `wrangler dev`, its two Workers in one session (the room's from a copy
+ * of its config: scripts/dev-objects.mjs). `vars` become its environment (secrets and tunables),
  * over wrangler.toml's top-level `[vars]`, or over those of `[env.<env>]` when `env` is given;
  * `persistDir` keeps the coordinator's storage, so a restart with the same one keeps the room.
  * It is ready when its health URL answers 200, or as `ready` wants, given the response.
@@ -111,9 +113,12 @@ export async function startGate({ vars, persistDir, port, logFile, env, ready })
   // escapes, and JSON holds no newline or `#` here.
   const quoted = (v) => (String(v).includes('"') ? String(v) : `"${v}"`);
   writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${quoted(v)}`).join('\n') + '\n');
+  // The room's Worker (the Durable Objects, the operator's API) runs in the same session, with
+  // the same secrets and overrides.
+  const objects = objectsDevConfig(join(dir, 'objects'), vars);
   const inspector = await freePort();
   const proc = launch(join(root, 'node_modules', '.bin', 'wrangler'), [
-    'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+    'dev', '-c', join(root, 'wrangler.toml'), '-c', objects, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
     '--env-file', envFile, '--persist-to', persistDir ?? join(dir, 'state'),
     '--show-interactive-dev-session=false', '--log-level', 'warn',
     ...(env ? ['--env', env] : []),

@@ -8,7 +8,7 @@
 //!
 //! An answer is one string of `\n`-separated fields (none can hold a newline: JSON escapes it,
 //! cookies and tokens are token text, the pages are one line, the context is tab-separated):
-//! - `X`: not a citizen's route; the workers-rs Worker answers (the operator's API and console).
+//! - `X`: not a citizen's route; the room's Worker answers (the operator's API and console).
 //! - `C`: this isolate's book has never met its room: await [`first_sync`], then ask again
 //!   with `cold` set. Nothing was counted.
 //! - `R`, status, kind, n, then n lines `name\tvalue`, then the body, then `Set-Cookie`
@@ -31,7 +31,6 @@ use edgegate_core::revocation::TicketRef;
 use edgegate_core::rooms::valid_name;
 use edgegate_core::visit::{self, Answer, Route, Sent, Terms};
 use edgegate_core::{keys, work, QueueState, UnixMs};
-use serde_json::json;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
@@ -98,37 +97,58 @@ pub const WORK_HEADER: &str = "edgegate-work";
 /// large, a waiting page that cannot be read).
 #[wasm_bindgen]
 pub fn edge_lists() -> String {
-    let headers: serde_json::Map<String, serde_json::Value> = Kind::ALL
+    let headers = Kind::ALL.iter().map(|(kind, name)| {
+        let set = kind
+            .set()
+            .into_iter()
+            .map(|(n, v)| (n, quoted(v)))
+            .collect::<Vec<_>>();
+        (*name, object(&set))
+    });
+    let headers = object(&headers.collect::<Vec<_>>());
+    let not_forwarded = NOT_FORWARDED.iter().map(|n| quoted(n)).collect::<Vec<_>>();
+    let test_key = cookies::TEST_KEY_HEADER.to_ascii_lowercase();
+    let read = [
+        ("cookie", "cookie"),
+        ("test_key", test_key.as_str()),
+        ("location", LOCATION_HEADER),
+        ("language", "accept-language"),
+        ("client", client::PLATFORM_HEADER),
+        ("named_client", client::TEST_HEADER),
+        ("session", "gate-session"),
+        ("retry_after", "retry-after"),
+        ("slots", "gate-slots"),
+        ("work", WORK_HEADER),
+        ("cut_off", edgegate_web::headers::CUT_OFF_HEADER),
+    ]
+    .map(|(k, v)| (k, quoted(v)));
+    object(&[
+        ("not_forwarded", format!("[{}]", not_forwarded.join(","))),
+        ("headers", headers),
+        ("waiting_page", quoted(WAITING_PAGE)),
+        (
+            "pages",
+            object(&[
+                ("too_large", quoted(&pages::too_large())),
+                ("failed", quoted(&pages::something_went_wrong())),
+            ]),
+        ),
+        ("read", object(&read)),
+    ])
+}
+
+/// `text` as a JSON string.
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// A JSON object of `fields`, each value JSON already.
+fn object(fields: &[(&str, String)]) -> String {
+    let fields = fields
         .iter()
-        .map(|(kind, name)| {
-            let set: serde_json::Map<String, serde_json::Value> = kind
-                .set()
-                .into_iter()
-                .map(|(n, v)| (n.to_owned(), v.into()))
-                .collect();
-            ((*name).to_owned(), set.into())
-        })
-        .collect();
-    json!({
-        "not_forwarded": NOT_FORWARDED,
-        "headers": headers,
-        "waiting_page": WAITING_PAGE,
-        "pages": { "too_large": pages::too_large(), "failed": pages::something_went_wrong() },
-        "read": {
-            "cookie": "cookie",
-            "test_key": cookies::TEST_KEY_HEADER.to_ascii_lowercase(),
-            "location": LOCATION_HEADER,
-            "language": "accept-language",
-            "client": client::PLATFORM_HEADER,
-            "named_client": client::TEST_HEADER,
-            "session": "gate-session",
-            "retry_after": "retry-after",
-            "slots": "gate-slots",
-            "work": WORK_HEADER,
-            "cut_off": edgegate_web::headers::CUT_OFF_HEADER,
-        },
-    })
-    .to_string()
+        .map(|(k, v)| format!("{}:{v}", quoted(k)))
+        .collect::<Vec<_>>();
+    format!("{{{}}}", fields.join(","))
 }
 
 /// One citizen request: `method` and `url` as the runtime has them (the URL whole, split
@@ -164,6 +184,9 @@ pub fn citizen(
     let address = Address::parse(url);
     // Normalised once, before any decision: which route, which room.
     let path = address.route_path();
+    if path == edgegate_web::HEALTH_PATH && (method == "GET" || method == "HEAD") {
+        return response(200, "text", &[], "ok", &[]);
+    }
     let Some(route) = Route::of(&method, &path, settings.audience(&address)) else {
         return "X".into();
     };
@@ -603,6 +626,36 @@ fn random_bytes<const N: usize>() -> Option<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lists_are_json_the_entry_can_read() {
+        // Written by hand (serde_json's Value is kilobytes of a wasm every citizen loads), so
+        // parsed back here: every list the entry reads, with the text escaped.
+        let lists: serde_json::Value = serde_json::from_str(&edge_lists()).unwrap();
+        let dropped = lists["not_forwarded"].as_array().unwrap();
+        assert_eq!(dropped.len(), NOT_FORWARDED.len());
+        assert_eq!(dropped[0], NOT_FORWARDED[0]);
+        for (kind, name) in Kind::ALL {
+            for (header, value) in kind.set() {
+                assert_eq!(lists["headers"][name][header], value, "{name} {header}");
+            }
+        }
+        assert_eq!(lists["pages"]["failed"], pages::something_went_wrong());
+        assert_eq!(lists["waiting_page"], WAITING_PAGE);
+        for key in [
+            "cookie",
+            "test_key",
+            "session",
+            "retry_after",
+            "slots",
+            "cut_off",
+        ] {
+            assert!(
+                lists["read"][key].as_str().is_some_and(|h| !h.is_empty()),
+                "{key}"
+            );
+        }
+    }
 
     #[test]
     fn random_draws_never_repeat_across_refills() {

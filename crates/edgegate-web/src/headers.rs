@@ -38,16 +38,19 @@ pub enum Kind {
     Plain,
     /// The operator console's page.
     Console,
+    /// Plain text: the health answer.
+    Text,
 }
 
 impl Kind {
     /// Every kind, with the name the JS entry knows it by.
-    pub const ALL: [(Kind, &'static str); 5] = [
+    pub const ALL: [(Kind, &'static str); 6] = [
         (Kind::Json, "json"),
         (Kind::Page, "page"),
         (Kind::StatusPage, "status_page"),
         (Kind::Plain, "plain"),
         (Kind::Console, "console"),
+        (Kind::Text, "text"),
     ];
 
     /// This kind's headers, lower-case names.
@@ -58,6 +61,7 @@ impl Kind {
             Kind::StatusPage => (HTML, Some(STATUS_PAGE_CSP)),
             Kind::Plain => (HTML, Some(PLAIN_CSP)),
             Kind::Console => (HTML, Some(CONSOLE_CSP)),
+            Kind::Text => ("text/plain; charset=utf-8", None),
         };
         let mut set = vec![("content-type", content_type)];
         set.extend(PERSONAL);
