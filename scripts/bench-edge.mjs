@@ -89,6 +89,7 @@ function wranglerFacts(file = 'wrangler.toml') {
   const sqlite = new Set((sections.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
   return {
     main: top.main,
+    minify: top.minify === 'true',
     compatibilityDate: top.compatibility_date,
     vars: one('vars'),
     assets: one('assets'),
@@ -189,7 +190,7 @@ function workerdConfig({ dir, facts, ports, which, vars, originUrl, stub = false
   const roomModules = stub ? [] : entryModules(facts.objects);
   for (const m of [...modules, ...roomModules]) {
     mkdirSync(dirname(join(dir, m.name)), { recursive: true });
-    copyFileSync(join(root, m.name), join(dir, m.name));
+    copyFileSync(m.path, join(dir, m.name));
   }
   mkdirSync(join(dir, 'do'), { recursive: true });
   const services = [];
@@ -289,20 +290,32 @@ ${workers.join('\n\n')}
 }
 
 /**
- * A Worker's modules, the main one first: the main module and every module it imports by path
- * (its own beside it, the citizen's wasm and its glue under build/edge/), under the path each
- * has in the repository; worker-build's shim is replaced by the build it re-exports.
+ * A Worker's modules as the platform gets them, the main one first, each with the file it is
+ * read from. worker-build's shim is replaced by the build it re-exports. An entry of the
+ * project's own is bundled as `wrangler deploy` bundles it (esbuild, its JS imports inlined,
+ * minified when the config says `minify = true`; the wasm stays a module of its own), under
+ * the entry's own name, so its imports resolve as in the repository.
  */
 function entryModules(facts) {
   const main = facts.main;
   if (main.startsWith('build/')) {
-    return [{ name: 'build/index.js', kind: 'esModule' }, { name: 'build/index_bg.wasm', kind: 'wasm' }];
+    return ['build/index.js', 'build/index_bg.wasm'].map((name) => module(name, join(root, name)));
   }
-  const text = readFileSync(join(root, main), 'utf8');
-  const imported = [...text.matchAll(/from '(\.\.?\/[^']+)'/g)]
-    .map((m) => join(dirname(main), m[1]))
-    .map((name) => ({ name, kind: name.endsWith('.wasm') ? 'wasm' : 'esModule' }));
-  return [{ name: main, kind: 'esModule' }, ...imported];
+  const bundled = join(work, 'bundled', main);
+  if (!existsSync(bundled)) {
+    mkdirSync(dirname(bundled), { recursive: true });
+    execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [
+      join(root, main), '--bundle', '--format=esm', '--platform=neutral', '--external:*.wasm',
+      '--keep-names', ...(facts.minify ? ['--minify'] : []), `--outfile=${bundled}`, '--log-level=warning',
+    ]);
+  }
+  const text = readFileSync(bundled, 'utf8');
+  const wasm = [...text.matchAll(/from\s*"(\.\.?\/[^"]+\.wasm)"/g)].map((m) => join(dirname(main), m[1]));
+  return [module(main, bundled), ...wasm.map((name) => module(name, join(root, name)))];
+}
+
+function module(name, path) {
+  return { name, path, kind: name.endsWith('.wasm') ? 'wasm' : 'esModule' };
 }
 
 function freePort() {
@@ -744,14 +757,15 @@ async function main() {
   console.log(`coordinator calls per 1,000 polls: ${fmt((poll.syncCalls * 1000) / poll.requests, 2)} (${poll.syncCalls} syncs in ${fmt(poll.requests)} polls, SYNC_INTERVAL_MS ${facts.vars.SYNC_INTERVAL_MS})`);
   console.log(`origin, while timed: ${fmt(proxy.originHits)} requests over ${fmt(proxy.originConnections)} new connections from the proxy, ${fmt(results.pass.originHits)} over ${fmt(results.pass.originConnections)} from edgegate's pass-through`);
   console.log(`cold start, spawn to first 200 (a workerd of its own, median of ${COLD_LAUNCHES} alternating launches each): edgegate ${fmt(cold.edgegate)} ms, no-op JS ${fmt(cold.noop)} ms (+${fmt(cold.edgegate - cold.noop)} ms)`);
-  const size = (f) => { const b = readFileSync(join(root, f)); return [b.length, gzipSync(b, { level: 9 }).length]; };
-  const gate = entryModules(facts).map((m) => [m.name, ...size(m.name)]);
-  const room = entryModules(facts.objects).map((m) => [m.name, ...size(m.name)]);
+  const size = (f) => { const b = readFileSync(f); return [b.length, gzipSync(b, { level: 9 }).length]; };
+  const gate = entryModules(facts).map((m) => [m.name, ...size(m.path)]);
+  const room = entryModules(facts.objects).map((m) => [m.name, ...size(m.path)]);
   const total = (parts, i) => parts.reduce((sum, p) => sum + p[i], 0);
   const listed = (parts) => parts.map(([name, raw, gz]) => `${name} ${fmt(raw)} B (${fmt(gz)} gzip -9)`).join(', ');
   const parts = [...gate, ...room];
   console.log(`bundle: ${listed(parts)}; together ${fmt(total(parts, 1) / 1024, 1)} KiB (${fmt(total(parts, 2) / 1024, 1)} KiB gzip)`);
-  // What every citizen's isolate loads: the gate's Worker, its entry and the citizen's wasm.
+  // What every citizen's isolate loads: the gate's Worker, its entry bundled as wrangler
+  // deploys it (with the citizen's wasm's glue and the body reader inlined) and that wasm.
   // The room's Worker (the Durable Objects, the operator's API) runs in isolates of its own.
   console.log(`citizen's isolate loads: ${fmt(total(gate, 2) / 1024, 1)} KiB gzip (${fmt(total(gate, 1) / 1024, 1)} KiB: ${gate.map(([name]) => name).join(', ')}); the room's Worker ${fmt(total(room, 2) / 1024, 1)} KiB gzip apart`);
   for (const [c, top] of profiles) {
