@@ -294,7 +294,8 @@ ${workers.join('\n\n')}
  * read from. worker-build's shim is replaced by the build it re-exports. An entry of the
  * project's own is bundled as `wrangler deploy` bundles it (esbuild, its JS imports inlined,
  * minified when the config says `minify = true`; the wasm stays a module of its own), under
- * the entry's own name, so its imports resolve as in the repository.
+ * the entry's own name, so its imports resolve as in the repository. Under BENCH_PROFILE or
+ * BENCH_PERF it is not minified, so the profile can name its functions.
  */
 function entryModules(facts) {
   const main = facts.main;
@@ -306,7 +307,10 @@ function entryModules(facts) {
     mkdirSync(dirname(bundled), { recursive: true });
     execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [
       join(root, main), '--bundle', '--format=esm', '--platform=neutral', '--external:*.wasm',
-      '--keep-names', ...(facts.minify ? ['--minify'] : []), `--outfile=${bundled}`, '--log-level=warning',
+      // Profiles name the entry's functions only unminified (V8 names a function by its
+      // identifier, which --keep-names does not keep), so a profiled run is not minified.
+      '--keep-names', ...(facts.minify && !PROFILE.length && !PERF.length ? ['--minify'] : []),
+      `--outfile=${bundled}`, '--log-level=warning',
     ]);
   }
   const text = readFileSync(bundled, 'utf8');
