@@ -139,6 +139,11 @@ test('both Durable Objects are bound and exported by the room, and the gate bind
   assert.deepEqual(production, [`${objectsName}-production`, `${objectsName}-production`]);
   assert.match(run.out, new RegExp(`env\\.LOCATIONS \\(LocationAggregator, defined in ${objectsName}-production\\)`), run.out);
   assert.match(run.out, new RegExp(`env\\.OBJECTS \\(${objectsName}-production\\)`), run.out);
+  // The room's Worker has no address of its own: its operator's API is reached only through
+  // the gate.
+  assert.match(objectsToml, /^workers_dev = false$/m);
+  assert.match(objectsToml, /^preview_urls = false$/m);
+  assert.doesNotMatch(runObjects.out, /workers\.dev/, runObjects.out);
 });
 
 test('the waiting page and the console go up as assets', () => {

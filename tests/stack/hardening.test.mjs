@@ -1,6 +1,7 @@
 // What an attacker and a bad night try against the gate, over HTTP against `wrangler dev`: the
 // console's session used from the citizens' origin, guessed tokens, a stolen console cookie
 // after sign-out, headers that lie about the client, a Cookie header stuffed by a sibling site,
+// every header the wasm reads huge or garbled,
 // a room's prefix walked around by case or escapes, and the room's stored state lost.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -148,6 +149,43 @@ test('a Cookie header stuffed with another site\'s cookies does not cost the cit
   assert.ok(junk.length * 2 > 10_000);
   assert.equal(res.headers.get('edgegate-ticket-ref'), ref, 'the same ticket');
   assert.equal(res.headers.getSetCookie().some((l) => l.startsWith('edgegate_ticket=')), false, 'no new ticket');
+});
+
+test('every header the entry hands the wasm, huge or garbled, is no header: the place is kept, never a 500', async () => {
+  await admin(gate, token(), 'PUT', '/admin/config', { new_users_per_minute: 0 });
+  const c = new Citizen(gate.url, { address: '203.0.113.7' });
+  await c.status();
+  const { res: placed, body: before } = await c.status();
+  const ref = placed.headers.get('edgegate-ticket-ref');
+  assert.equal(typeof before.position, 'number');
+  // What a script can put in each header the entry reads and hands to the wasm as text: 16 KB
+  // of it, bytes that are not UTF-8, separators, a lookalike of a real value, and the header
+  // that carries the stack tests' fault switch from the admin API, which a client's request
+  // must not be able to set.
+  const garbage = ['A'.repeat(16_000), '\u00ff\u00fe\u0080\u00c3', ';,;=\t==', '1.1.1.1.1', '../../../..', '0;'];
+  const names = ['accept-language', 'edgegate-test-key', 'edgegate-work', 'x-edgegate-client-address',
+    'x-edgegate-location', 'cf-connecting-ip', 'edgegate-cut-off'];
+  let asked = 0;
+  for (const name of names) {
+    for (const value of garbage) {
+      for (const path of ['/queue/status', '/queue/status.html', '/booking/1']) {
+        const res = await c.get(path, { headers: { [name]: value } });
+        asked++;
+        assert.ok(res.status < 500, `${name}: ${value.slice(0, 20)} on ${path} answered ${res.status}`);
+        const body = await res.text();
+        if (path === '/queue/status') {
+          assert.equal(res.status, 200);
+          assert.equal(res.headers.get('edgegate-ticket-ref'), ref, `${name}: ${value.slice(0, 20)} cost the ticket`);
+          assert.equal(JSON.parse(body).state, 'waiting');
+        }
+        assert.equal(res.headers.get('edgegate-cut-off'), null);
+      }
+    }
+  }
+  // And the place is where it was: no header moved it, and the isolate still syncs.
+  const { body: after } = await c.status();
+  assert.ok(after.position <= before.position, `position ${before.position} → ${after.position}`);
+  assert.equal(asked, names.length * garbage.length * 3);
 });
 
 test('a room prefix is not walked around by case or escapes', async () => {
