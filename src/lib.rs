@@ -7,14 +7,14 @@
 //! - [`shared`]: what the two use alike.
 //!
 //! The workers-rs `fetch` here answers what the gate's entry hands it: the operator's routes
-//! under `/admin`, and the gate's own under `/queue/` should one come (health, static files).
+//! under `/admin`, and a static file the assets did not have.
 
 mod objects;
 mod operator;
 mod shared;
 
 use edgegate_core::UnixMs;
-use worker::{event, Context, Env, Method, Request, Response};
+use worker::{event, Context, Env, Request, Response};
 
 pub use objects::aggregator::LocationAggregator;
 pub use objects::coordinator::RoomCoordinator;
@@ -28,34 +28,18 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         .unwrap_or_else(GateError::into_response))
 }
 
-/// The gate's own routes, which no citizen's place depends on.
+/// What the gate's entry hands this Worker (its `OBJECTS` binding): the operator's routes, and
+/// a static file the assets did not have. Every citizen's route, and the health route, is the
+/// citizen's wasm's; this Worker has no address of its own to be asked anything else.
 async fn route(req: Request, env: &Env) -> Result<Response, GateError> {
     let settings = shared::settings::get(env)?;
     let now = UnixMs(now_ms());
     let path = edgegate_core::address::Address::parse(req.inner().url()).route_path();
-    match (req.method(), path.as_str()) {
-        // For harnesses and load balancers: answers without issuing anything.
-        (Method::Get | Method::Head, edgegate_web::HEALTH_PATH) => Ok(Response::ok("ok")?),
-        (_, p) if p.starts_with("/queue/static/") => {
-            Ok(env.assets("ASSETS")?.fetch_request(req).await?)
-        }
-        (_, p) if p == "/admin" || p.starts_with("/admin/") => {
-            operator::admin::handle(req, &path, env, &settings, now).await
-        }
-        (_, p)
-            if edgegate_core::visit::Route::of(
-                req.method().as_ref(),
-                p,
-                settings.audience(&edgegate_core::address::Address::parse(req.inner().url())),
-            )
-            .is_some() =>
-        {
-            // A citizen's request reaches here only when the entry could not take it (the wasm
-            // had just trapped and is being started afresh): the citizen asks again.
-            Err(GateError::Internal(
-                "a citizen's request outside the entry".into(),
-            ))
-        }
-        _ => Ok(shared::pages::page(404, shared::pages::not_found())),
+    if path.starts_with("/queue/static/") {
+        return Ok(env.assets("ASSETS")?.fetch_request(req).await?);
     }
+    if path == "/admin" || path.starts_with("/admin/") {
+        return operator::admin::handle(req, &path, env, &settings, now).await;
+    }
+    Ok(shared::pages::page(404, shared::pages::not_found()))
 }

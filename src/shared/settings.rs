@@ -6,21 +6,18 @@ use worker::Env;
 
 pub use edgegate_web::settings::{valid_location, Settings, CONSOLE_SESSION_S};
 
-/// `env`'s text settings by name: a secret, else a `[vars]` value; `ROOM_ROUTES` as text, or
-/// as the JSON value itself where the platform parsed it already.
+/// `env`'s setting `name` as text: a string binding (a `[vars]` value or a secret, which the
+/// platform hands a Worker alike), or a JSON value it parsed already (`ROOM_ROUTES`), as JSON
+/// text. The citizen's wasm reads its environment the same way (`edgegate_edge::platform`).
 fn text(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .or_else(|| {
-            let value = js_sys::Reflect::get(env, &name.into()).ok()?;
-            if value.is_object() {
-                js_sys::JSON::stringify(&value).ok()?.as_string()
-            } else {
-                None
-            }
-        })
+    let value = js_sys::Reflect::get(env, &name.into()).ok()?;
+    if let Some(text) = value.as_string() {
+        return Some(text);
+    }
+    if value.is_object() {
+        return js_sys::JSON::stringify(&value).ok()?.as_string();
+    }
+    None
 }
 
 /// `SYNC_TIMEOUT_MS` (`edgegate_web::settings::sync_timeout_ms`).

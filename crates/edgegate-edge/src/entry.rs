@@ -78,6 +78,9 @@ pub const NOT_FORWARDED: &[&str] = &[
     "x-edgegate-location",
 ];
 
+/// The gate's health route: `ok`, without issuing anything.
+pub const HEALTH_PATH: &str = "/queue/healthz";
+
 /// Where the static waiting page lives among the assets.
 pub const WAITING_PAGE: &str = "https://assets.invalid/queue/static/waiting.html";
 
@@ -184,7 +187,8 @@ pub fn citizen(
     let address = Address::parse(url);
     // Normalised once, before any decision: which route, which room.
     let path = address.route_path();
-    if path == edgegate_web::HEALTH_PATH && (method == "GET" || method == "HEAD") {
+    // For harnesses and load balancers: answers without issuing anything.
+    if path == HEALTH_PATH && (method == "GET" || method == "HEAD") {
         return response(200, "text", &[], "ok", &[]);
     }
     let Some(route) = Route::of(&method, &path, settings.audience(&address)) else {

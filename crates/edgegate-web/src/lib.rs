@@ -9,10 +9,6 @@ pub mod headers;
 pub mod pages;
 pub mod settings;
 
-/// The gate's health route, for harnesses and load balancers: answered `ok` by the citizen's
-/// edge without issuing anything.
-pub const HEALTH_PATH: &str = "/queue/healthz";
-
 /// The key of an isolate's book for `room` in `location`: one per room and location an isolate
 /// serves, and the name of that pair's aggregator.
 pub fn book_key(room: &str, location: &str) -> String {
