@@ -98,9 +98,15 @@ struct RecentIds {
 }
 
 impl RecentIds {
-    /// Forgets `id` (its place in the eviction order stays, and evicts nothing).
+    /// Forgets `id`, its place in the eviction order too: else, recorded again, it would be in
+    /// the order twice, and the older entry's eviction would forget the newer one early. Rare
+    /// (an origin fault at admission), so a walk of the order is fine.
     fn remove(&mut self, id: u64) {
-        self.set.remove(&id);
+        if self.set.remove(&id) {
+            if let Some(at) = self.order.iter().position(|&x| x == id) {
+                self.order.remove(at);
+            }
+        }
     }
 
     /// Records `id`; false if it was there already.
@@ -935,6 +941,25 @@ fn grace_ms(config: &RoomConfig) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_forgotten_and_recorded_again_is_kept_its_full_term() {
+        let mut recent = RecentIds::default();
+        assert!(recent.insert(7));
+        recent.remove(7);
+        assert!(!recent.contains(7));
+        assert!(recent.insert(7), "forgotten, it is new again");
+        // Its term counts from when it was recorded again: one short of RECENT_IDS newer ids
+        // evict nothing of it.
+        for other in 0..u64::try_from(RECENT_IDS).unwrap() - 1 {
+            recent.insert(1_000 + other);
+        }
+        assert!(recent.contains(7));
+        assert_eq!(recent.order.len(), RECENT_IDS);
+        recent.insert(u64::MAX);
+        assert!(!recent.contains(7), "evicted at its turn");
+        assert_eq!(recent.set.len(), recent.order.len());
+    }
     use crate::keys::RoomTag;
     use crate::summary::Arrivals;
     use crate::sync::settle_ms;
