@@ -20,7 +20,7 @@ use edgegate_core::aggregate::{Aggregator, Upstream};
 use edgegate_core::outbox::{Counts, Outbox};
 use edgegate_core::places::PlaceKey;
 use edgegate_core::sync::{RoomSnapshot, SyncReport};
-use edgegate_core::UnixMs;
+use edgegate_core::{wire, UnixMs};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -28,7 +28,7 @@ use worker::{
 };
 
 use crate::objects::store::{self, read_meta, PlaceTable, Writes, META_DDL, SENDERS_DDL};
-use crate::shared::body;
+use crate::shared::body::{self, Body};
 use crate::shared::clock::now_ms;
 use crate::shared::timeout::with_timeout;
 
@@ -103,9 +103,9 @@ impl DurableObject for LocationAggregator {
         let now = UnixMs(now_ms());
         let url = Address::parse(req.inner().url());
         let query = |name: &str| url.query_value(name);
-        let body = match body::text(&mut req, MAX_BODY).await {
-            Ok(Some(text)) => text,
-            Ok(None) => return Response::error("body too large", 413),
+        let body = match body::of_request(&mut req, MAX_BODY).await {
+            Ok(Body::Within(bytes)) => bytes,
+            Ok(Body::TooLarge) => return Response::error("body too large", 413),
             Err(_) => return Response::error("unreadable body", 400),
         };
         match (req.method(), url.path()) {
@@ -113,7 +113,18 @@ impl DurableObject for LocationAggregator {
                 let (Some(location), Some(room)) = (query("location"), query("room")) else {
                     return Response::error("sync needs location and room", 400);
                 };
-                let Ok(report) = serde_json::from_str::<SyncReport>(&body) else {
+                // A citizen's isolate speaks the binary form (`wire`); JSON is still read from
+                // a sender that names none.
+                let binary = match wire::form_of(req.headers().get(wire::HEADER)?.as_deref()) {
+                    Ok(form) => form == wire::Form::Binary,
+                    Err(why) => return Response::error(why, 409),
+                };
+                let report = if binary {
+                    wire::decode::<SyncReport>(&body)
+                } else {
+                    serde_json::from_slice::<SyncReport>(&body).map_err(|e| e.to_string())
+                };
+                let Ok(report) = report else {
                     return Response::error("bad sync report", 400);
                 };
                 // Stored before anything is acknowledged or sent on.
@@ -148,12 +159,19 @@ impl DurableObject for LocationAggregator {
                     report.sent_at,
                     UnixMs(now_ms()),
                 ) {
+                    Some(snapshot) if binary => {
+                        let mut answer = Response::from_bytes(wire::encode(&snapshot))?;
+                        answer
+                            .headers_mut()
+                            .set("Content-Type", wire::CONTENT_TYPE)?;
+                        Ok(answer)
+                    }
                     Some(snapshot) => Response::from_json(&snapshot),
                     None => Response::error("the room coordinator has not answered yet", 503),
                 }
             }
             (Method::Put, "/faults") => {
-                let ms = serde_json::from_str::<serde_json::Value>(&body)
+                let ms = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| v.get("room_unreachable_ms").and_then(|m| m.as_u64()));
                 let Some(ms) = ms.filter(|ms| *ms <= 3_600_000) else {

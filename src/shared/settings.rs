@@ -46,8 +46,11 @@ pub fn get(env: &Env) -> Result<std::rc::Rc<Settings>, crate::shared::error::Gat
         return Ok(s);
     }
     let parsed = std::rc::Rc::new(
-        Settings::parse(&|name| text(env, name))
-            .map_err(crate::shared::error::GateError::Misconfigured)?,
+        Settings::parse(
+            &|name| text(env, name),
+            edgegate_core::rooms::routes_from_json,
+        )
+        .map_err(crate::shared::error::GateError::Misconfigured)?,
     );
     SETTINGS.with_borrow_mut(|s| *s = Some(std::rc::Rc::clone(&parsed)));
     Ok(parsed)

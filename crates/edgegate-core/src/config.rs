@@ -52,7 +52,7 @@ pub struct RoomConfig {
     pub place_grace_s: u32,
     /// What the waiting page says, in each language, while the room is closed; the page's own
     /// words when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub close_message: Option<Notice>,
     /// The longest a session lasts, renewals and all, in seconds: a pass never outlives it.
     #[serde(default = "default_session_max_s")]
@@ -71,17 +71,17 @@ pub struct RoomConfig {
     /// The rate follows the origin's health, as the edges measure it on forwarded requests,
     /// between a floor and a ceiling the operator sets (`autopilot`). `None`: the operator's
     /// rate alone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub autopilot: Option<Autopilot>,
     /// Bookings the origin can still take, as last said by the operator or by the origin
     /// itself (a `Gate-Slots` header on a forwarded answer), whichever spoke last. `None`: not
     /// known, and nobody is told the slots are taken. With it the cursor releases only those
     /// the slots can serve (`Room::slots_left`), and everyone beyond is told so instead of an
     /// ETA.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub slots_remaining: Option<u64>,
     /// When the next slots are released, for those told the slots are taken (the operator's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub next_release_at: Option<UnixMs>,
 }
 

@@ -72,7 +72,7 @@ pub struct DrawView {
     /// Hex of `SHA-256(seed)`.
     pub commitment: String,
     /// Hex of the seed, once the edges may hold it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub seed: Option<String>,
 }
 

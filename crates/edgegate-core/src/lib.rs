@@ -37,6 +37,7 @@ pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod visit;
+pub mod wire;
 pub mod work;
 
 mod codec;

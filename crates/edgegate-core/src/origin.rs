@@ -25,16 +25,12 @@ pub struct OriginCounts {
     /// Requests per latency bucket ([`LATENCY_BOUNDS_MS`], then one for slower).
     pub latency: [u64; 10],
     /// The longest `Retry-After` the origin sent, in seconds (`0`: none).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub retry_after_s: u64,
     /// The latest `Gate-Slots` the origin sent: when it was heard (the edge's clock) and how
     /// many bookings it said it can still take.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub slots: Option<(UnixMs, u64)>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// How one forwarded request ended.
@@ -46,6 +42,12 @@ pub enum Outcome {
     Unreachable,
     /// The origin did not answer in time.
     TimedOut,
+}
+
+impl crate::wire::Omittable for OriginCounts {
+    fn is_empty_value(&self) -> bool {
+        self.is_empty()
+    }
 }
 
 impl OriginCounts {

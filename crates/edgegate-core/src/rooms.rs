@@ -31,13 +31,23 @@ pub struct Site {
     pub cookie_suffix: String,
 }
 
-#[derive(Deserialize)]
+/// One room of `ROOM_ROUTES`, as written: [`Rooms::from_routes`] checks it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RoomEntry {
-    name: String,
-    host: Option<String>,
-    prefix: Option<String>,
-    origin: Option<String>,
+pub struct Route {
+    pub name: String,
+    pub host: Option<String>,
+    pub prefix: Option<String>,
+    pub origin: Option<String>,
+}
+
+/// The fields a [`Route`] has: any other is refused, so a misspelt one is not silently dropped.
+pub const ROUTE_FIELDS: [&str; 4] = ["name", "host", "prefix", "origin"];
+
+/// `ROOM_ROUTES`' JSON text read into routes, unchecked. (The citizen's wasm reads them with
+/// the platform's own JSON parser instead, and hands them to [`Rooms::from_routes`] alike.)
+pub fn routes_from_json(text: &str) -> Result<Vec<Route>, String> {
+    serde_json::from_str(text).map_err(|e| format!("ROOM_ROUTES: {e}"))
 }
 
 /// Is `name` usable as a room name here: 1 to 32 lowercase ASCII letters, digits or `-`?
@@ -90,17 +100,25 @@ impl Rooms {
     /// set) adds; errors name the problem. Every room's origin must be an http(s) URL, and under
     /// [`LocalOrigins::Refused`] a public one (`origin_url::check`).
     pub fn parse(default: Site, rooms: Option<&str>, local: LocalOrigins) -> Result<Rooms, String> {
+        let routes = match rooms.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(text) => routes_from_json(text)?,
+            None => Vec::new(),
+        };
+        Rooms::from_routes(default, routes, local)
+    }
+
+    /// The default room and the rooms `routes` add, each checked as [`Rooms::parse`] says.
+    pub fn from_routes(
+        default: Site,
+        routes: Vec<Route>,
+        local: LocalOrigins,
+    ) -> Result<Rooms, String> {
         origin_url::check("ORIGIN_URL", &default.origin_url, local)?;
         let mut all = Rooms {
             default: Rc::new(default),
             others: Vec::new(),
         };
-        let Some(text) = rooms.map(str::trim).filter(|t| !t.is_empty()) else {
-            return Ok(all);
-        };
-        let entries: Vec<RoomEntry> =
-            serde_json::from_str(text).map_err(|e| format!("ROOM_ROUTES: {e}"))?;
-        for entry in entries {
+        for entry in routes {
             let name = entry.name;
             if !valid_name(&name) {
                 return Err(format!(

@@ -103,30 +103,30 @@ pub struct SyncReport {
     #[serde(default)]
     pub isolates: u64,
     /// Requests forwarded to the origin since the last batch, and how they went.
-    #[serde(default, skip_serializing_if = "OriginCounts::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub origin: OriginCounts,
     /// The identity of the room as the sender last heard it (`0`: never heard it).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub epoch: u64,
     /// The release cursor as the sender last heard it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub known_cursor: Option<Cursor>,
     /// Tickets (short ids) whose sessions the origin ended since the last batch.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub ended_ids: Vec<u64>,
     /// Tickets (short ids) whose pass moved to another network: `(id, network tag)`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub moves: Vec<(u64, u64)>,
     /// Place changes per client network: `(network tag, give-up slot, delta)`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub net_places: Vec<(u64, u64, i64)>,
     /// The version of the room's notices the sender holds ([`Notices`]).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub notices_at: u64,
     /// New places refused until their holder shows work, and places taken with work shown.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub work_asked: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub work_shown: u64,
     /// When this copy of the batch was sent, by the sender's clock: the answer echoes it
     /// (`RoomSnapshot::lease_from`), and the share it grants holds from then.
@@ -142,10 +142,6 @@ pub struct SyncReport {
     /// isolates run fail-static on it while the room is out of reach.
     #[serde(default)]
     pub after_lease_per_mille: u32,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 impl SyncReport {
@@ -178,28 +174,28 @@ pub struct RoomSnapshot {
     pub age_ms: u64,
     /// Refs of tickets the operator revoked, compact and sorted (see `revocation`). Absent
     /// when there are none, so the common snapshot carries nothing more.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub revoked: Vec<String>,
     /// Every ticket issued before this is revoked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub revoked_before: Option<UnixMs>,
     /// Citizens let through per minute, room-wide, as measured over the last minute whose
     /// counts are in (`Ledger::through_per_minute`): what the ETA's far end assumes, since
     /// no-shows and the limiters' slack keep it below the rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub through_per_minute: Option<u64>,
     /// Places taken per minute, room-wide, over the last minute whose counts are all in: how
     /// many may stand ahead of a ticket in the seconds not yet counted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub arrivals_per_minute: Option<u64>,
     /// The room's identity (see `Room::epoch`), which senders name in their batches.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub epoch: u64,
     /// What changed in the room's notices since the version the sender said it holds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub notices: Option<NoticesDelta>,
     /// The pre-queue draw: its commitment, and its seed from just before the opening.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub draw: Option<crate::draw::DrawView>,
     /// The batch's `sent_at`, echoed: `share_ppm` holds from then (the sender's clock) for
     /// `lease_ms`, and no longer.
@@ -214,7 +210,7 @@ pub struct RoomSnapshot {
     /// Citizens beyond the cursor the origin's slots can still serve (the room's
     /// `slots_left`), when the room knows its slots: everyone further back is told the slots
     /// are taken.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub slots_left: Option<u64>,
 }
 
@@ -634,11 +630,11 @@ pub struct Notice {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticesDelta {
     pub to: u64,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub reset: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub set: Vec<Notice>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
     pub dropped: Vec<(NoticeKind, u64)>,
 }
 

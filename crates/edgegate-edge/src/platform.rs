@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use edgegate_core::sync::{RoomSnapshot, SyncReport};
-use edgegate_core::UnixMs;
+use edgegate_core::{wire, UnixMs};
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -40,6 +40,8 @@ extern "C" {
     fn status(this: &Reply) -> u16;
     #[wasm_bindgen(catch, method)]
     fn text(this: &Reply) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, method, js_name = arrayBuffer)]
+    fn array_buffer(this: &Reply) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(f: &js_sys::Function, ms: f64) -> JsValue;
@@ -77,7 +79,8 @@ impl GateError {
 
 pub mod settings {
     //! The deployment's settings, from the environment the entry hands over, once per isolate.
-    use super::{GateError, JsValue, Rc, RefCell, Reflect, Settings};
+    use super::{GateError, JsCast, JsValue, Rc, RefCell, Reflect, Settings};
+    use edgegate_core::rooms::{Route, ROUTE_FIELDS};
 
     thread_local! {
         static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
@@ -101,10 +104,52 @@ pub mod settings {
         if let Some(s) = SETTINGS.with_borrow(Clone::clone) {
             return Ok(s);
         }
-        let parsed =
-            Rc::new(Settings::parse(&|name| text(env, name)).map_err(GateError::Misconfigured)?);
+        let parsed = Rc::new(
+            Settings::parse(&|name| text(env, name), routes).map_err(GateError::Misconfigured)?,
+        );
         SETTINGS.with_borrow_mut(|s| *s = Some(Rc::clone(&parsed)));
         Ok(parsed)
+    }
+
+    /// `ROOM_ROUTES`' JSON text read by the platform's JSON parser, to the same rules as the
+    /// room's Worker's (`rooms::routes_from_json`): a list of objects whose fields are text or
+    /// `null`, `name` required, no other field.
+    fn routes(text: &str) -> Result<Vec<Route>, String> {
+        let refuse = |why: &str| format!("ROOM_ROUTES: {why}");
+        let list = js_sys::JSON::parse(text).map_err(|_| refuse("not JSON"))?;
+        if !js_sys::Array::is_array(&list) {
+            return Err(refuse("must be a JSON list of rooms"));
+        }
+        js_sys::Array::from(&list)
+            .iter()
+            .map(|entry| {
+                if !entry.is_object() || js_sys::Array::is_array(&entry) {
+                    return Err(refuse("each room must be an object"));
+                }
+                for key in js_sys::Object::keys(entry.unchecked_ref::<js_sys::Object>()).iter() {
+                    let key = key.as_string().unwrap_or_default();
+                    if !ROUTE_FIELDS.contains(&key.as_str()) {
+                        return Err(refuse(&format!("unknown field {key:?}")));
+                    }
+                }
+                let field = |name: &str| -> Result<Option<String>, String> {
+                    let value = Reflect::get(&entry, &name.into()).unwrap_or(JsValue::NULL);
+                    if value.is_null() || value.is_undefined() {
+                        return Ok(None);
+                    }
+                    value
+                        .as_string()
+                        .map(Some)
+                        .ok_or_else(|| refuse(&format!("{name} must be text")))
+                };
+                Ok(Route {
+                    name: field("name")?.ok_or_else(|| refuse("each room needs a name"))?,
+                    host: field("host")?,
+                    prefix: field("prefix")?,
+                    origin: field("origin")?,
+                })
+            })
+            .collect()
     }
 
     /// The settings, if a request has parsed them already in this isolate.
@@ -136,7 +181,8 @@ pub async fn sleep(ms: u64) {
 }
 
 /// Sends `report` to the aggregator named `name` (`env.LOCATIONS`) at `url` and reads its
-/// snapshot, within `timeout_ms`; why not, if it did not answer with one.
+/// snapshot, both in the sync's binary form (`wire`), within `timeout_ms`; why not, if it did
+/// not answer with one.
 pub async fn sync_with_aggregator(
     env: &JsValue,
     name: &str,
@@ -151,23 +197,32 @@ pub async fn sync_with_aggregator(
         let id = namespace.id_from_name(name).map_err(describe)?;
         let stub = namespace.get(&id).map_err(describe)?;
         let init = Object::new();
-        let body = serde_json::to_string(report).map_err(|e| e.to_string())?;
+        let headers = Object::new();
+        Reflect::set(&headers, &wire::HEADER.into(), &wire::VERSION.into()).map_err(describe)?;
+        Reflect::set(&headers, &"content-type".into(), &wire::CONTENT_TYPE.into())
+            .map_err(describe)?;
+        let body = js_sys::Uint8Array::from(wire::encode(report).as_slice());
         Reflect::set(&init, &"method".into(), &"POST".into()).map_err(describe)?;
-        Reflect::set(&init, &"body".into(), &body.into()).map_err(describe)?;
+        Reflect::set(&init, &"headers".into(), &headers).map_err(describe)?;
+        Reflect::set(&init, &"body".into(), &body).map_err(describe)?;
         let reply: Reply = JsFuture::from(stub.fetch(url, &init).map_err(describe)?)
             .await
             .map_err(describe)?
             .unchecked_into();
         let status = reply.status();
-        let text = JsFuture::from(reply.text().map_err(describe)?)
-            .await
-            .map_err(describe)?
-            .as_string()
-            .unwrap_or_default();
         if status != 200 {
-            return Err(format!("{url} answered {status}"));
+            let text = JsFuture::from(reply.text().map_err(describe)?)
+                .await
+                .map_err(describe)?
+                .as_string()
+                .unwrap_or_default();
+            let text: String = text.chars().take(200).collect();
+            return Err(format!("{url} answered {status}: {text}"));
         }
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+        let bytes = JsFuture::from(reply.array_buffer().map_err(describe)?)
+            .await
+            .map_err(describe)?;
+        wire::decode(&js_sys::Uint8Array::new(&bytes).to_vec())
     };
     let deadline = async {
         sleep(timeout_ms).await;

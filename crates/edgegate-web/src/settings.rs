@@ -8,13 +8,19 @@
 
 use edgegate_core::keys::{ForNetworks, ForPasses, ForTestKeys, ForTickets, SecretRing};
 use edgegate_core::origin_url::LocalOrigins;
-use edgegate_core::rooms::{Rooms, Site};
+use edgegate_core::rooms::{Rooms, Route, Site};
 use edgegate_core::KeyRing;
 use sha2::{Digest, Sha256};
 
 /// The deployment's text settings by name: a secret or a `[vars]` value, `None` when unset or
 /// blank. `ROOM_ROUTES` may be given as JSON text.
 pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// How a platform reads `ROOM_ROUTES`' JSON text into routes: [`routes_from_json`], or the
+/// platform's own JSON parser where a JSON parser in the wasm would cost every isolate.
+///
+/// [`routes_from_json`]: edgegate_core::rooms::routes_from_json
+pub type RoutesReader = fn(&str) -> Result<Vec<Route>, String>;
 
 pub struct Settings {
     /// The default room's name.
@@ -136,7 +142,7 @@ impl Settings {
         }
     }
 
-    pub fn parse(vars: Vars) -> Result<Settings, String> {
+    pub fn parse(vars: Vars, read_routes: RoutesReader) -> Result<Settings, String> {
         let text = |name: &str| -> Option<String> { vars(name).filter(|s| !s.trim().is_empty()) };
         let number = |name: &str, default: u64| -> Result<u64, String> {
             match text(name) {
@@ -157,12 +163,15 @@ impl Settings {
         // line, not a gate forwarding nowhere.
         let local_origins = LocalOrigins::from_setting(text("ALLOW_LOCAL_ORIGIN").as_deref());
         Ok(Settings {
-            rooms: Rooms::parse(
+            rooms: Rooms::from_routes(
                 Site::default_room(
                     &room,
                     text("ORIGIN_URL").ok_or("ORIGIN_URL is not set")?.trim(),
                 ),
-                text("ROOM_ROUTES").as_deref(),
+                match text("ROOM_ROUTES") {
+                    Some(routes) => read_routes(routes.trim())?,
+                    None => Vec::new(),
+                },
                 local_origins,
             )?,
             room,
