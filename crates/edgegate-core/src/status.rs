@@ -62,6 +62,73 @@ pub struct QueueStatus {
     pub readmitted: bool,
 }
 
+impl QueueState {
+    /// The state's name, as the JSON says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueState::Waiting => "waiting",
+            QueueState::Admitted => "admitted",
+            QueueState::Paused => "paused",
+            QueueState::Closed => "closed",
+            QueueState::Prequeue => "prequeue",
+        }
+    }
+}
+
+impl QueueStatus {
+    /// The JSON of the answer nearly every poll gets (no rejoining, work, slots or
+    /// readmission to tell), written without a serializer, byte for byte what serde writes;
+    /// `None` for any other, which a caller serializes. Every status poll asks this.
+    pub fn plain_json(&self) -> Option<String> {
+        use std::fmt::Write as _;
+        // Every field named, so a field added to the status cannot be left out here unseen.
+        let QueueStatus {
+            state,
+            position,
+            ahead,
+            eta_s,
+            next_poll_ms,
+            opens_at,
+            stale,
+            rejoined,
+            work,
+            slots_taken,
+            readmitted,
+        } = self;
+        if rejoined.is_some() || work.is_some() || slots_taken.is_some() || *readmitted {
+            return None;
+        }
+        let mut out = String::with_capacity(128);
+        let number = |out: &mut String, n: Option<u64>| match n {
+            Some(n) => {
+                let _ = write!(out, "{n}");
+            }
+            None => out.push_str("null"),
+        };
+        out.push_str("{\"state\":\"");
+        out.push_str(state.name());
+        out.push_str("\",\"position\":");
+        number(&mut out, *position);
+        out.push_str(",\"ahead\":");
+        number(&mut out, *ahead);
+        out.push_str(",\"eta_s\":");
+        match eta_s {
+            Some([low, high]) => {
+                let _ = write!(out, "[{low},{high}]");
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"next_poll_ms\":");
+        number(&mut out, Some(*next_poll_ms));
+        out.push_str(",\"opens_at\":");
+        number(&mut out, opens_at.map(|t| t.0));
+        out.push_str(",\"stale\":");
+        out.push_str(if *stale { "true" } else { "false" });
+        out.push('}');
+        Some(out)
+    }
+}
+
 /// The slots are taken for this place ([`QueueStatus::slots_taken`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SlotsTaken {
@@ -466,5 +533,62 @@ mod tests {
             ..RoomConfig::default()
         };
         assert_eq!(eta_s(&stopped, 10, None), None);
+    }
+
+    proptest::proptest! {
+        /// The hand-written JSON of a plain poll is serde's, byte for byte, and any status with
+        /// more to tell is left to serde.
+        #[test]
+        fn a_plain_status_is_written_as_serde_writes_it(
+            state in 0usize..5,
+            position in proptest::option::of(proptest::prelude::any::<u64>()),
+            ahead in proptest::option::of(proptest::prelude::any::<u64>()),
+            eta_s in proptest::option::of(proptest::prelude::any::<[u64; 2]>()),
+            next_poll_ms in proptest::prelude::any::<u64>(),
+            opens_at in proptest::option::of(proptest::prelude::any::<u64>()),
+            stale in proptest::bool::ANY,
+            more in 0usize..5,
+        ) {
+            let states = [
+                QueueState::Waiting,
+                QueueState::Admitted,
+                QueueState::Paused,
+                QueueState::Closed,
+                QueueState::Prequeue,
+            ];
+            let mut status = QueueStatus {
+                state: states[state],
+                position,
+                ahead,
+                eta_s,
+                next_poll_ms,
+                opens_at: opens_at.map(UnixMs),
+                stale,
+                rejoined: None,
+                work: None,
+                slots_taken: None,
+                readmitted: false,
+            };
+            match more {
+                1 => status.rejoined = Some(Rejoined::Lapsed),
+                2 => status.slots_taken = Some(SlotsTaken { next_release_at: None }),
+                3 => status.readmitted = true,
+                4 => {
+                    status.work = Some(crate::work::Challenge {
+                        salt: "00".into(),
+                        target: "11".into(),
+                        most: 1,
+                        window: 2,
+                        key: 1,
+                    });
+                }
+                _ => {}
+            }
+            let serde = serde_json::to_string(&status).unwrap();
+            match status.plain_json() {
+                Some(plain) => proptest::prop_assert_eq!(plain, serde),
+                None => proptest::prop_assert!(more != 0, "a plain status left to serde"),
+            }
+        }
     }
 }

@@ -254,7 +254,10 @@ pub fn citizen(
                 // The countdown trusts the gate's clock over the phone's.
                 extra.push(("date", js_sys::Date::new_0().to_utc_string().into()));
             }
-            match serde_json::to_string(&status) {
+            match status
+                .plain_json()
+                .map_or_else(|| serde_json::to_string(&status), Ok)
+            {
                 Ok(body) => response(200, "json", &extra, &body, &set_cookies),
                 Err(e) => failure(GateError::Internal(e.to_string())),
             }
