@@ -113,7 +113,9 @@ pub mod settings {
 
     /// `ROOM_ROUTES`' JSON text read by the platform's JSON parser, to the same rules as the
     /// room's Worker's (`rooms::routes_from_json`): a list of objects whose fields are text or
-    /// `null`, `name` required, no other field.
+    /// `null`, `name` required, no other field. One difference is left: `JSON.parse` keeps the
+    /// last of a field written twice in one room, which serde_json refuses, so such a setting
+    /// is a 503 at the admin API (logged by name) while the gate serves the last value.
     fn routes(text: &str) -> Result<Vec<Route>, String> {
         let refuse = |why: &str| format!("ROOM_ROUTES: {why}");
         let list = js_sys::JSON::parse(text).map_err(|_| refuse("not JSON"))?;
