@@ -13,8 +13,7 @@ use crate::token::TestMode;
 /// Slack added to the high end of every ETA for sync and settle delays, in seconds.
 const ETA_SLACK_S: u64 = 5;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueueState {
     Waiting,
     Admitted,
@@ -72,6 +71,13 @@ impl QueueState {
             QueueState::Closed => "closed",
             QueueState::Prequeue => "prequeue",
         }
+    }
+}
+
+/// A state is written as its name, the one spelling both JSON writers use.
+impl Serialize for QueueState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -533,6 +539,31 @@ mod tests {
             ..RoomConfig::default()
         };
         assert_eq!(eta_s(&stopped, 10, None), None);
+    }
+
+    #[test]
+    fn the_states_are_spelt_as_the_contract_says() {
+        let states = [
+            QueueState::Waiting,
+            QueueState::Admitted,
+            QueueState::Paused,
+            QueueState::Closed,
+            QueueState::Prequeue,
+        ];
+        let json: Vec<String> = states
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap())
+            .collect();
+        assert_eq!(
+            json,
+            [
+                "\"waiting\"",
+                "\"admitted\"",
+                "\"paused\"",
+                "\"closed\"",
+                "\"prequeue\""
+            ]
+        );
     }
 
     proptest::proptest! {
