@@ -1,7 +1,7 @@
 // What an attacker and a bad night try against the gate, over HTTP against `wrangler dev`: the
 // console's session used from the citizens' origin, guessed tokens, a stolen console cookie
 // after sign-out, headers that lie about the client, a Cookie header stuffed by a sibling site,
-// every header the wasm reads huge or garbled,
+// every header the wasm reads huge or garbled, the binary sync forged at the gate,
 // a room's prefix walked around by case or escapes, and the room's stored state lost.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -186,6 +186,35 @@ test('every header the entry hands the wasm, huge or garbled, is no header: the 
   const { body: after } = await c.status();
   assert.ok(after.position <= before.position, `position ${before.position} → ${after.position}`);
   assert.equal(asked, names.length * garbage.length * 3);
+});
+
+test('a client speaking the binary sync to the gate reaches no aggregator and learns nothing of it', async () => {
+  // What an isolate sends its aggregator, as a script would forge it: the version header, the
+  // content type and bytes a batch could be, at the aggregator's own path and others.
+  await admin(gate, token(), 'PUT', '/admin/config', { new_users_per_minute: 0 });
+  const citizen = new Citizen(gate.url);
+  await citizen.status();
+  const seen = echo.seen.length;
+  const bytes = new Uint8Array(512).map((_, i) => (i * 37) & 0xff);
+  for (const path of ['/sync?location=local&room=booking', '/queue/sync', '/admin/sync', '/queue/status']) {
+    for (const method of ['POST', 'PUT']) {
+      const res = await fetch(gate.url + path, {
+        method,
+        headers: { 'edgegate-wire': '1', 'content-type': 'application/octet-stream', cookie: citizen.cookieHeader() },
+        body: bytes,
+        redirect: 'manual',
+      });
+      const type = res.headers.get('content-type') ?? '';
+      const body = await res.text();
+      assert.ok(res.status < 500, `${method} ${path}: ${res.status} ${body.slice(0, 200)}`);
+      assert.notEqual(res.status, 409, `${method} ${path} answered as an aggregator would`);
+      assert.doesNotMatch(type, /octet-stream/, `${method} ${path}: ${type}`);
+      assert.doesNotMatch(body, /binary sync|bad sync report/, `${method} ${path}`);
+    }
+  }
+  assert.equal(echo.seen.length, seen, 'nothing reached the origin without a pass');
+  const { body } = await citizen.status();
+  assert.equal(body.state, 'waiting', 'the forger keeps its place, and only that');
 });
 
 test('a room prefix is not walked around by case or escapes', async () => {
