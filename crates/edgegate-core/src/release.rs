@@ -378,8 +378,13 @@ fn sweep(arrivals: &Histogram, from: Cursor, limit: Cursor, mut budget: u128) ->
         // budget of exactly n citizens releases n, not n − 2⁻³².
         let step = u64::try_from(budget.div_ceil(u128::from(*count))).unwrap_or(0);
         spent += u128::from(step) * u128::from(*count);
-        let sub = u32::try_from(start + step).unwrap_or(u32::MAX);
-        return (Cursor(OrderKey::new(*bucket, sub).0), spent);
+        // Rounded up to the whole rest of the second, the cursor stands at the next one's
+        // start: a sub of 2³² does not fit, and one short of it would release a sliver less
+        // than was spent and reported.
+        return match u32::try_from(start + step) {
+            Ok(sub) => (Cursor(OrderKey::new(*bucket, sub).0), spent),
+            Err(_) => (Cursor::at_bucket(bucket.saturating_add(1)), spent),
+        };
     }
     (limit, spent)
 }
@@ -674,6 +679,29 @@ mod tests {
             SETTLE,
         );
         assert_eq!(next.state.cursor, state.cursor);
+    }
+
+    #[test]
+    fn a_budget_rounded_up_to_the_rest_of_a_second_moves_the_cursor_to_the_next() {
+        let mut arrivals = Histogram::new();
+        arrivals.add(100, 3);
+        arrivals.add(101, 5);
+        // One sub-unit of second 100 left before the cursor, and a budget a third of it: the
+        // step rounds up to the whole rest, which is what is spent.
+        let from = Cursor(OrderKey::new(100, u32::MAX).0);
+        let limit = Cursor::at_bucket(200);
+        let (cursor, spent) = sweep(&arrivals, from, limit, 1);
+        assert_eq!((cursor, spent), (Cursor::at_bucket(101), 3));
+        // What the cursor passed is what was spent, to the sub-unit.
+        assert_eq!(
+            u128::from(arrivals.between(from, OrderKey(cursor.0))),
+            spent >> 32
+        );
+        let (further, more) = sweep(&arrivals, cursor, limit, 5 << 31);
+        assert_eq!(
+            (further, more),
+            (Cursor(OrderKey::new(101, 1 << 31).0), 5 << 31)
+        );
     }
 
     #[test]
