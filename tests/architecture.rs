@@ -588,3 +588,16 @@ fn the_static_files_carry_the_workers_own_policies() {
         assert!(block.contains("X-Content-Type-Options: nosniff"), "{path}");
     }
 }
+
+#[test]
+fn the_page_polls_no_sooner_than_the_core_tells_it() {
+    // The waiting page is a static asset: it cannot ask the wasm for the floor, so the number
+    // is written in both, and held equal here.
+    let page = std::fs::read_to_string(root().join("www/queue/static/app.js")).unwrap();
+    let floor = edgegate_core::status::POLL_FLOOR_MS;
+    let wanted = format!("schedule(Math.max({floor}, Number(s.next_poll_ms)");
+    assert!(
+        page.contains(&wanted),
+        "www/queue/static/app.js must wait at least status::POLL_FLOOR_MS ({floor} ms) between polls: `{wanted}`"
+    );
+}

@@ -38,7 +38,7 @@ use crate::order::{Cursor, OrderKey, SUB_RANGE};
 use crate::outbox::Outbox;
 use crate::places::{slot_of, PlaceKey};
 use crate::revocation::is_revoked;
-use crate::status::{jittered, QueueState, QueueStatus, RoomView};
+use crate::status::{after_due, jittered, QueueState, QueueStatus, RoomView, POLL_FLOOR_MS};
 use crate::summary::Summary;
 use crate::sync::{NoticeKind, Notices, RoomSnapshot, SyncReport, HOPS};
 use crate::time::UnixMs;
@@ -556,15 +556,18 @@ impl Isolate {
             }
             .status(self.order_of(ticket), now, jitter),
             Admission::Throttled { retry_at } => {
-                // At the very front, waiting only for the rate: say so, and come back soon,
-                // spread out so the eligible do not all ask in the same instant.
+                // At the very front, waiting only for the rate: say so, and come back when
+                // the token is due (the limiter tells peers of one second one token apart),
+                // even within the second. A page held to a second left a quarter of every
+                // isolate's tokens to spill while its line waited (`limiter::SLACK_MS`): on the
+                // simulated small night 14 % of the rate, against 5 % now.
                 let wait_ms = retry_at.since(now);
                 QueueStatus {
                     state: QueueState::Waiting,
                     position: Some(1),
                     ahead: Some(0),
                     eta_s: Some([0, wait_ms.div_ceil(1000).saturating_add(2)]),
-                    next_poll_ms: jittered(wait_ms.clamp(400, 1_500), jitter),
+                    next_poll_ms: after_due(wait_ms.clamp(POLL_FLOOR_MS, 1_500), jitter),
                     opens_at: None,
                     stale,
                     rejoined: None,
@@ -1462,6 +1465,16 @@ mod tests {
             (status.state, status.position),
             (QueueState::Waiting, Some(1))
         );
+        // Back when the token is due, never before it, whatever the jitter.
+        let due = retry_at.since(now).max(crate::status::POLL_FLOOR_MS);
+        for jitter in [0, 1, u16::MAX / 2, u16::MAX] {
+            let next = b.status(&c, Admission::Throttled { retry_at }, now, jitter);
+            assert!(
+                (due..=due * 115 / 100).contains(&next.next_poll_ms),
+                "{jitter}: {} for a token due in {due} ms",
+                next.next_poll_ms
+            );
+        }
         let report = b.begin_sync(now).unwrap();
         assert_eq!(report.let_through, vec![(now.secs(), 1)]);
         assert_eq!(report.refused, 1);

@@ -1065,8 +1065,13 @@ impl<'a> Sim<'a> {
                         self.out.traced_etas.entry(c).or_default().push(range);
                     }
                 }
-                // The page never polls sooner than a second.
-                next = Some(status.next_poll_ms.max(1_000).saturating_add(latency));
+                // As the page: never sooner than its floor.
+                next = Some(
+                    (status
+                        .next_poll_ms
+                        .max(edgegate_core::status::POLL_FLOOR_MS))
+                    .saturating_add(latency),
+                );
             }
             (_, None) => {}
         }

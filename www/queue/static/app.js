@@ -265,7 +265,8 @@
         var solving = solve(s.work);
         render();
         if (answer) poll(); // found while this poll was out
-        else if (!solving) schedule(Math.max(1000, Number(s.next_poll_ms) || 5000));
+        // Never sooner than the core's status::POLL_FLOOR_MS (tests/architecture.rs holds them equal).
+        else if (!solving) schedule(Math.max(200, Number(s.next_poll_ms) || 5000));
       }, function () {
         done();
         trouble();
