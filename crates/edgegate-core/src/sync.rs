@@ -266,14 +266,25 @@ pub struct Seen {
 /// `(numerator, denominator)`.
 pub const DEMAND_NEWEST: (u64, u64) = (1, 4);
 
-/// A sender's demand after its batch `report`: the batch's let-throughs and refusals, averaged
-/// with what the sender showed before (the newest batch a quarter of it) while it is active.
+/// What one batch shows its sender could use: the citizens it let through, and the eligible
+/// citizens waiting their turn at its limiters when the batch was cut (at least one if it
+/// refused anyone). Citizens, not refusals: a citizen at the front comes back when its token
+/// is due, several times a second when the share is small, and counting each refusal gave
+/// a location whose citizens asked more often a share it could not use (on the simulated
+/// harsh night one location's refusals made it four fifths of the room's demand).
+pub fn demand_of(report: &SyncReport) -> u64 {
+    let waiting = report.waiting.max(u64::from(report.refused > 0));
+    waiting.saturating_add(report.let_through_total())
+}
+
+/// A sender's demand after its batch `report` ([`demand_of`]), averaged with what the sender
+/// showed before (the newest batch a quarter of it) while it is active.
 /// One batch's demand is noisy (whoever happened to poll in that second), and every swing of
 /// the shares costs the rate: a cut share is free for the others only once its holder says it
 /// heard the cut, a sync or two later. On the simulated Korea night the average let through
 /// 85 % of the rate while a queue waited, against 76 % when each batch set the shares anew.
 fn smoothed_demand(report: &SyncReport, now: UnixMs, before: Option<&Seen>) -> u64 {
-    let newest = report.refused.saturating_add(report.let_through_total());
+    let newest = demand_of(report);
     let (part, whole) = DEMAND_NEWEST;
     match before {
         Some(b) if b.active(now) => {
@@ -359,6 +370,11 @@ impl Seen {
 pub struct Senders {
     seen: BTreeMap<String, Seen>,
     changed: BTreeSet<String>,
+    /// When this receiver last came back from a silence (no sender heard for [`ACTIVE_MS`]: it,
+    /// or the way to it, was out), and when it had last heard anyone before it. For
+    /// [`ACTIVE_MS`] after, the senders active before the silence are expected back and
+    /// weigh as they did ([`Senders::expected`]).
+    back: Option<(UnixMs, UnixMs)>,
 }
 
 impl Senders {
@@ -367,6 +383,7 @@ impl Senders {
         Senders {
             seen: stored.into_iter().collect(),
             changed: BTreeSet::new(),
+            back: None,
         }
     }
 
@@ -387,6 +404,10 @@ impl Senders {
     /// applied for its sender; numbers only grow, so an old copy is not), and the caller must
     /// then apply its counts, once. A copy only refreshes when the sender was last heard.
     pub fn receive(&mut self, report: &SyncReport, now: UnixMs) -> bool {
+        let last_heard = self.seen.values().map(|s| s.at).max();
+        if let Some(last) = last_heard.filter(|last| now.since(*last) >= ACTIVE_MS) {
+            self.back = Some((now, last));
+        }
         let before = self.seen.get(&report.isolate);
         let new = before.is_none_or(|s| report.seq > s.seq);
         if new {
@@ -437,7 +458,9 @@ impl Senders {
     /// could never show the demand that earns more.
     pub fn fair_share_ppm(&self, sender: &str, whole_ppm: u32, now: UnixMs) -> u32 {
         let total = self
-            .active(now)
+            .seen
+            .values()
+            .filter(|s| s.active(now) || self.expected(s, now))
             .fold(0u64, |sum, s| sum.saturating_add(s.weight()));
         let seen = self.seen.get(sender);
         let mine = seen.map_or(1, Seen::weight);
@@ -449,6 +472,18 @@ impl Senders {
         } else {
             share
         }
+    }
+
+    /// Is `seen`, not active, still expected back at `now`: active when this receiver fell
+    /// silent, which it came back from less than [`ACTIVE_MS`] ago? Without it, the first
+    /// sender back after an outage had the whole rate to itself (no other was active), and a
+    /// cut holds until its holder says it heard it: on the simulated harsh night, one location
+    /// granted 91 % at the coordinator's recovery held it for ten seconds while its answers
+    /// were lost, and the room let nobody else through.
+    fn expected(&self, seen: &Seen, now: UnixMs) -> bool {
+        self.back.is_some_and(|(back, last)| {
+            now.since(back) < ACTIVE_MS && now >= back && last.since(seen.at) < ACTIVE_MS
+        })
     }
 
     /// Grants `sender` its share of `whole_ppm` at `now` and records it: its fair share
@@ -475,6 +510,17 @@ impl Senders {
         let mut share = target.min(headroom);
         if busy && whole_ppm > 0 {
             share = share.max(1);
+        }
+        if let Some(seen) = self.seen.get(sender) {
+            // While a cut is held unheard, no deeper one: the last grant stands (it is in force
+            // anyway, counted with the larger share held). A new cut at every sync put the
+            // cut's end off each time, and an aggregator whose isolates still ran the cut before
+            // never caught up with the room's share to say so: on a simulated night a location
+            // cut second after second went on being counted at its share of a minute earlier,
+            // a fifth of the rate run nowhere.
+            if now < seen.cut_until && seen.cut_from_ppm > 0 {
+                share = share.max(seen.share_ppm);
+            }
         }
         if let Some(seen) = self.seen.get_mut(sender) {
             // Less than the last grant is a cut: what may still run is held until the sender
@@ -521,13 +567,70 @@ mod tests {
 
     const T0: UnixMs = UnixMs(1_700_000_000_000);
 
-    fn batch(sender: &str, seq: u64, refused: u64) -> SyncReport {
+    /// A batch from `sender` with `waiting` eligible citizens in its limiters' lines, each
+    /// refused once.
+    fn batch(sender: &str, seq: u64, waiting: u64) -> SyncReport {
         SyncReport {
             isolate: sender.into(),
             seq,
-            refused,
+            refused: waiting,
+            waiting,
             ..SyncReport::default()
         }
+    }
+
+    #[test]
+    fn demand_counts_citizens_not_refusals() {
+        let mut report = batch("a", 1, 3);
+        report.refused = 40;
+        report.let_through = vec![(7, 2), (8, 1)];
+        assert_eq!(demand_of(&report), 6);
+        // Refused and gone from the line already: still busy.
+        report.waiting = 0;
+        assert_eq!(demand_of(&report), 4);
+        report.refused = 0;
+        assert_eq!(demand_of(&report), 3);
+    }
+
+    #[test]
+    fn after_a_silence_the_first_sender_back_shares_with_those_expected() {
+        let mut s = Senders::default();
+        for id in ["a", "b", "c", "d"] {
+            s.receive(&batch(id, 1, 10), T0);
+            s.grant(id, PPM, T0);
+        }
+        // The receiver hears nobody for a minute, then "a" first: the others were active
+        // when it fell silent, and are expected back, so "a" gets its part, not the whole.
+        let back = T0.plus_ms(60_000);
+        s.receive(&batch("a", 2, 10), back);
+        assert_eq!(s.grant("a", PPM, back), PPM / 4);
+        // Those that do not come back within ACTIVE_MS no longer count.
+        let later = back.plus_ms(ACTIVE_MS);
+        s.receive(&batch("a", 3, 10), later);
+        assert_eq!(s.grant("a", PPM, later), PPM);
+    }
+
+    #[test]
+    fn a_cut_not_yet_heard_is_not_cut_deeper() {
+        let mut s = Senders::default();
+        s.receive(&batch("a", 1, 10), T0);
+        s.receive(&batch("b", 1, 10), T0);
+        assert_eq!(s.grant("a", PPM, T0), PPM / 2);
+        // Demand moves to "b": "a" is cut, and the cut is held until "a" says it runs it.
+        let t1 = T0.plus_ms(1_000);
+        s.receive(&batch("b", 2, 1_000), t1);
+        let cut = s.grant("a", PPM, t1);
+        assert!(cut < PPM / 2, "{cut}");
+        // Unheard, a further fall of "a"'s part changes nothing; heard, it is cut again.
+        let t2 = t1.plus_ms(1_000);
+        s.receive(&batch("b", 3, 5_000), t2);
+        assert_eq!(s.grant("a", PPM, t2), cut);
+        let t3 = t2.plus_ms(1_000);
+        let mut heard = batch("a", 2, 10);
+        heard.share_at = t1;
+        s.receive(&heard, t3);
+        assert!(s.grant("a", PPM, t3) < cut);
+        assert!(s.in_force_ppm(t3) <= u64::from(PPM));
     }
 
     #[test]
