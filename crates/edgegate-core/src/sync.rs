@@ -271,7 +271,7 @@ pub const DEMAND_NEWEST: (u64, u64) = (1, 4);
 /// refused anyone). Citizens, not refusals: a citizen at the front comes back when its token
 /// is due, several times a second when the share is small, and counting each refusal gave
 /// a location whose citizens asked more often a share it could not use (on the simulated
-/// harsh night one location's refusals made it four fifths of the room's demand).
+/// harsh night one location's demand read 3,809 against 46 to 358 for the seven others).
 pub fn demand_of(report: &SyncReport) -> u64 {
     let waiting = report.waiting.max(u64::from(report.refused > 0));
     waiting.saturating_add(report.let_through_total())
