@@ -518,8 +518,10 @@ impl Senders {
             // never caught up with the room's share to say so: on a simulated night a location
             // cut second after second went on being counted at its share of a minute earlier,
             // a fifth of the rate run nowhere.
+            // Never past the headroom, though: an aggregator's whole is the room's share to
+            // it, and when that falls its isolates are cut as deep as it takes.
             if now < seen.cut_until && seen.cut_from_ppm > 0 {
-                share = share.max(seen.share_ppm);
+                share = share.max(seen.share_ppm.min(headroom));
             }
         }
         if let Some(seen) = self.seen.get_mut(sender) {
@@ -631,6 +633,25 @@ mod tests {
         s.receive(&heard, t3);
         assert!(s.grant("a", PPM, t3) < cut);
         assert!(s.in_force_ppm(t3) <= u64::from(PPM));
+    }
+
+    #[test]
+    fn a_held_cut_is_cut_deeper_when_the_whole_falls_under_it() {
+        // An aggregator's whole is the room's share to it, and may fall at any sync.
+        let mut s = Senders::default();
+        s.receive(&batch("a", 1, 10), T0);
+        s.receive(&batch("b", 1, 10), T0);
+        s.grant("a", PPM, T0);
+        s.grant("b", PPM, T0);
+        let t1 = T0.plus_ms(1_000);
+        s.receive(&batch("b", 2, 1_000), t1);
+        let cut = s.grant("a", PPM, t1);
+        assert!(cut > 1 && cut < PPM / 2, "{cut}");
+        // The room cuts this location to a third: "b" still holds half, so "a" gets what is
+        // left of the headroom (nothing, save the millionth a busy sender keeps), not its cut.
+        let t2 = t1.plus_ms(500);
+        s.receive(&batch("a", 2, 10), t2);
+        assert_eq!(s.grant("a", PPM / 3, t2), 1);
     }
 
     #[test]

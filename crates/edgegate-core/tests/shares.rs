@@ -338,7 +338,7 @@ fn night() -> impl Strategy<Value = Night> {
 }
 
 proptest! {
-    #![proptest_config(common::proptest_config("tests/proptest-regressions/shares.txt", 256))]
+    #![proptest_config(common::proptest_config("tests/proptest-regressions/shares.txt", 1024))]
 
     #[test]
     fn the_shares_in_force_never_add_up_past_the_rate(night in night()) {
