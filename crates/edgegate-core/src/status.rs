@@ -390,15 +390,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn waiting_citizen_sees_place_and_eta() {
+    /// A room at 60 a minute whose line is one second of 120 arrivals, the cursor at its start.
+    fn sixty_a_minute_and_a_second_of_120() -> (RoomConfig, Histogram, Cursor) {
         let config = RoomConfig {
             new_users_per_minute: 60,
             ..RoomConfig::default()
         };
         let mut arrivals = Histogram::new();
         arrivals.add(NOW.secs() - 10, 120);
-        let cursor = Cursor::at_bucket(NOW.secs() - 10);
+        (config, arrivals, Cursor::at_bucket(NOW.secs() - 10))
+    }
+
+    #[test]
+    fn waiting_citizen_sees_place_and_eta() {
+        let (config, arrivals, cursor) = sixty_a_minute_and_a_second_of_120();
         let me = OrderKey::new(NOW.secs() - 10, u32::MAX / 2 + 1);
         let s = view(&config, &arrivals, cursor).status(me, NOW, 0);
         assert_eq!(s.state, QueueState::Waiting);
@@ -425,13 +430,7 @@ mod tests {
 
     #[test]
     fn a_citizen_near_the_front_comes_back_by_the_near_end_of_its_range() {
-        let config = RoomConfig {
-            new_users_per_minute: 60,
-            ..RoomConfig::default()
-        };
-        let mut arrivals = Histogram::new();
-        arrivals.add(NOW.secs() - 10, 120);
-        let cursor = Cursor::at_bucket(NOW.secs() - 10);
+        let (config, arrivals, cursor) = sixty_a_minute_and_a_second_of_120();
         let at = |ahead: u64| {
             OrderKey::new(
                 NOW.secs() - 10,
