@@ -375,15 +375,20 @@ pub struct Senders {
     /// [`ACTIVE_MS`] after, the senders active before the silence are expected back and
     /// weigh as they did ([`Senders::expected`]).
     back: Option<(UnixMs, UnixMs)>,
+    /// The latest time it heard any sender.
+    latest: UnixMs,
 }
 
 impl Senders {
     /// The senders as stored. Nothing is marked changed.
     pub fn restore(stored: impl IntoIterator<Item = (String, Seen)>) -> Senders {
+        let seen: BTreeMap<String, Seen> = stored.into_iter().collect();
+        let latest = seen.values().map(|s| s.at).max().unwrap_or_default();
         Senders {
-            seen: stored.into_iter().collect(),
+            seen,
             changed: BTreeSet::new(),
             back: None,
+            latest,
         }
     }
 
@@ -404,10 +409,10 @@ impl Senders {
     /// applied for its sender; numbers only grow, so an old copy is not), and the caller must
     /// then apply its counts, once. A copy only refreshes when the sender was last heard.
     pub fn receive(&mut self, report: &SyncReport, now: UnixMs) -> bool {
-        let last_heard = self.seen.values().map(|s| s.at).max();
-        if let Some(last) = last_heard.filter(|last| now.since(*last) >= ACTIVE_MS) {
-            self.back = Some((now, last));
+        if self.latest.0 > 0 && now.since(self.latest) >= ACTIVE_MS {
+            self.back = Some((now, self.latest));
         }
+        self.latest = self.latest.max(now);
         let before = self.seen.get(&report.isolate);
         let new = before.is_none_or(|s| report.seq > s.seq);
         if new {
