@@ -87,22 +87,22 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
         "after the rush {after_rush} > {}",
         s.rate.target
     );
-    // Order: FIFO between seconds, measured τ = 0.877 (0.896 while the citizens at the front
-    // came back a second apart: each isolate now goes through its own line faster, and the
-    // isolates' paces differ more; over seeds 1 to 8, 0.898 → 0.882).
-    assert!(s.order.kendall_tau_by_second >= 0.86, "{:?}", s.order);
+    // Order: FIFO between seconds, measured τ = 0.888 (0.890 while the citizens at the front
+    // came back a second apart; 0.877 when they came back sooner and the shares still
+    // followed refusals). What holds it under 0.99 is in FINDINGS.md.
+    assert!(s.order.kendall_tau_by_second >= 0.88, "{:?}", s.order);
     // Throughput: the limiters save half a second of the rate, so a citizen back a little late
     // still finds its token, and a citizen at the front comes back when its token is due, even
-    // within the second: 226 let-throughs lost to a full bucket while citizens waited, for
-    // 2,842 let through (577 when the page waited at least a second, 2,222 when the bucket
-    // also saved only a tenth of a second), and 76 % of the rate used while a queue waited
-    // (70 % before).
+    // within the second: 180 let-throughs lost to a full bucket while citizens waited, for
+    // 2,844 let through (577 when the page waited at least a second, 2,222 when the bucket
+    // also saved only a tenth of a second), and 82 % of the rate used while a queue waited
+    // (70 % when the page waited a second and the shares followed refusals).
     assert!(
         s.crowd.lost_let_throughs * 8 <= s.rate.let_through_total,
         "{:?}",
         s.crowd
     );
-    assert!(s.rate.used_while_waiting >= 0.74, "{:?}", s.rate);
+    assert!(s.rate.used_while_waiting >= 0.79, "{:?}", s.rate);
     // ETA: 0.6 % let through before the near end of the first range they were shown, 93.7 %
     // inside it (measured; 47 % when the limiters lost two tokens in five, 43 % before the far
     // end followed the measured let-through rate), the rest late.
