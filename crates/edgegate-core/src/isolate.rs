@@ -1483,6 +1483,42 @@ mod tests {
     }
 
     #[test]
+    fn a_script_asking_every_10_ms_does_not_pass_a_citizen_of_an_earlier_second_told_when_to_come_back(
+    ) {
+        let mut b = book();
+        let config = RoomConfig {
+            new_users_per_minute: 60,
+            ..RoomConfig::default()
+        };
+        hear(&mut b, config, Cursor::at_time(T0), T0, T0);
+        let first = ticket(&b, 1, UnixMs(T0.0 - 30_000));
+        let honest = ticket(&b, 2, UnixMs(T0.0 - 20_000));
+        let script = ticket(&b, 3, UnixMs(T0.0 - 10_000));
+        let now = T0.plus_ms(5_000);
+        assert_eq!(b.admit(&first, now), Admission::Through { first: true });
+        // The honest citizen is refused, told when its token is due, and comes back as late as
+        // the spread allows.
+        let Admission::Throttled { retry_at } = b.admit(&honest, now) else {
+            panic!("throttled")
+        };
+        let told = b.status(&honest, Admission::Throttled { retry_at }, now, u16::MAX);
+        let back = now.plus_ms(told.next_poll_ms);
+        // Meanwhile the script, of a later second, asks every 10 ms: the token that matures is
+        // held for the earlier second.
+        let mut t = now;
+        while t < back {
+            assert!(
+                !matches!(b.admit(&script, t), Admission::Through { .. }),
+                "the script went through at +{} ms, before the citizen told to come back at +{} ms",
+                t.since(now),
+                told.next_poll_ms
+            );
+            t = t.plus_ms(10);
+        }
+        assert_eq!(b.admit(&honest, back), Admission::Through { first: true });
+    }
+
+    #[test]
     fn a_ticket_from_a_cold_isolate_joins_the_pre_queue_when_it_comes_back() {
         let mut b = book();
         // Issued before this isolate knew the room was gathering a pre-queue: FIFO.
