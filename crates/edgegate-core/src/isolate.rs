@@ -558,9 +558,9 @@ impl Isolate {
             Admission::Throttled { retry_at } => {
                 // At the very front, waiting only for the rate: say so, and come back when
                 // the token is due (the limiter tells peers of one second one token apart),
-                // even within the second. A page held to a second left a quarter of every
-                // isolate's tokens to spill while its line waited (`limiter::SLACK_MS`): on the
-                // simulated small night 14 % of the rate, against 5 % now.
+                // even within the second. A page held to a second let the tokens that matured
+                // meanwhile spill once the bucket's half second was full (`limiter::SLACK_MS`):
+                // on the simulated small night 14 % of the rate, against 5 % now.
                 let wait_ms = retry_at.since(now);
                 QueueStatus {
                     state: QueueState::Waiting,
@@ -1466,7 +1466,7 @@ mod tests {
             (QueueState::Waiting, Some(1))
         );
         // Back when the token is due, never before it, whatever the jitter.
-        let due = retry_at.since(now).max(crate::status::POLL_FLOOR_MS);
+        let due = retry_at.since(now).max(POLL_FLOOR_MS);
         for jitter in [0, 1, u16::MAX / 2, u16::MAX] {
             let next = b.status(&c, Admission::Throttled { retry_at }, now, jitter);
             assert!(

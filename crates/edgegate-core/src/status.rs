@@ -265,7 +265,7 @@ impl RoomView<'_> {
         // Back by the range's near end if that comes first: a citizen who asks only an
         // interval after its turn came leaves its isolate's tokens to spill meanwhile. (On the
         // simulated small nights this took the rate used while a queue waited from 76 % to
-        // 79 %, and 61 % to 69 % with a coordinator outage.)
+        // 79 %, and 61 % to 68 % with a coordinator outage.)
         if let (QueueState::Waiting, Some([low, _])) = (status.state, status.eta_s) {
             let near = jittered(low.saturating_mul(1000), jitter).max(1_000);
             status.next_poll_ms = status.next_poll_ms.min(near);
@@ -353,7 +353,6 @@ pub fn eta_s(config: &RoomConfig, ahead: u64, measured: Option<u64>) -> Option<[
     Some([low, high.max(low)])
 }
 
-/// `base_ms` spread by ±15 % according to `jitter`.
 /// The page never asks again sooner than this, in milliseconds, whatever `next_poll_ms` says.
 /// Only a citizen at the very front, whose token at its isolate's limiter is due within a
 /// second, is told a time this short ([`after_due`]).
@@ -365,6 +364,7 @@ pub fn after_due(due_ms: u64, jitter: u16) -> u64 {
     due_ms * (1000 + u64::from(jitter) * 150 / u64::from(u16::MAX)) / 1000
 }
 
+/// `base_ms` spread by ±15 % according to `jitter`.
 pub fn jittered(base_ms: u64, jitter: u16) -> u64 {
     let per_mille = 850 + u64::from(jitter) * 300 / u64::from(u16::MAX);
     base_ms * per_mille / 1000
@@ -376,6 +376,14 @@ mod tests {
     use crate::release::Histogram;
 
     const NOW: UnixMs = UnixMs(1_700_000_000_000);
+    /// Every state, in the contract's order.
+    const STATES: [QueueState; 5] = [
+        QueueState::Waiting,
+        QueueState::Admitted,
+        QueueState::Paused,
+        QueueState::Closed,
+        QueueState::Prequeue,
+    ];
 
     fn view<'a>(config: &'a RoomConfig, arrivals: &'a Histogram, cursor: Cursor) -> RoomView<'a> {
         RoomView {
@@ -598,14 +606,7 @@ mod tests {
 
     #[test]
     fn the_states_are_spelt_as_the_contract_says() {
-        let states = [
-            QueueState::Waiting,
-            QueueState::Admitted,
-            QueueState::Paused,
-            QueueState::Closed,
-            QueueState::Prequeue,
-        ];
-        let json: Vec<String> = states
+        let json: Vec<String> = STATES
             .iter()
             .map(|s| serde_json::to_string(s).unwrap())
             .collect();
@@ -635,15 +636,8 @@ mod tests {
             stale in proptest::bool::ANY,
             more in 0usize..5,
         ) {
-            let states = [
-                QueueState::Waiting,
-                QueueState::Admitted,
-                QueueState::Paused,
-                QueueState::Closed,
-                QueueState::Prequeue,
-            ];
             let mut status = QueueStatus {
-                state: states[state],
+                state: STATES[state],
                 position,
                 ahead,
                 eta_s,

@@ -28,7 +28,7 @@ use edgegate_core::network::NetTag;
 use edgegate_core::origin::Outcome as OriginOutcome;
 use edgegate_core::outbox::Outbox;
 use edgegate_core::room::Room;
-use edgegate_core::status::QueueState;
+use edgegate_core::status::{QueueState, POLL_FLOOR_MS};
 use edgegate_core::sync::{settle_ms, RoomSnapshot, SyncReport};
 use edgegate_core::visit::{self, Answer, Cookie, Route, Sent, Terms, Tokens};
 use edgegate_core::{ConfigPatch, OrderKey, RoomTag, UnixMs};
@@ -1067,10 +1067,10 @@ impl<'a> Sim<'a> {
                 }
                 // As the page: never sooner than its floor.
                 next = Some(
-                    (status
+                    status
                         .next_poll_ms
-                        .max(edgegate_core::status::POLL_FLOOR_MS))
-                    .saturating_add(latency),
+                        .max(POLL_FLOOR_MS)
+                        .saturating_add(latency),
                 );
             }
             (_, None) => {}
