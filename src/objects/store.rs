@@ -27,7 +27,8 @@ pub const SENDERS_DDL: &str = "CREATE TABLE IF NOT EXISTS senders (id TEXT PRIMA
      seq INTEGER NOT NULL, at INTEGER NOT NULL, demand INTEGER NOT NULL, \
      waiting INTEGER NOT NULL DEFAULT 0, isolates INTEGER NOT NULL DEFAULT 0, \
      share_ppm INTEGER NOT NULL DEFAULT 0, cut_from_ppm INTEGER NOT NULL DEFAULT 0, \
-     cut_until INTEGER NOT NULL DEFAULT 0, after_lease_per_mille INTEGER NOT NULL DEFAULT 0)";
+     cut_until INTEGER NOT NULL DEFAULT 0, after_lease_per_mille INTEGER NOT NULL DEFAULT 0, \
+     front INTEGER NOT NULL DEFAULT 0)";
 
 /// The two tables of place counts.
 #[derive(Clone, Copy, Debug)]
@@ -52,7 +53,8 @@ pub fn create(sql: &SqlStorage, ddl: &[&str]) {
     }
     // `senders` as the aggregator created it before the table was shared lacks the shares, and
     // as it was before shares were leased, what a sender keeps after its lease; the
-    // coordinator's `audit` from before the autopilot lacks the reason for a change.
+    // coordinator's `audit` from before the autopilot lacks the reason for a change; and
+    // before demand counted the front of the line, the senders' fronts.
     for (table, column, kind) in [
         ("senders", "share_ppm", "INTEGER NOT NULL DEFAULT 0"),
         ("senders", "cut_from_ppm", "INTEGER NOT NULL DEFAULT 0"),
@@ -62,6 +64,7 @@ pub fn create(sql: &SqlStorage, ddl: &[&str]) {
             "after_lease_per_mille",
             "INTEGER NOT NULL DEFAULT 0",
         ),
+        ("senders", "front", "INTEGER NOT NULL DEFAULT 0"),
         ("audit", "why", "TEXT"),
     ] {
         let exists = sql
@@ -160,13 +163,14 @@ impl Writes {
             match seen {
                 Some(s) => self.push(
                     "INSERT INTO senders (id, seq, at, demand, waiting, isolates, share_ppm, \
-                     cut_from_ppm, cut_until, after_lease_per_mille) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                     cut_from_ppm, cut_until, after_lease_per_mille, front) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                      ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, at = excluded.at, \
                      demand = excluded.demand, waiting = excluded.waiting, \
                      isolates = excluded.isolates, share_ppm = excluded.share_ppm, \
                      cut_from_ppm = excluded.cut_from_ppm, cut_until = excluded.cut_until, \
-                     after_lease_per_mille = excluded.after_lease_per_mille",
+                     after_lease_per_mille = excluded.after_lease_per_mille, \
+                     front = excluded.front",
                     vec![
                         id.as_str().into(),
                         int(s.seq),
@@ -178,6 +182,7 @@ impl Writes {
                         int(u64::from(s.cut_from_ppm)),
                         int(s.cut_until.0),
                         int(u64::from(s.after_lease_per_mille)),
+                        int(s.front),
                     ],
                 ),
                 None => self.push("DELETE FROM senders WHERE id = ?", vec![id.as_str().into()]),
@@ -227,12 +232,12 @@ pub fn read_meta<T: DeserializeOwned>(
 pub fn load_senders(sql: &SqlStorage) -> worker::Result<Vec<(String, Seen)>> {
     Ok(rows(sql.exec(
         "SELECT id, seq, at, demand, waiting, isolates, share_ppm, cut_from_ppm, cut_until, \
-         after_lease_per_mille FROM senders",
+         after_lease_per_mille, front FROM senders",
         None,
     )?)?
     .iter()
     .filter_map(|row| {
-        let [id, seq, at, demand, waiting, isolates, share, cut_from, cut_until, kept] =
+        let [id, seq, at, demand, waiting, isolates, share, cut_from, cut_until, kept, front] =
             row.as_slice()
         else {
             return None;
@@ -244,6 +249,7 @@ pub fn load_senders(sql: &SqlStorage) -> worker::Result<Vec<(String, Seen)>> {
             at: UnixMs(n(at)),
             demand: n(demand),
             waiting: n(waiting),
+            front: n(front),
             isolates: n(isolates),
             share_ppm: ppm(share),
             cut_from_ppm: ppm(cut_from),

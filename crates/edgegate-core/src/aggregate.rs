@@ -244,6 +244,7 @@ impl Aggregator {
         }
         batch.notices_at = self.notices.version();
         batch.sent_at = now;
+        batch.front = self.senders.front(now);
         batch.after_lease_per_mille = self.after_lease_per_mille;
         // It runs the room's last share once its isolates' shares fit in it (a cut waits for
         // the isolates to give theirs back at their next syncs).
@@ -384,6 +385,30 @@ mod tests {
         sync(&mut agg, &mut room, due);
         assert_eq!(room.totals.let_through, 2);
         assert_eq!(agg.sync_due_at(), None);
+    }
+
+    #[test]
+    fn a_location_passes_up_the_front_of_the_isolates_it_heard_lately() {
+        let mut room = Room::fresh(T0, SETTLE);
+        let mut agg = aggregator();
+        let with_front = |isolate: &str, seq, front| SyncReport {
+            front,
+            ..batch(isolate, seq, vec![], 0)
+        };
+        agg.receive(&with_front("a", 1, 30), T0);
+        agg.receive(&with_front("b", 1, 10), T0);
+        let report = agg.upstream(T0).unwrap().batch;
+        assert_eq!(report.front, 40);
+        assert_eq!(
+            crate::sync::demand_of(&report),
+            40,
+            "who comes up next is demand"
+        );
+        agg.finish_sync(report.seq, Some(room.sync(&report, T0).snapshot), T0);
+        // `b` went quiet: its front is no longer the location's.
+        let later = T0.plus_ms(crate::sync::ACTIVE_MS + 1);
+        agg.receive(&with_front("a", 2, 5), later);
+        assert_eq!(agg.upstream(later).unwrap().batch.front, 5);
     }
 
     #[test]

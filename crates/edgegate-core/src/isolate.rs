@@ -39,8 +39,8 @@ use crate::outbox::Outbox;
 use crate::places::{slot_of, PlaceKey};
 use crate::revocation::is_revoked;
 use crate::status::{after_due, jittered, QueueState, QueueStatus, RoomView, POLL_FLOOR_MS};
-use crate::summary::Summary;
-use crate::sync::{NoticeKind, Notices, RoomSnapshot, SyncReport, HOPS};
+use crate::summary::{Arrivals, Summary};
+use crate::sync::{NoticeKind, Notices, RoomSnapshot, SyncReport, FRONT_S, HOPS};
 use crate::time::UnixMs;
 use crate::token::{Seat, Ticket};
 
@@ -152,6 +152,10 @@ pub struct Isolate {
     outbox: Outbox,
     /// When the room's view this isolate holds was current (the answer's time less its age).
     last_ok: Option<UnixMs>,
+    /// Places taken here (less those moved away), per arrival second, from the cursor's on:
+    /// what [`SyncReport::front`] counts. In order of second (almost every place is taken in
+    /// the newest one).
+    own: Vec<(u64, i64)>,
     /// The last answer's view was already old: the coordinator is out of reach upstream.
     lagging: bool,
     /// The furthest cursor this isolate has admitted under; its view never moves back past it.
@@ -189,6 +193,7 @@ impl Isolate {
             view: Summary::default(),
             outbox: Outbox::default(),
             last_ok: None,
+            own: Vec::new(),
             lagging: false,
             floor: Cursor::default(),
             limiter: Limiter::default(),
@@ -394,6 +399,14 @@ impl Isolate {
     }
 
     fn count_place(&mut self, second: u64, slot: u64, delta: i64) {
+        match self.own.binary_search_by_key(&second, |&(s, _)| s) {
+            Ok(i) => {
+                if let Some((_, held)) = self.own.get_mut(i) {
+                    *held = held.saturating_add(delta);
+                }
+            }
+            Err(i) => self.own.insert(i, (second, delta)),
+        }
         self.outbox.owed.add_place(PlaceKey { second, slot }, delta);
         self.view.add(second, delta);
     }
@@ -816,6 +829,37 @@ impl Isolate {
             .next_due(self.timing.sync_interval_ms, self.timing.sync_timeout_ms)
     }
 
+    /// Citizens holding places taken here among the first [`FRONT_S`] seconds of the rate in
+    /// line from the cursor at `now`: who comes up next here (a second that reaches past
+    /// that is counted in proportion). Forgets the seconds the cursor has passed.
+    fn front(&mut self, now: UnixMs) -> u64 {
+        let (Some(cursor), Some(room)) = (self.cursor(now), self.room.as_ref()) else {
+            return 0;
+        };
+        let passed = self.own.partition_point(|&(s, _)| s < cursor.bucket());
+        self.own.drain(..passed);
+        let limit = u64::from(room.config.new_users_per_minute).saturating_mul(FRONT_S) / 60;
+        let ahead_of = |second: u64| self.view.between(cursor, OrderKey::new(second, 0));
+        let mut front: u64 = 0;
+        for &(second, held) in &self.own {
+            let before = ahead_of(second);
+            if before >= limit {
+                break;
+            }
+            // A place moved here from another isolate leaves a negative count behind.
+            let held = u64::try_from(held).unwrap_or(0);
+            let in_second = ahead_of(second.saturating_add(1)).saturating_sub(before);
+            let room_left = limit - before;
+            front = front.saturating_add(if in_second <= room_left {
+                held
+            } else {
+                u64::try_from(u128::from(held) * u128::from(room_left) / u128::from(in_second))
+                    .unwrap_or(held)
+            });
+        }
+        front
+    }
+
     /// The next batch to send, if a sync is due at `now` and none is in flight (one in flight
     /// for longer than the sync timeout is given up: its batch goes again, under the same
     /// number).
@@ -835,6 +879,7 @@ impl Isolate {
         }
         report.notices_at = self.notices.version();
         report.sent_at = now;
+        report.front = self.front(now);
         // Its limiter runs the last answer's share (or nothing, after the lease): every
         // share granted before that answer is given up.
         report.share_at = self.room.as_ref().map_or(UnixMs(0), |r| r.granted_at);
@@ -1435,6 +1480,46 @@ mod tests {
         let cursor = b.cursor(later).unwrap();
         let moved = b.view.between(Cursor::at_bucket(s), OrderKey(cursor.0));
         assert!((9..=10).contains(&moved), "{moved}");
+    }
+
+    #[test]
+    fn the_front_counts_this_isolates_places_among_the_next_seconds_of_the_rate() {
+        let mut b = book();
+        let s0 = T0.secs();
+        // 600 a minute: the front reaches FRONT_S = 10 s of it, 100 places, from the cursor.
+        let others = Summary::from_counts([(s0, 40), (s0 + 1, 120)], s0);
+        let r = b.begin_sync(T0).unwrap();
+        let room = answer(&r, open_room(), Cursor::at_time(T0), others, T0);
+        b.finish_sync(r.seq, Some(room), T0);
+        let mut seat = |n: u8, at: UnixMs| {
+            let t = ticket(&b, n, at);
+            assert!(matches!(b.visit(&t, at, TTL, NetTag(0)), Visit::Update(_)));
+        };
+        (0..5).for_each(|n| seat(n, T0));
+        (5..9).for_each(|n| seat(n, T0.plus_ms(1_000)));
+        (9..12).for_each(|n| seat(n, T0.plus_ms(5_000)));
+        let now = T0.plus_ms(5_000);
+        let r = b.begin_sync(now).unwrap();
+        // All 5 of the first second (45 people), 4 × 55 / 124 of the next (55 places left in
+        // the front, 124 people in it), none of the one 169 people back.
+        assert_eq!(r.front, 5 + 1);
+        assert_eq!(
+            crate::sync::demand_of(&r),
+            r.front,
+            "nobody eligible or let through yet"
+        );
+        // The room passed the first second: it is forgotten, and the next leads the front.
+        let later = Summary::from_counts([(s0 + 1, 124), (s0 + 5, 3)], s0 + 1);
+        let room = answer(&r, open_room(), Cursor::at_bucket(s0 + 1), later, now);
+        b.finish_sync(r.seq, Some(room), now);
+        let r = b.begin_sync(now.plus_ms(2_000)).unwrap();
+        assert_eq!(r.front, 4 * 100 / 124);
+        assert!(b.own.iter().all(|&(second, _)| second > s0));
+        // A place moved here from another isolate leaves a negative count, never a negative
+        // front.
+        b.count_place(s0 + 2, 0, -1);
+        let r2 = b.begin_sync(now.plus_ms(10_000));
+        assert_eq!(r2.map(|r| r.front), Some(4 * 100 / 124));
     }
 
     #[test]

@@ -98,6 +98,10 @@ pub struct SyncReport {
     /// still coming, so the cursor must not take them for no-shows.
     #[serde(default)]
     pub waiting: u64,
+    /// Citizens holding places at the sender in the arrival seconds just ahead of the cursor
+    /// when the batch was cut: eligible next, so a share should already follow them.
+    #[serde(default)]
+    pub front: u64,
     /// Isolates behind this sender that synced lately (an aggregator's); `0` means the sender
     /// is one isolate.
     #[serde(default)]
@@ -242,6 +246,9 @@ pub struct Seen {
     /// Eligible citizens waiting at its limiters when it last reported.
     #[serde(default)]
     pub waiting: u64,
+    /// Citizens holding places at it just ahead of the cursor when it last reported.
+    #[serde(default)]
+    pub front: u64,
     /// Isolates behind it (an aggregator's count; `0` for a lone isolate).
     #[serde(default)]
     pub isolates: u64,
@@ -262,19 +269,31 @@ pub struct Seen {
     pub after_lease_per_mille: u32,
 }
 
+/// How far ahead of the cursor a sender's front reaches ([`SyncReport::front`]), in seconds of
+/// the room's rate.
+/// Shares follow demand a sync or two late, so demand counted only at the limiters (the
+/// citizens already eligible) left the rate at the locations that had just let their line
+/// through, while the next seconds' citizens stood elsewhere: on the simulated nights every
+/// wave began at equal shares, whatever the locations held. Counting who comes up next puts
+/// the shares there first. Over eight seeds of each small night, 5 s of the rate took the
+/// rate used while a queue waited from 81.4 % to 85.2 %, 10 s to 87.0 %, 20 s to 86.9 %.
+pub const FRONT_S: u64 = 10;
+
 /// Of a sender's demand, the part its newest batch makes up ([`smoothed_demand`]), as
 /// `(numerator, denominator)`.
 pub const DEMAND_NEWEST: (u64, u64) = (1, 4);
 
-/// What one batch shows its sender could use: the citizens it let through, and the eligible
+/// What one batch shows its sender could use: the citizens it let through, the eligible
 /// citizens waiting their turn at its limiters when the batch was cut (at least one if it
-/// refused anyone). Citizens, not refusals: a citizen at the front comes back when its token
+/// refused anyone), and those at its front, who come up next. Citizens, not refusals: a citizen at the front comes back when its token
 /// is due, several times a second when the share is small, and counting each refusal gave
 /// a location whose citizens asked more often a share it could not use (on the simulated
 /// harsh night one location's demand read 3,809 against 46 to 358 for the seven others).
 pub fn demand_of(report: &SyncReport) -> u64 {
     let waiting = report.waiting.max(u64::from(report.refused > 0));
-    waiting.saturating_add(report.let_through_total())
+    waiting
+        .saturating_add(report.front)
+        .saturating_add(report.let_through_total())
 }
 
 /// A sender's demand after its batch `report` ([`demand_of`]), averaged with what the sender
@@ -314,6 +333,7 @@ impl Seen {
             at: now,
             demand: smoothed_demand(report, now, before),
             waiting: report.waiting,
+            front: report.front,
             isolates: report.isolates,
             share_ppm: before.map_or(0, |s| s.share_ppm),
             cut_from_ppm: before.map_or(0, |s| s.cut_from_ppm),
@@ -448,6 +468,12 @@ impl Senders {
     pub fn waiting(&self, now: UnixMs) -> u64 {
         self.active(now)
             .fold(0u64, |sum, s| sum.saturating_add(s.waiting))
+    }
+
+    /// Citizens holding places just ahead of the cursor at the active senders.
+    pub fn front(&self, now: UnixMs) -> u64 {
+        self.active(now)
+            .fold(0u64, |sum, s| sum.saturating_add(s.front))
     }
 
     /// Isolates behind the active senders (a lone isolate counts as one); at least one.

@@ -210,12 +210,16 @@ impl World {
                 }
                 let now = self.clock(self.nodes[i].skew);
                 if let Some(mut report) = self.nodes[i].book.begin_sync(now) {
-                    // Demand that jumps at every batch, so the shares keep moving.
-                    report.refused = if self.rng.chance(300) {
-                        0
+                    // Demand that jumps at every batch, so the shares keep moving: citizens
+                    // waiting at the limiter, and at the front of the line, from none to
+                    // thousands.
+                    if self.rng.chance(300) {
+                        report.refused = 0;
                     } else {
-                        self.rng.between(1, 500)
-                    };
+                        report.refused = self.rng.between(1, 500);
+                        report.waiting = self.rng.between(0, 500);
+                        report.front = self.rng.between(0, 5_000);
+                    }
                     let l = self.nodes[i].location;
                     match self.trip() {
                         Some(at) if !self.location_out(l) => {

@@ -22,6 +22,7 @@ fn full_report() -> SyncReport {
         ended: vec![(1_700_000_000, 1)],
         refused: 7,
         waiting: 9,
+        front: 40,
         isolates: 3,
         origin: OriginCounts {
             requests: 12,
@@ -174,8 +175,8 @@ fn the_binary_form_is_the_one_its_version_names() {
             digest(encode(&full_snapshot()))
         ),
         (
-            1,
-            "66103eb87cc3f07a504ed915425d91635efc836fc9f005c9615330d0da6bec53".to_owned(),
+            2,
+            "669010f7d7ed4bff945bcff50d6fe9f33cec735a97f474d5940f7d277a2e33e3".to_owned(),
             "67e9a7add997ae679008a30b110c728ed4d63ed2c08f73d31e52c61bbc5774e6".to_owned()
         ),
         "the binary sync changed: bump wire::VERSION and update these digests"
