@@ -152,10 +152,10 @@ pub struct Isolate {
     outbox: Outbox,
     /// When the room's view this isolate holds was current (the answer's time less its age).
     last_ok: Option<UnixMs>,
-    /// Places taken here (less those moved away), per arrival second, from the cursor's on:
-    /// what [`SyncReport::front`] counts. In order of second (almost every place is taken in
-    /// the newest one).
-    own: Vec<(u64, i64)>,
+    /// Places taken here (less those moved away) per arrival second and give-up slot, from
+    /// the cursor's second on and while their slot lasts: what [`SyncReport::front`] counts.
+    /// In order (almost every place is taken in the newest second).
+    own: Vec<(PlaceKey, i64)>,
     /// The last answer's view was already old: the coordinator is out of reach upstream.
     lagging: bool,
     /// The furthest cursor this isolate has admitted under; its view never moves back past it.
@@ -399,13 +399,14 @@ impl Isolate {
     }
 
     fn count_place(&mut self, second: u64, slot: u64, delta: i64) {
-        match self.own.binary_search_by_key(&second, |&(s, _)| s) {
+        let key = PlaceKey { second, slot };
+        match self.own.binary_search_by_key(&key, |&(k, _)| k) {
             Ok(i) => {
                 if let Some((_, held)) = self.own.get_mut(i) {
                     *held = held.saturating_add(delta);
                 }
             }
-            Err(i) => self.own.insert(i, (second, delta)),
+            Err(i) => self.own.insert(i, (key, delta)),
         }
         self.outbox.owed.add_place(PlaceKey { second, slot }, delta);
         self.view.add(second, delta);
@@ -831,22 +832,28 @@ impl Isolate {
 
     /// Citizens holding places taken here among the first [`FRONT_S`] seconds of the rate in
     /// line from the cursor at `now`: who comes up next here (a second that reaches past
-    /// that is counted in proportion). Forgets the seconds the cursor has passed.
+    /// that is counted in proportion). Forgets the seconds the cursor has passed and the
+    /// places whose give-up slot has (the room gives those up too: their holders left).
     fn front(&mut self, now: UnixMs) -> u64 {
         let (Some(cursor), Some(room)) = (self.cursor(now), self.room.as_ref()) else {
             return 0;
         };
-        let passed = self.own.partition_point(|&(s, _)| s < cursor.bucket());
-        self.own.drain(..passed);
+        self.own
+            .retain(|(k, _)| k.second >= cursor.bucket() && k.slot > now.secs());
         let limit = u64::from(room.config.new_users_per_minute).saturating_mul(FRONT_S) / 60;
         let ahead_of = |second: u64| self.view.between(cursor, OrderKey::new(second, 0));
         let mut front: u64 = 0;
-        for &(second, held) in &self.own {
+        let mut rest = self.own.as_slice();
+        while let Some(&(PlaceKey { second, .. }, _)) = rest.first() {
             let before = ahead_of(second);
             if before >= limit {
                 break;
             }
-            // A place moved here from another isolate leaves a negative count behind.
+            let same = rest.partition_point(|(k, _)| k.second == second);
+            let (here, later) = rest.split_at(same);
+            rest = later;
+            // A place renewed here that was taken elsewhere leaves a negative count behind.
+            let held = here.iter().map(|&(_, n)| n).sum::<i64>();
             let held = u64::try_from(held).unwrap_or(0);
             let in_second = ahead_of(second.saturating_add(1)).saturating_sub(before);
             let room_left = limit - before;
@@ -1514,12 +1521,26 @@ mod tests {
         b.finish_sync(r.seq, Some(room), now);
         let r = b.begin_sync(now.plus_ms(2_000)).unwrap();
         assert_eq!(r.front, 4 * 100 / 124);
-        assert!(b.own.iter().all(|&(second, _)| second > s0));
+        assert!(b.own.iter().all(|(k, _)| k.second > s0));
         // A place moved here from another isolate leaves a negative count, never a negative
         // front.
-        b.count_place(s0 + 2, 0, -1);
+        let far = slot_of(now.plus_ms(3_600_000));
+        b.count_place(s0 + 2, far, -1);
         let r2 = b.begin_sync(now.plus_ms(10_000));
         assert_eq!(r2.map(|r| r.front), Some(4 * 100 / 124));
+        // Places whose holders stopped coming are given up at their slot: not the front.
+        let gone = b
+            .own
+            .iter()
+            .map(|(k, _)| k.slot)
+            .filter(|&slot| slot < far)
+            .max();
+        let after = UnixMs(gone.unwrap() * 1_000);
+        let r3 = b.begin_sync(after).unwrap();
+        let still = Summary::from_counts([(s0 + 1, 124), (s0 + 5, 3)], s0 + 1);
+        let room = answer(&r3, open_room(), Cursor::at_bucket(s0 + 1), still, after);
+        b.finish_sync(r3.seq, Some(room), after);
+        assert_eq!(b.front(after), 0);
     }
 
     #[test]
