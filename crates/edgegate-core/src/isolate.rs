@@ -128,6 +128,13 @@ impl RecentIds {
     }
 }
 
+/// How lately a citizen at the front must have asked to count in [`SyncReport::front`]: a
+/// citizen within a minute of its turn is asked back within 3 s, one further back within 10 s
+/// (each spread by up to 15 %).
+const ASKED_WITHIN_MS: u64 = 15_000;
+/// The most citizens at the front an isolate remembers; beyond it the front reads no higher.
+const ASKED_MAX: usize = 65_536;
+
 fn short(id: &[u8; 16]) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(id.split_first_chunk::<8>().map_or(&[0; 8], |(h, _)| h));
@@ -152,10 +159,10 @@ pub struct Isolate {
     outbox: Outbox,
     /// When the room's view this isolate holds was current (the answer's time less its age).
     last_ok: Option<UnixMs>,
-    /// Places taken here (less those moved away) per arrival second and give-up slot, from
-    /// the cursor's second on and while their slot lasts: what [`SyncReport::front`] counts.
-    /// In order (almost every place is taken in the newest second).
-    own: Vec<(PlaceKey, i64)>,
+    /// The citizens at the front of the line (not yet eligible) who asked here lately: ticket
+    /// (short id) → its arrival second and when it last asked. What [`SyncReport::front`]
+    /// counts.
+    at_front: HashMap<u64, (u64, UnixMs)>,
     /// The last answer's view was already old: the coordinator is out of reach upstream.
     lagging: bool,
     /// The furthest cursor this isolate has admitted under; its view never moves back past it.
@@ -193,7 +200,7 @@ impl Isolate {
             view: Summary::default(),
             outbox: Outbox::default(),
             last_ok: None,
-            own: Vec::new(),
+            at_front: HashMap::new(),
             lagging: false,
             floor: Cursor::default(),
             limiter: Limiter::default(),
@@ -399,15 +406,6 @@ impl Isolate {
     }
 
     fn count_place(&mut self, second: u64, slot: u64, delta: i64) {
-        let key = PlaceKey { second, slot };
-        match self.own.binary_search_by_key(&key, |&(k, _)| k) {
-            Ok(i) => {
-                if let Some((_, held)) = self.own.get_mut(i) {
-                    *held = held.saturating_add(delta);
-                }
-            }
-            Err(i) => self.own.insert(i, (key, delta)),
-        }
         self.outbox.owed.add_place(PlaceKey { second, slot }, delta);
         self.view.add(second, delta);
     }
@@ -451,6 +449,7 @@ impl Isolate {
         };
         let order = self.order_of(ticket);
         if !cursor.admits(order) {
+            self.note_asked(short(&ticket.id), order, cursor, now);
             return Admission::NotYet;
         }
         if now >= self.lease_until() && self.limiter.rate_milli_per_minute() > 0 {
@@ -830,38 +829,56 @@ impl Isolate {
             .next_due(self.timing.sync_interval_ms, self.timing.sync_timeout_ms)
     }
 
-    /// Citizens holding places taken here among the first [`FRONT_S`] seconds of the rate in
-    /// line from the cursor at `now`: who comes up next here (a second that reaches past
-    /// that is counted in proportion). Forgets the seconds the cursor has passed and the
-    /// places whose give-up slot has (the room gives those up too: their holders left).
+    /// The most places at the front ahead of the cursor (`rate × FRONT_S / 60`), for a room.
+    fn front_places(room: &RoomSnapshot) -> u64 {
+        u64::from(room.config.new_users_per_minute).saturating_mul(FRONT_S) / 60
+    }
+
+    /// Notes that the holder of ticket `id` (order key `order`), not eligible under `cursor`,
+    /// asked here at `now`, if its place is at the front of the line.
+    fn note_asked(&mut self, id: u64, order: OrderKey, cursor: Cursor, now: UnixMs) {
+        let Some(room) = self.room.as_ref() else {
+            return;
+        };
+        let at_front = self.view.between(cursor, order) < Self::front_places(room);
+        if at_front && (self.at_front.len() < ASKED_MAX || self.at_front.contains_key(&id)) {
+            self.at_front.insert(id, (order.bucket(), now));
+        }
+    }
+
+    /// The citizens among the first [`FRONT_S`] seconds of the rate in line from the cursor
+    /// at `now` who asked here within [`ASKED_WITHIN_MS`]: who comes up next here (a second
+    /// that reaches past that is counted in proportion). Citizens, not places: one who
+    /// stopped coming, or a script that holds places it will not use, draws no share.
+    /// Forgets those the cursor has passed and those who have not asked lately.
     fn front(&mut self, now: UnixMs) -> u64 {
         let (Some(cursor), Some(room)) = (self.cursor(now), self.room.as_ref()) else {
             return 0;
         };
-        self.own
-            .retain(|(k, _)| k.second >= cursor.bucket() && k.slot > now.secs());
-        let limit = u64::from(room.config.new_users_per_minute).saturating_mul(FRONT_S) / 60;
+        let since = now.minus_ms(ASKED_WITHIN_MS);
+        self.at_front
+            .retain(|_, &mut (second, at)| second >= cursor.bucket() && at >= since);
+        let mut per_second: Vec<u64> = self.at_front.values().map(|&(second, _)| second).collect();
+        per_second.sort_unstable();
+        let limit = Self::front_places(room);
         let ahead_of = |second: u64| self.view.between(cursor, OrderKey::new(second, 0));
         let mut front: u64 = 0;
-        let mut rest = self.own.as_slice();
-        while let Some(&(PlaceKey { second, .. }, _)) = rest.first() {
+        let mut rest = per_second.as_slice();
+        while let Some(&second) = rest.first() {
             let before = ahead_of(second);
             if before >= limit {
                 break;
             }
-            let same = rest.partition_point(|(k, _)| k.second == second);
-            let (here, later) = rest.split_at(same);
-            rest = later;
-            // A place renewed here that was taken elsewhere leaves a negative count behind.
-            let held = here.iter().map(|&(_, n)| n).sum::<i64>();
-            let held = u64::try_from(held).unwrap_or(0);
+            let same = rest.partition_point(|&s| s == second);
+            rest = rest.get(same..).unwrap_or_default();
+            let asked = same as u64;
             let in_second = ahead_of(second.saturating_add(1)).saturating_sub(before);
             let room_left = limit - before;
             front = front.saturating_add(if in_second <= room_left {
-                held
+                asked
             } else {
-                u64::try_from(u128::from(held) * u128::from(room_left) / u128::from(in_second))
-                    .unwrap_or(held)
+                u64::try_from(u128::from(asked) * u128::from(room_left) / u128::from(in_second))
+                    .unwrap_or(asked)
             });
         }
         front
@@ -1490,57 +1507,61 @@ mod tests {
     }
 
     #[test]
-    fn the_front_counts_this_isolates_places_among_the_next_seconds_of_the_rate() {
+    fn the_front_counts_the_citizens_who_asked_lately_among_the_next_seconds_of_the_rate() {
         let mut b = book();
         let s0 = T0.secs();
-        // 600 a minute: the front reaches FRONT_S = 10 s of it, 100 places, from the cursor.
-        let others = Summary::from_counts([(s0, 40), (s0 + 1, 120)], s0);
+        // 600 a minute: the front reaches FRONT_S = 10 s of it, 100 places, from the cursor,
+        // here at the start of s0 + 1. Ahead of s0 + 1: nobody; of s0 + 2: 124; of s0 + 6: 127.
+        let line = Summary::from_counts([(s0 + 1, 124), (s0 + 2, 3), (s0 + 6, 3)], s0);
         let r = b.begin_sync(T0).unwrap();
-        let room = answer(&r, open_room(), Cursor::at_time(T0), others, T0);
+        let room = answer(&r, open_room(), Cursor::at_bucket(s0 + 1), line, T0);
         b.finish_sync(r.seq, Some(room), T0);
-        let mut seat = |n: u8, at: UnixMs| {
-            let t = ticket(&b, n, at);
-            assert!(matches!(b.visit(&t, at, TTL, NetTag(0)), Visit::Update(_)));
-        };
-        (0..5).for_each(|n| seat(n, T0));
-        (5..9).for_each(|n| seat(n, T0.plus_ms(1_000)));
-        (9..12).for_each(|n| seat(n, T0.plus_ms(5_000)));
-        let now = T0.plus_ms(5_000);
-        let r = b.begin_sync(now).unwrap();
-        // All 5 of the first second (45 people), 4 × 55 / 124 of the next (55 places left in
-        // the front, 124 people in it), none of the one 169 people back.
-        assert_eq!(r.front, 5 + 1);
+        let at = |b: &Isolate, n: u8, second: u64| ticket(b, n, UnixMs(second * 1_000));
+        let tickets: Vec<Ticket> = (0..7)
+            .map(|n| at(&b, n, if n < 4 { s0 + 1 } else { s0 + 2 }))
+            .collect();
+        let now = T0.plus_ms(20_000);
+        for t in &tickets {
+            assert_eq!(b.admit(t, now), Admission::NotYet);
+        }
+        // Asking twice counts once; a citizen already eligible is not the front, nor is one
+        // whose place is beyond it (it is asked, and waits, like any other).
+        let (eligible, behind) = (at(&b, 9, s0), at(&b, 10, s0 + 6));
+        let _ = b.admit(tickets.first().unwrap(), now.plus_ms(500));
+        let _ = b.admit(&eligible, now);
+        let _ = b.admit(&behind, now);
+        // The 4 of s0 + 1 (124 in it, 100 places of front: 4 × 100 / 124 = 3); none of
+        // s0 + 2, whose 124 ahead fill the front.
+        let r = b.begin_sync(now.plus_ms(1_000)).unwrap();
+        assert_eq!(r.front, 4 * 100 / 124);
         assert_eq!(
             crate::sync::demand_of(&r),
-            r.front,
-            "nobody eligible or let through yet"
+            r.front + 1,
+            "and the eligible one, at the limiter"
         );
-        // The room passed the first second: it is forgotten, and the next leads the front.
-        let later = Summary::from_counts([(s0 + 1, 124), (s0 + 5, 3)], s0 + 1);
-        let room = answer(&r, open_room(), Cursor::at_bucket(s0 + 1), later, now);
-        b.finish_sync(r.seq, Some(room), now);
-        let r = b.begin_sync(now.plus_ms(2_000)).unwrap();
-        assert_eq!(r.front, 4 * 100 / 124);
-        assert!(b.own.iter().all(|(k, _)| k.second > s0));
-        // A place moved here from another isolate leaves a negative count, never a negative
-        // front.
-        let far = slot_of(now.plus_ms(3_600_000));
-        b.count_place(s0 + 2, far, -1);
-        let r2 = b.begin_sync(now.plus_ms(10_000));
-        assert_eq!(r2.map(|r| r.front), Some(4 * 100 / 124));
-        // Places whose holders stopped coming are given up at their slot: not the front.
-        let gone = b
-            .own
-            .iter()
-            .map(|(k, _)| k.slot)
-            .filter(|&slot| slot < far)
-            .max();
-        let after = UnixMs(gone.unwrap() * 1_000);
-        let r3 = b.begin_sync(after).unwrap();
-        let still = Summary::from_counts([(s0 + 1, 124), (s0 + 5, 3)], s0 + 1);
-        let room = answer(&r3, open_room(), Cursor::at_bucket(s0 + 1), still, after);
-        b.finish_sync(r3.seq, Some(room), after);
-        assert_eq!(b.front(after), 0);
+        // The room passed s0 + 1: the next second leads, and only those who asked lately.
+        let later = Summary::from_counts([(s0 + 2, 3), (s0 + 6, 3)], s0 + 2);
+        let then = now.plus_ms(1_000);
+        let room = answer(&r, open_room(), Cursor::at_bucket(s0 + 2), later, then);
+        b.finish_sync(r.seq, Some(room), then);
+        assert_eq!(
+            b.front(then),
+            0,
+            "s0 + 2's three asked while 124 stood ahead of them"
+        );
+        for t in tickets.iter().skip(4) {
+            assert_eq!(b.admit(t, then.plus_ms(500)), Admission::NotYet);
+        }
+        assert_eq!(b.front(then.plus_ms(1_000)), 3);
+        // Nobody asks for longer than ASKED_WITHIN_MS: however many places they hold, the
+        // front reads nothing (a script holding places it will not use draws no share).
+        let quiet = then.plus_ms(ASKED_WITHIN_MS + 1_000);
+        let r = b.begin_sync(quiet).unwrap();
+        let still = Summary::from_counts([(s0 + 2, 3), (s0 + 6, 3)], s0 + 2);
+        let room = answer(&r, open_room(), Cursor::at_bucket(s0 + 2), still, quiet);
+        b.finish_sync(r.seq, Some(room), quiet);
+        assert_eq!(b.front(quiet), 0);
+        assert!(b.at_front.is_empty(), "forgotten");
     }
 
     #[test]

@@ -98,8 +98,9 @@ pub struct SyncReport {
     /// still coming, so the cursor must not take them for no-shows.
     #[serde(default)]
     pub waiting: u64,
-    /// Citizens holding places at the sender in the arrival seconds just ahead of the cursor
-    /// when the batch was cut: eligible next, so a share should already follow them.
+    /// Citizens not yet eligible whose places are among the first [`FRONT_S`] seconds of the
+    /// rate in line from the cursor, and who asked the sender lately, when the batch was cut:
+    /// eligible next, so a share should already follow them.
     #[serde(default)]
     pub front: u64,
     /// Isolates behind this sender that synced lately (an aggregator's); `0` means the sender
@@ -246,7 +247,7 @@ pub struct Seen {
     /// Eligible citizens waiting at its limiters when it last reported.
     #[serde(default)]
     pub waiting: u64,
-    /// Citizens holding places at it just ahead of the cursor when it last reported.
+    /// Citizens at its front of the line when it last reported ([`SyncReport::front`]).
     #[serde(default)]
     pub front: u64,
     /// Isolates behind it (an aggregator's count; `0` for a lone isolate).
@@ -275,8 +276,9 @@ pub struct Seen {
 /// citizens already eligible) left the rate at the locations that had just let their line
 /// through, while the next seconds' citizens stood elsewhere: on the simulated nights every
 /// wave began at equal shares, whatever the locations held. Counting who comes up next puts
-/// the shares there first. Over eight seeds of each small night, 5 s of the rate took the
-/// rate used while a queue waited from 81.4 % to 85.2 %, 10 s to 87.0 %, 20 s to 86.9 %.
+/// the shares there first. Over eight seeds of the small night (counting places held, a first
+/// version), 5 s of the rate took the rate used while a queue waited from 81.4 % to 85.2 %,
+/// 10 s to 87.0 %, 20 s to 86.9 %.
 pub const FRONT_S: u64 = 10;
 
 /// Of a sender's demand, the part its newest batch makes up ([`smoothed_demand`]), as
@@ -285,8 +287,9 @@ pub const DEMAND_NEWEST: (u64, u64) = (1, 4);
 
 /// What one batch shows its sender could use: the citizens it let through, the eligible
 /// citizens waiting their turn at its limiters when the batch was cut (at least one if it
-/// refused anyone), and those at its front, who come up next. Citizens, not refusals: a citizen at the front comes back when its token
-/// is due, several times a second when the share is small, and counting each refusal gave
+/// refused anyone), and those at its front, who come up next. Citizens, not refusals: a
+/// citizen at the front comes back when its token is due, several times a second when the
+/// share is small, and counting each refusal gave
 /// a location whose citizens asked more often a share it could not use (on the simulated
 /// harsh night one location's demand read 3,809 against 46 to 358 for the seven others).
 pub fn demand_of(report: &SyncReport) -> u64 {
@@ -470,7 +473,7 @@ impl Senders {
             .fold(0u64, |sum, s| sum.saturating_add(s.waiting))
     }
 
-    /// Citizens holding places just ahead of the cursor at the active senders.
+    /// Citizens at the front of the line at the active senders ([`SyncReport::front`]).
     pub fn front(&self, now: UnixMs) -> u64 {
         self.active(now)
             .fold(0u64, |sum, s| sum.saturating_add(s.front))
