@@ -1565,6 +1565,33 @@ mod tests {
     }
 
     #[test]
+    fn a_script_cannot_swell_the_front_by_asking_often_or_with_tickets_from_the_back() {
+        let mut b = book();
+        let s0 = T0.secs();
+        // 600 a minute: the front is the first 100 places from the cursor (s0 + 1), all within
+        // s0 + 1 and s0 + 2.
+        let line = Summary::from_counts([(s0 + 1, 50), (s0 + 2, 100), (s0 + 30, 5_000)], s0);
+        let r = b.begin_sync(T0).unwrap();
+        let room = answer(&r, open_room(), Cursor::at_bucket(s0 + 1), line, T0);
+        b.finish_sync(r.seq, Some(room), T0);
+        let kept = ticket(&b, 1, UnixMs((s0 + 1) * 1_000));
+        let minted: Vec<Ticket> = (2..=255)
+            .map(|n| ticket(&b, n, UnixMs((s0 + 30) * 1_000)))
+            .collect();
+        let now = T0.plus_ms(2_000);
+        // One ticket at the front asking a thousand times, and 254 minted at the back asking
+        // too: the front is one citizen.
+        for i in 0..1_000 {
+            assert_eq!(b.admit(&kept, now.plus_ms(i)), Admission::NotYet);
+        }
+        for t in &minted {
+            let _ = b.admit(t, now);
+        }
+        assert_eq!(b.begin_sync(now.plus_ms(1_000)).map(|r| r.front), Some(1));
+        assert_eq!(b.at_front.len(), 1);
+    }
+
+    #[test]
     fn a_ticket_let_through_once_costs_the_rate_nothing_again() {
         let mut b = book();
         let config = RoomConfig {
