@@ -31,8 +31,11 @@ fn the_autopilot_finds_an_unknown_origin_and_follows_it_when_it_changes() {
     let pilot = sc.room.autopilot.unwrap();
     assert_eq!(origin.stretches.len(), 3, "{origin:?}");
     for stretch in &origin.stretches {
-        // Measured over eight seeds: converged within 2 windows, the worst window at most
-        // 99.5 % of the capacity, at most 0.81 % refused after, 56–73 % of the capacity served.
+        // Measured over eight seeds: converged within 3 windows, the worst window at most
+        // 101.5 % of the capacity, at most 0.96 % refused after, 55–76 % of the capacity
+        // served. (Before the autopilot climbed back by a tenth and a fifth after forgetting a
+        // breach, two stretches of the 24 overshot late: one settled after 21 windows, one
+        // never.)
         let windows = stretch.converged_after_windows.unwrap();
         assert!(windows <= 3, "{stretch:?}");
         assert!(
