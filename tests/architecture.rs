@@ -590,14 +590,26 @@ fn the_static_files_carry_the_workers_own_policies() {
 }
 
 #[test]
-fn the_page_polls_no_sooner_than_the_core_tells_it() {
+fn the_page_times_its_polls_as_the_core_does() {
     // The waiting page is a static asset: it cannot ask the wasm for the floor, so the number
     // is written in both, and held equal here.
     let page = std::fs::read_to_string(root().join("www/queue/static/app.js")).unwrap();
     let floor = edgegate_core::status::POLL_FLOOR_MS;
-    let wanted = format!("schedule(Math.max({floor}, Number(s.next_poll_ms)");
+    let lead = edgegate_core::status::LEAD_MAX_MS;
+    // status::page_wait_ms, which the simulator's citizens follow, written in the page's terms.
+    let wanted = format!(
+        "var next = Number(s.next_poll_ms) || 5000;\n          \
+         var lead = s.ahead === 0 ? Math.min(roundTrip, next / 2, {lead}) : 0;\n          \
+         schedule(Math.max({floor}, next - lead));"
+    );
     assert!(
         page.contains(&wanted),
-        "www/queue/static/app.js must wait at least status::POLL_FLOOR_MS ({floor} ms) between polls: `{wanted}`"
+        "www/queue/static/app.js must wait as status::page_wait_ms does (at least \
+         POLL_FLOOR_MS, {floor} ms, between polls; early by at most LEAD_MAX_MS, {lead} ms): \
+         `{wanted}`"
+    );
+    assert!(
+        page.contains("roundTrip = Math.max(0, performance.now() - began);"),
+        "the page measures each poll's round trip"
     );
 }

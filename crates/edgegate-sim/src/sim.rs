@@ -28,7 +28,7 @@ use edgegate_core::network::NetTag;
 use edgegate_core::origin::Outcome as OriginOutcome;
 use edgegate_core::outbox::Outbox;
 use edgegate_core::room::Room;
-use edgegate_core::status::{QueueState, POLL_FLOOR_MS};
+use edgegate_core::status::{page_wait_ms, QueueState};
 use edgegate_core::sync::{settle_ms, RoomSnapshot, SyncReport};
 use edgegate_core::visit::{self, Answer, Cookie, Route, Sent, Terms, Tokens};
 use edgegate_core::{ConfigPatch, OrderKey, RoomTag, UnixMs};
@@ -67,6 +67,8 @@ pub struct Citizen {
     /// The cookies the citizen's browser holds, as the tokens they carry.
     jar: Tokens,
     ends_session: bool,
+    /// The round trip of this citizen's last poll, as its page measured it (`0` before one).
+    round_trip_ms: u64,
 }
 
 /// One edge isolate and where it runs.
@@ -552,6 +554,7 @@ impl<'a> Sim<'a> {
                     isolate: 0,
                     jar: Tokens::default(),
                     ends_session: rng.chance(sc.crowd.ends_session_per_mille),
+                    round_trip_ms: 0,
                 }
             })
             .collect();
@@ -1065,13 +1068,12 @@ impl<'a> Sim<'a> {
                         self.out.traced_etas.entry(c).or_default().push(range);
                     }
                 }
-                // As the page: never sooner than its floor.
-                next = Some(
-                    status
-                        .next_poll_ms
-                        .max(POLL_FLOOR_MS)
-                        .saturating_add(latency),
-                );
+                // As the page: at the very front, early by the round trip it measured last;
+                // never sooner than its floor. A cycle's latency (the answer's way back and
+                // the next poll's way out) is one round trip, and the page knows the last one.
+                let wait = page_wait_ms(&status, citizen.round_trip_ms);
+                citizen.round_trip_ms = latency;
+                next = Some(wait.saturating_add(latency));
             }
             (_, None) => {}
         }

@@ -64,9 +64,9 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
     // a cut share stays in force until its holder says it runs the new one, and every share is
     // leased (`sync::Senders::grant`, `sync::LEASE_MS`), so the shares in force never add up to
     // more than the rate, measured at every answer from the first second on (1.0; 2.0 in the
-    // first second and 1.036 after the tenth before leases). The worst window is 96 against a
-    // target of 106 (measured; 101 before leases, 108 when a share given back was free at
-    // once, 174 when each share was computed on its own).
+    // first second and 1.036 after the tenth before leases). The worst window is 102 against a
+    // target of 106 (measured; 96 to 104 since the leases, 101 before them, 108 when a share
+    // given back was free at once, 174 when each share was computed on its own).
     assert!(
         (s.rate.worst_window as f64) <= s.rate.target,
         "worst window {} > {}",
@@ -87,33 +87,36 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
         "after the rush {after_rush} > {}",
         s.rate.target
     );
-    // Order: FIFO between seconds, measured τ = 0.902 (0.888 before the shares counted each
-    // location's front of the line; 0.890 while the citizens at the front came back a second
-    // apart; 0.877 when they came back sooner and the shares still followed refusals). What
-    // holds it under 0.99 is in FINDINGS.md.
+    // Order: FIFO between seconds, measured τ = 0.897 (0.902 before the page came back a
+    // round trip early at the front, 0.905 and 0.905 over eight seeds; 0.888 before the
+    // shares counted each location's front of the line; 0.890 while the citizens at the front
+    // came back a second apart; 0.877 when they came back sooner and the shares still
+    // followed refusals). What holds it under 0.99 is in FINDINGS.md.
     assert!(s.order.kendall_tau_by_second >= 0.88, "{:?}", s.order);
     // Throughput: the limiters save half a second of the rate, so a citizen back a little late
     // still finds its token, and a citizen at the front comes back when its token is due, even
-    // within the second: 187 let-throughs lost to a full bucket while citizens waited, for
-    // 2,845 let through (180 before the shares counted the front, 577 when the page waited
-    // at least a second, 2,222 when the bucket also saved only a tenth of a second), and 87 %
-    // of the rate used while a queue waited (82 % before the shares counted the front, 70 %
-    // when the page waited a second and the shares followed refusals).
+    // within the second, sent a round trip early: 144 let-throughs lost to a full bucket
+    // while citizens waited, for 2,845 let through (187 before the page came back a round
+    // trip early, 180 before the shares counted the front, 577 when the page waited at least
+    // a second, 2,222 when the bucket also saved only a tenth of a second), and 88 % of the
+    // rate used while a queue waited (87 % before the round trip, 82 % before the shares
+    // counted the front, 70 % when the page waited a second and the shares followed
+    // refusals).
     assert!(
         s.crowd.lost_let_throughs * 8 <= s.rate.let_through_total,
         "{:?}",
         s.crowd
     );
     assert!(s.rate.used_while_waiting >= 0.85, "{:?}", s.rate);
-    // ETA: 0.6 % let through before the near end of the first range they were shown, 97.0 %
-    // inside it (measured; 92.9 % before the shares counted the front, 47 % when the limiters
-    // lost two tokens in five, 43 % before the far end followed the measured let-through
-    // rate), the rest late.
+    // ETA: 0.6 % let through before the near end of the first range they were shown, 96.8 %
+    // inside it (measured; 97.0 % before the page came back a round trip early at the front,
+    // 92.9 % before the shares counted the front, 47 % when the limiters lost two tokens in
+    // five, 43 % before the far end followed the measured let-through rate), the rest late.
     assert!(s.eta.first_poll_early <= 0.01, "{:?}", s.eta);
     assert!(s.eta.first_poll_inside >= 0.90, "{:?}", s.eta);
     // An isolate whose fair share grew waits for the others to give theirs back: until each
     // says, at its next sync, that it runs its cut share (`sync::Senders::grant`). Its eligible
-    // citizens are told to come back meanwhile (88 polls of the night's 23,893, measured;
+    // citizens are told to come back meanwhile (88 polls of the night's 24,876, measured;
     // 1,439 of 29,760 before the shares counted the front of the line, 929 when a cut was
     // taken as heard 250 ms after it was made), and every patient one still
     // goes through (above).

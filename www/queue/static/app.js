@@ -98,6 +98,7 @@
   var lang = pickLanguage();
   var last = null;        // the last status answer
   var failures = 0;       // polls failed in a row
+  var roundTrip = 0;      // how long the last poll took, in ms
   var timer = 0, tick = 0, inflight = null, spoken = '', blocked = false;
   var rejoined = '';      // why the gate said this visit's earlier place is gone ('lapsed', 'ended')
   // The work the gate asks for a new place: the challenge being solved, the answer the next poll
@@ -240,11 +241,13 @@
     var guard = setTimeout(function () { if (abort) abort.abort(); }, 15000);
     var done = function () { clearTimeout(guard); inflight = null; };
     var sent = answer;
+    var began = performance.now();
     inflight = fetch(STATUS_URL, {
       cache: 'no-store', credentials: 'same-origin', signal: abort && abort.signal,
       headers: sent ? { 'Edgegate-Work': sent } : {}
     })
       .then(function (r) {
+        roundTrip = Math.max(0, performance.now() - began);
         if (!r.ok) throw new Error('status ' + r.status);
         // The gate's clock, so a countdown does not trust a phone whose clock is off.
         var server = Date.parse(r.headers.get('Date') || '');
@@ -265,8 +268,15 @@
         var solving = solve(s.work);
         render();
         if (answer) poll(); // found while this poll was out
-        // Never sooner than the core's status::POLL_FLOOR_MS (tests/architecture.rs holds them equal).
-        else if (!solving) schedule(Math.max(200, Number(s.next_poll_ms) || 5000));
+        // At the very front, next_poll_ms is when the token is due at the gate, and a poll
+        // gets there a round trip after the answer left it: sent that much early, by at most
+        // half the wait and 2 s; never sooner than 200 ms (the core's status::page_wait_ms;
+        // tests/architecture.rs holds them equal).
+        else if (!solving) {
+          var next = Number(s.next_poll_ms) || 5000;
+          var lead = s.ahead === 0 ? Math.min(roundTrip, next / 2, 2000) : 0;
+          schedule(Math.max(200, next - lead));
+        }
       }, function () {
         done();
         trouble();
