@@ -520,15 +520,20 @@ mod tests {
         assert!(p.steer(&terms(), 1_200, t).is_some_and(|c| c.to > 1_200));
     }
 
-    #[test]
-    fn raises_near_the_last_breach_are_small_until_it_is_forgotten() {
+    /// A pilot whose origin breached at 1,500 a minute (four requests a citizen, 100 a second
+    /// served), and the rate it cut to.
+    fn breached() -> (Pilot, u32) {
         let mut p = pilot();
-        // Four requests a citizen; the origin served 100 a second when it breached.
         p.observe(&OriginCounts::default(), 250, T0);
         assert_eq!(p.steer(&terms(), 1_500, T0.plus_ms(WINDOW_MS)), None);
         p.observe(&counts(1_100, 100, 40), 250, T0.plus_ms(2 * WINDOW_MS - 1));
         let cut = p.steer(&terms(), 1_500, T0.plus_ms(2 * WINDOW_MS)).unwrap();
-        let mut rate = cut.to;
+        (p, cut.to)
+    }
+
+    #[test]
+    fn raises_near_the_last_breach_are_small_until_it_is_forgotten() {
+        let (mut p, mut rate) = breached();
         let mut t = T0.plus_ms(3 * WINDOW_MS);
         let mut steps = Vec::new();
         for _ in 0..10 {
@@ -569,14 +574,7 @@ mod tests {
 
     #[test]
     fn a_breach_after_a_forgotten_one_starts_the_small_climbs_over() {
-        let mut p = pilot();
-        p.observe(&OriginCounts::default(), 250, T0);
-        assert_eq!(p.steer(&terms(), 1_500, T0.plus_ms(WINDOW_MS)), None);
-        p.observe(&counts(1_100, 100, 40), 250, T0.plus_ms(2 * WINDOW_MS - 1));
-        let mut rate = p
-            .steer(&terms(), 1_500, T0.plus_ms(2 * WINDOW_MS))
-            .unwrap()
-            .to;
+        let (mut p, mut rate) = breached();
         let mut t = T0.plus_ms(3 * WINDOW_MS);
         // Forgotten, and a tenth, a fifth and a quarter climbed.
         let steps = healthy_raises(&mut p, &mut rate, &mut t, 8);

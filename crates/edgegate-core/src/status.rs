@@ -620,18 +620,17 @@ mod tests {
 
     #[test]
     fn the_page_comes_back_early_by_its_round_trip_only_at_the_very_front() {
+        let config = RoomConfig::default();
         let told = |ahead: u64, next_poll_ms: u64| QueueStatus {
-            state: QueueState::Waiting,
-            position: Some(ahead + 1),
-            ahead: Some(ahead),
-            eta_s: Some([0, 2]),
             next_poll_ms,
-            opens_at: None,
-            stale: false,
-            rejoined: None,
-            work: None,
-            slots_taken: None,
-            readmitted: false,
+            ..forced(
+                TestMode::Waiting {
+                    position: ahead + 1,
+                },
+                &config,
+                NOW,
+                0,
+            )
         };
         // At the front: early by the whole round trip when it is short...
         assert_eq!(page_wait_ms(&told(0, 1_000), 150), 850);
