@@ -99,7 +99,7 @@ impl Aggregator {
             room: None,
             heard_at: UnixMs(0),
             known,
-            notices: Notices::default(),
+            notices: Notices::copy(),
             after_lease_per_mille: after_lease_per_mille.min(1_000),
             confirmed_at: UnixMs(0),
         }
