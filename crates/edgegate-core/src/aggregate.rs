@@ -28,7 +28,9 @@
 
 use crate::outbox::Outbox;
 use crate::places::PlaceKey;
-use crate::sync::{Notices, RoomSnapshot, Seen, Senders, SyncReport, LEASE_MS, LOCATION_PREFIX};
+use crate::sync::{
+    Notices, Replica, RoomSnapshot, Seen, Senders, SyncReport, LEASE_MS, LOCATION_PREFIX,
+};
 use crate::time::UnixMs;
 
 /// What an isolate's sync set in motion ([`Aggregator::on_sync`]), for the shell to carry out
@@ -71,7 +73,7 @@ pub struct Aggregator {
     /// batches name until the room answers again, so a room that lost its records can tell.
     known: Option<(u64, crate::order::Cursor)>,
     /// The room's notices, as last heard: what the isolates' copies are brought up to.
-    notices: Notices,
+    notices: Notices<Replica>,
     /// What of its share it keeps sharing after the lease ran out, per mille: the fail-static
     /// fraction.
     after_lease_per_mille: u32,

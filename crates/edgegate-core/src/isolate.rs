@@ -40,7 +40,7 @@ use crate::places::{slot_of, PlaceKey};
 use crate::revocation::is_revoked;
 use crate::status::{after_due, jittered, QueueState, QueueStatus, RoomView, POLL_FLOOR_MS};
 use crate::summary::{Arrivals, Summary};
-use crate::sync::{NoticeKind, Notices, RoomSnapshot, SyncReport, FRONT_S, HOPS};
+use crate::sync::{NoticeKind, Notices, Replica, RoomSnapshot, SyncReport, FRONT_S, HOPS};
 use crate::time::UnixMs;
 use crate::token::{Seat, Ticket};
 
@@ -170,7 +170,7 @@ pub struct Isolate {
     limiter: Limiter,
     seated: RecentIds,
     /// The room's notices, as this isolate last heard them (`sync::Notices`).
-    notices: Notices,
+    notices: Notices<Replica>,
     /// When this isolate seated each network's recent places (at most [`NET_SEATS_KEPT`] a
     /// network): a burst from one network at one isolate meets its budget before the room has
     /// heard of it. A seat counts here until the room's word surely covers it (two settle

@@ -854,7 +854,9 @@ impl EndedIds {
     }
 
     fn clear(&mut self) {
-        *self = EndedIds::default();
+        self.sorted.clear();
+        self.added.clear();
+        self.dropped.clear();
     }
 
     fn ids(&self) -> impl Iterator<Item = u64> + '_ {
@@ -866,27 +868,48 @@ impl EndedIds {
         if self.added.len() + self.dropped.len() < ENDED_MERGE_AT {
             return;
         }
+        // One walk: the kept ids in order, each added id slipped in before the first kept one
+        // above it.
         let mut added: Vec<u64> = self.added.drain().collect();
         added.sort_unstable();
         let dropped = std::mem::take(&mut self.dropped);
         let old = std::mem::take(&mut self.sorted);
         let mut merged = Vec::with_capacity(old.len() - dropped.len() + added.len());
-        let mut kept = old
-            .into_iter()
-            .filter(|id| !dropped.contains(id))
-            .peekable();
-        let mut new = added.into_iter().peekable();
-        loop {
-            let next = match (kept.peek(), new.peek()) {
-                (Some(a), Some(b)) if a < b => kept.next(),
-                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
-                (Some(_), None) => kept.next(),
-                (None, None) => break,
-            };
-            merged.extend(next);
+        let mut added = added.into_iter().peekable();
+        for id in old.into_iter().filter(|id| !dropped.contains(id)) {
+            while added.peek().is_some_and(|a| *a < id) {
+                merged.extend(added.next());
+            }
+            merged.push(id);
         }
+        merged.extend(added);
         self.sorted = merged;
     }
+}
+
+/// Whose notices they are: the room's master ([`Master`]) or a copy ([`Replica`]). A type, not a
+/// flag, so that a binary that holds only copies (the citizen's wasm) carries none of the
+/// master's code.
+pub trait Role: Clone + std::fmt::Debug + Default {
+    /// A copy keeps the ended sessions as ids alone ([`EndedIds`]), no index by time, and
+    /// follows the room's drops.
+    const COPY: bool;
+}
+
+/// The room's notices: the master, which expires and stores them.
+#[derive(Clone, Debug, Default)]
+pub struct Master;
+
+/// An aggregator's or an isolate's copy of the room's notices.
+#[derive(Clone, Debug, Default)]
+pub struct Replica;
+
+impl Role for Master {
+    const COPY: bool = false;
+}
+
+impl Role for Replica {
+    const COPY: bool = true;
 }
 
 /// What the room tells every edge beyond the cursor, a sync or two behind: sessions ended,
@@ -894,7 +917,7 @@ impl EndedIds {
 /// copy, brought up to date by the changes since its version ([`Notices::since`],
 /// [`Notices::apply`]), never the whole set at every sync.
 #[derive(Clone, Debug, Default)]
-pub struct Notices {
+pub struct Notices<R: Role = Master> {
     /// Every notice at the room; at a copy, every one but the ended sessions.
     entries: BTreeMap<(NoticeKind, u64), Notice>,
     /// At a copy, the ended sessions ([`EndedIds`]).
@@ -911,8 +934,7 @@ pub struct Notices {
     unstored: std::collections::BTreeSet<(NoticeKind, u64)>,
     /// A copy that brings no other up to date (an isolate's) keeps no log.
     last_copy: bool,
-    /// A copy (an aggregator's or an isolate's), not the room's master.
-    copy: bool,
+    role: std::marker::PhantomData<R>,
 }
 
 impl NoticeKind {
@@ -923,57 +945,41 @@ impl NoticeKind {
     }
 }
 
-impl Notices {
+impl Notices<Replica> {
     /// A copy at the end of the chain, which no other asks for changes: an isolate's. It keeps
     /// no log, so its memory is the notices alone.
-    pub fn last_copy() -> Notices {
+    pub fn last_copy() -> Notices<Replica> {
         Notices {
             last_copy: true,
-            copy: true,
             ..Notices::default()
         }
     }
 
     /// A copy that brings others up to date: an aggregator's. It keeps the log, and the ended
     /// sessions as ids alone ([`EndedIds`]); it never expires a notice itself.
-    pub fn copy() -> Notices {
-        Notices {
-            copy: true,
-            ..Notices::default()
-        }
+    pub fn copy() -> Notices<Replica> {
+        Notices::default()
     }
+}
 
-    /// Is `kind` kept as ids alone here?
-    fn as_ids(&self, kind: NoticeKind) -> bool {
-        self.copy && kind == NoticeKind::Ended
-    }
-
+impl<R: Role> Notices<R> {
     pub fn version(&self) -> u64 {
         self.version
     }
 
-    /// The room's notices as stored, at `version`: one no copy can hold (the room's clock in
-    /// milliseconds, past any count of changes it made before), so every copy is brought up
-    /// to date anew.
-    pub fn restore(stored: impl IntoIterator<Item = Notice>, version: u64) -> Notices {
-        let mut notices = Notices {
-            version,
-            ..Notices::default()
-        };
-        for n in stored.into_iter().filter(|n| n.kind.is_stored()) {
-            notices.put(n);
-        }
-        notices
+    /// Is `kind` kept as ids alone here?
+    fn as_ids(kind: NoticeKind) -> bool {
+        R::COPY && kind == NoticeKind::Ended
     }
 
     /// Puts `n` in the entries and their index, in place of any notice of its kind and key.
     fn put(&mut self, n: Notice) {
-        if self.as_ids(n.kind) {
+        if Self::as_ids(n.kind) {
             self.ended.insert(n.key);
             return;
         }
         let old = self.entries.insert((n.kind, n.key), n);
-        if self.copy {
+        if R::COPY {
             return;
         }
         if let Some(old) = old {
@@ -984,7 +990,7 @@ impl Notices {
 
     /// Takes the notice of `kind` about `key` out of the entries and their index.
     fn take(&mut self, kind: NoticeKind, key: u64) -> Option<Notice> {
-        if self.as_ids(kind) {
+        if Self::as_ids(kind) {
             let old = self.get(kind, key)?;
             self.ended.remove(key);
             return Some(old);
@@ -992,14 +998,6 @@ impl Notices {
         let old = self.entries.remove(&(kind, key))?;
         self.by_until.remove(&(old.until, old.kind, old.key));
         Some(old)
-    }
-
-    /// The stored notices changed since the last call, each as it stands (`None`: taken down).
-    pub fn take_changes(&mut self) -> Vec<((NoticeKind, u64), Option<Notice>)> {
-        std::mem::take(&mut self.unstored)
-            .into_iter()
-            .map(|(kind, key)| ((kind, key), self.get(kind, key)))
-            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -1013,7 +1011,7 @@ impl Notices {
     /// The notice of `kind` about `key`, if one stands. A copy does not keep when an ended
     /// session's notice lapses (the room drops it then): it says `until` the end of time.
     pub fn get(&self, kind: NoticeKind, key: u64) -> Option<Notice> {
-        if self.as_ids(kind) {
+        if Self::as_ids(kind) {
             return self.ended.contains(key).then(|| Self::ended_notice(key));
         }
         self.entries.get(&(kind, key)).copied()
@@ -1032,49 +1030,8 @@ impl Notices {
     /// Every notice of `kind`.
     pub fn of(&self, kind: NoticeKind) -> impl Iterator<Item = Notice> + '_ {
         let entries = self.entries.range((kind, 0)..=(kind, u64::MAX));
-        let ids = self.ended.ids().filter(move |_| self.as_ids(kind));
+        let ids = self.ended.ids().filter(move |_| Self::as_ids(kind));
         entries.map(|(_, n)| *n).chain(ids.map(Self::ended_notice))
-    }
-
-    fn changed(&mut self, kind: NoticeKind, key: u64) {
-        if kind.is_stored() {
-            self.unstored.insert((kind, key));
-        }
-        self.version = self.version.saturating_add(1);
-        self.log.push_back((self.version, kind, key));
-        if self.log.len() > NOTICE_LOG {
-            self.log.pop_front();
-        }
-    }
-
-    /// Puts up (or changes) a notice.
-    pub fn set(&mut self, notice: Notice) {
-        if self.get(notice.kind, notice.key) == Some(notice) {
-            return;
-        }
-        self.put(notice);
-        self.changed(notice.kind, notice.key);
-    }
-
-    /// Takes a notice down.
-    pub fn drop(&mut self, kind: NoticeKind, key: u64) {
-        if self.take(kind, key).is_some() {
-            self.changed(kind, key);
-        }
-    }
-
-    /// Takes down every notice that stood until before `now`. The room's alone: a copy keeps
-    /// no index by time, and follows the room's drops.
-    pub fn expire(&mut self, now: UnixMs) {
-        let gone: Vec<(NoticeKind, u64)> = self
-            .by_until
-            .iter()
-            .take_while(|(until, _, _)| *until <= now)
-            .map(|(_, kind, key)| (*kind, *key))
-            .collect();
-        for (kind, key) in gone {
-            self.drop(kind, key);
-        }
     }
 
     /// What a copy at `version` needs to come up to this one (nothing when it is there).
@@ -1147,6 +1104,71 @@ impl Notices {
     }
 }
 
+impl Notices<Master> {
+    /// The room's notices as stored, at `version`: one no copy can hold (the room's clock in
+    /// milliseconds, past any count of changes it made before), so every copy is brought up
+    /// to date anew.
+    pub fn restore(stored: impl IntoIterator<Item = Notice>, version: u64) -> Notices {
+        let mut notices = Notices {
+            version,
+            ..Notices::default()
+        };
+        for n in stored.into_iter().filter(|n| n.kind.is_stored()) {
+            notices.put(n);
+        }
+        notices
+    }
+
+    /// The stored notices changed since the last call, each as it stands (`None`: taken down).
+    pub fn take_changes(&mut self) -> Vec<((NoticeKind, u64), Option<Notice>)> {
+        std::mem::take(&mut self.unstored)
+            .into_iter()
+            .map(|(kind, key)| ((kind, key), self.get(kind, key)))
+            .collect()
+    }
+
+    fn changed(&mut self, kind: NoticeKind, key: u64) {
+        if kind.is_stored() {
+            self.unstored.insert((kind, key));
+        }
+        self.version = self.version.saturating_add(1);
+        self.log.push_back((self.version, kind, key));
+        if self.log.len() > NOTICE_LOG {
+            self.log.pop_front();
+        }
+    }
+
+    /// Puts up (or changes) a notice.
+    pub fn set(&mut self, notice: Notice) {
+        if self.get(notice.kind, notice.key) == Some(notice) {
+            return;
+        }
+        self.put(notice);
+        self.changed(notice.kind, notice.key);
+    }
+
+    /// Takes a notice down.
+    pub fn drop(&mut self, kind: NoticeKind, key: u64) {
+        if self.take(kind, key).is_some() {
+            self.changed(kind, key);
+        }
+    }
+
+    /// Takes down every notice that stood until before `now`. The room's alone: a copy keeps
+    /// no index by time, and follows the room's drops.
+    pub fn expire(&mut self, now: UnixMs) {
+        let gone: Vec<(NoticeKind, u64)> = self
+            .by_until
+            .iter()
+            .take_while(|(until, _, _)| *until <= now)
+            .map(|(_, kind, key)| (*kind, *key))
+            .collect();
+        for (kind, key) in gone {
+            self.drop(kind, key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod notice_tests {
     use super::*;
@@ -1164,8 +1186,8 @@ mod notice_tests {
 
     #[test]
     fn expiry_takes_down_what_ended_by_now_and_follows_a_notice_that_was_moved_on() {
-        let mut copy = Notices::default();
-        let mut room = Notices::default();
+        let mut copy = Notices::<Master>::default();
+        let mut room = Notices::<Master>::default();
         room.set(ended(1));
         room.set(ended(2));
         // Moved on: it now stands until later than it did.
@@ -1196,8 +1218,8 @@ mod notice_tests {
 
     #[test]
     fn a_copy_comes_up_to_date_by_changes_and_anew_when_far_behind() {
-        let mut room = Notices::default();
-        let mut copy = Notices::default();
+        let mut room = Notices::<Master>::default();
+        let mut copy = Notices::<Master>::default();
         room.set(ended(1));
         room.set(ended(2));
         copy.apply(&room.since(copy.version()).unwrap());
@@ -1227,8 +1249,8 @@ mod notice_tests {
 
     #[test]
     fn a_restarted_room_keeps_ended_sessions_and_moves_and_every_copy_takes_them_anew() {
-        let mut room = Notices::default();
-        let mut copy = Notices::default();
+        let mut room = Notices::<Master>::default();
+        let mut copy = Notices::<Master>::default();
         room.set(ended(1));
         room.set(Notice {
             kind: NoticeKind::Moved,
@@ -1328,9 +1350,9 @@ mod notice_tests {
         fn copies_that_keep_ended_sessions_as_ids_hold_what_the_room_says(
             steps in proptest::collection::vec(step(), 1..300)
         ) {
-            let mut room = Notices::default();
-            let (mut aggregator, mut whole) = (Notices::copy(), Notices::default());
-            let (mut isolate, mut isolate_whole) = (Notices::last_copy(), Notices::default());
+            let mut room = Notices::<Master>::default();
+            let (mut aggregator, mut whole) = (Notices::copy(), Notices::<Master>::default());
+            let (mut isolate, mut isolate_whole) = (Notices::last_copy(), Notices::<Master>::default());
             for step in steps {
                 match step {
                     Step::Set(kind, key, value, s) => room.set(Notice {
@@ -1359,7 +1381,7 @@ mod notice_tests {
                     }
                     Step::NewIsolate => {
                         isolate = Notices::last_copy();
-                        isolate_whole = Notices::default();
+                        isolate_whole = Notices::<Master>::default();
                     }
                     // From what it stored, at a version no copy holds: every copy is
                     // brought up to date anew, over what it held.
