@@ -449,7 +449,6 @@ impl Isolate {
         };
         let order = self.order_of(ticket);
         if !cursor.admits(order) {
-            self.note_asked(short(&ticket.id), order, cursor, now);
             return Admission::NotYet;
         }
         if now >= self.lease_until() && self.limiter.rate_milli_per_minute() > 0 {
@@ -834,14 +833,22 @@ impl Isolate {
         u64::from(room.config.new_users_per_minute).saturating_mul(FRONT_S) / 60
     }
 
-    /// Notes that the holder of ticket `id` (order key `order`), not eligible under `cursor`,
-    /// asked here at `now`, if its place is at the front of the line.
-    fn note_asked(&mut self, id: u64, order: OrderKey, cursor: Cursor, now: UnixMs) {
-        let Some(room) = self.room.as_ref() else {
+    /// The holder of `ticket` asked here at `now` and was told [`Admission::NotYet`]: noted
+    /// if the cursor has not reached its place and the place is at the front of the line.
+    /// `ahead` is the citizens ahead of it as its status already counted them, so a status
+    /// poll walks the line once; `None` counts them here.
+    pub fn asked(&mut self, ticket: &Ticket, ahead: Option<u64>, now: UnixMs) {
+        let (Some(cursor), Some(room)) = (self.cursor(now), self.room.as_ref()) else {
             return;
         };
-        let at_front = self.view.between(cursor, order) < Self::front_places(room);
-        if at_front && (self.at_front.len() < ASKED_MAX || self.at_front.contains_key(&id)) {
+        let order = self.order_of(ticket);
+        if ticket.seat == Seat::Done || cursor.admits(order) {
+            return;
+        }
+        let front = Self::front_places(room);
+        let ahead = ahead.unwrap_or_else(|| self.view.between(cursor, order));
+        let id = short(&ticket.id);
+        if ahead < front && (self.at_front.len() < ASKED_MAX || self.at_front.contains_key(&id)) {
             self.at_front.insert(id, (order.bucket(), now));
         }
     }
@@ -1506,30 +1513,47 @@ mod tests {
         assert!((9..=10).contains(&moved), "{moved}");
     }
 
+    /// A book that heard the room open at 600 a minute (so the front is the first 100 places
+    /// from the cursor), its line `counts` and its cursor at the start of second `cursor`.
+    fn book_with_line(counts: &[(u64, u64)], cursor: u64) -> Isolate {
+        let mut b = book();
+        let line = Summary::from_counts(counts.iter().copied(), T0.secs());
+        let r = b.begin_sync(T0).unwrap();
+        let room = answer(&r, open_room(), Cursor::at_bucket(cursor), line, T0);
+        b.finish_sync(r.seq, Some(room), T0);
+        b
+    }
+
+    /// `t` asks at `now`, as a request does: the book decides, and counts a citizen told to
+    /// wait at the front if it is there.
+    fn ask(b: &mut Isolate, t: &Ticket, now: UnixMs) -> Admission {
+        let admission = b.admit(t, now);
+        if admission == Admission::NotYet {
+            b.asked(t, None, now);
+        }
+        admission
+    }
+
     #[test]
     fn the_front_counts_the_citizens_who_asked_lately_among_the_next_seconds_of_the_rate() {
-        let mut b = book();
         let s0 = T0.secs();
         // 600 a minute: the front reaches FRONT_S = 10 s of it, 100 places, from the cursor,
         // here at the start of s0 + 1. Ahead of s0 + 1: nobody; of s0 + 2: 124; of s0 + 6: 127.
-        let line = Summary::from_counts([(s0 + 1, 124), (s0 + 2, 3), (s0 + 6, 3)], s0);
-        let r = b.begin_sync(T0).unwrap();
-        let room = answer(&r, open_room(), Cursor::at_bucket(s0 + 1), line, T0);
-        b.finish_sync(r.seq, Some(room), T0);
+        let mut b = book_with_line(&[(s0 + 1, 124), (s0 + 2, 3), (s0 + 6, 3)], s0 + 1);
         let at = |b: &Isolate, n: u8, second: u64| ticket(b, n, UnixMs(second * 1_000));
         let tickets: Vec<Ticket> = (0..7)
             .map(|n| at(&b, n, if n < 4 { s0 + 1 } else { s0 + 2 }))
             .collect();
         let now = T0.plus_ms(20_000);
         for t in &tickets {
-            assert_eq!(b.admit(t, now), Admission::NotYet);
+            assert_eq!(ask(&mut b, t, now), Admission::NotYet);
         }
         // Asking twice counts once; a citizen already eligible is not the front, nor is one
         // whose place is beyond it (it is asked, and waits, like any other).
         let (eligible, behind) = (at(&b, 9, s0), at(&b, 10, s0 + 6));
-        let _ = b.admit(tickets.first().unwrap(), now.plus_ms(500));
-        let _ = b.admit(&eligible, now);
-        let _ = b.admit(&behind, now);
+        let _ = ask(&mut b, tickets.first().unwrap(), now.plus_ms(500));
+        let _ = ask(&mut b, &eligible, now);
+        let _ = ask(&mut b, &behind, now);
         // The 4 of s0 + 1 (124 in it, 100 places of front: 4 × 100 / 124 = 3); none of
         // s0 + 2, whose 124 ahead fill the front.
         let r = b.begin_sync(now.plus_ms(1_000)).unwrap();
@@ -1550,7 +1574,7 @@ mod tests {
             "s0 + 2's three asked while 124 stood ahead of them"
         );
         for t in tickets.iter().skip(4) {
-            assert_eq!(b.admit(t, then.plus_ms(500)), Admission::NotYet);
+            assert_eq!(ask(&mut b, t, then.plus_ms(500)), Admission::NotYet);
         }
         assert_eq!(b.front(then.plus_ms(1_000)), 3);
         // Nobody asks for longer than ASKED_WITHIN_MS: however many places they hold, the
@@ -1566,14 +1590,10 @@ mod tests {
 
     #[test]
     fn a_script_cannot_swell_the_front_by_asking_often_or_with_tickets_from_the_back() {
-        let mut b = book();
         let s0 = T0.secs();
         // 600 a minute: the front is the first 100 places from the cursor (s0 + 1), all within
         // s0 + 1 and s0 + 2.
-        let line = Summary::from_counts([(s0 + 1, 50), (s0 + 2, 100), (s0 + 30, 5_000)], s0);
-        let r = b.begin_sync(T0).unwrap();
-        let room = answer(&r, open_room(), Cursor::at_bucket(s0 + 1), line, T0);
-        b.finish_sync(r.seq, Some(room), T0);
+        let mut b = book_with_line(&[(s0 + 1, 50), (s0 + 2, 100), (s0 + 30, 5_000)], s0 + 1);
         let kept = ticket(&b, 1, UnixMs((s0 + 1) * 1_000));
         let minted: Vec<Ticket> = (2..=255)
             .map(|n| ticket(&b, n, UnixMs((s0 + 30) * 1_000)))
@@ -1582,10 +1602,10 @@ mod tests {
         // One ticket at the front asking a thousand times, and 254 minted at the back asking
         // too: the front is one citizen.
         for i in 0..1_000 {
-            assert_eq!(b.admit(&kept, now.plus_ms(i)), Admission::NotYet);
+            assert_eq!(ask(&mut b, &kept, now.plus_ms(i)), Admission::NotYet);
         }
         for t in &minted {
-            let _ = b.admit(t, now);
+            let _ = ask(&mut b, t, now);
         }
         assert_eq!(b.begin_sync(now.plus_ms(1_000)).map(|r| r.front), Some(1));
         assert_eq!(b.at_front.len(), 1);

@@ -459,7 +459,10 @@ impl Visitor<'_> {
         match self.admit(book, &ticket, now) {
             Some(Admission::Through { .. }) => self.with_pass(book, now),
             None => Answer::Elsewhere,
-            _ => Answer::Page,
+            _ => {
+                self.asked(book, &ticket, None, now);
+                Answer::Page
+            }
         }
     }
 
@@ -493,6 +496,7 @@ impl Visitor<'_> {
         };
         let admission = self.admit(book, &ticket, now).unwrap_or(Admission::NotYet);
         let mut status = book.status(&ticket, admission, now, jitter);
+        self.asked(book, &ticket, status.ahead, now);
         status.rejoined = self.rejoined;
         status.readmitted = ticket.readmitted > 0
             && ticket.admitted_at.0 == 0
@@ -627,6 +631,14 @@ impl Visitor<'_> {
     /// The first let-through records when it happened in the ticket, so a pass minted for it
     /// again later (a lost cookie) belongs to the same session and ends with it; a ticket whose
     /// session ended, or is past its absolute end, gets no pass again.
+    /// A citizen the book told to wait ([`Isolate::admit`]) asked: the book counts it at the
+    /// front if it is there ([`Isolate::asked`]).
+    fn asked(&self, book: &mut Isolate, ticket: &Ticket, ahead: Option<u64>, now: UnixMs) {
+        if self.admission == Some(Admission::NotYet) {
+            book.asked(ticket, ahead, now);
+        }
+    }
+
     fn admit(&mut self, book: &mut Isolate, ticket: &Ticket, now: UnixMs) -> Option<Admission> {
         if !self.may_come_from_here(book, ticket) {
             return None;
@@ -1491,6 +1503,37 @@ mod tests {
             ..jar
         };
         assert_eq!(w.serve(Route::Door, before_move).answer, Answer::Elsewhere);
+    }
+
+    #[test]
+    fn a_citizen_told_to_wait_counts_once_at_the_front_whether_it_polls_or_opens_a_page() {
+        let mut w = World::new(600);
+        // "a" only ever polls, "b" only ever opens pages: each is counted by its own path.
+        let take = |w: &mut World, route: Route| {
+            let jar = keep(Tokens::default(), &w.serve(route, Tokens::default()));
+            keep(jar.clone(), &w.serve(route, jar))
+        };
+        let (a, b) = (take(&mut w, Route::Status), take(&mut w, Route::Door));
+        // What the isolate's next batch says of its front, the batch answered at once.
+        let front = |w: &mut World| {
+            let report = w.book.begin_sync(w.now)?;
+            let answer = w.room.sync(&report, w.now).snapshot;
+            w.book.finish_sync(report.seq, Some(answer), w.now);
+            Some(report.front)
+        };
+        w.wait(1_000);
+        w.now = w.now.plus_ms(1_000);
+        // Neither is eligible yet (the settle time): "a" polls twice, "b" opens a page.
+        for _ in 0..2 {
+            let polled = w.serve(Route::Status, a.clone());
+            assert_eq!(status(&polled).state, QueueState::Waiting);
+        }
+        assert_eq!(w.serve(Route::Door, b.clone()).answer, Answer::Page);
+        assert_eq!(front(&mut w), Some(2));
+        // A second later only "a" asks again: both asked within the last 15 s.
+        w.now = w.now.plus_ms(1_000);
+        let _ = w.serve(Route::Status, a);
+        assert_eq!(front(&mut w), Some(2));
     }
 
     #[test]
