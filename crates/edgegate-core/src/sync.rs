@@ -1030,7 +1030,10 @@ impl<R: Role> Notices<R> {
     /// Every notice of `kind`.
     pub fn of(&self, kind: NoticeKind) -> impl Iterator<Item = Notice> + '_ {
         let entries = self.entries.range((kind, 0)..=(kind, u64::MAX));
-        let ids = self.ended.ids().filter(move |_| Self::as_ids(kind));
+        let ids = Self::as_ids(kind)
+            .then(|| self.ended.ids())
+            .into_iter()
+            .flatten();
         entries.map(|(_, n)| *n).chain(ids.map(Self::ended_notice))
     }
 

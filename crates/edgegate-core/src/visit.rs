@@ -1560,6 +1560,16 @@ mod tests {
             true,
             w.now,
         );
+        // Many other sessions end after it: every copy merges its ended ids over and over
+        // (each five changes in the tests), and must still know this one.
+        for key in 1..=40u64 {
+            w.room.notices.set(crate::sync::Notice {
+                kind: crate::sync::NoticeKind::Ended,
+                key: key.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                value: 0,
+                until: w.now.plus_ms(3_600_000),
+            });
+        }
         for _ in 0..3 {
             w.wait(1_000);
             sync_other(&mut w, &mut other);
