@@ -70,12 +70,13 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).unwrap_or_default()
 }
 
-/// The value `bytes` hold, every byte of them used.
+/// The value `bytes` hold, every byte of them used. The error says where the bytes went
+/// wrong, not how: postcard's messages for every way would be the citizen's wasm's to carry.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     match postcard::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(format!("{} bytes past the end", rest.len())),
-        Err(e) => Err(format!("unreadable binary sync ({e})")),
+        Err(_) => Err(format!("unreadable binary sync of {} bytes", bytes.len())),
     }
 }
 
