@@ -255,6 +255,7 @@ pub fn load_senders(sql: &SqlStorage) -> worker::Result<Vec<(String, Seen)>> {
             cut_from_ppm: ppm(cut_from),
             cut_until: UnixMs(n(cut_until)),
             after_lease_per_mille: ppm(kept),
+            earliest: Default::default(),
         };
         Some((text(id)?.to_owned(), seen))
     })

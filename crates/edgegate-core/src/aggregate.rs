@@ -247,6 +247,7 @@ impl Aggregator {
         batch.notices_at = self.notices.version();
         batch.sent_at = now;
         batch.front = self.senders.front(now);
+        batch.earliest = self.senders.earliest(now);
         batch.after_lease_per_mille = self.after_lease_per_mille;
         // It runs the room's last share once its isolates' shares fit in it (a cut waits for
         // the isolates to give theirs back at their next syncs).
@@ -304,7 +305,7 @@ mod tests {
     use crate::config::RoomConfig;
     use crate::places::slot_of;
     use crate::room::Room;
-    use crate::sync::PPM;
+    use crate::sync::{Earliest, PPM};
 
     const T0: UnixMs = UnixMs(1_700_000_000_000);
     const SETTLE: u64 = 9_000;
@@ -411,6 +412,26 @@ mod tests {
         let later = T0.plus_ms(crate::sync::ACTIVE_MS + 1);
         agg.receive(&with_front("a", 2, 5), later);
         assert_eq!(agg.upstream(later).unwrap().batch.front, 5);
+    }
+
+    #[test]
+    fn a_location_passes_up_the_earliest_seconds_of_its_isolates_lines() {
+        let mut agg = aggregator();
+        let with_line = |isolate: &str, seq, seconds: &[u64]| SyncReport {
+            earliest: Earliest::of(seconds.iter().copied()),
+            ..batch(isolate, seq, vec![], 0)
+        };
+        agg.receive(&with_line("a", 1, &[12, 12, 13]), T0);
+        agg.receive(&with_line("b", 1, &[11]), T0);
+        agg.receive(&with_line("c", 1, &[]), T0);
+        let location = agg.upstream(T0).unwrap().batch.earliest;
+        // From second 11: b's one, a's two a second later halved, and a's one of 13 quartered.
+        assert_eq!(location, Earliest::of([11, 12, 12, 13].into_iter()));
+        // `b` went quiet: its line is no longer the location's.
+        let later = T0.plus_ms(crate::sync::ACTIVE_MS + 1);
+        agg.receive(&with_line("a", 2, &[12]), later);
+        let location = agg.upstream(later).unwrap().batch.earliest;
+        assert_eq!((location.second, location.citizens), (12, Earliest::ONE));
     }
 
     #[test]

@@ -128,6 +128,10 @@ impl RecentIds {
     }
 }
 
+/// How soon after an answer that cut its share an isolate sends its next batch, to say it
+/// heard the cut ([`Outbox::hurry`]), in milliseconds.
+const CUT_HEARD_AFTER_MS: u64 = 150;
+
 /// How lately a citizen at the front must have asked to count in [`SyncReport::front`]: a
 /// citizen within a minute of its turn is asked back within 3 s, one further back within 10 s
 /// (each spread by up to 15 %).
@@ -911,6 +915,7 @@ impl Isolate {
         report.notices_at = self.notices.version();
         report.sent_at = now;
         report.front = self.front(now);
+        report.earliest = crate::sync::Earliest::of(self.limiter.line_seconds(now));
         // Its limiter runs the last answer's share (or nothing, after the lease): every
         // share granted before that answer is given up.
         report.share_at = self.room.as_ref().map_or(UnixMs(0), |r| r.granted_at);
@@ -934,6 +939,15 @@ impl Isolate {
             _ => snapshot,
         };
         if now < snapshot.lease_until() {
+            // A cut is held at the aggregator, in force at the larger share, until this
+            // isolate's next batch says it runs it: say so soon, not an interval later.
+            if self
+                .room
+                .as_ref()
+                .is_some_and(|r| snapshot.share_ppm < r.share_ppm)
+            {
+                (self.outbox).hurry(now, self.timing.sync_interval_ms, CUT_HEARD_AFTER_MS);
+            }
             self.limiter
                 .follow(&snapshot.config, snapshot.share_ppm, now);
         } else {

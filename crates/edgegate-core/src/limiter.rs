@@ -280,6 +280,16 @@ impl Limiter {
         self.burst
     }
 
+    /// The arrival second of each citizen waiting in the line at `now` (places still held),
+    /// in key order.
+    pub fn line_seconds(&self, now: UnixMs) -> impl Iterator<Item = u64> + '_ {
+        let now = now.max(self.clock);
+        self.line
+            .iter()
+            .filter(move |(_, hold)| **hold >= now)
+            .map(|(key, _)| key.bucket())
+    }
+
     /// Citizens waiting in the line at `now` (places still held).
     pub fn waiting(&self, now: UnixMs) -> usize {
         let now = now.max(self.clock);
@@ -803,6 +813,25 @@ mod tests {
             Turn::Wait { .. }
         ));
         assert_eq!(limiter.take_turn(first, at(200)), Turn::Through);
+    }
+
+    #[test]
+    fn the_line_gives_the_seconds_of_the_places_still_held_in_key_order() {
+        // One citizen every 100 s: everyone who asks waits.
+        let mut limiter = Limiter::new();
+        limiter.configure(600, 0, at(0));
+        for (second, sub, ms) in [(9, 1, 0), (8, 5, 0), (8, 2, 0), (7, 0, 0), (6, 0, 2_000)] {
+            assert!(matches!(
+                limiter.take_turn(OrderKey::new(second, sub), at(ms)),
+                Turn::Wait { .. }
+            ));
+        }
+        // At 2,000 ms every place is held: in key order, earliest second first.
+        let seconds: Vec<u64> = limiter.line_seconds(at(2_000)).collect();
+        assert_eq!(seconds, vec![6, 7, 8, 8, 9]);
+        // Later, the first four lapsed (told to come back within a second, held two more).
+        let seconds: Vec<u64> = limiter.line_seconds(at(4_500)).collect();
+        assert_eq!(seconds, vec![6]);
     }
 
     #[test]

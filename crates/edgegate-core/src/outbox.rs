@@ -196,6 +196,9 @@ pub struct Outbox {
     in_flight_since: Option<UnixMs>,
     last_attempt: Option<UnixMs>,
     failing: bool,
+    /// The next batch goes early ([`Outbox::hurry`]), and whether the last one did.
+    hurried: bool,
+    last_early: bool,
 }
 
 impl Default for Outbox {
@@ -218,6 +221,8 @@ impl Outbox {
             in_flight_since: None,
             last_attempt: None,
             failing: false,
+            hurried: false,
+            last_early: false,
         }
     }
 
@@ -246,6 +251,21 @@ impl Outbox {
         let after_last = self.last_attempt.map(|t| t.plus_ms(interval_ms));
         let timed_out = self.in_flight_since.map(|t| t.plus_ms(timeout_ms));
         Some(after_last.max(timed_out).unwrap_or_default())
+    }
+
+    /// Makes the next batch due `after_ms` from `now` rather than an interval after the last,
+    /// and marks it early (`SyncReport::early`): a sender whose share was just cut says so at
+    /// once, since the granter holds the larger share in force until it hears. Once per
+    /// interval: not after an early batch, nor while one is on its way.
+    pub fn hurry(&mut self, now: UnixMs, interval_ms: u64, after_ms: u64) {
+        if self.last_early || self.pending.is_some() || after_ms >= interval_ms {
+            return;
+        }
+        let at = now.plus_ms(after_ms).minus_ms(interval_ms);
+        if self.last_attempt.is_some_and(|t| t > at) {
+            self.last_attempt = Some(at);
+            self.hurried = true;
+        }
     }
 
     /// Place changes not yet acknowledged upstream: the pending batch's, then those owed.
@@ -296,7 +316,11 @@ impl Outbox {
             self.next_seq = self.next_seq.saturating_add(1);
             let counts = self.owed.take_batch();
             let (waiting, isolates) = figures();
-            self.pending = Some(counts.into_report(sender, seq, waiting, isolates));
+            let mut report = counts.into_report(sender, seq, waiting, isolates);
+            report.early = self.hurried;
+            self.last_early = self.hurried;
+            self.hurried = false;
+            self.pending = Some(report);
         }
         self.in_flight_since = Some(now);
         self.last_attempt = Some(now);
@@ -332,6 +356,33 @@ mod tests {
     use super::*;
 
     const T0: UnixMs = UnixMs(1_700_000_000_000);
+
+    #[test]
+    fn a_cut_is_said_early_once_an_interval_and_never_over_a_batch_on_its_way() {
+        let mut o = Outbox::default();
+        let begin = |o: &mut Outbox, ms: u64| o.begin("a", T0.plus_ms(ms), 1_000, 3_000, || (0, 0));
+        let first = begin(&mut o, 0).unwrap();
+        assert!(!first.early);
+        // A cut heard while the batch is on its way changes nothing: its answer comes first.
+        o.hurry(T0.plus_ms(10), 1_000, 150);
+        o.finish(1, Some(1));
+        assert!(begin(&mut o, 200).is_none(), "not hurried");
+        // Heard with nothing on its way: the next batch goes 150 ms later, marked early.
+        o.hurry(T0.plus_ms(300), 1_000, 150);
+        assert!(begin(&mut o, 449).is_none());
+        let early = begin(&mut o, 450).unwrap();
+        assert!(early.early && early.seq == 2);
+        o.finish(2, Some(2));
+        // Another cut at once is said at the regular time: one early batch an interval.
+        o.hurry(T0.plus_ms(500), 1_000, 150);
+        assert!(begin(&mut o, 1_449).is_none());
+        let regular = begin(&mut o, 1_450).unwrap();
+        assert!(!regular.early);
+        o.finish(3, Some(3));
+        // After a regular batch, a cut is said early again.
+        o.hurry(T0.plus_ms(1_500), 1_000, 150);
+        assert!(begin(&mut o, 1_650).is_some_and(|b| b.early));
+    }
 
     #[test]
     fn a_batch_goes_again_under_its_number_until_acknowledged() {

@@ -103,6 +103,15 @@ pub struct SyncReport {
     /// eligible next, so a share should already follow them.
     #[serde(default)]
     pub front: u64,
+    /// The earliest seconds of the sender's lines ([`Earliest`]): the rate goes first where the
+    /// earliest seconds wait ([`Senders::fair_share_ppm`]).
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
+    pub earliest: Earliest,
+    /// Sent early to say that a cut was heard (`outbox::Outbox::hurry`), a fraction of an
+    /// interval after the last batch: its counts are applied, its demand is not taken (a batch
+    /// a moment after the last shows a moment's let-throughs).
+    #[serde(default, skip_serializing_if = "crate::wire::omitted")]
+    pub early: bool,
     /// Isolates behind this sender that synced lately (an aggregator's); `0` means the sender
     /// is one isolate.
     #[serde(default)]
@@ -268,6 +277,91 @@ pub struct Seen {
     /// (`SyncReport::after_lease_per_mille`).
     #[serde(default)]
     pub after_lease_per_mille: u32,
+    /// The earliest seconds of its lines as its last batch gave them (`SyncReport::earliest`).
+    /// Not stored: a restored sender weighs by its demand alone until its next batch.
+    #[serde(skip)]
+    pub earliest: Earliest,
+}
+
+/// How many arrival seconds from the earliest in a sender's lines [`Earliest`] counts.
+pub const EARLIEST_SECONDS: u64 = 4;
+
+/// What a citizen waiting in the earliest second any sender reports weighs in the shares,
+/// beyond the one it counts in demand; one a second later weighs half that, and so on
+/// ([`Senders::fair_share_ppm`]).
+pub const EARLIEST_WEIGHT: u64 = 1;
+
+/// The earliest seconds of a sender's lines: the earliest arrival second of an eligible
+/// citizen waiting at its limiters, and the citizens waiting in it and the
+/// [`EARLIEST_SECONDS`] − 1 seconds after, each halved for every second after it, in 2⁻¹⁶
+/// of a citizen. Two numbers, so that an aggregator adds up its isolates' and a batch
+/// carries them in a few bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Earliest {
+    /// The earliest arrival second waiting (meaningless while `citizens` is 0).
+    pub second: u64,
+    /// The citizens waiting from it on, weighed as above, in 2⁻¹⁶ of a citizen.
+    pub citizens: u64,
+}
+
+impl crate::wire::Omittable for Earliest {
+    fn is_empty_value(&self) -> bool {
+        self.citizens == 0
+    }
+}
+
+impl Earliest {
+    /// One citizen in [`Earliest::citizens`].
+    pub const ONE: u64 = 1 << 16;
+
+    /// Of the arrival seconds of the citizens waiting in a line, in key order.
+    pub fn of(seconds: impl Iterator<Item = u64>) -> Earliest {
+        let mut earliest = Earliest::default();
+        for second in seconds {
+            if earliest.citizens == 0 {
+                earliest.second = second;
+            }
+            let later = second.saturating_sub(earliest.second);
+            if later >= EARLIEST_SECONDS {
+                break;
+            }
+            earliest.citizens = earliest.citizens.saturating_add(Earliest::ONE >> later);
+        }
+        earliest
+    }
+
+    /// Both together, counted from the earlier of their seconds.
+    pub fn plus(self, other: Earliest) -> Earliest {
+        let (first, then) = match (self.citizens, other.citizens) {
+            (0, _) => return other,
+            (_, 0) => return self,
+            _ if self.second <= other.second => (self, other),
+            _ => (other, self),
+        };
+        Earliest {
+            second: first.second,
+            citizens: first
+                .citizens
+                .saturating_add(then.citizens_from(first.second)),
+        }
+    }
+
+    /// Its citizens counted from `second`, at or before its own: halved for every second
+    /// between.
+    fn citizens_from(self, second: u64) -> u64 {
+        let later = self.second.saturating_sub(second);
+        if later >= 64 {
+            0
+        } else {
+            self.citizens >> later
+        }
+    }
+
+    /// What it adds to a sender's weight when the earliest second any sender's lines hold is
+    /// `first`: each citizen [`EARLIEST_WEIGHT`], halved for every second after `first`.
+    fn weight(self, first: u64) -> u64 {
+        self.citizens_from(first).saturating_mul(EARLIEST_WEIGHT) / Earliest::ONE
+    }
 }
 
 /// How far ahead of the cursor a sender's front reaches ([`SyncReport::front`]), in seconds of
@@ -334,7 +428,10 @@ impl Seen {
         let mut seen = Seen {
             seq: report.seq,
             at: now,
-            demand: smoothed_demand(report, now, before),
+            demand: match before {
+                Some(b) if report.early && b.active(now) => b.demand,
+                _ => smoothed_demand(report, now, before),
+            },
             waiting: report.waiting,
             front: report.front,
             isolates: report.isolates,
@@ -342,6 +439,7 @@ impl Seen {
             cut_from_ppm: before.map_or(0, |s| s.cut_from_ppm),
             cut_until: before.map_or(UnixMs(0), |s| s.cut_until),
             after_lease_per_mille: report.after_lease_per_mille.min(1_000),
+            earliest: report.earliest,
         };
         // A batch cut under the grant that cut the share, or a later one, runs nothing larger
         // than the last: after a cut, grants only grow until the next cut (a smaller one is a
@@ -381,9 +479,18 @@ impl Seen {
     }
 
     /// Its weight in sharing the rate: its demand, plus one so that a sender with none yet
-    /// still gets a little.
-    fn weight(&self) -> u64 {
-        self.demand.saturating_add(1)
+    /// still gets a little, plus its earliest seconds' citizens by how early they are when
+    /// `first` is the earliest second any active sender's lines hold ([`Earliest::weight`]).
+    fn weight(&self, first: Option<u64>) -> u64 {
+        let base = self.demand.saturating_add(1);
+        first.map_or(base, |first| {
+            base.saturating_add(self.earliest.weight(first))
+        })
+    }
+
+    /// The earliest second its lines hold, if any.
+    fn earliest_second(&self) -> Option<u64> {
+        (self.earliest.citizens > 0).then_some(self.earliest.second)
     }
 }
 
@@ -479,6 +586,13 @@ impl Senders {
             .fold(0u64, |sum, s| sum.saturating_add(s.front))
     }
 
+    /// The earliest seconds of the active senders' lines together (an aggregator's
+    /// `SyncReport::earliest`).
+    pub fn earliest(&self, now: UnixMs) -> Earliest {
+        self.active(now)
+            .fold(Earliest::default(), |sum, s| sum.plus(s.earliest))
+    }
+
     /// Isolates behind the active senders (a lone isolate counts as one); at least one.
     pub fn isolates(&self, now: UnixMs) -> u64 {
         self.active(now)
@@ -491,13 +605,14 @@ impl Senders {
     /// through never rounds down to nothing: a share of zero would shut its limiter, and it
     /// could never show the demand that earns more.
     pub fn fair_share_ppm(&self, sender: &str, whole_ppm: u32, now: UnixMs) -> u32 {
+        let earliest = self.active(now).filter_map(Seen::earliest_second).min();
         let total = self
             .seen
             .values()
             .filter(|s| s.active(now) || self.expected(s, now))
-            .fold(0u64, |sum, s| sum.saturating_add(s.weight()));
+            .fold(0u64, |sum, s| sum.saturating_add(s.weight(earliest)));
         let seen = self.seen.get(sender);
-        let mine = seen.map_or(1, Seen::weight);
+        let mine = seen.map_or(1, |s| s.weight(earliest));
         let total = total.max(mine);
         let share = u128::from(mine) * u128::from(whole_ppm) / u128::from(total);
         let share = u32::try_from(share).unwrap_or(whole_ppm);
@@ -646,17 +761,23 @@ mod tests {
         assert_eq!(s.grant("a", PPM, later), PPM);
     }
 
-    #[test]
-    fn a_cut_not_yet_heard_is_not_cut_deeper() {
+    /// Two senders granted half each; a second later demand moves to "b", and "a" is cut
+    /// (held until "a" says it runs the cut). The senders, then, and the cut.
+    fn a_cut_for_b() -> (Senders, UnixMs, u32) {
         let mut s = Senders::default();
         s.receive(&batch("a", 1, 10), T0);
         s.receive(&batch("b", 1, 10), T0);
         assert_eq!(s.grant("a", PPM, T0), PPM / 2);
-        // Demand moves to "b": "a" is cut, and the cut is held until "a" says it runs it.
         let t1 = T0.plus_ms(1_000);
         s.receive(&batch("b", 2, 1_000), t1);
         let cut = s.grant("a", PPM, t1);
         assert!(cut < PPM / 2, "{cut}");
+        (s, t1, cut)
+    }
+
+    #[test]
+    fn a_cut_not_yet_heard_is_not_cut_deeper() {
+        let (mut s, t1, cut) = a_cut_for_b();
         // Unheard, a further fall of "a"'s part changes nothing; heard, it is cut again.
         let t2 = t1.plus_ms(1_000);
         s.receive(&batch("b", 3, 5_000), t2);
@@ -667,6 +788,86 @@ mod tests {
         s.receive(&heard, t3);
         assert!(s.grant("a", PPM, t3) < cut);
         assert!(s.in_force_ppm(t3) <= u64::from(PPM));
+    }
+
+    #[test]
+    fn the_earliest_seconds_count_each_citizen_halved_for_every_second_after_the_first() {
+        let one = Earliest::ONE;
+        let e = Earliest::of([7, 7, 8, 9, 10, 11, 11].into_iter());
+        // Seconds 7 to 10 count (four from the earliest); 11 is past them.
+        assert_eq!(e.second, 7);
+        assert_eq!(e.citizens, 2 * one + one / 2 + one / 4 + one / 8);
+        assert_eq!(Earliest::of(std::iter::empty()).citizens, 0);
+        // Together, counted from the earlier second, in either order.
+        let later = Earliest::of([9, 9].into_iter());
+        let both = e.plus(later);
+        assert_eq!(both, later.plus(e));
+        assert_eq!((both.second, both.citizens), (7, e.citizens + one / 2));
+        assert_eq!(e.plus(Earliest::default()), e);
+        assert_eq!(Earliest::default().plus(e), e);
+        // Far apart, the later adds nothing, and nothing overflows.
+        let far = Earliest {
+            second: u64::MAX,
+            citizens: u64::MAX,
+        };
+        assert_eq!(e.plus(far).citizens, e.citizens);
+        assert_eq!(far.weight(0), 0);
+        // What it weighs: a citizen each in the earliest second any sender holds, half a
+        // second later.
+        assert_eq!(
+            Earliest::of([5, 5].into_iter()).weight(5),
+            2 * EARLIEST_WEIGHT
+        );
+        assert_eq!(Earliest::of([6, 6].into_iter()).weight(5), EARLIEST_WEIGHT);
+    }
+
+    #[test]
+    fn the_rate_goes_first_where_the_earliest_seconds_wait() {
+        // Two senders with as many citizens waiting, one of them from an earlier second.
+        let mut s = Senders::default();
+        let mut early = batch("early", 1, 20);
+        early.earliest = Earliest::of(std::iter::repeat_n(100, 20));
+        let mut late = batch("late", 1, 20);
+        late.earliest = Earliest::of(std::iter::repeat_n(103, 20));
+        s.receive(&early, T0);
+        s.receive(&late, T0);
+        let (e, l) = (
+            s.fair_share_ppm("early", PPM, T0),
+            s.fair_share_ppm("late", PPM, T0),
+        );
+        assert!(e > l, "{e} against {l}");
+        // Weights 21 + 20 and 21 + ⌊20/8⌋ of 64: each sender's demand still counts in full.
+        assert_eq!((e, l), (640_625, 359_375));
+        // Without earliest seconds reported, demand alone shares the rate.
+        let mut s = Senders::default();
+        s.receive(&batch("early", 1, 20), T0);
+        s.receive(&batch("late", 1, 20), T0);
+        assert_eq!(s.fair_share_ppm("early", PPM, T0), PPM / 2);
+    }
+
+    #[test]
+    fn an_early_batch_frees_the_cut_it_names_and_leaves_the_demand_as_it_was() {
+        let (mut s, t1, cut) = a_cut_for_b();
+        assert!(s.in_force_ppm(t1) > u64::from(cut + s.get("b").map_or(0, |b| b.share_ppm)));
+        let demand = s.get("a").map(|a| a.demand);
+        // 150 ms after the cut's answer, "a" says it runs it: the cut is free for "b" now,
+        // and a moment's counts do not move "a"'s demand.
+        let t2 = t1.plus_ms(160);
+        let mut early = batch("a", 2, 0);
+        early.share_at = t1;
+        early.early = true;
+        s.receive(&early, t2);
+        assert_eq!(s.get("a").map(|a| a.demand), demand);
+        assert_eq!(s.get("a").map(|a| a.in_force_ppm(t2)), Some(cut));
+        assert!(s.grant("b", PPM, t2) > PPM / 2);
+        assert!(s.in_force_ppm(t2) <= u64::from(PPM));
+        // The same batch, not early: its demand is taken.
+        let mut s2 = Senders::default();
+        s2.receive(&batch("a", 1, 10), T0);
+        let mut regular = batch("a", 2, 0);
+        regular.share_at = t1;
+        s2.receive(&regular, t2);
+        assert!(s2.get("a").map(|a| a.demand) < Some(10));
     }
 
     #[test]

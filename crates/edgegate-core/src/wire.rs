@@ -23,7 +23,7 @@ use serde::Serialize;
 /// The request header naming the binary form a sender speaks; a request without it is JSON.
 pub const HEADER: &str = "edgegate-wire";
 /// The binary form of this build's batches and answers (`SyncReport`, `RoomSnapshot`).
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The content type of a body in binary form.
 pub const CONTENT_TYPE: &str = "application/octet-stream";
 

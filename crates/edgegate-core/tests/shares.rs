@@ -2,7 +2,8 @@
 //! coordinator), `Aggregator`s (one per location) and `Isolate`s, syncing as the Worker makes
 //! them sync, over a network that loses, delays past the timeout and so reorders answers,
 //! with clocks set apart, coordinator and aggregator outages, isolates that die and are born,
-//! and demand that jumps at every batch. Time is simulated; nothing sleeps.
+//! demand and the earliest seconds waiting that jump at every batch, and a cut isolate's early
+//! batch whenever its next tick falls after it. Time is simulated; nothing sleeps.
 //!
 //! What is asserted, at every event (shares in force only grow when an answer arrives, so the
 //! worst moment is always one):
@@ -24,7 +25,7 @@ use edgegate_core::aggregate::Aggregator;
 use edgegate_core::isolate::{Isolate, Timing};
 use edgegate_core::outbox::Outbox;
 use edgegate_core::room::Room;
-use edgegate_core::sync::{settle_ms, RoomSnapshot, SyncReport, PPM};
+use edgegate_core::sync::{settle_ms, Earliest, RoomSnapshot, SyncReport, PPM};
 use edgegate_core::UnixMs;
 use proptest::prelude::*;
 
@@ -212,13 +213,17 @@ impl World {
                 if let Some(mut report) = self.nodes[i].book.begin_sync(now) {
                     // Demand that jumps at every batch, so the shares keep moving: citizens
                     // waiting at the limiter, and at the front of the line, from none to
-                    // thousands.
+                    // thousands, and the earliest of them from any of a few seconds.
                     if self.rng.chance(300) {
                         report.refused = 0;
                     } else {
                         report.refused = self.rng.between(1, 500);
                         report.waiting = self.rng.between(0, 500);
                         report.front = self.rng.between(0, 5_000);
+                        report.earliest = Earliest {
+                            second: 1_700_000_000 + self.rng.between(0, 5),
+                            citizens: self.rng.between(0, 500) * Earliest::ONE,
+                        };
                     }
                     let l = self.nodes[i].location;
                     match self.trip() {
@@ -231,7 +236,13 @@ impl World {
                         }
                     }
                 }
-                let next = self.now + self.rng.between(INTERVAL_MS, INTERVAL_MS + 200);
+                // Mostly an interval on, sometimes sooner: a cut isolate's batch goes early
+                // (`Outbox::hurry`) when a tick finds it due.
+                let next = if self.rng.chance(200) {
+                    self.now + self.rng.between(100, INTERVAL_MS)
+                } else {
+                    self.now + self.rng.between(INTERVAL_MS, INTERVAL_MS + 200)
+                };
                 self.schedule(next, Event::Tick(i));
             }
             Event::ToAggregator(i, report) => {

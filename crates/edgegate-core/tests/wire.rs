@@ -6,7 +6,7 @@ use edgegate_core::config::{Autopilot, Notice as Words};
 use edgegate_core::draw::DrawView;
 use edgegate_core::origin::OriginCounts;
 use edgegate_core::summary::Summary;
-use edgegate_core::sync::{Notice, NoticeKind, NoticesDelta, RoomSnapshot, SyncReport};
+use edgegate_core::sync::{Earliest, Notice, NoticeKind, NoticesDelta, RoomSnapshot, SyncReport};
 use edgegate_core::wire::{decode, encode, form_of, Form, VERSION};
 use edgegate_core::{Cursor, RoomConfig, UnixMs};
 use proptest::prelude::*;
@@ -23,6 +23,11 @@ fn full_report() -> SyncReport {
         refused: 7,
         waiting: 9,
         front: 40,
+        earliest: Earliest {
+            second: 1_700_000_000,
+            citizens: 3 << 16,
+        },
+        early: true,
         isolates: 3,
         origin: OriginCounts {
             requests: 12,
@@ -175,8 +180,8 @@ fn the_binary_form_is_the_one_its_version_names() {
             digest(encode(&full_snapshot()))
         ),
         (
-            2,
-            "669010f7d7ed4bff945bcff50d6fe9f33cec735a97f474d5940f7d277a2e33e3".to_owned(),
+            3,
+            "0ef460805140cc40930ea2ad2f37a0fa2039e19082a3452bcdec3c25ac79c46a".to_owned(),
             "67e9a7add997ae679008a30b110c728ed4d63ed2c08f73d31e52c61bbc5774e6".to_owned()
         ),
         "the binary sync changed: bump wire::VERSION and update these digests"

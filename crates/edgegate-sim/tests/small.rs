@@ -53,10 +53,11 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
         "{:?}",
         s.coordinator
     );
-    // Each aggregator hears from each of its isolates about once a second (measured: 4 at
-    // the location with 4 isolates).
+    // Each aggregator hears from each of its isolates about once a second, and once more when
+    // an answer cut the isolate's share, which it says early (`Outbox::hurry`): measured, 7
+    // in the worst second at the location with 4 isolates (4 before cuts were said early).
     assert!(
-        s.aggregators.worst_requests_per_second <= u64::from(s.aggregators.isolates_most) + 1,
+        s.aggregators.worst_requests_per_second <= 2 * u64::from(s.aggregators.isolates_most) + 1,
         "{:?}",
         s.aggregators
     );
@@ -87,7 +88,9 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
         "after the rush {after_rush} > {}",
         s.rate.target
     );
-    // Order: FIFO between seconds, measured τ = 0.897 (0.902 before the page came back a
+    // Order: FIFO between seconds, measured τ = 0.902 (0.897 before the shares weighed the
+    // earliest seconds in the lines and cuts were said early, 0.905 and 0.908 over eight seeds;
+    // 0.902 before the page came back a
     // round trip early at the front, 0.905 and 0.905 over eight seeds; 0.888 before the
     // shares counted each location's front of the line; 0.890 while the citizens at the front
     // came back a second apart; 0.877 when they came back sooner and the shares still
@@ -108,15 +111,18 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
         s.crowd
     );
     assert!(s.rate.used_while_waiting >= 0.85, "{:?}", s.rate);
-    // ETA: 0.6 % let through before the near end of the first range they were shown, 96.8 %
-    // inside it (measured; 97.0 % before the page came back a round trip early at the front,
+    // ETA: 0.8 % let through before the near end of the first range they were shown, 94.6 %
+    // inside it (measured; 0.6 % and 96.8 % before the shares weighed the earliest seconds
+    // and cuts were said early, 96.7 % and 96.0 % over eight seeds; 97.0 % inside before the
+    // page came back a round trip early at the front,
     // 92.9 % before the shares counted the front, 47 % when the limiters lost two tokens in
     // five, 43 % before the far end followed the measured let-through rate), the rest late.
     assert!(s.eta.first_poll_early <= 0.01, "{:?}", s.eta);
     assert!(s.eta.first_poll_inside >= 0.90, "{:?}", s.eta);
     // An isolate whose fair share grew waits for the others to give theirs back: until each
     // says, at its next sync, that it runs its cut share (`sync::Senders::grant`). Its eligible
-    // citizens are told to come back meanwhile (88 polls of the night's 24,876, measured;
+    // citizens are told to come back meanwhile (97 polls of the night's 24,789, measured;
+    // 88 of 24,876 before cuts were said early;
     // 1,439 of 29,760 before the shares counted the front of the line, 929 when a cut was
     // taken as heard 250 ms after it was made), and every patient one still
     // goes through (above).
@@ -170,7 +176,8 @@ fn a_two_minute_coordinator_outage_loses_no_place_and_admits_at_most_the_rate() 
         "{:?}",
         s.rate
     );
-    // The line still moves in order (measured τ = 0.908).
+    // The line still moves in order (measured τ = 0.874; 0.911 before cuts were said early and
+    // the shares weighed the earliest seconds, 0.884 and 0.884 over eight seeds).
     assert!(s.order.kendall_tau_by_second >= 0.85, "{:?}", s.order);
 }
 
@@ -182,17 +189,19 @@ fn one_locations_aggregator_out_of_reach_makes_only_that_location_stale() {
     assert_eq!(s.crowd.places_lost, 0, "{:?}", s.crowd);
     let o = &s.location_outages[0];
     // The busiest location (0) loses its aggregator from 10 s to 40 s: its isolates' syncs
-    // fail, they go stale and run fail-static (measured: 4,962 stale answers there, 117 of its
+    // fail, they go stale and run fail-static (measured: 5,157 stale answers there, 221 of its
     // citizens let through during the outage). Nobody elsewhere is told anything stale, during
-    // the outage or at any other time (measured: all 4,962 stale answers were location 0's).
+    // the outage or at any other time (measured: all 5,157 stale answers were location 0's).
     assert!(o.stale_answers_there > 1_000, "{o:?}");
     assert_eq!(o.stale_answers_elsewhere_during, 0, "{o:?}");
     assert_eq!(s.crowd.locations_with_stale_answers, 1, "{:?}", s.crowd);
     assert!(o.let_through_there_during > 0, "{o:?}");
     assert_eq!(o.places_lost_there, 0, "{o:?}");
     // Its places were counted at its isolates but could not reach the room, whose cursor went
-    // on: they are charged as late when the aggregator is back (630 measured), and those
-    // citizens go through after others who came later. The order suffers: τ = 0.470 measured.
+    // on: they are charged as late when the aggregator is back (618 measured), and those
+    // citizens go through after others who came later. The order suffers: τ = 0.587 measured
+    // (0.494 before the shares weighed the earliest seconds in the lines and cuts were said
+    // early).
     assert!(s.crowd.late_places_charged > 0, "{:?}", s.crowd);
     assert!(s.order.kendall_tau_by_second >= 0.45, "{:?}", s.order);
     // The rest of the room is untouched: the coordinator still hears from every location at
