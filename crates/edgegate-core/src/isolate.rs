@@ -1499,6 +1499,41 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_that_cuts_the_share_is_said_heard_early_and_one_that_grows_it_is_not() {
+        let mut b = book();
+        let config = RoomConfig {
+            new_users_per_minute: 6_000,
+            ..RoomConfig::default()
+        };
+        let with_share = |b: &mut Isolate, at: UnixMs, share_ppm: u32| {
+            let r = b.begin_sync(at).unwrap();
+            assert!(!r.early, "a batch an interval after the last is not early");
+            let mut snap = answer(
+                &r,
+                config.clone(),
+                Cursor::default(),
+                Summary::default(),
+                at,
+            );
+            snap.share_ppm = share_ppm;
+            snap.granted_at = at.plus_ms(20);
+            b.finish_sync(r.seq, Some(snap), at.plus_ms(40));
+        };
+        with_share(&mut b, T0, 500_000);
+        // Grown: the next batch goes an interval after the last, as ever.
+        let t1 = T0.plus_ms(1_000);
+        with_share(&mut b, t1, 600_000);
+        assert!(b.begin_sync(t1.plus_ms(40 + 150)).is_none());
+        // Cut: the next batch goes 150 ms after the answer, marked early, naming the cut.
+        let t2 = T0.plus_ms(2_000);
+        with_share(&mut b, t2, 100_000);
+        assert!(b.begin_sync(t2.plus_ms(40 + 149)).is_none());
+        let early = b.begin_sync(t2.plus_ms(40 + 150)).unwrap();
+        assert!(early.early);
+        assert_eq!(early.share_at, t2.plus_ms(20));
+    }
+
+    #[test]
     fn a_stale_isolate_with_a_small_share_still_moves_at_the_fail_static_rate() {
         // One isolate of ten (a tenth of the rate): its cursor passes the room's line at the
         // fail-static fraction of the full rate, since it admits only its own tenth of the
