@@ -946,7 +946,8 @@ impl Isolate {
                 .as_ref()
                 .is_some_and(|r| snapshot.share_ppm < r.share_ppm)
             {
-                (self.outbox).hurry(now, self.timing.sync_interval_ms, CUT_HEARD_AFTER_MS);
+                self.outbox
+                    .hurry(now, self.timing.sync_interval_ms, CUT_HEARD_AFTER_MS);
             }
             self.limiter
                 .follow(&snapshot.config, snapshot.share_ppm, now);
@@ -1501,20 +1502,10 @@ mod tests {
     #[test]
     fn an_answer_that_cuts_the_share_is_said_heard_early_and_one_that_grows_it_is_not() {
         let mut b = book();
-        let config = RoomConfig {
-            new_users_per_minute: 6_000,
-            ..RoomConfig::default()
-        };
         let with_share = |b: &mut Isolate, at: UnixMs, share_ppm: u32| {
             let r = b.begin_sync(at).unwrap();
             assert!(!r.early, "a batch an interval after the last is not early");
-            let mut snap = answer(
-                &r,
-                config.clone(),
-                Cursor::default(),
-                Summary::default(),
-                at,
-            );
+            let mut snap = answer(&r, open_room(), Cursor::default(), Summary::default(), at);
             snap.share_ppm = share_ppm;
             snap.granted_at = at.plus_ms(20);
             b.finish_sync(r.seq, Some(snap), at.plus_ms(40));

@@ -394,7 +394,8 @@ pub fn demand_of(report: &SyncReport) -> u64 {
 }
 
 /// A sender's demand after its batch `report` ([`demand_of`]), averaged with what the sender
-/// showed before (the newest batch a quarter of it) while it is active.
+/// showed before (the newest batch a quarter of it) while it is active; an early batch
+/// (`SyncReport::early`) leaves it as it was.
 /// One batch's demand is noisy (whoever happened to poll in that second), and every swing of
 /// the shares costs the rate: a cut share is free for the others only once its holder says it
 /// heard the cut, a sync or two later. On the simulated Korea night the average let through
@@ -403,6 +404,8 @@ fn smoothed_demand(report: &SyncReport, now: UnixMs, before: Option<&Seen>) -> u
     let newest = demand_of(report);
     let (part, whole) = DEMAND_NEWEST;
     match before {
+        // An early batch says a cut was heard a moment after the last: a moment's counts.
+        Some(b) if b.active(now) && report.early => b.demand,
         Some(b) if b.active(now) => {
             let average = b
                 .demand
@@ -428,10 +431,7 @@ impl Seen {
         let mut seen = Seen {
             seq: report.seq,
             at: now,
-            demand: match before {
-                Some(b) if report.early && b.active(now) => b.demand,
-                _ => smoothed_demand(report, now, before),
-            },
+            demand: smoothed_demand(report, now, before),
             waiting: report.waiting,
             front: report.front,
             isolates: report.isolates,

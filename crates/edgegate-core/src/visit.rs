@@ -624,13 +624,6 @@ impl Visitor<'_> {
         self.tokens.ticket = Some(ticket);
     }
 
-    /// Decides whether `ticket` goes through now, and if so makes sure the visitor holds a pass
-    /// for it (a pass already held for this ticket is kept). `None`: the ticket is presented
-    /// from a third network (a copy of someone's ticket), and never goes through.
-    ///
-    /// The first let-through records when it happened in the ticket, so a pass minted for it
-    /// again later (a lost cookie) belongs to the same session and ends with it; a ticket whose
-    /// session ended, or is past its absolute end, gets no pass again.
     /// A citizen the book told to wait ([`Isolate::admit`]) asked: the book counts it at the
     /// front if it is there ([`Isolate::asked`]).
     fn asked(&self, book: &mut Isolate, ticket: &Ticket, ahead: Option<u64>, now: UnixMs) {
@@ -639,6 +632,13 @@ impl Visitor<'_> {
         }
     }
 
+    /// Decides whether `ticket` goes through now, and if so makes sure the visitor holds a pass
+    /// for it (a pass already held for this ticket is kept). `None`: the ticket is presented
+    /// from a third network (a copy of someone's ticket), and never goes through.
+    ///
+    /// The first let-through records when it happened in the ticket, so a pass minted for it
+    /// again later (a lost cookie) belongs to the same session and ends with it; a ticket whose
+    /// session ended, or is past its absolute end, gets no pass again.
     fn admit(&mut self, book: &mut Isolate, ticket: &Ticket, now: UnixMs) -> Option<Admission> {
         if !self.may_come_from_here(book, ticket) {
             return None;
