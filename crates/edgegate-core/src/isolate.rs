@@ -1629,6 +1629,38 @@ mod tests {
     }
 
     #[test]
+    fn a_script_cannot_swell_the_earliest_seconds_by_asking_often_copying_or_minting() {
+        let s0 = T0.secs();
+        // The cursor at s0 + 2: places of s0 and s0 + 1 are eligible, those of s0 + 30 not.
+        let mut b = book_with_line(&[(s0, 5), (s0 + 1, 5), (s0 + 30, 5_000)], s0 + 2);
+        let kept = ticket(&b, 1, UnixMs(s0 * 1_000));
+        let minted: Vec<Ticket> = (2..=255)
+            .map(|n| ticket(&b, n, UnixMs((s0 + 30) * 1_000)))
+            .collect();
+        // One eligible ticket asking a thousand times (or copied to a thousand clients of this
+        // isolate: the same ticket), before a token has matured, and 254 minted at the back
+        // asking too: the line holds one citizen, and the earliest seconds are that one.
+        for _ in 0..1_000 {
+            assert!(matches!(
+                ask(&mut b, &kept, T0),
+                Admission::Throttled { .. }
+            ));
+        }
+        for t in &minted {
+            assert_eq!(ask(&mut b, t, T0), Admission::NotYet);
+        }
+        let r = b.begin_sync(T0.plus_ms(1_000)).unwrap();
+        assert_eq!(r.earliest, crate::sync::Earliest::of([s0].into_iter()));
+        assert_eq!(r.waiting, 1);
+        b.finish_sync(r.seq, None, T0.plus_ms(1_050));
+        // It stops asking: within RETRY_MAX_MS and LINE_HOLD_MS its place, and its weight,
+        // are gone.
+        let gone = T0.plus_ms(crate::limiter::RETRY_MAX_MS + crate::limiter::LINE_HOLD_MS + 1);
+        let r = b.begin_sync(gone).unwrap();
+        assert_eq!(r.earliest.citizens, 0);
+    }
+
+    #[test]
     fn a_script_cannot_swell_the_front_by_asking_often_or_with_tickets_from_the_back() {
         let s0 = T0.secs();
         // 600 a minute: the front is the first 100 places from the cursor (s0 + 1), all within
