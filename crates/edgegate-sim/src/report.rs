@@ -203,6 +203,14 @@ pub struct OrderFigures {
     pub kendall_tau_by_key: f64,
     /// Against the arrival millisecond (what a citizen would call first come, first served).
     pub kendall_tau_by_arrival_ms: f64,
+    /// The most `kendall_tau_by_second` could be for the same let-throughs, in arrival
+    /// order ([`kendall_tau_b_ceiling`]): a night whose first second holds a third of its
+    /// citizens cannot reach 1, however well kept its order.
+    pub kendall_tau_by_second_ceiling: f64,
+    /// Goodman and Kruskal's γ between arrival second and let-through time ([`Pairs::gamma`]):
+    /// of the pairs from different seconds, the share let through in order less the share out
+    /// of it. 1 exactly when FIFO between seconds held for every pair in the sample.
+    pub gamma_by_second: f64,
     pub sample: usize,
 }
 
@@ -332,31 +340,84 @@ pub fn worst_window(times: &[u64], width: u64) -> (u64, u64) {
     (best, at)
 }
 
-/// Kendall's τ-b over pairs `(x, y)`.
-#[allow(clippy::cast_precision_loss, reason = "a statistic")]
-pub fn kendall_tau_b(pairs: &[(u64, u64)]) -> f64 {
-    let (mut concordant, mut discordant, mut tie_x, mut tie_y) = (0i64, 0i64, 0i64, 0i64);
-    for (i, a) in pairs.iter().enumerate() {
-        for b in pairs.iter().skip(i + 1) {
-            match (a.0.cmp(&b.0), a.1.cmp(&b.1)) {
-                (std::cmp::Ordering::Equal, std::cmp::Ordering::Equal) => {
-                    tie_x += 1;
-                    tie_y += 1;
+/// The pairs of a sample as Kendall's statistics count them: each pair of points once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pairs {
+    /// Ordered the same way by `x` and by `y`.
+    pub concordant: u64,
+    /// Ordered one way by `x` and the other by `y`.
+    pub discordant: u64,
+    /// Equal in `x` (whatever `y`).
+    pub tied_x: u64,
+    /// Equal in `y` (whatever `x`).
+    pub tied_y: u64,
+    /// All of them.
+    pub all: u64,
+}
+
+impl Pairs {
+    /// Counts every pair of `points`.
+    pub fn of(points: &[(u64, u64)]) -> Pairs {
+        use std::cmp::Ordering::Equal;
+        let mut p = Pairs::default();
+        for (i, a) in points.iter().enumerate() {
+            for b in points.iter().skip(i + 1) {
+                p.all += 1;
+                match (a.0.cmp(&b.0), a.1.cmp(&b.1)) {
+                    (Equal, Equal) => {
+                        p.tied_x += 1;
+                        p.tied_y += 1;
+                    }
+                    (Equal, _) => p.tied_x += 1,
+                    (_, Equal) => p.tied_y += 1,
+                    (x, y) if x == y => p.concordant += 1,
+                    _ => p.discordant += 1,
                 }
-                (std::cmp::Ordering::Equal, _) => tie_x += 1,
-                (_, std::cmp::Ordering::Equal) => tie_y += 1,
-                (x, y) if x == y => concordant += 1,
-                _ => discordant += 1,
             }
         }
+        p
     }
-    let n = i64::try_from(pairs.len()).unwrap_or(0);
-    let n0 = n * (n - 1) / 2;
-    let denom = (((n0 - tie_x) as f64) * ((n0 - tie_y) as f64)).sqrt();
-    if denom == 0.0 {
-        return 1.0;
+
+    /// Kendall's τ-b: 1 when no pair is out of order only if `x` and `y` have the same ties.
+    #[allow(clippy::cast_precision_loss, reason = "a statistic")]
+    pub fn tau_b(&self) -> f64 {
+        let denom = ((self.all.saturating_sub(self.tied_x) as f64)
+            * (self.all.saturating_sub(self.tied_y) as f64))
+            .sqrt();
+        if denom == 0.0 {
+            return 1.0;
+        }
+        (self.concordant as f64 - self.discordant as f64) / denom
     }
-    (concordant - discordant) as f64 / denom
+
+    /// Goodman and Kruskal's γ: the pairs in order less those out of order, over both, pairs
+    /// tied in either left out. 1 exactly when no pair is out of order.
+    #[allow(clippy::cast_precision_loss, reason = "a statistic")]
+    pub fn gamma(&self) -> f64 {
+        let untied = self.concordant + self.discordant;
+        if untied == 0 {
+            return 1.0;
+        }
+        (self.concordant as f64 - self.discordant as f64) / untied as f64
+    }
+}
+
+/// Kendall's τ-b over pairs `(x, y)`.
+pub fn kendall_tau_b(points: &[(u64, u64)]) -> f64 {
+    Pairs::of(points).tau_b()
+}
+
+/// The τ-b of the same points with the `y` values put in the order of the `x` values: the
+/// most τ-b can say of them. Below 1 when many points share an `x` and not a `y` (a third
+/// of a night arriving in its first second, let through over the seconds after): τ-b counts
+/// those pairs as neither in order nor out of it in its numerator, but in its denominator.
+pub fn kendall_tau_b_ceiling(points: &[(u64, u64)]) -> f64 {
+    let mut xs: Vec<u64> = points.iter().map(|p| p.0).collect();
+    let mut ys: Vec<u64> = points.iter().map(|p| p.1).collect();
+    xs.sort_unstable();
+    ys.sort_unstable();
+    let sorted: Vec<(u64, u64)> = xs.into_iter().zip(ys).collect();
+    kendall_tau_b(&sorted)
 }
 
 #[allow(clippy::cast_precision_loss, reason = "figures for people")]
@@ -545,13 +606,15 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             })
             .collect()
     };
-    let by = |f: &dyn Fn(&crate::sim::Citizen) -> u64| -> f64 {
-        let pairs: Vec<(u64, u64)> = sample
+    let points = |f: &dyn Fn(&crate::sim::Citizen) -> u64| -> Vec<(u64, u64)> {
+        sample
             .iter()
             .map(|c| (f(c), c.through_at.unwrap_or(0)))
-            .collect();
-        kendall_tau_b(&pairs)
+            .collect()
     };
+    let by = |f: &dyn Fn(&crate::sim::Citizen) -> u64| kendall_tau_b(&points(f));
+    let by_second = points(&|c| c.first_key.bucket());
+    let order_pairs = Pairs::of(&by_second);
 
     // ETA honesty.
     let (mut with_eta, mut inside, mut early, mut late) = (0u64, 0u64, 0u64, 0u64);
@@ -754,9 +817,11 @@ pub fn summarise(sc: &Scenario, out: &Outcome) -> Summary {
             duplicate_syncs: out.duplicate_isolate_syncs,
         },
         order: OrderFigures {
-            kendall_tau_by_second: by(&|c| c.first_key.bucket()),
+            kendall_tau_by_second: order_pairs.tau_b(),
             kendall_tau_by_key: by(&|c| c.first_key.0),
             kendall_tau_by_arrival_ms: by(&|c| c.arrive_ms),
+            kendall_tau_by_second_ceiling: kendall_tau_b_ceiling(&by_second),
+            gamma_by_second: order_pairs.gamma(),
             sample: sample.len(),
         },
         eta: EtaFigures {
