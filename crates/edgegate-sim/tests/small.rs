@@ -102,7 +102,11 @@ fn the_small_night_keeps_every_place_and_the_coordinator_hears_once_per_location
     // 0.944: 2.5 % of the pairs out of order.
     assert!(s.order.kendall_tau_by_second >= 0.88, "{:?}", s.order);
     assert!(s.order.kendall_tau_by_second <= s.order.kendall_tau_by_second_ceiling);
-    assert!(s.order.kendall_tau_by_second_ceiling < 0.97, "{:?}", s.order);
+    assert!(
+        s.order.kendall_tau_by_second_ceiling < 0.97,
+        "{:?}",
+        s.order
+    );
     assert!(s.order.gamma_by_second >= 0.93, "{:?}", s.order);
     // Throughput: the limiters save half a second of the rate, so a citizen back a little late
     // still finds its token, and a citizen at the front comes back when its token is due, even
