@@ -10,6 +10,8 @@
 //!
 //! `scripts/simulate SCENARIO` runs `scenarios/SCENARIO.json` and prints the figures
 //! ([`report::Summary`]) as JSON; the picture goes to `target/sim/SCENARIO.svg`.
+//! `scripts/simulate SCENARIO --seeds N` runs it with seeds 1 to N instead and prints every
+//! figure's mean, least and greatest ([`seeds`]).
 //!
 //! ## What is modelled, and what is not yet
 //! Modelled: locations with Zipf demand; isolates that start as a location's load grows (one
@@ -37,6 +39,7 @@
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod seeds;
 pub mod sim;
 pub mod svg;
 

@@ -1,16 +1,31 @@
 //! `edgegate-sim SCENARIO.json`: runs one scenario, prints its figures as JSON on stdout
 //! (progress on stderr), and writes them with a picture under `target/sim/`.
+//! `edgegate-sim SCENARIO.json --seeds N`: runs it with seeds 1 to N, and prints and writes
+//! (`target/sim/SCENARIO-seeds.json`) every figure's mean, least and greatest.
 
 use std::process::ExitCode;
 
 use edgegate_sim::scenario::Scenario;
 
+const USAGE: &str = "usage: edgegate-sim SCENARIO.json [--seeds N]";
+
 fn main() -> ExitCode {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: edgegate-sim SCENARIO.json");
-        return ExitCode::from(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (path, seeds) = match args.as_slice() {
+        [path] => (path, None),
+        [path, flag, n] if flag == "--seeds" => match n.parse::<u64>() {
+            Ok(n) if (1..=1_000).contains(&n) => (path, Some(n)),
+            _ => {
+                eprintln!("--seeds: a number of runs from 1 to 1000, not {n:?}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
     };
-    let scenario = match std::fs::read_to_string(&path)
+    let scenario = match std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
         .and_then(|text| Scenario::from_json(&text))
     {
@@ -29,6 +44,9 @@ fn main() -> ExitCode {
         scenario.isolates.max_per_location,
         scenario.isolates.requests_per_isolate,
     );
+    if let Some(n) = seeds {
+        return over_seeds(&scenario, n);
+    }
     let (summary, picture) = edgegate_sim::simulate(&scenario, true);
     let json = match serde_json::to_string_pretty(&summary) {
         Ok(j) => j,
@@ -47,6 +65,49 @@ fn main() -> ExitCode {
             "wrote target/sim/{0}.json and target/sim/{0}.svg",
             scenario.name
         ),
+        Err(e) => eprintln!("could not write target/sim: {e}"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--seeds N`: the scenario with seeds 1 to `n`, folded ([`edgegate_sim::seeds::spread`]).
+fn over_seeds(scenario: &edgegate_sim::scenario::Scenario, n: u64) -> ExitCode {
+    let started = std::time::Instant::now();
+    let runs = edgegate_sim::seeds::run(scenario, n, &mut |seed, figures| {
+        let at = |path: &[&str]| {
+            path.iter()
+                .try_fold(figures, |v, k| v.get(k))
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(f64::NAN)
+        };
+        eprintln!(
+            "seed {seed}/{n}: used {:.1} % while waiting, γ by second {:.3}, worst window {} \
+             (target {}), {:.0} s in all",
+            100.0 * at(&["rate", "used_while_waiting"]),
+            at(&["order", "gamma_by_second"]),
+            at(&["rate", "worst_window"]),
+            at(&["rate", "target"]),
+            started.elapsed().as_secs_f64(),
+        );
+    });
+    let mut out = serde_json::Map::new();
+    out.insert("scenario".into(), scenario.name.clone().into());
+    out.insert("seeds".into(), n.into());
+    if let serde_json::Value::Object(folded) = edgegate_sim::seeds::spread(&runs) {
+        out.extend(folded);
+    }
+    let json = match serde_json::to_string_pretty(&out) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("figures: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{json}");
+    let dir = std::path::Path::new("target/sim");
+    let file = dir.join(format!("{}-seeds.json", scenario.name));
+    match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, &json)) {
+        Ok(()) => eprintln!("wrote {}", file.display()),
         Err(e) => eprintln!("could not write target/sim: {e}"),
     }
     ExitCode::SUCCESS

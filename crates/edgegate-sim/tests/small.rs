@@ -261,3 +261,25 @@ fn the_statistics_are_right_on_small_cases() {
         (4, 999)
     );
 }
+
+#[test]
+fn seeds_run_the_scenario_once_each_and_fold_every_figure() {
+    let sc = scenario("small");
+    let mut told = Vec::new();
+    let runs = edgegate_sim::seeds::run(&sc, 2, &mut |seed, figures| {
+        told.push((seed, figures["seed"].clone()));
+    });
+    assert_eq!(told, [(1, 1.into()), (2, 2.into())]);
+    let folded = edgegate_sim::seeds::spread(&runs);
+    assert_eq!(folded["mean"]["seed"], serde_json::json!(1.5));
+    let used = |k: &str| folded[k]["rate"]["used_while_waiting"].as_f64().unwrap();
+    assert!(used("min") <= used("mean") && used("mean") <= used("max"));
+    assert!(
+        used("min") < used("max"),
+        "two crowds, two nights: {folded}"
+    );
+    assert_eq!(
+        folded["max"]["crowd"]["places_lost"],
+        serde_json::json!(0.0)
+    );
+}
