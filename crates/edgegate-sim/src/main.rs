@@ -48,14 +48,9 @@ fn main() -> ExitCode {
         return over_seeds(&scenario, n);
     }
     let (summary, picture) = edgegate_sim::simulate(&scenario, true);
-    let json = match serde_json::to_string_pretty(&summary) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("summary: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(json) = printed(&summary) else {
+        return ExitCode::FAILURE;
     };
-    println!("{json}");
     let dir = std::path::Path::new("target/sim");
     let written = std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(dir.join(format!("{}.json", scenario.name)), &json))
@@ -90,20 +85,22 @@ fn over_seeds(scenario: &edgegate_sim::scenario::Scenario, n: u64) -> ExitCode {
             started.elapsed().as_secs_f64(),
         );
     });
-    let mut out = serde_json::Map::new();
-    out.insert("scenario".into(), scenario.name.clone().into());
-    out.insert("seeds".into(), n.into());
-    if let serde_json::Value::Object(folded) = edgegate_sim::seeds::spread(&runs) {
-        out.extend(folded);
+    /// What `--seeds` prints: the name and the count first, then the folded figures.
+    #[derive(serde::Serialize)]
+    struct OverSeeds<'a> {
+        scenario: &'a str,
+        seeds: u64,
+        #[serde(flatten)]
+        folded: serde_json::Value,
     }
-    let json = match serde_json::to_string_pretty(&out) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("figures: {e}");
-            return ExitCode::FAILURE;
-        }
+    let out = OverSeeds {
+        scenario: &scenario.name,
+        seeds: n,
+        folded: edgegate_sim::seeds::spread(&runs),
     };
-    println!("{json}");
+    let Some(json) = printed(&out) else {
+        return ExitCode::FAILURE;
+    };
     let dir = std::path::Path::new("target/sim");
     let file = dir.join(format!("{}-seeds.json", scenario.name));
     match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, &json)) {
@@ -111,4 +108,18 @@ fn over_seeds(scenario: &edgegate_sim::scenario::Scenario, n: u64) -> ExitCode {
         Err(e) => eprintln!("could not write target/sim: {e}"),
     }
     ExitCode::SUCCESS
+}
+
+/// `figures` as pretty JSON, printed on stdout; `None` (and why, on stderr) if it cannot be.
+fn printed(figures: &impl serde::Serialize) -> Option<String> {
+    match serde_json::to_string_pretty(figures) {
+        Ok(json) => {
+            println!("{json}");
+            Some(json)
+        }
+        Err(e) => {
+            eprintln!("figures: {e}");
+            None
+        }
+    }
 }
