@@ -51,17 +51,10 @@ fn main() -> ExitCode {
     let Some(json) = printed(&summary) else {
         return ExitCode::FAILURE;
     };
-    let dir = std::path::Path::new("target/sim");
-    let written = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(dir.join(format!("{}.json", scenario.name)), &json))
-        .and_then(|()| std::fs::write(dir.join(format!("{}.svg", scenario.name)), &picture));
-    match written {
-        Ok(()) => eprintln!(
-            "wrote target/sim/{0}.json and target/sim/{0}.svg",
-            scenario.name
-        ),
-        Err(e) => eprintln!("could not write target/sim: {e}"),
-    }
+    keep(&[
+        (format!("{}.json", scenario.name), &json),
+        (format!("{}.svg", scenario.name), &picture),
+    ]);
     ExitCode::SUCCESS
 }
 
@@ -101,13 +94,29 @@ fn over_seeds(scenario: &edgegate_sim::scenario::Scenario, n: u64) -> ExitCode {
     let Some(json) = printed(&out) else {
         return ExitCode::FAILURE;
     };
+    keep(&[(format!("{}-seeds.json", scenario.name), &json)]);
+    ExitCode::SUCCESS
+}
+
+/// Writes each `(name, text)` under `target/sim/`, and says so on stderr (or why not: the
+/// figures are on stdout already, so a failure here is not the run's).
+fn keep(files: &[(String, &str)]) {
     let dir = std::path::Path::new("target/sim");
-    let file = dir.join(format!("{}-seeds.json", scenario.name));
-    match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, &json)) {
-        Ok(()) => eprintln!("wrote {}", file.display()),
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        files
+            .iter()
+            .try_for_each(|(name, text)| std::fs::write(dir.join(name), text))
+    });
+    match written {
+        Ok(()) => {
+            let names: Vec<String> = files
+                .iter()
+                .map(|(n, _)| format!("target/sim/{n}"))
+                .collect();
+            eprintln!("wrote {}", names.join(" and "));
+        }
         Err(e) => eprintln!("could not write target/sim: {e}"),
     }
-    ExitCode::SUCCESS
 }
 
 /// `figures` as pretty JSON, printed on stdout; `None` (and why, on stderr) if it cannot be.

@@ -351,7 +351,7 @@ pub struct Pairs {
     pub tied_x: u64,
     /// Equal in `y` (whatever `x`).
     pub tied_y: u64,
-    /// All of them.
+    /// All of them: n (n − 1) / 2 for n points.
     pub all: u64,
 }
 
@@ -359,10 +359,13 @@ impl Pairs {
     /// Counts every pair of `points`.
     pub fn of(points: &[(u64, u64)]) -> Pairs {
         use std::cmp::Ordering::Equal;
-        let mut p = Pairs::default();
+        let n = u64::try_from(points.len()).unwrap_or(u64::MAX);
+        let mut p = Pairs {
+            all: n.saturating_mul(n.saturating_sub(1)) / 2,
+            ..Pairs::default()
+        };
         for (i, a) in points.iter().enumerate() {
             for b in points.iter().skip(i + 1) {
-                p.all += 1;
                 match (a.0.cmp(&b.0), a.1.cmp(&b.1)) {
                     (Equal, Equal) => {
                         p.tied_x += 1;
